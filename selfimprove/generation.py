@@ -1,0 +1,94 @@
+"""The loop every generating stage shares: prompts in, graded records out, resumable.
+
+Work is cut into chunks; each chunk is generated, turned into records, post-processed (graded)
+and appended to the output before the next chunk starts. A rerun skips the items whose records
+are all present, so an interruption costs at most one chunk.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from typing import Callable, Sequence
+
+from tqdm import tqdm
+
+from .engines import Engine, SamplingParams
+from .io import ResumableJsonl, chunks
+from .process import grade_batch
+from .prompts import Prompt
+
+
+def generate_into(
+    out: ResumableJsonl,
+    items: Sequence[dict],
+    engine: Engine,
+    params: SamplingParams,
+    build_prompt: Callable[[dict], Prompt],
+    make_records: Callable[[dict, list[str]], list[dict]],
+    expected_ids: Callable[[dict], list[str]],
+    postprocess: Callable[[list[dict]], list[dict]] | None = None,
+    chunk_size: int = 512,
+    desc: str = "generating",
+) -> dict:
+    """Generate for every item whose expected output ids are not all in ``out``.
+
+    ``make_records(item, completions)`` turns the ``params.n`` completions of one item into
+    records (each with an ``id``); records already present are dropped, so a partly written item
+    is completed, never duplicated. Records flag ``"empty": true`` when the model produced no text;
+    those are counted and reported (and graded wrong like any other answer). Returns counts:
+    items, items skipped as done, records written, empty texts.
+    """
+    missing = {id(it): [i for i in expected_ids(it) if i not in out.done] for it in items}
+    todo = [it for it in items if missing[id(it)]]
+    counts = {"items": len(items), "skipped_done": len(items) - len(todo), "generated": 0, "empty": 0}
+    if not todo:
+        return counts
+    # Items missing only some of their completions (a larger n than last time, or a torn write)
+    # get just those, with a seed offset so the new samples differ from the ones already kept.
+    groups: dict[tuple[int, int], list[dict]] = {}
+    for it in todo:
+        ids = expected_ids(it)
+        first = ids.index(missing[id(it)][0])
+        groups.setdefault((len(missing[id(it)]), first), []).append(it)
+    empty_ids: list[str] = []
+    bar = tqdm(total=len(todo), desc=desc, unit="item", file=sys.stderr, dynamic_ncols=True)
+    for (n_missing, first), group in groups.items():
+        p = params if n_missing == params.n else replace(params, n=n_missing, seed=params.seed + 7919 * first)
+        for chunk in chunks(group, chunk_size):
+            outs = engine.generate([build_prompt(it) for it in chunk], p)
+            if len(outs) != len(chunk):
+                raise RuntimeError(f"engine returned {len(outs)} results for {len(chunk)} prompts")
+            records = []
+            for it, completions in zip(chunk, outs):
+                fill = dict(zip(missing[id(it)], completions))
+                recs = make_records(it, [fill.get(i, "") for i in expected_ids(it)])
+                records += [r for r in recs if r["id"] in fill]
+            if postprocess is not None:
+                records = postprocess(records)
+            empty_ids += [rec["id"] for rec in records if rec.get("empty")]
+            out.append(records)
+            counts["generated"] += len(records)
+            bar.update(len(chunk))
+    bar.close()
+    counts["empty"] = len(empty_ids)
+    if empty_ids:
+        shown = ", ".join(empty_ids[:5]) + (" ..." if len(empty_ids) > 5 else "")
+        print(f"warning: {len(empty_ids)} empty generation(s) in {out.path} (graded wrong): {shown}",
+              file=sys.stderr)
+    return counts
+
+
+def grade_records(records: list[dict], grader: str, workers: int | None = None,
+                  text_field: str = "response") -> list[dict]:
+    """Add ``pred``, ``correct`` and ``grader`` to records carrying ``gold`` and ``dataset_type``."""
+    grades = grade_batch([(r[text_field], r["gold"], r["dataset_type"]) for r in records],
+                         grader=grader, workers=workers)
+    for r, g in zip(records, grades):
+        r["pred"], r["correct"], r["grader"] = g.pred, g.correct, g.grader
+    return records
+
+
+def sampling_params(n: int, temperature: float, max_tokens: int, seed: int, top_p: float = 1.0) -> SamplingParams:
+    return SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
+

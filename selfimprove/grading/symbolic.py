@@ -1,0 +1,241 @@
+"""Symbolic equivalence with sympy — the expensive layer.
+
+This module is imported by the worker processes of :mod:`selfimprove.grading.timeout`; the
+parent process only calls :func:`is_unsafe` (a cheap regex guard) before handing a pair to a
+worker. Expressions are built with ``latex2sympy2_extended`` (an ANTLR LaTeX grammar), never
+with ``eval``/``sympify`` on raw text.
+
+Guards applied before sympy sees anything: huge or nested exponents (``9^{9^{9^9}}``),
+factorials / binomials of large numbers, overly long inputs. Anything that still runs long
+is killed by the pool's deadline.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["is_unsafe", "symbolic_equal", "warm_up"]
+
+_MAX_LEN = 600
+_MAX_EXPONENT = 2000
+_MAX_FACTORIAL = 3000
+_EXP_GROUP_RE = re.compile(r"\^\s*\{")
+_EXP_NUM_RE = re.compile(r"\^\s*(\d+(?:\.\d+)?)")
+_FACT_RE = re.compile(r"(\d+)\s*!")
+_BIG_INT_RE = re.compile(r"\d{200,}")
+
+
+def _group_end(s: str, start: int) -> int:
+    depth = 0
+    for i in range(start, len(s)):
+        if s[i] == "{":
+            depth += 1
+        elif s[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return -1
+
+
+def is_unsafe(s: str) -> bool:
+    """True when ``s`` could make sympy compute something astronomically large or slow."""
+    if len(s) > _MAX_LEN or s.count("{") > 120 or _BIG_INT_RE.search(s):
+        return True
+    if "**" in s:
+        return True
+    for m in _EXP_NUM_RE.finditer(s):
+        try:
+            if float(m.group(1)) > _MAX_EXPONENT:
+                return True
+        except ValueError:
+            return True
+        tail = s[m.end(): m.end() + 3].lstrip()
+        if tail.startswith("^"):
+            return True
+    for m in _EXP_GROUP_RE.finditer(s):
+        end = _group_end(s, m.end() - 1)
+        if end == -1:
+            return True
+        inner = s[m.end(): end - 1]
+        if "^" in inner or "!" in inner or "\\uparrow" in inner:
+            return True
+        nums = re.findall(r"\d+", inner)
+        if any(len(n) > 4 or int(n) > _MAX_EXPONENT for n in nums):
+            return True
+        if s[end: end + 3].lstrip().startswith("^"):
+            return True
+    for m in _FACT_RE.finditer(s):
+        if int(m.group(1)) > _MAX_FACTORIAL:
+            return True
+    if re.search(r"[)}]\s*!", s) and ("^" in s or s.count("!") > 1):
+        return True
+    if "!!" in s or "\\binom" in s and re.search(r"\d{5,}", s):
+        return True
+    return False
+
+
+# --------------------------------------------------------------------------- sympy side
+
+_SYMPY = None
+
+
+def _lib():
+    """Import sympy and latex2sympy2_extended once (they are heavy)."""
+    global _SYMPY
+    if _SYMPY is None:
+        import sympy
+        from latex2sympy2_extended import latex2sympy
+        from latex2sympy2_extended.latex2sympy2 import ConversionConfig
+        from latex2sympy2_extended.math_normalization import NormalizationConfig
+
+        norm = NormalizationConfig(
+            basic_latex=True, units=False, malformed_operators=True, nits=False, boxed="none", equations=False
+        )
+        conv = ConversionConfig(interpret_as_mixed_fractions=True, interpret_simple_eq_as_assignment=False)
+        _SYMPY = (sympy, latex2sympy, norm, conv)
+    return _SYMPY
+
+
+def _parse(s: str):
+    sympy, latex2sympy, norm, conv = _lib()
+    return latex2sympy(s, normalization_config=norm, conversion_config=conv)
+
+
+def _num_equal(sympy, x, y) -> bool:
+    """Equality of two symbol-free expressions: exact first, then 40-digit relative check."""
+    try:
+        d = sympy.nsimplify(x - y) if (x.has(sympy.Float) or y.has(sympy.Float)) else sympy.simplify(x - y)
+    except Exception:
+        d = x - y
+    if d == 0:
+        return True
+    if d.is_Rational:
+        return False
+    try:
+        xv, yv = complex(sympy.N(x, 40)), complex(sympy.N(y, 40))
+    except Exception:
+        return False
+    scale = max(abs(xv), abs(yv))
+    if scale == 0:
+        return True
+    if any(v != v for v in (xv.real, xv.imag, yv.real, yv.imag)):
+        return False
+    dv = sympy.N(d, 40)
+    try:
+        return abs(complex(dv)) <= 1e-12 * scale
+    except Exception:
+        return False
+
+
+def _expr_equal(sympy, x, y) -> bool:
+    if x == y:
+        return True
+    free = x.free_symbols | y.free_symbols
+    if not free:
+        return _num_equal(sympy, x, y)
+    try:
+        diff = x - y
+        if sympy.expand(diff) == 0 or sympy.simplify(diff) == 0:
+            return True
+    except Exception:
+        return False
+    return False
+
+
+def _rel_equal(sympy, x, y) -> bool:
+    """Two equations are equal when (lhs - rhs) agree up to a non-zero constant factor."""
+    fx, fy = x.lhs - x.rhs, y.lhs - y.rhs
+    if _expr_equal(sympy, x.lhs, y.lhs) and _expr_equal(sympy, x.rhs, y.rhs):
+        return True
+    if _expr_equal(sympy, fx, fy):
+        return True
+    try:
+        ratio = sympy.simplify(fx / fy)
+        return bool(ratio.is_number and ratio != 0 and ratio.is_finite)
+    except Exception:
+        return False
+
+
+def _equal(x, y, depth: int = 0) -> bool:
+    sympy = _lib()[0]
+    if depth > 4:
+        return False
+    if isinstance(x, str) or isinstance(y, str):
+        return isinstance(x, str) and isinstance(y, str) and x.strip().lower() == y.strip().lower()
+    if isinstance(x, (list, tuple)) or isinstance(y, (list, tuple)):
+        xs = list(x) if isinstance(x, (list, tuple)) else [x]
+        ys = list(y) if isinstance(y, (list, tuple)) else [y]
+        return len(xs) == len(ys) and all(_equal(a, b, depth + 1) for a, b in zip(xs, ys))
+    if isinstance(x, sympy.Eq) and isinstance(y, sympy.Eq):
+        return _rel_equal(sympy, x, y)
+    if isinstance(x, sympy.Eq) and x.lhs.is_Symbol:
+        return _equal(x.rhs, y, depth + 1)
+    if isinstance(y, sympy.Eq) and y.lhs.is_Symbol:
+        return _equal(x, y.rhs, depth + 1)
+    if isinstance(x, sympy.MatrixBase) or isinstance(y, sympy.MatrixBase):
+        if not (isinstance(x, sympy.MatrixBase) and isinstance(y, sympy.MatrixBase)):
+            return False
+        if x.shape != y.shape:
+            return False
+        return all(_equal(a, b, depth + 1) for a, b in zip(list(x), list(y)))
+    if isinstance(x, sympy.Interval) and isinstance(y, sympy.Interval):
+        return (
+            x.left_open == y.left_open
+            and x.right_open == y.right_open
+            and _equal(x.start, y.start, depth + 1)
+            and _equal(x.end, y.end, depth + 1)
+        )
+    if isinstance(x, sympy.Set) or isinstance(y, sympy.Set):
+        if not (isinstance(x, sympy.Set) and isinstance(y, sympy.Set)):
+            return False
+        if x == y:
+            return True
+        xa, ya = list(x.args), list(y.args)
+        if type(x) is not type(y) or len(xa) != len(ya):
+            return False
+        used = [False] * len(ya)
+        for a in xa:
+            for j, b in enumerate(ya):
+                if not used[j] and _equal(a, b, depth + 1):
+                    used[j] = True
+                    break
+            else:
+                return False
+        return True
+    if isinstance(x, sympy.Tuple) or isinstance(y, sympy.Tuple):
+        if not (isinstance(x, sympy.Tuple) and isinstance(y, sympy.Tuple)) or len(x) != len(y):
+            return False
+        return all(_equal(a, b, depth + 1) for a, b in zip(x, y))
+    if isinstance(x, sympy.Expr) and isinstance(y, sympy.Expr):
+        return _expr_equal(sympy, x, y)
+    try:
+        return bool(x == y)
+    except Exception:
+        return False
+
+
+def symbolic_equal(a: str, b: str) -> bool:
+    """Whether two canonical LaTeX answers denote the same mathematical object.
+
+    Returns ``False`` for anything that cannot be parsed or compared; never raises.
+    """
+    if is_unsafe(a) or is_unsafe(b):
+        return False
+    try:
+        x = _parse(a)
+        y = _parse(b)
+    except Exception:
+        return False
+    try:
+        return bool(_equal(x, y))
+    except Exception:
+        return False
+
+
+def warm_up() -> None:
+    """Import the heavy libraries and exercise the parser once (first parse is slow)."""
+    try:
+        symbolic_equal("\\frac{1}{2}+x", "x+0.5")
+        symbolic_equal("(1,2]", "\\sqrt{2}")
+    except Exception:  # pragma: no cover - defensive
+        pass

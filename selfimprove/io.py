@@ -1,0 +1,166 @@
+"""File I/O for the run directory: atomic writes, located errors, resumable JSONL.
+
+Every stage reads and writes JSON Lines keyed by a stable ``id``. Two guarantees hold:
+
+* a finished file is written atomically (temp file in the same folder + ``os.replace``), so a
+  crash never leaves a half-written JSON file behind;
+* an output that grows while a stage runs (:class:`ResumableJsonl`) is appended in flushed,
+  fsync'ed chunks; on restart a torn last line is cut off and the ids already present are
+  skipped, so a rerun continues without duplicates and without losing finished work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+
+class RecordError(ValueError):
+    """A record in an input file is malformed. The message starts with ``path:line:``."""
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see either the old or the new file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+
+
+def atomic_write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise RecordError(f"{path}: file not found") from None
+    except json.JSONDecodeError as e:
+        raise RecordError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
+
+
+def iter_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_number, record)``; raise :class:`RecordError` naming the bad line."""
+    path = Path(path)
+    required = tuple(required)
+    try:
+        f = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        raise RecordError(f"{path}: file not found") from None
+    with f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise RecordError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
+            if not isinstance(rec, dict):
+                raise RecordError(f"{path}:{lineno}: expected a JSON object")
+            missing = [k for k in required if k not in rec]
+            if missing:
+                raise RecordError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
+            yield lineno, rec
+
+
+def read_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> list[dict]:
+    return [rec for _, rec in iter_jsonl(path, required)]
+
+
+class ResumableJsonl:
+    """An append-only JSONL output that survives interruption.
+
+    Opening it repairs a torn tail (a last line without newline or with invalid JSON, left by
+    a crash mid-write) and loads the ids already written, so the caller can skip them::
+
+        out = ResumableJsonl(path)
+        todo = [item for item in items if item["id"] not in out.done]
+        for chunk in chunks(todo):
+            out.append(process(chunk))
+    """
+
+    def __init__(self, path: str | os.PathLike, key: str = "id"):
+        self.path = Path(path)
+        self.key = key
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.records: list[dict] = []
+        self.done: set[str] = set()
+        self.repaired_bytes = 0
+        if self.path.exists():
+            self._load_and_repair()
+
+    def _load_and_repair(self) -> None:
+        data = self.path.read_bytes()
+        good_end = 0
+        pos = 0
+        lineno = 0
+        while pos < len(data):
+            nl = data.find(b"\n", pos)
+            if nl == -1:  # torn last line: no newline
+                break
+            lineno += 1
+            line = data[pos:nl]
+            if line.strip():
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    if data.find(b"\n", nl + 1) == -1 and not data[nl + 1:].strip():
+                        break  # torn (corrupt) last line
+                    raise RecordError(f"{self.path}:{lineno}: invalid JSON in the middle of the file") from None
+                rid = rec.get(self.key)
+                if rid is None:
+                    raise RecordError(f"{self.path}:{lineno}: record without '{self.key}'")
+                if rid in self.done:
+                    raise RecordError(f"{self.path}:{lineno}: duplicate id {rid!r}")
+                self.done.add(rid)
+                self.records.append(rec)
+            good_end = nl + 1
+            pos = nl + 1
+        if good_end < len(data):
+            self.repaired_bytes = len(data) - good_end
+            with open(self.path, "r+b") as f:
+                f.truncate(good_end)
+            print(f"{self.path}: dropped a torn last line ({self.repaired_bytes} bytes) left by an "
+                  f"interrupted run", file=sys.stderr)
+
+    def append(self, records: Iterable[dict]) -> None:
+        records = list(records)
+        if not records:
+            return
+        lines = []
+        for rec in records:
+            rid = rec[self.key]
+            if rid in self.done:
+                raise ValueError(f"{self.path}: id {rid!r} written twice")
+            self.done.add(rid)
+            lines.append(json.dumps(rec, ensure_ascii=False) + "\n")
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write("".join(lines))
+            f.flush()
+            os.fsync(f.fileno())
+        self.records.extend(records)
+
+
+def chunks(items: list, size: int) -> Iterator[list]:
+    size = max(1, int(size))
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

@@ -1,0 +1,186 @@
+"""Every prompt of the pipeline, written once.
+
+The texts are those of the paper's released code: the actor is asked to finish with
+"The answer is ..." (``$\\boxed{...}$`` for MATH), starts its reply with "Let's break it down
+step by step:", refines after "I have made a step-by-step critic for your solution ...", and the
+critique model answers in the "Step sentence / Correctness of the step / Explanation" format
+followed by "Correctness of the final answer".
+
+A prompt is a conversation (:class:`Prompt`) plus the text the assistant's reply starts with.
+:class:`PromptFormat` renders it for a model: the tokenizer's chat template for chat models, the
+released code's plain ``Human: ... Assistant:`` layout for base models. Nothing here is keyed on
+model names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+ANSWER_FORMAT = {
+    "gsm8k": "Please also give your final number in the format of 'The answer is [your answer].'",
+    "math": "Please also give your final number in the format of 'The answer is $\\boxed{[your answer]}$.'",
+}
+
+SOLUTION_PREFIX = "Let's break it down step by step:\n\n"
+
+REFINE_INSTRUCTION = (
+    "I have made a step-by-step critic for your solution. Please read the following critic and use "
+    "this critic as a reference to provide a new detailed, step-by-step solution, including all "
+    "reasoning and intermediate steps."
+)
+
+CRITIQUE_INSTRUCTION = """Instruction:
+For a given question, there is a step-by-step solution, where each line is a step. Please check step by step to tell me whether the solution is correct or wrong. You should repeat each step and give me an explanation on whether this step is correct or wrong. Finally, you should tell me whether the final answer is correct or wrong.
+
+Your answer format should be:
+
+Step sentence: [Repeated sentence, ignoring new line break]
+Correctness of the step: [Correct/Wrong]
+Explanation: [Your Explanation]
+
+Correctness of the final answer: [Correct/Wrong]
+Explanation: [Your Explanation]
+
+Question:
+{question}
+
+Solution:
+{solution}"""
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A conversation to continue: ``messages`` (role/content dicts) and the reply's first words."""
+
+    messages: tuple[dict, ...]
+    prefix: str = ""
+
+
+def answer_format(dataset_type: str) -> str:
+    try:
+        return ANSWER_FORMAT[dataset_type]
+    except KeyError:
+        raise ValueError(f"unknown dataset_type {dataset_type!r} (expected one of {sorted(ANSWER_FORMAT)})") from None
+
+
+def question_message(question: str, dataset_type: str) -> str:
+    """The actor's instruction for a question (also the SFT input)."""
+    return f"{question} {answer_format(dataset_type)}"
+
+
+def strip_prefix(solution: str) -> str:
+    return solution[len(SOLUTION_PREFIX):] if solution.startswith(SOLUTION_PREFIX) else solution
+
+
+def solve_prompt(question: str, dataset_type: str) -> Prompt:
+    return Prompt(({"role": "user", "content": question_message(question, dataset_type)},), SOLUTION_PREFIX)
+
+
+def refine_message(critique: str, dataset_type: str) -> str:
+    return f"{REFINE_INSTRUCTION} {answer_format(dataset_type)}\n\n{critique}"
+
+
+def refine_prompt(question: str, solution: str, critique: str, dataset_type: str) -> Prompt:
+    """Ask the actor for a new solution given its earlier one and a critique of it."""
+    return Prompt((
+        {"role": "user", "content": question_message(question, dataset_type)},
+        {"role": "assistant", "content": solution},
+        {"role": "user", "content": refine_message(critique, dataset_type)},
+    ), SOLUTION_PREFIX)
+
+
+def critique_message(question: str, solution: str) -> str:
+    return CRITIQUE_INSTRUCTION.format(question=question, solution=strip_prefix(solution))
+
+
+def critique_prompt(question: str, solution: str) -> Prompt:
+    return Prompt(({"role": "user", "content": critique_message(question, solution)},), "")
+
+
+# --------------------------------------------------------------------------- critique parsing
+
+_FINAL_RE = re.compile(r"Correctness of the final answer\s*:\s*\**\s*\[?\s*(correct|wrong|incorrect)", re.I)
+_STEP_RE = re.compile(r"Correctness of the step\s*:\s*\**\s*\[?\s*(correct|wrong|incorrect)", re.I)
+
+
+@dataclass(frozen=True)
+class ParsedCritique:
+    """What a critique says: ``verdict`` is "correct", "wrong" or None when it ignores the format."""
+
+    verdict: str | None
+    steps: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def follows_format(self) -> bool:
+        return self.verdict is not None
+
+
+def parse_critique(text: str) -> ParsedCritique:
+    """Read the final-answer verdict and the per-step verdicts of a critique (last verdict wins)."""
+    finals = _FINAL_RE.findall(text or "")
+    verdict = None
+    if finals:
+        verdict = "correct" if finals[-1].lower() == "correct" else "wrong"
+    steps = tuple("correct" if s.lower() == "correct" else "wrong" for s in _STEP_RE.findall(text or ""))
+    return ParsedCritique(verdict, steps)
+
+
+# --------------------------------------------------------------------------- rendering
+
+class PromptFormat:
+    """Turns a :class:`Prompt` into the text a local model continues.
+
+    ``kind="chat"`` uses the tokenizer's chat template; ``kind="base"`` uses the plain layout of
+    the released code for base models::
+
+        Human: {user}\\n\\nAssistant:{assistant}\\n{eos}\\nHuman: {user}\\n\\nAssistant:{prefix}
+    """
+
+    def __init__(self, kind: str, tokenizer: Any = None, eos_token: str | None = None):
+        if kind not in ("chat", "base"):
+            raise ValueError(f"prompt format must be 'chat' or 'base', not {kind!r}")
+        if kind == "chat" and (tokenizer is None or not getattr(tokenizer, "chat_template", None)):
+            raise ValueError("chat format needs a tokenizer with a chat template; use model type 'base'")
+        self.kind = kind
+        self.tokenizer = tokenizer
+        self.eos_token = eos_token if eos_token is not None else getattr(tokenizer, "eos_token", None) or "</s>"
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer: Any, model_type: str = "auto") -> "PromptFormat":
+        """``model_type``: "chat"/"Instruct", "base"/"Base", or "auto" (chat iff a chat template exists)."""
+        mt = (model_type or "auto").lower()
+        if mt in ("instruct", "chat"):
+            return cls("chat", tokenizer)
+        if mt == "base":
+            return cls("base", tokenizer)
+        if mt == "auto":
+            return cls("chat" if getattr(tokenizer, "chat_template", None) else "base", tokenizer)
+        raise ValueError(f"model type must be auto, chat/Instruct or base/Base, not {model_type!r}")
+
+    @property
+    def stop(self) -> tuple[str, ...]:
+        """Stop strings: base models otherwise run on into the next "Human:" turn."""
+        return ("Human:", "Assistant:", self.eos_token) if self.kind == "base" else ()
+
+    def render(self, prompt: Prompt) -> str:
+        if self.kind == "chat":
+            text = self.tokenizer.apply_chat_template(
+                list(prompt.messages), tokenize=False, add_generation_prompt=True)
+            return text + prompt.prefix
+        return render_base(prompt.messages, self.eos_token) + "Assistant:" + prompt.prefix
+
+
+def render_base(messages: Sequence[dict], eos_token: str) -> str:
+    parts = []
+    for m in messages:
+        if m["role"] == "user":
+            parts.append(f"Human: {m['content']}\n\n")
+        elif m["role"] == "assistant":
+            parts.append(f"Assistant:{m['content']}\n{eos_token}\n")
+        elif m["role"] == "system":
+            parts.append(f"{m['content']}\n\n")
+        else:
+            raise ValueError(f"unknown role {m['role']!r}")
+    return "".join(parts)

@@ -1,0 +1,157 @@
+"""Stage: fine-tune the actor on an iteration's SFT set with LLaMA-Factory.
+
+Writes ``iter_k/dataset_info.json`` (the SFT file registered for LLaMA-Factory) and
+``iter_k/train.yaml`` (every training argument), then runs ``llamafactory-cli train`` with the
+log in ``iter_k/train.log``. Training writes to ``iter_k/actor.partial`` and is renamed to
+``iter_k/actor`` only when it succeeded, so a crash never leaves a half-written actor behind.
+
+Profiles (``--profile``):
+
+* ``gpu`` — the paper's settings: full fine-tuning, lr 5e-6, cosine, 1 epoch, per-device batch 4
+  x gradient accumulation 8, cutoff 4096, bf16, DeepSpeed ZeRO-2. LLaMA-Factory launches torchrun
+  itself over the visible GPUs; for several nodes set NNODES, NODE_RANK, MASTER_ADDR and
+  MASTER_PORT in the environment of every node.
+* ``cpu`` — the same recipe in fp32 without DeepSpeed, for a small number of steps.
+
+Every value can be overridden with ``--set key=value`` (LLaMA-Factory argument names).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .cli import parser, run
+from .io import atomic_write_json, atomic_write_text, read_json
+from .manifest import Step
+
+ROOT = Path(__file__).resolve().parent.parent
+DEEPSPEED_Z2 = ROOT / "LLaMA-Factory" / "configs" / "deepspeed" / "ds_z2_config.json"
+
+COMMON = {
+    "stage": "sft", "do_train": True, "finetuning_type": "full", "learning_rate": 5.0e-6,
+    "num_train_epochs": 1.0, "lr_scheduler_type": "cosine", "max_grad_norm": 1.0, "warmup_steps": 0,
+    "optim": "adamw_torch", "packing": False, "report_to": "none", "logging_steps": 5,
+    "save_steps": 100000, "save_only_model": True, "plot_loss": True, "overwrite_output_dir": True,
+    "include_num_input_tokens_seen": True, "max_samples": 400000, "mask_history": True,
+    "trust_remote_code": False,
+}
+PROFILES = {
+    "gpu": {"per_device_train_batch_size": 4, "gradient_accumulation_steps": 8, "cutoff_len": 4096,
+            "bf16": True, "flash_attn": "auto", "preprocessing_num_workers": 16, "ddp_timeout": 180000000,
+            "deepspeed": str(DEEPSPEED_Z2)},
+    "cpu": {"per_device_train_batch_size": 2, "gradient_accumulation_steps": 1, "cutoff_len": 1024,
+            "bf16": False, "fp16": False, "preprocessing_num_workers": 1, "dataloader_num_workers": 0,
+            "max_steps": 8, "logging_steps": 1},
+}
+
+
+def training_args(profile: str, base_model: str, template: str, dataset_dir: Path, dataset: str,
+                  output_dir: Path, overrides: dict | None = None) -> dict:
+    if profile not in PROFILES:
+        raise SystemExit(f"error: --profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+    args = {"model_name_or_path": base_model, "template": template, "dataset_dir": str(dataset_dir),
+            "dataset": dataset, "output_dir": str(output_dir), **COMMON, **PROFILES[profile]}
+    args.update(overrides or {})
+    return {k: v for k, v in args.items() if v is not None}
+
+
+def dataset_entry(file_name: str, fmt: str) -> dict:
+    """A LLaMA-Factory ``dataset_info.json`` entry for a sharegpt or alpaca file."""
+    if fmt == "sharegpt":
+        return {"file_name": file_name, "formatting": "sharegpt", "columns": {"messages": "conversations"}}
+    return {"file_name": file_name, "columns": {"prompt": "instruction", "query": "input", "response": "output"}}
+
+
+def to_yaml(args: dict) -> str:
+    """LLaMA-Factory reads YAML; our values are scalars, written in JSON syntax (valid YAML)."""
+    import json
+    return "".join(f"{k}: {json.dumps(v)}\n" for k, v in args.items())
+
+
+def parse_overrides(items: list[str]) -> dict:
+    import json
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"error: --set expects key=value, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def find_cli(explicit: str | None) -> str:
+    for cand in (explicit, os.environ.get("LLAMAFACTORY_CLI"), str(ROOT / ".venv-train" / "bin" / "llamafactory-cli"),
+                 shutil.which("llamafactory-cli")):
+        if cand and Path(cand).is_file() and os.access(cand, os.X_OK):
+            return cand
+    raise SystemExit("error: llamafactory-cli not found; run `bash scripts/setup_env.sh train` or set LLAMAFACTORY_CLI")
+
+
+def main(argv=None) -> int:
+    ap = parser("train", __doc__.split("\n\n")[0])
+    ap.add_argument("--run-dir", required=True, help="experiment folder (runs/<EXP>)")
+    ap.add_argument("--iter", type=int, required=True, help="iteration k: trains on iter_k's SFT set")
+    ap.add_argument("--base-model", required=True, help="model every iteration starts from (folder or hub id)")
+    ap.add_argument("--template", required=True, help="LLaMA-Factory chat template (e.g. default for base models)")
+    ap.add_argument("--format", choices=("sharegpt", "alpaca"), default="sharegpt", help="format of the SFT file")
+    ap.add_argument("--profile", default=os.environ.get("PROFILE", "cpu"), choices=sorted(PROFILES))
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a LLaMA-Factory argument (repeatable)")
+    ap.add_argument("--llamafactory-cli", default=None, help="path of llamafactory-cli (default: .venv-train)")
+    ap.add_argument("--step", default=None)
+    args = ap.parse_args(argv)
+    run_dir = Path(args.run_dir).resolve()
+    iter_dir = run_dir / f"iter_{args.iter}"
+    sft_name = "sft.json" if args.iter == 0 else "04_sft.json"
+    if not (iter_dir / sft_name).is_file():
+        raise SystemExit(f"error: {iter_dir / sft_name} not found; run the filter step first")
+    if not (Path(args.base_model) / "config.json").is_file() and Path(args.base_model).exists():
+        raise SystemExit(f"error: {args.base_model} is not a model folder (no config.json)")
+    actor, partial = iter_dir / "actor", iter_dir / "actor.partial"
+    dataset = f"sft_iter{args.iter}"
+    targs = training_args(args.profile, args.base_model, args.template, iter_dir, dataset, partial,
+                          parse_overrides(args.set))
+    step = Step(run_dir, args.step or f"iter_{args.iter}/05_train", targs)
+    if step.done and (actor / "config.json").is_file():
+        print(f"[{step.name}] already done, skipping")
+        return 0
+    cli = find_cli(args.llamafactory_cli)
+    with step:
+        atomic_write_json(iter_dir / "dataset_info.json", {dataset: dataset_entry(sft_name, args.format)})
+        atomic_write_text(iter_dir / "train.yaml", to_yaml(targs))
+        env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
+               "HF_DATASETS_OFFLINE": os.environ.get("HF_DATASETS_OFFLINE", "1"),
+               "WANDB_DISABLED": "true", "TOKENIZERS_PARALLELISM": "false"}
+        # the trainer's own venv must not inherit this one's packages
+        env.pop("PYTHONPATH", None)
+        env.pop("VIRTUAL_ENV", None)
+        print(f"[{step.name}] {cli} train {iter_dir / 'train.yaml'} (log: {iter_dir / 'train.log'})",
+              file=sys.stderr)
+        with open(iter_dir / "train.log", "w") as log:
+            proc = subprocess.run([cli, "train", str(iter_dir / "train.yaml")], stdout=log,
+                                  stderr=subprocess.STDOUT, env=env, cwd=iter_dir)
+        if proc.returncode != 0:
+            tail = (iter_dir / "train.log").read_text(errors="replace").splitlines()[-15:]
+            raise SystemExit(f"error: llamafactory-cli train failed (exit {proc.returncode}); last lines of "
+                             f"{iter_dir / 'train.log'}:\n  " + "\n  ".join(tail))
+        if actor.exists():
+            shutil.rmtree(actor)
+        partial.rename(actor)
+        result = {}
+        if (actor / "train_results.json").is_file():
+            result = read_json(actor / "train_results.json")
+        step.count(examples=len(read_json(iter_dir / sft_name)),
+                   train_loss=result.get("train_loss"), train_runtime=result.get("train_runtime"))
+    print(f"actor of iteration {args.iter}: {actor}")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)
