@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         for spec in args.dataset:
-            check_spec(spec)
+            check_spec(spec, args.split)
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

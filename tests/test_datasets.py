@@ -1,0 +1,357 @@
+"""Tests for loading datasets into question records (selfimprove.datasets)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from selfimprove import datasets
+from selfimprove.datasets import (DatasetError, check_spec, find_last_boxed, gsm8k_gold,
+                                  known_specs, load_questions, load_questions_with_report,
+                                  parse_level)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+GSM8K_ROWS = FIXTURES / "data_gsm8k_rows.jsonl"
+MATH_ROWS = FIXTURES / "data_math_rows.jsonl"
+MATH500_ROWS = FIXTURES / "data_math500_rows.jsonl"
+SHARED = datasets.shared_data_dir()
+RECORD_KEYS = {"id", "dataset", "dataset_type", "split", "question", "reference", "gold",
+               "level", "subject"}
+
+
+def good_rows(path: Path) -> list[dict]:
+    """The fixture rows that parse as JSON objects."""
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    return out
+
+
+# ---------------------------------------------------------------------------- gold extraction
+
+
+@pytest.mark.parametrize("text, gold", [
+    ("x = <<1+2=3>>3\n#### 3", "3"),
+    ("It costs $<<1200*2=2400>>2400.\n#### 2,400", "2400"),
+    ("#### -7", "-7"),
+    ("#### 1,234,567", "1234567"),
+    ("#### 2.5", "2.5"),
+    ("#### $15", "15"),
+    ("no marker here", None),
+    ("#### ", None),
+])
+def test_gsm8k_gold(text, gold):
+    assert gsm8k_gold(text) == gold
+
+
+@pytest.mark.parametrize("text, gold", [
+    (r"so $\boxed{5}$.", "5"),
+    (r"$\boxed{\frac{1}{2}}$", r"\frac{1}{2}"),
+    (r"first \boxed{1}, then \boxed{\sqrt{\frac{a}{b^{2}}}}", r"\sqrt{\frac{a}{b^{2}}}"),
+    (r"$\boxed{\{1, 2\}}$", r"\{1, 2\}"),
+    (r"\fbox{x+1}", "x+1"),
+    (r"\boxed 7", "7"),
+    (r"\boxed{3} then \boxed{4", "3"),  # unbalanced last box: fall back to the earlier one
+    ("no box", None),
+])
+def test_find_last_boxed(text, gold):
+    assert find_last_boxed(text) == gold
+
+
+@pytest.mark.parametrize("value, level", [
+    ("Level 3", 3), (4, 4), ("2", 2), (5.0, 5), ("Level ?", None), (None, None)])
+def test_parse_level(value, level):
+    assert parse_level(value) == level
+
+
+# ---------------------------------------------------------------------------- specs
+
+
+def test_known_specs_cover_all_forms():
+    names = " ".join(known_specs())
+    for name in ("synthetic", "gsm8k", "math", "math500", "gsm8k-local", "math500-local",
+                 "file:"):
+        assert name in names
+
+
+@pytest.mark.parametrize("spec", ["gsm8k", "math", "math500", "synthetic", "synthetic:50",
+                                  f"file:{GSM8K_ROWS}", str(MATH_ROWS),
+                                  f"file:{MATH_ROWS}?type=math&question=problem"])
+def test_check_spec_accepts(spec):
+    check_spec(spec)
+    check_spec(spec, "test")
+
+
+@pytest.mark.parametrize("spec, split, words", [
+    ("gsm9k", None, ["unknown dataset spec", "gsm9k"]),
+    ("synthetic:zero", None, ["synthetic:zero"]),
+    ("synthetic:0", None, ["synthetic:0"]),
+    ("file:/nonexistent/x.jsonl", None, ["not found", "/nonexistent/x.jsonl"]),
+    ("/nonexistent/x.parquet", None, ["not found"]),
+    ("file:data.csv", None, ["data.csv", ".jsonl"]),
+    (f"file:{GSM8K_ROWS}?questoin=q", None, ["unknown field", "questoin"]),
+    (f"file:{GSM8K_ROWS}?type=algebra", None, ["type must be"]),
+    (f"file:{GSM8K_ROWS}?question=", None, ["needs a value"]),
+    ("gsm8k", "validation", ["unknown split", "validation"]),
+    ("math500", "train", ["only a test split"]),
+])
+def test_check_spec_rejects(spec, split, words):
+    with pytest.raises(DatasetError) as exc:
+        check_spec(spec, split)
+    for w in words:
+        assert w in str(exc.value)
+    assert isinstance(exc.value, ValueError)
+
+
+def test_shared_specs_error_when_absent(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "shared_data_dir", lambda: tmp_path / "nowhere")
+    for spec in ("gsm8k-local", "math500-local"):
+        with pytest.raises(DatasetError, match="not found"):
+            check_spec(spec)
+        with pytest.raises(DatasetError, match=spec):
+            load_questions(spec, "test")
+
+
+def test_load_errors_for_bad_specs():
+    with pytest.raises(DatasetError, match="unknown dataset spec"):
+        load_questions("nope", "test")
+    with pytest.raises(DatasetError, match="not found"):
+        load_questions("file:missing.jsonl", "test")
+    with pytest.raises(DatasetError, match="unknown split"):
+        load_questions(f"file:{GSM8K_ROWS}", "dev")
+    with pytest.raises(DatasetError, match="unknown field 'prompt'"):
+        load_questions(f"file:{GSM8K_ROWS}?question=prompt", "test")
+
+
+# ---------------------------------------------------------------------------- local files
+
+
+def test_gsm8k_jsonl_mapping_and_malformed_rows():
+    records, problems = load_questions_with_report(f"file:{GSM8K_ROWS}", "test")
+    assert [r["id"] for r in records] == ["data_gsm8k_rows/test/0", "data_gsm8k_rows/test/1",
+                                          "data_gsm8k_rows/test/5"]
+    assert [r["gold"] for r in records] == ["24", "2400", "6"]
+    for r in records:
+        assert set(r) == RECORD_KEYS
+        assert r["dataset_type"] == "gsm8k" and r["split"] == "test"  # type inferred from ####
+        assert r["level"] is None and r["subject"] is None
+        assert "####" in r["reference"]
+    # one line per bad row, `path:line: reason`; the blank line 3 is not a row
+    assert [p.split(": ", 1)[0] for p in problems] == [f"{GSM8K_ROWS}:{n}" for n in (4, 5, 6)]
+    assert "invalid JSON" in problems[0]
+    assert "missing field 'answer'" in problems[1]
+    assert "####" in problems[2]
+
+
+def test_load_questions_prints_problems_to_stderr(capsys):
+    records = load_questions(f"file:{GSM8K_ROWS}?name=tiny", "train")
+    assert [r["id"] for r in records] == ["tiny/train/0", "tiny/train/1", "tiny/train/5"]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and err[0].startswith(f"{GSM8K_ROWS}:4: ")
+
+
+def test_nothing_usable_raises(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q?", "answer": "no answer"}\nnot json\n')
+    records, problems = load_questions_with_report(f"file:{bad}", "test")
+    assert records == [] and len(problems) == 2
+    with pytest.raises(DatasetError, match="no usable"):
+        load_questions(f"file:{bad}", "test")
+
+
+def test_math_jsonl_boxed_gold_levels_subjects():
+    records, problems = load_questions_with_report(f"file:{MATH_ROWS}", "test")
+    assert [r["gold"] for r in records] == [r"\frac{3}{4}", r"\sqrt{2}",
+                                            r"{\left\{ 1, -1 \right\}}"]
+    assert [r["level"] for r in records] == [1, 2, None]
+    assert [r["subject"] for r in records] == ["Prealgebra", "Algebra", "Algebra"]
+    assert {r["dataset_type"] for r in records} == {"math"}
+    assert [p.split(": ", 1)[0] for p in problems] == [f"{MATH_ROWS}:4", f"{MATH_ROWS}:5"]
+    assert all("boxed" in p for p in problems)
+
+
+def test_math500_style_answer_field_and_source_ids():
+    records = load_questions(str(MATH500_ROWS), "test")
+    assert [r["id"] for r in records] == ["data_math500_rows/test/test/number_theory/1.json",
+                                          "data_math500_rows/test/test/algebra/7.json",
+                                          "data_math500_rows/test/test/algebra/9.json"]
+    assert [r["gold"] for r in records] == ["6", "5", r"\frac{1}{4}"]
+    assert [r["level"] for r in records] == [2, 1, 3]
+
+
+def test_explicit_mapping_and_split_field(tmp_path):
+    rows = [
+        {"prompt": "What is 2 + 3?", "worked": "2 + 3 = 5, so the answer is 5.", "final": "5",
+         "difficulty": "Level 2", "part": "train", "key": "a"},
+        {"prompt": "What is 4 * 3?", "worked": "4 * 3 = 12.", "final": 12, "difficulty": 3,
+         "part": "test", "key": "b"},
+        {"prompt": "What is 9 - 1?", "worked": "9 - 1 = 8.", "final": "8", "difficulty": 1,
+         "part": "test", "key": "c"},
+    ]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    spec = (f"file:{path}?type=gsm8k&question=prompt&reference=worked&gold=final"
+            f"&level=difficulty&id=key&split=part&name=toy")
+    test = load_questions(spec, "test")
+    assert [(r["id"], r["gold"], r["level"], r["split"]) for r in test] == [
+        ("toy/test/b", "12", 3, "test"), ("toy/test/c", "8", 1, "test")]
+    train = load_questions(spec, "train")
+    assert [r["id"] for r in train] == ["toy/train/a"]
+    # without a split mapping the split argument only labels the records
+    assert len(load_questions(f"file:{path}?type=gsm8k&question=prompt&reference=worked"
+                              f"&gold=final", "train")) == 3
+
+
+def test_type_required_when_not_inferable(tmp_path):
+    path = tmp_path / "bare.jsonl"
+    path.write_text(json.dumps({"question": "q?", "answer": 3}) + "\n")
+    with pytest.raises(DatasetError, match="type=gsm8k or type=math"):
+        load_questions(f"file:{path}", "test")
+    assert load_questions(f"file:{path}?type=gsm8k&gold=answer&reference=answer",
+                          "test")[0]["gold"] == "3"
+
+
+def test_json_array_with_line_numbers(tmp_path):
+    rows = good_rows(MATH_ROWS)
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps(rows, indent=2))
+    records, problems = load_questions_with_report(f"file:{path}", "test")
+    assert [r["id"] for r in records] == ["rows/test/0", "rows/test/1", "rows/test/2"]
+    text_lines = path.read_text().splitlines()
+    for p in problems:
+        where = p.split(": ", 1)[0]
+        line = int(where.rsplit(":", 1)[1])
+        assert text_lines[line - 1].strip() == "{"  # the line where the bad element starts
+    assert len(problems) == 2
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"question": "a"},\n {oops}]')
+    with pytest.raises(DatasetError, match=r"broken.json:2: invalid JSON"):
+        load_questions(f"file:{broken}", "test")
+
+
+def test_parquet_loading(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rows = good_rows(MATH500_ROWS)
+    for r in rows:
+        r.pop("split", None)
+    path = tmp_path / "m500.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    records = load_questions(f"file:{path}?type=math&id=unique_id", "test")
+    assert [r["gold"] for r in records] == ["6", "5", r"\frac{1}{4}"]
+    assert records[0]["id"] == "m500/test/test/number_theory/1.json"
+    assert records[0]["subject"] == "Number Theory"
+
+
+def test_duplicate_ids_raise(tmp_path):
+    path = tmp_path / "dups.jsonl"
+    row = {"question": "q?", "answer": "#### 1", "uid": "same"}
+    path.write_text(json.dumps(row) + "\n" + json.dumps(row) + "\n")
+    with pytest.raises(ValueError, match="duplicate id 'dups/test/same'"):
+        load_questions(f"file:{path}?id=uid", "test")
+
+
+def test_ids_stable_and_unique():
+    a = load_questions(f"file:{MATH_ROWS}", "test")
+    b = load_questions(f"file:{MATH_ROWS}", "test")
+    assert [r["id"] for r in a] == [r["id"] for r in b]
+    assert len({r["id"] for r in a}) == len(a)
+
+
+# ---------------------------------------------------------------------------- limit / shuffle
+
+
+def test_limit_and_seeded_shuffle():
+    spec = "synthetic:60"
+    first = load_questions(spec, "train", limit=5)
+    assert [r["id"] for r in first] == [f"synthetic/train/{i}" for i in range(5)]
+    s1 = load_questions(spec, "train", limit=10, shuffle=True, seed=1)
+    assert s1 == load_questions(spec, "train", limit=10, shuffle=True, seed=1)
+    assert [r["id"] for r in s1] != [r["id"] for r in first]
+    s2 = load_questions(spec, "train", limit=10, shuffle=True, seed=2)
+    assert [r["id"] for r in s1] != [r["id"] for r in s2]
+    assert len(load_questions(spec, "train", limit=1000)) == 60
+    with pytest.raises(DatasetError, match="limit"):
+        load_questions(spec, "train", limit=0)
+
+
+def test_synthetic_default_sizes():
+    assert len(load_questions("synthetic", "train")) == 200
+    test = load_questions("synthetic", "test")
+    assert len(test) == 100 and {r["split"] for r in test} == {"test"}
+    assert len(load_questions("synthetic:17", "test")) == 17
+
+
+# ---------------------------------------------------------------------------- hub (mocked)
+
+
+def test_hub_mapping_with_math_mirror_fallback(monkeypatch):
+    calls = []
+
+    def fake_hub_rows(repo, config, split):
+        calls.append(repo)
+        if repo == datasets.MATH_HUB_PRIMARY:
+            raise ConnectionError("offline")
+        return [{"problem": "p1?", "solution": r"$\boxed{1}$", "level": "Level 2",
+                 "type": "Counting & Probability"},
+                {"problem": "p2?", "solution": r"$\boxed{x^{2}}$", "level": "Level 5",
+                 "type": "Algebra"},
+                {"problem": "p3?", "solution": r"$\boxed{3}$", "level": "Level 1",
+                 "type": "Counting & Probability"}]
+
+    monkeypatch.setattr(datasets, "_hub_rows", fake_hub_rows)
+    records = load_questions("math", "train")
+    assert calls == [datasets.MATH_HUB_PRIMARY, datasets.MATH_HUB_FALLBACK[0]]
+    assert [r["id"] for r in records] == ["math/train/counting_and_probability/0",
+                                          "math/train/algebra/0",
+                                          "math/train/counting_and_probability/1"]
+    assert [(r["gold"], r["level"]) for r in records] == [("1", 2), ("x^{2}", 5), ("3", 1)]
+
+
+def test_hub_gsm8k_rows(monkeypatch):
+    rows = good_rows(GSM8K_ROWS)
+    monkeypatch.setattr(datasets, "_hub_rows", lambda repo, config, split: rows)
+    records, problems = load_questions_with_report("gsm8k", "test")
+    assert [r["id"] for r in records] == ["gsm8k/test/0", "gsm8k/test/1", "gsm8k/test/4"]
+    assert len(problems) == 2 and problems[0].startswith("openai/gsm8k/test:row 2: ")
+
+
+def test_hub_failure_is_a_dataset_error(monkeypatch):
+    def boom(repo, config, split):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(datasets, "_hub_rows", boom)
+    with pytest.raises(DatasetError, match="math500"):
+        load_questions("math500", "test")
+    with pytest.raises(DatasetError, match="no MATH mirror"):
+        load_questions("math", "test")
+
+
+# ---------------------------------------------------------------------------- shared copies
+
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="no ../shared/data next to the "
+                                                              "project")
+
+
+@needs_shared
+def test_shared_gsm8k_test():
+    records, problems = load_questions_with_report("gsm8k-local", "test")
+    assert len(records) == 1319 and problems == []
+    assert records[0]["id"] == "gsm8k/test/0" and records[0]["dataset"] == "gsm8k"
+    assert all(r["gold"].lstrip("-").replace(".", "", 1).isdigit() for r in records)
+
+
+@needs_shared
+def test_shared_math500():
+    records, problems = load_questions_with_report("math500-local", "test")
+    assert len(records) == 500 and problems == []
+    assert {r["level"] for r in records} == {1, 2, 3, 4, 5}
+    assert all(r["id"].startswith("math500/test/test/") for r in records)
+    assert len({r["subject"] for r in records}) == 7
+    with pytest.raises(DatasetError, match="only a test split"):
+        load_questions("math500-local", "train")

@@ -1,0 +1,154 @@
+"""Tests for the synthetic word-problem generator (selfimprove.synthetic)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import operator
+import re
+from collections import Counter
+from fractions import Fraction
+
+import pytest
+
+from selfimprove import synthetic
+from selfimprove.synthetic import apply_op, generate, generate_problems
+
+RECORD_KEYS = {"id", "dataset", "dataset_type", "split", "question", "reference", "gold",
+               "level", "subject"}
+ANNOTATION = re.compile(r"<<([^=<>]+)=([^<>]+)>>")
+WORD_NUMBERS = {"half": 2, "third": 3, "quarter": 4, "fifth": 5}
+
+
+def safe_eval(expr: str) -> Fraction:
+    """Evaluate an arithmetic expression of numbers, + - * / and parentheses (no eval())."""
+    ops = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.Div: operator.truediv}
+
+    def ev(node: ast.AST) -> Fraction:
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            return Fraction(str(node.value))
+        if isinstance(node, ast.BinOp) and type(node.op) in ops:
+            return ops[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -ev(node.operand)
+        raise ValueError(f"unsupported expression {expr!r}")
+
+    return ev(ast.parse(expr, mode="eval"))
+
+
+def test_safe_eval_rejects_non_arithmetic():
+    assert safe_eval("40*75/100") == 30
+    with pytest.raises(ValueError):
+        safe_eval("__import__('os')")
+
+
+@pytest.fixture(scope="module")
+def train():
+    return generate(250, "train", seed=0)
+
+
+@pytest.fixture(scope="module")
+def test_split():
+    return generate(250, "test", seed=0)
+
+
+def test_record_schema(train):
+    for i, r in enumerate(train):
+        assert set(r) == RECORD_KEYS
+        assert r["id"] == f"synthetic/train/{i}"
+        assert r["dataset"] == "synthetic" and r["dataset_type"] == "gsm8k"
+        assert r["split"] == "train"
+        assert isinstance(r["level"], int) and 1 <= r["level"] <= 5
+        assert r["subject"] in {"objects", "money", "travel"}
+        assert r["question"].endswith("?") and r["question"].strip() == r["question"]
+        assert r["gold"].isdigit()
+        json.dumps(r)  # serializable
+
+
+def test_deterministic_and_seed_dependent(train):
+    assert generate(250, "train", seed=0) == train
+    other = generate(250, "train", seed=1)
+    assert [r["question"] for r in other] != [r["question"] for r in train]
+
+
+def test_prefix_stable(train):
+    assert generate(40, "train", seed=0) == train[:40]
+
+
+def test_levels_balanced_and_equal_step_count(train):
+    counts = Counter(r["level"] for r in train)
+    assert set(counts) == {1, 2, 3, 4, 5} and set(counts.values()) == {50}
+    for r in train:
+        lines = r["reference"].split("\n")
+        assert lines[-1] == f"#### {r['gold']}"
+        assert len(lines) - 1 == r["level"]  # one line per step
+        assert all(len(ANNOTATION.findall(line)) == 1 for line in lines[:-1])
+
+
+def test_level_subset_and_bad_arguments():
+    recs = generate(9, "test", seed=3, levels=(2, 4, 5))
+    assert [r["level"] for r in recs] == [2, 4, 5] * 3
+    with pytest.raises(ValueError):
+        generate(3, "dev")
+    with pytest.raises(ValueError):
+        generate(3, "train", levels=(0, 6))
+
+
+def test_unique_questions(train):
+    assert len({r["question"] for r in train}) == len(train)
+
+
+def test_train_test_disjoint(train, test_split):
+    assert not {r["question"] for r in train} & {r["question"] for r in test_split}
+    other_seed = generate(250, "test", seed=7)
+    assert not {r["question"] for r in train} & {r["question"] for r in other_seed}
+
+
+def test_annotation_arithmetic(train, test_split):
+    for r in train + test_split:
+        for line in r["reference"].split("\n")[:-1]:
+            (expr, val), = ANNOTATION.findall(line)
+            assert safe_eval(expr) == Fraction(val), line
+            assert val.isdigit() and f">>{val}" in line
+
+
+def test_answer_recomputed_from_steps_and_text():
+    """Every step is exact, chains on the previous result, and uses only numbers stated in
+    the question (digits or fraction words), earlier results, or the 100 of a percentage."""
+    for split in ("train", "test"):
+        for p in generate_problems(250, split, seed=5):
+            stated = {int(x) for x in re.findall(r"\d+", p.question)}
+            stated |= {v for w, v in WORD_NUMBERS.items() if re.search(rf"\b{w}\b", p.question)}
+            results: list[int] = []
+            for i, step in enumerate(p.steps):
+                a, b = step.operands
+                assert apply_op(step.op, a, b) == step.result
+                assert safe_eval(step.expr) == step.result
+                assert f"<<{step.expr}={step.result}>>" in step.line
+                if i > 0:
+                    assert results[-1] in (a, b), "step does not use the previous result"
+                for x in (a, b):
+                    assert x in stated or x in results, (x, p.question)
+                assert 0 <= step.result < 1000 and a < 1000 and b < 1000
+                results.append(step.result)
+            assert p.answer == results[-1]
+            rec = p.to_record(split, 0)
+            assert rec["gold"] == str(results[-1])
+
+
+def test_apply_op_rejects_fractions():
+    with pytest.raises(ValueError):
+        apply_op("/", 7, 2)
+    with pytest.raises(ValueError):
+        apply_op("%", 7, 30)
+
+
+def test_cli_writes_jsonl(tmp_path):
+    out = tmp_path / "sub" / "train.jsonl"
+    assert synthetic.main(["--n", "7", "--split", "train", "--seed", "2", "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows == generate(7, "train", seed=2)
+    assert not [p for p in out.parent.iterdir() if p.name != "train.jsonl"]  # no temp left
