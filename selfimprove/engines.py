@@ -147,8 +147,10 @@ class VLLMEngine(Engine):
             enforce_eager = cpu  # CUDA graphs pay off on GPU; on CPU eager mode starts ~4x faster
         kwargs = dict(model=model, tensor_parallel_size=tp, max_model_len=max_model_len,
                       enforce_eager=enforce_eager, dtype=dtype, seed=seed, trust_remote_code=False)
-        if not cpu:
-            kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+        # on the CPU backend this fraction is of host memory (KV cache + weights); the model is
+        # small next to it, and two engines (actor and critic) may share the machine
+        kwargs["gpu_memory_utilization"] = (gpu_memory_utilization if not cpu else
+                                            float(os.environ.get("VLLM_CPU_MEMORY_UTILIZATION", 0.2)))
         groups = [None]
         if gpus and tp >= 1:
             n_groups = dp if dp is not None else max(1, len(gpus) // tp)

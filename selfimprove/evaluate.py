@@ -149,6 +149,7 @@ def main(argv=None) -> int:
             refs, rc = refine_critiques(actor, crits, samples, out_dir / "pool_refinements.jsonl", refine_p,
                                         reserved_new_data=10**9, grader=args.grader, chunk_size=args.chunk_size,
                                         grade_workers=args.grade_workers, desc="refining pool")
+            refs = [x for x in refs if x["sample_id"] in samples]
             critiques, refinements = _by_sample(crits, refs)
             step.count(format_violations=cc["format_violations"], refined_correct=rc["correct"])
             if args.rounds:

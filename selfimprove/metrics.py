@@ -316,8 +316,10 @@ def _check_qids(records: Sequence[Mapping], kind: str, qids: Mapping[str, Any]) 
             raise ValueError(f"{kind} {r['id']!r} refers to unknown question {r.get('qid')!r}")
 
 
-def _answer(r: Mapping) -> Answer:
-    return Answer(pred=r.get("pred"), correct=bool(r.get("correct")))
+def _answer(r: Mapping, kind: str) -> Answer:
+    if not isinstance(r.get("correct"), bool):
+        raise ValueError(f"{kind} {r['id']!r} is not graded ('correct' must be true or false)")
+    return Answer(pred=r.get("pred"), correct=r["correct"])
 
 
 def _verdict(r: Mapping, kind: str) -> str | None:
@@ -437,7 +439,7 @@ def prepare(
     out = []
     for q in questions:
         qid = q["id"]
-        samples = [_answer(by_q[qid][i]) for i in range(n_pool)]
+        samples = [_answer(by_q[qid][i], "pool sample") for i in range(n_pool)]
         level = q.get("level")
         if level is not None:
             if not isinstance(level, int) or isinstance(level, bool):
@@ -453,15 +455,15 @@ def prepare(
             level=level,
             level_source=source,
             pool=samples,
-            greedy=_answer(greedy_by_q[qid]) if greedy else None,
+            greedy=_answer(greedy_by_q[qid], "greedy sample") if greedy else None,
         )
         if crit is not None:
             qd.verdicts = [_verdict(crit[(qid, i)], "critique") for i in range(n_pool)]
         if refs is not None:
-            qd.refined = [_answer(refs[(qid, i)]) for i in range(n_pool)]
+            qd.refined = [_answer(refs[(qid, i)], "refinement") for i in range(n_pool)]
         if n_rounds is not None:
             chain = chain_by_q[qid]
-            qd.chain = [_answer(chain[min(r, len(chain) - 1)]) for r in range(n_rounds + 1)]
+            qd.chain = [_answer(chain[min(r, len(chain) - 1)], "chain record") for r in range(n_rounds + 1)]
         out.append(qd)
     return out, n_pool, n_rounds
 
@@ -664,15 +666,17 @@ def compute_results(
 
     ``greedy``, ``critiques``, ``refinements`` and ``chains`` may be empty or ``None``: the
     methods needing them are recorded as ``None`` and ``available`` says which inputs were
-    present. ``config`` is stored verbatim (an integer ``config["R"]`` extends the
-    sequential curves to that many rounds). ``vote_fn`` defaults to
+    present. ``config`` is stored verbatim; an integer ``config["R"]`` (or
+    ``config["rounds"]``) extends the sequential curves to that many rounds, carrying each
+    chain's last answer forward. ``vote_fn`` defaults to
     ``selfimprove.process.vote``.
 
     Returns a JSON-serialisable dict; its schema is documented in ``docs/evaluation.md``.
     Raises :class:`ValueError` (naming the offending id) on inconsistent records.
     """
     config = dict(config or {})
-    rounds = config.get("R") if isinstance(config.get("R"), int) else None
+    rounds = next((v for v in (config.get("R"), config.get("rounds"))
+                   if isinstance(v, int) and not isinstance(v, bool)), None)
     qs, n_pool, n_rounds = prepare(questions, greedy, pool, critiques, refinements, chains, rounds)
     vote_fn = memoised_vote(vote_fn if vote_fn is not None else default_vote_fn())
     ks = budgets(n_pool)

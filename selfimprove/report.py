@@ -94,7 +94,7 @@ def _save(fig, path: Path, layout: bool = True) -> str:
     buf = io.BytesIO()
     if layout:
         fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=120)
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
     plt.close(fig)
     _atomic_write(path, buf.getvalue())
     return path.name
@@ -160,8 +160,8 @@ def _finish(ax, title: str, ylabel: str = "accuracy (%)") -> None:
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize="small", loc="best")
+    if ax.get_legend_handles_labels()[0]:  # below the plot, so it never hides a curve
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
 
 
 # ---------------------------------------------------------------------------------------
@@ -289,9 +289,21 @@ def plot_levels(ds: Mapping, n_pool: int, title: str, path: Path) -> str | None:
     return _save(fig, path, layout=False)
 
 
-def iteration_label(results: Mapping, i: int) -> str:
-    """The label of the i-th results file: ``config["iteration"]`` if set, else ``i``."""
-    return str(results.get("config", {}).get("iteration", i))
+def iteration_labels(all_results: Sequence[Mapping]) -> list[str]:
+    """One label per results dict, in order: ``config["iteration"]`` if set, else the actor's
+    name (last path component), else the position; positions are used if labels repeat."""
+    labels = []
+    for i, r in enumerate(all_results):
+        cfg = r.get("config") or {}
+        if cfg.get("iteration") is not None:
+            labels.append(str(cfg["iteration"]))
+        elif cfg.get("actor"):
+            labels.append(Path(str(cfg["actor"]).rstrip("/")).name or str(i))
+        else:
+            labels.append(str(i))
+    if len(set(labels)) < len(labels):
+        labels = [str(i) for i in range(len(all_results))]
+    return labels
 
 
 def plot_iterations(all_results: Sequence[Mapping], path: Path) -> str | None:
@@ -300,7 +312,7 @@ def plot_iterations(all_results: Sequence[Mapping], path: Path) -> str | None:
     if not names:
         return None
     fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.4), squeeze=False)
-    labels = [iteration_label(r, i) for i, r in enumerate(all_results)]
+    labels = iteration_labels(all_results)
     for ax, name in zip(axes[0], names):
         lines = {"greedy": [], "Pass@1": [], "MV@N": [], "MV@N, critique-refine (refine all)": []}
         for r in all_results:
@@ -359,22 +371,32 @@ def _config_lines(results: Mapping, label: str | None = None) -> list[str]:
     def fmt(v: Any) -> str:
         if isinstance(v, list):
             return ", ".join(map(str, v))
+        if v is None:
+            return "–"
         return json.dumps(v) if isinstance(v, dict) else str(v)
 
     title = "## Configuration" + (f" (iteration {label})" if label is not None else "")
     return [title, ""] + _table(["setting", "value"], [(k, fmt(v)) for k, v in shown.items()])
 
 
-def _block_markdown(block: Mapping, ks: Sequence[int], h: str, plots: Mapping[str, str | None]) -> list[str]:
-    """Tables of every number in one metrics block; ``h`` is the heading prefix."""
+def _block_markdown(block: Mapping, ks: Sequence[int], h: str, plots: Mapping[str, str | None],
+                    explain: bool = True) -> list[str]:
+    """Tables of every number in one metrics block; ``h`` is the heading prefix.
+
+    ``explain`` adds the "how to read" line under each section heading.
+    """
     out: list[str] = []
+
+    def section(title: str, how: str) -> None:
+        out.extend([f"{h} {title}", ""] + ([f"_How to read: {how}_", ""] if explain else []))
+
     kh = [f"K={k}" for k in ks]
     ro = block["response_only"]
     par = _parallel(block)
 
-    out += [f"{h} Response only", "",
-            "_How to read: greedy = one greedy answer per question; Pass@K = chance that at least one of K "
-            "samples is correct; MV@K = accuracy of the majority answer of K samples (all from one pool)._", ""]
+    section("Response only",
+            "greedy = one greedy answer per question; Pass@K = chance that at least one of K "
+            "samples is correct; MV@K = accuracy of the majority answer of K samples (all from one pool).")
     out += [f"Greedy accuracy: {_cell(ro.get('greedy'))}", ""]
     out += _table(["metric"] + kh, [
         ["Pass@K"] + [_cell(_at(ro["pass_at_k"], "k", k)) for k in ks],
@@ -383,10 +405,10 @@ def _block_markdown(block: Mapping, ks: Sequence[int], h: str, plots: Mapping[st
     if not par:
         out += _img(plots.get("mv"), "MV@K") + _img(plots.get("pass"), "Pass@K")
 
-    out += [f"{h} Parallel critique-refine", "",
-            "_How to read: every sample is critiqued and refined once; oracle refines only truly wrong samples, "
+    section("Parallel critique-refine",
+            "every sample is critiqued and refined once; oracle refines only truly wrong samples, "
             "refine all replaces every sample, verifier replaces only samples the critic judges wrong. "
-            "Compare each row with the response-only row of the same metric._", ""]
+            "Compare each row with the response-only row of the same metric.")
     if par:
         rows = []
         for metric, name in (("pass_at_k", "Pass@K"), ("mv_at_k", "MV@K")):
@@ -398,9 +420,9 @@ def _block_markdown(block: Mapping, ks: Sequence[int], h: str, plots: Mapping[st
     else:
         out += ["Not run (no refinements).", ""]
 
-    out += [f"{h} Critic-filtered majority voting", "",
-            "_How to read: samples the critic judges wrong are dropped before voting (a block with none left "
-            "votes among all of its samples)._", ""]
+    section("Critic-filtered majority voting",
+            "samples the critic judges wrong are dropped before voting (a block with none left "
+            "votes among all of its samples).")
     cf = block.get("critic_filtered")
     if cf:
         out += _table(["metric"] + kh, [
@@ -410,9 +432,9 @@ def _block_markdown(block: Mapping, ks: Sequence[int], h: str, plots: Mapping[st
     else:
         out += ["Not run (no critiques).", ""]
 
-    out += [f"{h} Sequential critique-refine", "",
-            "_How to read: round r = answer after r critique-refine rounds (round 0 is the first answer). "
-            "Final = accuracy of the round-r answer; MV = majority vote over the answers of rounds 0..r._", ""]
+    section("Sequential critique-refine",
+            "round r = answer after r critique-refine rounds (round 0 is the first answer). "
+            "Final = accuracy of the round-r answer; MV = majority vote over the answers of rounds 0..r.")
     seq = block.get("sequential")
     if seq:
         rounds = [p["round"] for p in seq["final"]]
@@ -424,9 +446,9 @@ def _block_markdown(block: Mapping, ks: Sequence[int], h: str, plots: Mapping[st
         out += ["Not run (no sequential chains).", ""]
     out += _img(plots.get("par_seq"), "Parallel vs sequential critique-refine")
 
-    out += [f"{h} Compute-matched baselines", "",
-            "_How to read: critiquing and refining costs about two extra generations per sample, so MV@K with "
-            "critique is matched in compute by MV@3K without it (MV@2K shown in between)._", ""]
+    section("Compute-matched baselines",
+            "critiquing and refining costs about two extra generations per sample, so MV@K with "
+            "critique is matched in compute by MV@3K without it (MV@2K shown in between).")
     cm = block.get("compute_matched")
     if cm:
         out += _table(["K", "MV@K", "MV@2K", "MV@3K", "MV@K + critique (refine all)", "MV@K + critique (verifier)"], [
@@ -440,11 +462,11 @@ def _block_markdown(block: Mapping, ks: Sequence[int], h: str, plots: Mapping[st
     else:
         out += ["No budget K with 3K ≤ N.", ""]
 
-    out += [f"{h} Critic metrics", "",
-            "_How to read: sample-level, on the actor's pool samples. Discrimination = how often the critic's "
+    section("Critic metrics",
+            "sample-level, on the actor's pool samples. Discrimination = how often the critic's "
             "final verdict is right (parseable verdicts only), F1 = harmonic mean of its accuracy on wrong and on "
             "correct samples; helpfulness = wrong samples fixed by refinement; harm = correct samples broken by "
-            "refinement; format violations = critiques without a parseable verdict._", ""]
+            "refinement; format violations = critiques without a parseable verdict.")
     c = block["critic"]
     rows = [["accuracy before refinement", _cell(c["accuracy_before_refinement"])]]
     for mode, num in (c.get("accuracy_after_refinement") or {}).items():
@@ -458,7 +480,7 @@ def _block_markdown(block: Mapping, ks: Sequence[int], h: str, plots: Mapping[st
              ["discrimination F1", _cell(d.get("f1"))]]
     fv = c.get("format_violations")
     rows.append(["format violations", "–" if fv is None else
-                 f"{fv['count']} = {_cell({'value': fv['share'], 'n': fv['n']})}"])
+                 f"{fv['count']} critiques, {_cell({'value': fv['share'], 'n': fv['n']})}"])
     out += _table(["metric", "value (%)"], rows)
     return out
 
@@ -488,8 +510,8 @@ def _dataset_markdown(name: str, ds: Mapping, results: Mapping, plots: Mapping[s
     out += _table(header, rows)
     out += _img(plots.get("levels"), "Accuracy by difficulty level")
     for lv, b in levels:
-        out += ["<details>", f"<summary>All numbers for level {lv} ({b['n_questions']} questions)</summary>", ""]
-        out += _block_markdown(b, ks, "####", {})
+        out += ["<details>", f"<summary>All numbers for level {lv} (n={b['n_questions']} questions)</summary>", ""]
+        out += _block_markdown(b, ks, "####", {}, explain=False)
         out += ["</details>", ""]
     return out
 
@@ -533,7 +555,7 @@ def write_report(all_results: Sequence[Mapping], out_dir: str | os.PathLike,
     if len(all_results) == 1:
         lines += render(all_results[0], out_dir)
     else:
-        labels = [iteration_label(r, i) for i, r in enumerate(all_results)]
+        labels = iteration_labels(all_results)
         lines += ["## Accuracy per self-improvement iteration", "",
                   "_How to read: one actor per iteration (in the order the results were given); N is each "
                   "iteration's pool size._", ""]

@@ -30,7 +30,9 @@ def per_iteration(run_dir: Path) -> dict:
         res = run_dir / "eval" / it / "results.json"
         if res.is_file():
             r = json.loads(res.read_text())
-            row["test_greedy_accuracy"] = r.get("overall", {}).get("greedy", {}).get("accuracy")
+            for name, block in (r.get("datasets") or {}).items():
+                greedy = ((block.get("overall") or {}).get("response_only") or {}).get("greedy") or {}
+                row[f"test_greedy_accuracy[{name}]"] = greedy.get("value")
         out[it] = row
     return out
 

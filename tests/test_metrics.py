@@ -304,8 +304,11 @@ def test_sequential_final_and_mv_with_early_stop(overall):
     assert ns(seq["final"]) == ns(seq["mv"]) == {3}
 
 
-def test_sequential_rounds_extended_by_config():
-    seq = compute(config={**CONFIG, "R": 3})["datasets"]["gsm8k"]["overall"]["sequential"]
+@pytest.mark.parametrize("key", ["R", "rounds"])
+def test_sequential_rounds_extended_by_config(key):
+    res = compute(config={**CONFIG, key: 3})
+    assert res["R"] == 3
+    seq = res["datasets"]["gsm8k"]["overall"]["sequential"]
     assert seq["rounds"] == 3
     # r3: A [3,5,5,5] T, B [2,2,7,7] tie -> 2 F, C T
     assert curve(seq["final"], "round")[3] == 1.0
@@ -485,6 +488,9 @@ def _mutate(kind, fn):
         ("greedy", lambda rs: rs.pop(), "missing greedy sample for question 'C'"),
         ("chains", lambda rs: rs.pop(0), "chain of question 'A' has rounds \\[1\\]"),
         ("chains", lambda rs: rs.pop(), "missing sequential chain for question 'C'"),
+        ("pool", lambda rs: rs[2].pop("correct"), "pool sample 'A/s2' is not graded"),
+        ("refinements", lambda rs: rs[0].update(correct=None), "refinement 'A/s0' is not graded"),
+        ("questions", lambda rs: rs[1].update(level="hard"), "question 'B' has non-integer level"),
     ],
 )
 def test_validation_errors_name_the_offending_id(kind, mutate, match):
