@@ -29,6 +29,7 @@ if [ -n "${PRESET:-}" ]; then source "${PRESET}"; fi
 : "${model_name:=${ROOT}/models/SmolLM2-135M-Instruct}"  # base model; every iteration trains from it
 : "${model_type:=Instruct}"             # Instruct (chat template, sharegpt SFT) or Base (Human:/Assistant:, alpaca SFT)
 : "${template:=smollm2}"                # LLaMA-Factory template matching the model (default for Base models)
+: "${default_system=You are a helpful AI assistant named SmolLM, trained by Hugging Face}"  # system prompt of the model's own chat template ("" = the template's)
 : "${critic_model_name:=${model_name}}" # critique model (a folder, a hub id, or an API model with CRITIC_BASE_URL)
 : "${critic_model_type:=auto}"          # prompt format of the critic
 : "${CRITIC_BASE_URL:=}"                # OpenAI-compatible endpoint for the critic (key in $OPENAI_API_KEY)
@@ -39,7 +40,7 @@ if [ -n "${PRESET:-}" ]; then source "${PRESET}"; fi
 : "${USE_PREVIOUS:=0}"                  # train on the sampled data of all iterations so far
 : "${USE_SELFIMPROVE_FEEDBACK:=0}"      # also train on (solution, critique) -> refinement examples
 : "${USE_GPT4_FEEDBACK:=1}"             # add FEEDBACK_FILE's critique->refinement examples
-: "${FEEDBACK_FILE:=}"                  # LLaMA-Factory alpaca file of critique->refinement examples
+: "${FEEDBACK_FILE=$(f="${ROOT}/../shared/data/mathcritique-samples/gsm8k-critique-refine-100.json"; [ -f "$f" ] && echo "$f")}"  # alpaca file of critique->refinement examples ("" = none)
 : "${CRITIQUE_WHICH:=incorrect}"        # critique the incorrect samples (or: all)
 : "${GRADER:=default}"                  # answer grader: default, mathcritique (seed-faithful), math-verify
 : "${ENGINE:=auto}"                     # generation engine: auto, vllm, hf
@@ -99,7 +100,7 @@ for ((ITER = 0; ITER <= ITER_NUM; ITER++)); do
     --use-critic "${USE_CRITIC}" --use-selfimprove-feedback "${USE_SELFIMPROVE_FEEDBACK}" --use-gpt4-feedback "${USE_GPT4_FEEDBACK}"
   # every iteration fine-tunes the base model (as in the paper), on that iteration's data
   py train --run-dir "${RUN}" --iter "${ITER}" --base-model "${model_name}" --template "${template}" \
-    --format "${sft_format}" --profile "${PROFILE}" "${train_sets[@]}"
+    --format "${sft_format}" --profile "${PROFILE}" ${default_system:+--default-system "${default_system}"} "${train_sets[@]}"
   actor="${D}/actor"
 done
 

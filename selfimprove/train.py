@@ -101,6 +101,8 @@ def main(argv=None) -> int:
     ap.add_argument("--base-model", required=True, help="model every iteration starts from (folder or hub id)")
     ap.add_argument("--template", required=True, help="LLaMA-Factory chat template (e.g. default for base models)")
     ap.add_argument("--format", choices=("sharegpt", "alpaca"), default="sharegpt", help="format of the SFT file")
+    ap.add_argument("--default-system", default=None,
+                    help="system prompt the template adds when a conversation has none (match the model's chat template)")
     ap.add_argument("--profile", default=os.environ.get("PROFILE", "cpu"), choices=sorted(PROFILES))
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a LLaMA-Factory argument (repeatable)")
@@ -117,7 +119,7 @@ def main(argv=None) -> int:
     actor, partial = iter_dir / "actor", iter_dir / "actor.partial"
     dataset = f"sft_iter{args.iter}"
     targs = training_args(args.profile, args.base_model, args.template, iter_dir, dataset, partial,
-                          parse_overrides(args.set))
+                          {"default_system": args.default_system, **parse_overrides(args.set)})
     step = Step(run_dir, args.step or f"iter_{args.iter}/05_train", targs)
     if step.done and (actor / "config.json").is_file():
         print(f"[{step.name}] already done, skipping")
