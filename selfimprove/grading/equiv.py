@@ -29,7 +29,7 @@ __all__ = ["answers_equivalent", "ITEM_TIME_LIMIT", "clear_cache"]
 
 #: Hard bound on the wall time one equivalence decision may take (seconds).
 ITEM_TIME_LIMIT = 0.5
-_SYMBOLIC_SHARE = 0.4  # at most this much of an item's budget goes to one symbolic call
+_SYMBOLIC_SHARE = 0.3  # at most this much of an item's budget goes to one symbolic call
 _MAX_ITEMS = 64
 _MAX_DEPTH = 4
 
@@ -58,7 +58,10 @@ class _Budget:
 # --------------------------------------------------------------------------- small layers
 
 _MC_RE = re.compile(r"^\(?([A-Ea-e])\)?(?:[.:)]|$)")
-_TEXT_RE = re.compile(r"^[A-Za-z][A-Za-z '\-]*$")
+_TEXT_RE = re.compile(r"^[A-Za-z][A-Za-z ']*$")
+_BASE_RE = re.compile(r"^([0-9A-Fa-f]+)_\{?(\d+)\}?$")
+_WORD_RE = re.compile(r"[A-Za-z]{3,}")
+_SHORT_WORDS = frozenset({"no", "ok", "on", "up", "odd"})
 
 
 def _mc_letter(s: str) -> str | None:
@@ -71,8 +74,8 @@ def _mc_letter(s: str) -> str | None:
 
 def _text_key(s: str) -> str | None:
     """Lower-cased key for word answers ("Evelyn", "even", "North East"); else None."""
-    if _TEXT_RE.match(s) and len(s.replace(" ", "")) >= 2:
-        return re.sub(r"[\s'\-]+", "", s.lower())
+    if _TEXT_RE.match(s) and (_WORD_RE.search(s) or s.lower() in _SHORT_WORDS):
+        return re.sub(r"[\s']+", "", s.lower())
     return None
 
 
@@ -392,6 +395,16 @@ def _eq(a: str, b: str, budget: _Budget, depth: int = 0) -> bool:
         m = re.match(r"^\(?([A-E])\)", other)
         if m:
             return m.group(1) == (la or lb)
+    ba, bb = _BASE_RE.match(a), _BASE_RE.match(b)
+    if ba or bb:
+        # Numerals in a base ("52_8"): same digits and same base; a bare numeral may omit
+        # the base ("1011" for "1011_2") but is never converted.
+        da = (ba.group(1) if ba else a).lstrip("0").upper()
+        db = (bb.group(1) if bb else b).lstrip("0").upper()
+        if ba and bb and ba.group(2) != bb.group(2):
+            return False
+        if (ba and bb) or re.fullmatch(r"[0-9A-Za-z]+", a if bb else b):
+            return da == db
     ta, tb = _text_key(a), _text_key(b)
     if ta is not None and tb is not None:
         return ta == tb
@@ -410,8 +423,9 @@ def _eq(a: str, b: str, budget: _Budget, depth: int = 0) -> bool:
         # Unordered lists may still be one parenthesised point, etc.; no further layers.
         if (sa and sa[0] != "interval") or (sb and sb[0] != "interval"):
             return False
-    a2, b2 = _strip_assignment(a), _strip_assignment(b)
-    if (a2 != a) != (b2 != b):
+    a2 = _strip_assignment(a) if "=" not in b else a
+    b2 = _strip_assignment(b) if "=" not in a else b
+    if a2 != a or b2 != b:
         return _eq(a2, b2, budget, depth + 1)
     if ta is not None or tb is not None:
         # A word against a formula: only an exact (case-insensitive) match counts.
@@ -437,7 +451,7 @@ def _symbolic(a: str, b: str, budget: _Budget) -> bool:
         if hit is not None:
             _CACHE.move_to_end(key)
             return hit
-    remaining = min(budget.remaining() - 0.02, _SYMBOLIC_SHARE)
+    remaining = min(budget.remaining() - 0.06, _SYMBOLIC_SHARE)
     if remaining <= 0.005:
         return False
     budget.symbolic_calls += 1

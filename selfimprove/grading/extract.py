@@ -33,6 +33,7 @@ _BOX_RE = re.compile(r"\\(?:boxed|fbox)\b")
 _HASH_RE = re.compile(r"####")
 # Phrases that introduce a final answer. Matched case-insensitively; the last one wins.
 _PHRASE_RE = re.compile(r"\banswer(?:\s+is\b|\s*\**\s*[:：])[\s*:：]*", re.IGNORECASE)
+_BARE_MAX = 80  # a marker-less math response this short is taken as the answer itself
 _NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 
 
@@ -155,6 +156,10 @@ def extract_pred(response: str, dataset_type: str) -> str | None:
         return phrase
     if dataset_type == "gsm8k":
         return last_number(response)
+    text = response.strip()
+    if len(text) <= _BARE_MAX and "\n" not in text and "box" not in text:
+        # A response that is nothing but an answer ("$\\frac{1}{2}$").
+        return text
     return None
 
 

@@ -39,9 +39,12 @@ def mathverify_grade(response: str, gold: str) -> tuple[str | None, bool]:
     kw = {} if main else {"parsing_timeout": None}
     vkw = {} if main else {"timeout_seconds": None}
     try:
-        gold_parsed = parse(gold, **kw)
-        if not gold_parsed and gold.strip():
-            gold_parsed = parse("$" + gold + "$", **kw)
+        gold_parsed = []
+        if "\\boxed" not in gold and "$" not in gold and "####" not in gold and "\n" not in gold:
+            # A bare answer: present it as math, as the library's documentation recommends.
+            gold_parsed = parse("$" + gold.strip() + "$", **kw)
+        if not gold_parsed:
+            gold_parsed = parse(gold, **kw)
         pred_parsed = parse(response, **kw)
     except Exception:
         return None, False

@@ -30,7 +30,7 @@ _TEXT_CMDS = (
     "mathbb", "mathcal",
 )
 _TEXT_CMD_RE = re.compile(r"\\(" + "|".join(sorted(_TEXT_CMDS, key=len, reverse=True)) + r")\s*\{")
-_SPACING_RE = re.compile(r"\\(?:[,;:! ]|quad\b|qquad\b|displaystyle\b|textstyle\b|limits\b|nolimits\b)")
+_SPACING_RE = re.compile(r"(?<!\\)\\(?:[,;:! ]|quad\b|qquad\b|displaystyle\b|textstyle\b|limits\b|nolimits\b)")
 _SIZING_RE = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg|middle)(?![a-zA-Z])\.?")
 _DEGREE_RE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°|\\degree\b|\^\{\\text\{o\}\}")
 
@@ -96,7 +96,15 @@ def _fix_sqrt_frac(s: str) -> str:
                         out.append("{" + cm.group(0) + "}")
                         i = j + cm.end()
                         continue
-                elif s[j].isalnum():
+                elif s[j].isdigit():
+                    # "\sqrt13" is read the way people mean it: the whole number.
+                    k = j
+                    while k < len(s) and s[k].isdigit():
+                        k += 1
+                    out.append("{" + s[j:k] + "}")
+                    i = k
+                    continue
+                elif s[j].isalpha():
                     out.append("{" + s[j] + "}")
                     i = j + 1
                     continue

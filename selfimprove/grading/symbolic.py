@@ -17,6 +17,7 @@ import re
 __all__ = ["is_unsafe", "symbolic_equal", "warm_up"]
 
 _MAX_LEN = 600
+_MAX_NESTING = 25
 _MAX_EXPONENT = 2000
 _MAX_FACTORIAL = 3000
 _EXP_GROUP_RE = re.compile(r"\^\s*\{")
@@ -42,6 +43,16 @@ def is_unsafe(s: str) -> bool:
     if len(s) > _MAX_LEN or s.count("{") > 120 or _BIG_INT_RE.search(s):
         return True
     if "**" in s:
+        return True
+    depth = 0
+    for c in s:
+        if c in "([{":
+            depth += 1
+            if depth > _MAX_NESTING:
+                return True
+        elif c in ")]}":
+            depth -= 1
+    if depth > 8:  # many unclosed brackets: the parser's error recovery gets slow
         return True
     for m in _EXP_NUM_RE.finditer(s):
         try:
@@ -101,44 +112,57 @@ def _parse(s: str):
     return latex2sympy(s, normalization_config=norm, conversion_config=conv)
 
 
-def _num_equal(sympy, x, y) -> bool:
-    """Equality of two symbol-free expressions: exact first, then 40-digit relative check."""
+def _close(sympy, x, y, subs=None, digits: int = 30, rel: float = 1e-9):
+    """Numeric comparison with sympy floats (no float underflow: ``1/2004!`` stays non-zero).
+
+    Returns True (close), False (clearly apart) or None (could not evaluate).
+    """
     try:
-        d = sympy.nsimplify(x - y) if (x.has(sympy.Float) or y.has(sympy.Float)) else sympy.simplify(x - y)
+        xv = sympy.N(x.subs(subs) if subs else x, digits)
+        yv = sympy.N(y.subs(subs) if subs else y, digits)
+        if not (xv.is_number and yv.is_number):
+            return None
+        if any(v.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan) for v in (xv, yv)):
+            return None
+        ax, ay = sympy.N(abs(xv), digits), sympy.N(abs(yv), digits)
+        d = sympy.N(abs(xv - yv), digits)
+        scale = ax if bool(ax >= ay) else ay
+        if scale == 0:
+            return True
+        return bool(d <= scale * sympy.Float(rel, digits))
     except Exception:
-        d = x - y
-    if d == 0:
-        return True
-    if d.is_Rational:
-        return False
-    try:
-        xv, yv = complex(sympy.N(x, 40)), complex(sympy.N(y, 40))
-    except Exception:
-        return False
-    scale = max(abs(xv), abs(yv))
-    if scale == 0:
-        return True
-    if any(v != v for v in (xv.real, xv.imag, yv.real, yv.imag)):
-        return False
-    dv = sympy.N(d, 40)
-    try:
-        return abs(complex(dv)) <= 1e-12 * scale
-    except Exception:
-        return False
+        return None
+
+
+_PROBES = ("0.5772156649", "1.4142135623", "2.7182818284")
 
 
 def _expr_equal(sympy, x, y) -> bool:
+    """Two expressions are equal: numeric probes first (fast rejection), then exact checks.
+
+    Relative (not absolute) tolerances keep tiny distinct values apart, e.g.
+    ``1/2004!`` vs ``1/2006!``.
+    """
     if x == y:
         return True
-    free = x.free_symbols | y.free_symbols
+    free = sorted(x.free_symbols | y.free_symbols, key=str)
     if not free:
-        return _num_equal(sympy, x, y)
+        if _close(sympy, x, y) is False:
+            return False
+    else:
+        for probe in _PROBES:
+            subs = {sym: sympy.Float(probe) + j for j, sym in enumerate(free)}
+            if _close(sympy, x, y, subs) is False:
+                return False
     try:
         diff = x - y
         if sympy.expand(diff) == 0 or sympy.simplify(diff) == 0:
             return True
     except Exception:
-        return False
+        pass
+    if not free:
+        # Equal at 30 digits but not provably so: accept only a 1e-25 relative agreement.
+        return _close(sympy, x, y, digits=60, rel=1e-25) is True
     return False
 
 
@@ -234,8 +258,16 @@ def symbolic_equal(a: str, b: str) -> bool:
 
 def warm_up() -> None:
     """Import the heavy libraries and exercise the parser once (first parse is slow)."""
-    try:
-        symbolic_equal("\\frac{1}{2}+x", "x+0.5")
-        symbolic_equal("(1,2]", "\\sqrt{2}")
-    except Exception:  # pragma: no cover - defensive
-        pass
+    pairs = [
+        ("\\frac{1}{2}+x", "x+0.5"), ("(1,2]", "\\sqrt{2}"), ("\\frac{6\\pi^2}{4}", "\\frac{5\\pi^2}{4}"),
+        ("\\cot(x+1)", "\\tan x"), ("\\sin^2\\theta+\\cos^2\\theta", "1"), ("y=2x+3", "y-3=2x"),
+        ("\\sqrt[3]{2}\\cdot 3", "3\\times2^{1/3}"), ("\\log_2 8", "\\ln(e^3)"), ("|x-1|", "e^{i\\pi}"),
+        ("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\{1,2\\}"), ("a_{1}+b_n", "\\alpha\\beta"),
+        ("3!+\\binom{5}{2}", "\\dfrac{x^{2}-1}{x-1}"), ("2-3i", "\\overline{z}"), ("\\infty", "-\\infty"),
+        ("\\arcsin\\frac12", "\\frac{\\pi}{6}"), ("\\sec x\\csc x", "\\frac{1}{\\sin x\\cos x}"),
+    ]
+    for a, b in pairs:
+        try:
+            symbolic_equal(a, b)
+        except Exception:  # pragma: no cover - defensive
+            pass

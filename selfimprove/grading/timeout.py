@@ -2,16 +2,17 @@
 
 Why not ``signal.alarm``: signals only work in the main thread of the main interpreter, so
 graders that rely on them break (or silently stop bounding time) inside thread pools and
-worker pools. Here the expensive call runs in a separate process; the caller waits on a pipe
-with a timeout and, if the worker overruns, kills it (SIGKILL) and starts a replacement in
-the background. This works identically from any thread and from non-daemonic worker
-processes (e.g. ``concurrent.futures.ProcessPoolExecutor``).
+worker pools. Here the expensive call runs in a separate process
+(``python -m selfimprove.grading.worker``); the caller waits on its pipe with ``select`` and a
+timeout and, if the worker overruns, kills it (SIGKILL) and starts a replacement in the
+background. This works the same from any thread and from any kind of worker process
+(including daemonic ``multiprocessing.Pool`` workers, which may not use ``multiprocessing``
+children), and never re-imports the caller's ``__main__`` module.
 
-Workers are forked from a ``forkserver`` that has already imported sympy and
-latex2sympy2_extended, so a replacement is ready in tens of milliseconds. Where no child
-processes can be created (daemonic ``multiprocessing.Pool`` workers), calls fall back to
-running in-process; the regex guards of :mod:`selfimprove.grading.symbolic` still refuse
-the inputs known to explode, but the hard deadline is then not enforced.
+Workers are plain interpreters that import sympy and latex2sympy2_extended once (about a
+second, paid when the pool starts). On platforms without ``select`` on pipes (Windows) the
+symbolic layer runs in-process: the regex guards of :mod:`selfimprove.grading.symbolic`
+still refuse the inputs known to explode, but the hard deadline is then not enforced.
 """
 
 from __future__ import annotations
@@ -30,9 +31,6 @@ import time
 __all__ = ["SymbolicPool", "get_pool", "shutdown_pool"]
 
 log = logging.getLogger(__name__)
-
-_MEMORY_LIMIT = 2 * 1024**3  # bytes of address space per worker
-
 
 def _child_env() -> dict[str, str]:
     """Environment for a worker: the project importable, threads of numeric libs capped."""

@@ -1,0 +1,334 @@
+"""Tests for answer extraction and grading (selfimprove.process / selfimprove.grading)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from selfimprove.process import (
+    GRADERS,
+    Grade,
+    Vote,
+    extract_gold,
+    extract_pred,
+    grade,
+    grade_batch,
+    is_equivalent,
+    vote,
+    warm_up,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "grader_labelled.jsonl"
+SHARED = ROOT.parent / "shared" / "data"
+LIMIT = 0.5
+SLACK = 0.15  # scheduling noise on a loaded CI machine
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _pool():
+    warm_up(2)
+    yield
+
+
+# --------------------------------------------------------------------------- API
+
+
+def test_api_surface():
+    assert GRADERS == ("default", "mathcritique", "math-verify")
+    g = grade("The answer is 5.", "5", "gsm8k")
+    assert g == Grade(pred="5", correct=True, grader="default")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        g.correct = False  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("fn", [
+    lambda: extract_gold("5", "aime"),
+    lambda: extract_pred("5", "MATH"),
+    lambda: is_equivalent("1", "1", "gsm"),
+    lambda: grade("5", "5", "other"),
+    lambda: vote(["1"], "x"),
+])
+def test_unknown_dataset_type_raises(fn):
+    with pytest.raises(ValueError, match="dataset_type"):
+        fn()
+
+
+def test_unknown_grader_raises():
+    with pytest.raises(ValueError, match="grader"):
+        grade("5", "5", "math", grader="nope")
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+@pytest.mark.parametrize("response,dtype,expected", [
+    ("so $\\boxed{\\frac{1}{2}}$.", "math", "\\frac{1}{2}"),
+    ("first \\boxed{1} then \\boxed{{2}+1}", "math", "{2}+1"),
+    ("\\fbox{7} done", "math", "7"),
+    ("\\boxed 5 is it", "math", "5"),
+    ("The answer is 3. Actually the answer is 4.", "math", "4"),
+    ("The final answer is $x^2$", "math", "x^2"),
+    ("Answer: 12", "math", "12"),
+    ("blah\n#### 1,234", "gsm8k", "1,234"),
+    ("3 + 4 = 7 apples in all", "gsm8k", "7"),
+    ("The answer is $18 per day.", "gsm8k", "$18 per day"),
+    ("The answer is 5 * 4 = 20.", "gsm8k", "20"),
+    ("no numbers here", "gsm8k", None),
+    ("a long explanation without any marker at all\nthat spans lines", "math", None),
+    ("", "math", None),
+    ("unbalanced \\boxed{1", "math", None),
+])
+def test_extract_pred(response, dtype, expected):
+    assert extract_pred(response, dtype) == expected
+
+
+@pytest.mark.parametrize("gold,dtype,expected", [
+    ("Two packs: 2*3=<<2*3=6>>6\n#### 6", "gsm8k", "6"),
+    ("42", "gsm8k", "42"),
+    ("So the answer is $\\boxed{\\dfrac{3}{5}}$.", "math", "\\dfrac{3}{5}"),
+    ("\\frac{3}{5}", "math", "\\frac{3}{5}"),
+    ("", "math", None),
+])
+def test_extract_gold(gold, dtype, expected):
+    assert extract_gold(gold, dtype) == expected
+
+
+# --------------------------------------------------------------------------- equivalence
+
+
+@pytest.mark.parametrize("a,b,expected", [
+    ("1,000", "1000", True), ("1{,}000", "1000", True), ("1,\\!000", "1000", True),
+    ("\\$5", "5", True), ("50\\%", "0.5", True), ("50\\%", "5", False),
+    ("5\\text{ cm}", "5", True), ("30^\\circ", "30", True), ("3\\times10^{2}", "300", True),
+    ("1.5e2", "150", True), (".5", "0.5", True), ("4\\frac{2}{3}", "\\frac{14}{3}", True),
+    ("0.\\overline{3}", "\\frac{1}{3}", True), ("0.33", "\\frac{1}{3}", False),
+    ("\\dfrac{3}{4}", "\\tfrac34", True), ("\\frac43", "\\frac{4}{3}", True),
+    ("\\sqrt2", "\\sqrt{2}", True), ("\\sqrt(2)", "\\sqrt{2}", True),
+    ("4\\sqrt(2)", "4", False), ("\\frac{1}{2004!}", "\\frac{1}{2006!}", False),
+    ("x=5", "5", True), ("5", "y=6", False), ("x^2-1", "(x-1)(x+1)", True),
+    ("2\\pm\\sqrt{5}", "2-\\sqrt5, 2+\\sqrt5", True), ("2\\pm\\sqrt{5}", "2+\\sqrt5", False),
+    ("1, 2, 3", "3,2,1", True), ("\\{1,2\\}", "\\{2,1\\}", True), ("(1,2)", "(2,1)", False),
+    ("[1,3)", "[1,3)", True), ("[1,3)", "[1,3]", False), ("(1,3]", "(1,3)", False),
+    ("(-\\infty,0)\\cup(1,\\infty)", "(1,\\infty)\\cup(-\\infty,0)", True),
+    ("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "\\begin{bmatrix}1\\\\2\\end{bmatrix}", True),
+    ("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "\\begin{pmatrix}2\\\\1\\end{pmatrix}", False),
+    ("\\text{Evelyn}", "evelyn", True), ("\\text{(C)}", "C", True), ("(C)", "(D)", False),
+    (None, "1", False), ("", "", False),
+])
+def test_is_equivalent(a, b, expected):
+    assert is_equivalent(a, b, "math") is expected
+
+
+def test_equivalence_is_symmetric_on_samples():
+    pairs = [("\\frac{1}{2}", "0.5"), ("x=5", "5"), ("(1,2]", "(1,2)"), ("2^{10}", "1024")]
+    for a, b in pairs:
+        assert is_equivalent(a, b, "math") == is_equivalent(b, a, "math")
+
+
+# --------------------------------------------------------------------------- robustness
+
+
+PATHOLOGICAL = [
+    "9^{9^{9^9}}", "9**9**9**9", "\\frac{1}{100000!}", "(10^{10})!", "2^{2^{2^{2^{2^{2}}}}}",
+    "{" * 5000 + "1" + "}" * 5000, "\\sqrt{" * 300 + "2" + "}" * 300, "x" * 100_000,
+    "1" * 5000, "(" * 1000, "\\boxed{" * 1000, "\\frac{" * 400, "\\begin{pmatrix}" + "1&" * 3000,
+    "\\left(" * 200, "$" * 1000, "\\text{" * 500, "0.\\overline{" + "9" * 3000 + "}",
+    "1e999999999", "10^{-999999}", "\\binom{1000000}{500000}",
+    "\\sum_{n=1}^{10^{9}} n", "x^{x^{x^{x}}}-x^{x^{x^{x}}}", "\\int_0^1 e^{x^2}dx",
+]
+
+
+@pytest.mark.parametrize("text", PATHOLOGICAL)
+def test_pathological_inputs_are_fast_and_safe(text):
+    for gold in ("5", text):
+        for dtype in ("math", "gsm8k"):
+            t0 = time.monotonic()
+            g = grade("The answer is $\\boxed{" + text + "}$", gold, dtype)
+            assert time.monotonic() - t0 <= LIMIT + SLACK
+            assert isinstance(g.correct, bool)
+            t0 = time.monotonic()
+            grade(text, gold, dtype, "mathcritique")
+            assert time.monotonic() - t0 <= LIMIT + SLACK
+
+
+def test_huge_response():
+    resp = ("The cost is 3 dollars. " * 4500) + "The answer is 42."
+    assert len(resp) > 100_000
+    t0 = time.monotonic()
+    assert grade(resp, "42", "gsm8k").correct
+    assert grade(resp, "\\boxed{42}", "math").correct
+    assert time.monotonic() - t0 < 2 * LIMIT
+
+
+def test_expensive_symbolic_call_is_killed_within_bound():
+    # Needs real sympy work (no cheap layer can decide it); must come back within the bound.
+    a = "\\frac{" + "+".join(f"x^{{{k}}}" for k in range(1, 40)) + "}{(x+1)^{39}}"
+    t0 = time.monotonic()
+    is_equivalent(a, "\\frac{1}{x+3}", "math")
+    assert time.monotonic() - t0 <= LIMIT + SLACK
+
+
+def test_time_bound_holds_from_threads():
+    items = [("\\boxed{" + t + "}", "\\frac{1}{2}+x^2") for t in PATHOLOGICAL[:8]] * 2
+    items += [("\\boxed{(x+1)^2}", "x^2+2x+1")] * 4
+
+    def one(pair):
+        t0 = time.monotonic()
+        g = grade(pair[0], pair[1], "math")
+        return time.monotonic() - t0, g
+
+    with ThreadPoolExecutor(4) as ex:
+        results = list(ex.map(one, items))
+    assert max(t for t, _ in results) <= LIMIT + 2 * SLACK
+    assert all(g.correct for _, g in results[-4:])
+
+
+@pytest.mark.parametrize("grader", ["default", "mathcritique"])
+def test_grade_never_raises(grader):
+    weird = ["", " ", "\\", "}", "{", "$$", "\\boxed{}", "The answer is", "####", "\x00",
+             "\\text{}", "x_", "(", "\\frac", "\\sqrt", "^", "!!!!", "\u2212\u00bd", "nan", "inf"]
+    for r in weird:
+        for g in weird + ["5"]:
+            for d in ("math", "gsm8k"):
+                out = grade(r, g, d, grader)
+                assert out.grader == grader and isinstance(out.correct, bool)
+
+
+def test_model_text_is_never_executed(tmp_path):
+    marker = tmp_path / "pwned"
+    payload = f"__import__('os').system('touch {marker}')"
+    for grader in ("default", "mathcritique"):
+        grade("The answer is " + payload, payload, "math", grader)
+        grade("\\boxed{" + payload + "}", "1", "math", grader)
+    assert not marker.exists()
+
+
+# --------------------------------------------------------------------------- batch and vote
+
+
+def test_grade_batch_keeps_order():
+    items = [(f"The answer is {i}.", str(i if i % 3 else i + 1), "gsm8k") for i in range(200)]
+    out = grade_batch(items, workers=2)
+    assert [g.correct for g in out] == [bool(i % 3) for i in range(200)]
+    assert grade_batch(items[:5], grader="mathcritique", workers=1)[0].grader == "mathcritique"
+
+
+def test_vote_groups_by_equivalence():
+    v = vote(["0.5", None, "\\frac{1}{2}", "2", "1/2", "2.0", None], "math")
+    assert v == Vote(answer="0.5", size=3, classes=[[0, 2, 4], [3, 5]])
+    assert vote([None, None], "gsm8k") == Vote(None, 0, [])
+    tie = vote(["3", "4", "4.0", "3"], "gsm8k")
+    assert tie.answer == "3" and tie.size == 2 and tie.classes == [[0, 3], [1, 2]]
+
+
+# --------------------------------------------------------------------------- labelled set
+
+
+def _labelled():
+    return [json.loads(line) for line in FIXTURE.read_text().splitlines() if line.strip()]
+
+
+def test_labelled_fixture_shape():
+    rows = _labelled()
+    assert len(rows) >= 300
+    assert len({r["id"] for r in rows}) == len(rows)
+    for r in rows:
+        assert set(r) == {"id", "dataset_type", "gold", "response", "label", "category"}
+        assert r["dataset_type"] in ("gsm8k", "math") and isinstance(r["label"], bool)
+    assert len({r["category"] for r in rows}) >= 20
+
+
+def test_default_grader_accuracy_on_labelled_set():
+    rows = _labelled()
+    out = grade_batch([(r["response"], r["gold"], r["dataset_type"]) for r in rows], workers=2)
+    wrong = [(r["id"], r["category"]) for r, g in zip(rows, out) if g.correct != r["label"]]
+    assert len(wrong) / len(rows) <= 0.02, wrong
+    # The known false positives of other graders stay rejected.
+    for r, g in zip(rows, out):
+        if r["category"] in ("factorial", "radical") and not r["label"]:
+            assert not g.correct, r["id"]
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _run_cli(*args, cwd=ROOT):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "selfimprove.process", *args], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_cli_grades_and_reports_skips(tmp_path):
+    inp = tmp_path / "in.jsonl"
+    out = tmp_path / "out.jsonl"
+    lines = [
+        json.dumps({"id": 1, "dataset_type": "gsm8k", "gold": "#### 18", "response": "The answer is $18."}),
+        "{not json",
+        json.dumps({"id": 2, "dataset_type": "math", "gold": "\\frac12"}),
+        "",
+        json.dumps({"id": 3, "dataset_type": "math", "gold": "\\boxed{x=2}", "response": "\\boxed{3}", "extra": 1}),
+    ]
+    inp.write_text("\n".join(lines) + "\n")
+    res = _run_cli("grade", "--input", str(inp), "--output", str(out), "--workers", "1")
+    assert res.returncode == 1, res.stderr
+    assert ":2:" in res.stderr and ":3:" in res.stderr
+    got = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [g["id"] for g in got] == [1, 3]
+    assert got[0]["pred"] is not None and got[0]["correct"] is True and got[0]["grader"] == "default"
+    assert got[1]["correct"] is False and got[1]["extra"] == 1
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".grade-")]
+
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text(lines[0] + "\n")
+    res = _run_cli("grade", "--input", str(clean), "--output", str(out), "--grader", "mathcritique")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(out.read_text())["grader"] == "mathcritique"
+
+
+def test_cli_usage_errors(tmp_path):
+    assert _run_cli("grade", "--input", str(tmp_path / "missing.jsonl"), "--output", str(tmp_path / "o")).returncode == 2
+    assert _run_cli("grade", "--output", "x").returncode == 2
+    assert _run_cli("grade", "--input", "a", "--output", "b", "--grader", "bogus").returncode == 2
+    assert _run_cli().returncode == 2
+
+
+# --------------------------------------------------------------------------- shared reference data
+
+
+def _shared(name):
+    path = SHARED / name / "test.jsonl"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_gsm8k_gold_vs_gold():
+    rows = _shared("gsm8k")
+    assert len(rows) == 1319
+    items = []
+    for r in rows:
+        bare = extract_gold(r["answer"], "gsm8k")
+        items += [(r["answer"], r["answer"], "gsm8k"), (r["answer"], bare, "gsm8k")]
+    out = grade_batch(items, workers=2)
+    bad = [i for i, g in zip(items, out) if not g.correct]
+    assert not bad, bad[:5]
+
+
+def test_math500_gold_vs_gold():
+    rows = _shared("math500")
+    assert len(rows) == 500
+    items = []
+    for r in rows:
+        items += [(r["solution"], r["solution"], "math"), (r["solution"], r["answer"], "math")]
+    out = grade_batch(items, workers=2)
+    bad = [i[1][-60:] for i, g in zip(items, out) if not g.correct]
+    assert not bad, bad[:5]
