@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
+from .grading.extract import find_last_boxed  # one box parser for data and grading
+
 SPLITS = ("train", "test")
 DATASET_TYPES = ("gsm8k", "math")
 FILE_SUFFIXES = (".jsonl", ".json", ".parquet")
@@ -226,31 +228,6 @@ def check_spec(spec: str, split: str | None = None) -> None:
 
 # --------------------------------------------------------------------------------------------
 # Gold answers
-
-
-def find_last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``) whose braces balance.
-
-    ``\\boxed 5`` (no braces) yields ``5``. Returns None when there is no complete box.
-    """
-    for m in reversed(list(re.finditer(r"\\(?:boxed|fbox)\b", text))):
-        i = m.end()
-        while i < len(text) and text[i] == " ":
-            i += 1
-        if i < len(text) and text[i] == "{":
-            depth = 0
-            for j in range(i, len(text)):
-                if text[j] == "{":
-                    depth += 1
-                elif text[j] == "}":
-                    depth -= 1
-                    if depth == 0:
-                        return text[i + 1:j].strip()
-            continue  # unbalanced: try an earlier box
-        token = re.match(r"[^\s$]+", text[i:])
-        if token and i > m.end():
-            return token.group(0)
-    return None
 
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
