@@ -53,7 +53,8 @@ if [ -n "${PRESET:-}" ]; then source "${PRESET}"; fi
 : "${RUNS_DIR:=${ROOT}/runs}"           # where experiments live
 : "${PYTHON:=${ROOT}/.venv/bin/python}" # interpreter with the inference stack
 export ENGINE TP_SIZE MAX_MODEL_LEN PROFILE SEED GRADER PYTHONPATH="${ROOT}${PYTHONPATH:+:${PYTHONPATH}}"
-export VLLM_CPU_NUM_OF_RESERVED_CPU="${VLLM_CPU_NUM_OF_RESERVED_CPU:-0}" HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
+export VLLM_CPU_NUM_OF_RESERVED_CPU="${VLLM_CPU_NUM_OF_RESERVED_CPU:-0}" HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}" \
+  VLLM_LOGGING_LEVEL="${VLLM_LOGGING_LEVEL:-WARNING}"
 
 RUN="${RUNS_DIR}/${EXP_NUM}"
 py() { "${PYTHON}" -m "selfimprove.$@"; }
@@ -106,5 +107,8 @@ done
 
 py summary "${RUN}"
 if [ "${EVALUATE}" -eq 1 ]; then
-  EXP_NUM="${EXP_NUM}" ITER_NUM="${ITER_NUM}" bash "${ROOT}/selfimprove/evaluate-all.sh"
+  # the evaluation sees this run's models, data and engine settings (its own knobs keep their defaults)
+  export EXP_NUM ITER_NUM RUNS_DIR PYTHON model_name model_type critic_model_name critic_model_type CRITIC_BASE_URL \
+    test_dataset_name test_limit max_tokens critic_max_tokens temperature
+  bash "${ROOT}/selfimprove/evaluate-all.sh"
 fi

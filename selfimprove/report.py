@@ -159,6 +159,9 @@ def _log2_axis(ax, ticks: Sequence[int], label: str) -> None:
 def _finish(ax, title: str, ylabel: str = "accuracy (%)") -> None:
     ax.set_title(title)
     ax.set_ylabel(ylabel)
+    if ylabel.endswith("(%)"):
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(max(0.0, min(lo, 0.0)), min(105.0, max(hi, 10.0)))  # no zoom into noise
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:  # below the plot, so it never hides a curve
         ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
