@@ -131,6 +131,8 @@ def main(argv=None) -> int:
         env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
                "HF_DATASETS_OFFLINE": os.environ.get("HF_DATASETS_OFFLINE", "1"),
                "WANDB_DISABLED": "true", "TOKENIZERS_PARALLELISM": "false"}
+        if args.profile == "gpu":  # DeepSpeed needs the torchrun launcher even on one GPU
+            env.setdefault("FORCE_TORCHRUN", "1")
         # the trainer's own venv must not inherit this one's packages
         env.pop("PYTHONPATH", None)
         env.pop("VIRTUAL_ENV", None)
