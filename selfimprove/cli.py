@@ -42,6 +42,13 @@ def add_generation_args(ap: argparse.ArgumentParser, temperature: float, max_tok
     g.add_argument("--grade-workers", type=int, default=None, help="grading worker processes")
 
 
+def sampling_from_args(args: argparse.Namespace):
+    """The :class:`~selfimprove.engines.SamplingParams` given by the generation options."""
+    from .engines import SamplingParams
+    return SamplingParams(n=args.n, temperature=args.temperature, top_p=args.top_p,
+                          max_tokens=args.max_tokens, seed=args.seed)
+
+
 def positive(ap: argparse.ArgumentParser, args: argparse.Namespace, *names: str) -> None:
     for name in names:
         v = getattr(args, name)

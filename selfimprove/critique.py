@@ -9,7 +9,7 @@ the "Correctness of the final answer" format get ``verdict: null`` and are count
 
 from __future__ import annotations
 
-from .cli import add_generation_args, add_run_args, parser, positive, run
+from .cli import add_generation_args, add_run_args, parser, positive, run, sampling_from_args
 from .engines import Engine, SamplingParams, add_engine_args, engine_kwargs, make_engine
 from .generation import generate_into
 from .io import ResumableJsonl, read_jsonl
@@ -73,12 +73,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     positive(ap, args, "n", "max_tokens", "chunk_size")
     samples = select_samples(read_jsonl(args.samples, required=SAMPLE_FIELDS), args.which)
-    params = SamplingParams(n=args.n, temperature=args.temperature, top_p=args.top_p,
-                            max_tokens=args.max_tokens, seed=args.seed)
+    params = sampling_from_args(args)
     step = Step(args.run_dir, args.step or "critique",
                 {"samples": args.samples, "model": args.critic_model, "which": args.which, **params.as_dict()})
-    if step.done:
-        print(f"[{step.name}] already done, skipping")
+    if step.skip():
         return 0
     with step:
         if samples:

@@ -103,6 +103,13 @@ class Step:
         self._refuse_other_settings(entry)
         return entry.get("status") == "done"
 
+    def skip(self) -> bool:
+        """True (and says so) when the step is done: the caller returns without work."""
+        if self.done:
+            print(f"[{self.name}] already done, skipping", file=sys.stderr)
+            return True
+        return False
+
     def count(self, **counts: Any) -> None:
         self.counts.update(counts)
 

@@ -41,8 +41,7 @@ def main(argv=None) -> int:
         ap.error("--limit must be positive")
     step = Step(args.run_dir, args.step or f"data/{args.split}",
                 {"dataset": args.dataset, "limit": args.limit, "seed": args.seed})
-    if step.done:
-        print(f"[{step.name}] already done, skipping")
+    if step.skip():
         return 0
     with step:
         records, seen = [], set()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from .cli import add_generation_args, add_run_args, parser, positive, run
+from .cli import add_generation_args, add_run_args, parser, positive, run, sampling_from_args
 from .engines import Engine, SamplingParams, add_engine_args, engine_kwargs, make_engine
 from .generation import generate_into, grade_records
 from .io import ResumableJsonl, atomic_write_jsonl, read_jsonl
@@ -119,13 +119,11 @@ def main(argv=None) -> int:
     critiques = read_jsonl(args.critiques, required=CRITIQUE_FIELDS)
     references = ({q["id"]: q.get("reference") or q["gold"] for q in read_jsonl(args.questions, ("id",))}
                   if args.questions else None)
-    params = SamplingParams(n=args.n, temperature=args.temperature, top_p=args.top_p,
-                            max_tokens=args.max_tokens, seed=args.seed)
+    params = sampling_from_args(args)
     step = Step(args.run_dir, args.step or "refine",
                 {"critiques": args.critiques, "model": args.actor_model, "grader": args.grader,
                  "reserved_new_data": args.reserved_new_data, **params.as_dict()})
-    if step.done:
-        print(f"[{step.name}] already done, skipping")
+    if step.skip():
         return 0
     with step:
         engine = make_engine(**engine_kwargs(args, "actor")) if critiques else None

@@ -6,7 +6,7 @@ Input: question records (``prepare`` writes them). Output: one record per sample
 
 from __future__ import annotations
 
-from .cli import add_generation_args, add_run_args, parser, positive, run
+from .cli import add_generation_args, add_run_args, parser, positive, run, sampling_from_args
 from .engines import Engine, SamplingParams, add_engine_args, engine_kwargs, make_engine
 from .generation import generate_into, grade_records
 from .io import ResumableJsonl, read_jsonl
@@ -58,12 +58,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     positive(ap, args, "n", "max_tokens", "chunk_size")
     questions = read_jsonl(args.questions, required=QUESTION_FIELDS)
-    params = SamplingParams(n=args.n, temperature=args.temperature, top_p=args.top_p,
-                            max_tokens=args.max_tokens, seed=args.seed)
+    params = sampling_from_args(args)
     step = Step(args.run_dir, args.step or "sample",
                 {"questions": args.questions, "model": args.actor_model, "grader": args.grader, **params.as_dict()})
-    if step.done:
-        print(f"[{step.name}] already done, skipping")
+    if step.skip():
         return 0
     with step:
         engine = make_engine(**engine_kwargs(args, "actor"))
