@@ -8,8 +8,9 @@ actor and the critic loaded once, it writes into ``--out-dir``:
 ``pool.jsonl``              N samples per question at ``--temperature`` (Pass@K, MV@K)
 ``pool_critiques.jsonl``    the critic on every pool sample (verifier, discrimination, ...)
 ``pool_refinements.jsonl``  every pool sample refined once, guided by its critique
-``chain.jsonl``             sequential critique-refine: round 0 = the greedy answer, round r =
-                            the refinement of round r-1; ``chain_critiques.jsonl`` beside it
+``chain_<mode>.jsonl``      sequential critique-refine: round 0 = the greedy answer, round r =
+                            the refinement of round r-1; ``chain_<mode>_critiques.jsonl`` and
+                            ``chain_<mode>_round<r>.jsonl`` beside it
 ``results.json``            every number with its configuration
 ==========================  ================================================================
 
@@ -22,6 +23,7 @@ rounds or another method only generates what is missing.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -53,7 +55,9 @@ def run_sequential(actor, critic, questions: list[dict], greedy: list[dict], out
     """R rounds of critique -> refine on one chain per question, starting from the greedy answer."""
     if mode not in SEQUENTIAL_MODES:
         raise ValueError(f"sequential mode must be one of {SEQUENTIAL_MODES}, not {mode!r}")
-    chain_out = ResumableJsonl(out_dir / "chain.jsonl")
+    # each mode grows its own chains (they diverge after round 0)
+    tag = f"chain_{mode}"
+    chain_out = ResumableJsonl(out_dir / f"{tag}.jsonl")
     start = [{**g, "id": f"{g['qid']}/r0", "round": 0, "sample_id": g["id"]} for g in greedy]
     chain_out.append([r for r in start if r["id"] not in chain_out.done])
     qmap = {q["id"]: q for q in questions}
@@ -65,13 +69,13 @@ def run_sequential(actor, critic, questions: list[dict], greedy: list[dict], out
             current = [c for c in current if c["qid"] in first_wrong]
         # the critique of round r-1's answer (a "sample" whose id is the chain position)
         as_samples = [{**c, "id": f"{c['qid']}/r{r - 1}", "question": qmap[c["qid"]]["question"]} for c in current]
-        crits, _ = critique_samples(critic, as_samples, out_dir / "chain_critiques.jsonl", critic_params,
+        crits, _ = critique_samples(critic, as_samples, out_dir / f"{tag}_critiques.jsonl", critic_params,
                                     chunk_size, desc=f"round {r} critiques")
         crits = [c for c in crits if c["sample_id"].endswith(f"/r{r - 1}")]
         if mode == "verifier":
             crits = [c for c in crits if c["verdict"] == "wrong"]
         samples = {s["id"]: s for s in as_samples}
-        refs, _ = refine_critiques(actor, crits, samples, out_dir / f"chain_round{r}.jsonl", actor_params,
+        refs, _ = refine_critiques(actor, crits, samples, out_dir / f"{tag}_round{r}.jsonl", actor_params,
                                    reserved_new_data=10**9, grader=grader, chunk_size=chunk_size,
                                    desc=f"round {r} refinements")
         new = [{**x, "id": f"{x['qid']}/r{r}", "round": r} for x in refs]
@@ -79,10 +83,10 @@ def run_sequential(actor, critic, questions: list[dict], greedy: list[dict], out
         counts[f"round{r}_refined"] = len(refs)
     # the critic's verdict on each chain answer, where one was asked for
     verdicts = {}
-    if (out_dir / "chain_critiques.jsonl").exists():
-        for c in read_jsonl(out_dir / "chain_critiques.jsonl"):
+    if (out_dir / f"{tag}_critiques.jsonl").exists():
+        for c in read_jsonl(out_dir / f"{tag}_critiques.jsonl"):
             verdicts[c["sample_id"]] = c["verdict"]
-    chain = [{**c, "verdict": verdicts.get(c["id"])} for c in chain_out.records]
+    chain = [{**c, "verdict": verdicts.get(c["id"])} for c in chain_out.records if c["round"] <= rounds]
     return chain, counts
 
 
@@ -125,9 +129,14 @@ def main(argv=None) -> int:
               "rounds": args.rounds if args.use_critic else 0, "sequential_mode": args.sequential_mode,
               "sequential_headline": "final" if args.only_final_sequential else "mv",
               "grader": args.grader, "max_tokens": args.max_tokens, "seed": args.seed}
-    step = Step(args.run_dir, args.step or f"eval/{out_dir.name}", config)
-    if step.done and (out_dir / "results.json").exists():
-        print(f"[{step.name}] already done, skipping; results: {out_dir / 'results.json'}")
+    # What defines the generations is pinned; the budget (N, rounds, modes) may grow between
+    # runs, and then only the missing generations are made.
+    extendable = ("pool_size", "rounds", "sequential_mode", "sequential_headline", "n_questions", "actor")
+    step = Step(args.run_dir, args.step or f"eval/{out_dir.name}",
+                {k: v for k, v in config.items() if k not in extendable})
+    results_path = out_dir / "results.json"
+    if step.done and results_path.exists() and json.loads(results_path.read_text()).get("config") == config:
+        print(f"[{step.name}] already done, skipping; results: {results_path}", file=sys.stderr)
         return 0
     from .metrics import compute_results
     with step:

@@ -117,7 +117,7 @@ def test_evaluate_all_reproduces_the_released_flow_on_the_base_model(tmp_path):
     assert proc.returncode == 0
     out = tmp_path / "ev" / "eval" / MODEL.name
     greedy = jsonl(out / "greedy.jsonl")
-    chain = jsonl(out / "chain.jsonl")
+    chain = jsonl(out / "chain_oracle.jsonl")
     # oracle: only chains whose first answer is wrong are refined, for every round
     wrong = {g["qid"] for g in greedy if not g["correct"]}
     for r in (1, 2):
