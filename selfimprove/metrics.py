@@ -37,7 +37,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
@@ -737,17 +736,8 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
 
 def write_results(results: Mapping, path: str | os.PathLike) -> None:
     """Write ``results`` as JSON atomically (temp file in the same folder + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=2, ensure_ascii=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from .io import atomic_write_json
+    atomic_write_json(path, results)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

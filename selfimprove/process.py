@@ -37,7 +37,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -282,21 +281,8 @@ def _read_items(path: str, err) -> tuple[list[dict], int]:
 
 
 def _write_atomic(path: str, records: list[dict]) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".grade-", suffix=".jsonl.tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for rec in records:
-                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from .io import atomic_write_jsonl
+    atomic_write_jsonl(path, records)
 
 
 def _build_parser() -> argparse.ArgumentParser:

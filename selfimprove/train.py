@@ -43,7 +43,7 @@ PROFILES = {
     "gpu": {"per_device_train_batch_size": 4, "gradient_accumulation_steps": 8, "cutoff_len": 4096,
             "bf16": True, "flash_attn": "auto", "preprocessing_num_workers": 16, "ddp_timeout": 180000000,
             "deepspeed": str(DEEPSPEED_Z2)},
-    "cpu": {"per_device_train_batch_size": 2, "gradient_accumulation_steps": 1, "cutoff_len": 1024,
+    "cpu": {"per_device_train_batch_size": 1, "gradient_accumulation_steps": 1, "cutoff_len": 768,
             "bf16": False, "fp16": False, "preprocessing_num_workers": 1, "dataloader_num_workers": 0,
             "max_steps": 8, "logging_steps": 1},
 }
