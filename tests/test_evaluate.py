@@ -79,3 +79,70 @@ def test_more_rounds_cost_only_the_new_rounds(tmp_path):
     assert sorted(x["round"] for x in chain) == [0, 0, 1, 1, 2, 2]
     lines = (tmp_path / "chain_all.jsonl").read_text().splitlines()
     assert len(lines) == len({json.loads(x)["id"] for x in lines}) == 6
+
+
+# ------------------------------------------------------------------- parallel critique-refine
+
+POOL = {"2 + 3": ["5", "6", "6", "5"], "4 * 6": ["24", "24", "23", "24"]}
+
+
+def pool_actor() -> ScriptedEngine:
+    def respond(p: Prompt, k: int) -> str:
+        key = next(x for x in POOL if x in p.messages[0]["content"])
+        answer = REFINED[key] if len(p.messages) == 3 else POOL[key][k]
+        return f"Compute.\nThe answer is {answer}."
+    return ScriptedEngine(respond, name="actor")
+
+
+def pool_critic() -> ScriptedEngine:
+    """Right on 6 (wrong) and on the correct answers; ignores the format on 23."""
+    def respond(p: Prompt, k: int) -> str:
+        solution = p.messages[0]["content"].split("Solution:\n", 1)[1]
+        if "answer is 23." in solution:
+            return "Looks like a computation."
+        verdict = "Wrong" if "answer is 6." in solution else "Correct"
+        return f"Correctness of the final answer: {verdict}\nExplanation: e"
+    return ScriptedEngine(respond, name="critic")
+
+
+def value(curve: list[dict], k: int) -> float:
+    return next(p["value"] for p in curve if p["k"] == k)
+
+
+def test_parallel_methods_and_critic_metrics_by_hand(tmp_path):
+    from selfimprove.critique import critique_samples
+    from selfimprove.evaluate import _by_sample
+    from selfimprove.refine import refine_critiques
+
+    a, c = pool_actor(), pool_critic()
+    pool, _ = sample_questions(a, QUESTIONS, tmp_path / "pool.jsonl", SamplingParams(n=4, temperature=0.7))
+    crits, cc = critique_samples(c, pool, tmp_path / "crit.jsonl", SamplingParams())
+    refs, _ = refine_critiques(a, crits, {s["id"]: s for s in pool}, tmp_path / "ref.jsonl", SamplingParams(),
+                               reserved_new_data=10**9)
+    critiques, refinements = _by_sample(crits, refs)
+    assert cc["format_violations"] == 1
+    results = compute_results(QUESTIONS, None, pool, critiques, refinements, None, {})["datasets"]["toy"]
+    block = results["overall"]
+
+    # pool correctness: t/0 [T F F T] (2 of 4), t/1 [T T F T] (3 of 4)
+    ro = block["response_only"]
+    assert value(ro["pass_at_k"], 1) == pytest.approx((2 / 4 + 3 / 4) / 2)
+    assert value(ro["pass_at_k"], 2) == pytest.approx((1 - 1 / 6 + 1) / 2)  # 1 - C(2,2)/C(4,2) for t/0
+    assert value(ro["pass_at_k"], 4) == 1.0
+    # MV@2 blocks: t/0 (5,6)->5 right, (6,5)->6 wrong; t/1 (24,24) right, (23,24)->23 wrong (ties: first)
+    assert value(ro["mv_at_k"], 2) == pytest.approx(0.5)
+    assert value(ro["mv_at_k"], 4) == 1.0  # t/0: 5,6,6,5 ties -> 5; t/1: 24 x 3
+    par = block["parallel"]
+    # refinements: every t/0 sample -> 5 (right), every t/1 sample -> 25 (wrong)
+    assert value(par["refine_all"]["pass_at_k"], 1) == pytest.approx(0.5)
+    assert value(par["oracle"]["pass_at_k"], 1) == pytest.approx((1 + 3 / 4) / 2)
+    # verifier: refines the two 6s (critic: wrong); 23's critique has no verdict, so 23 stays
+    assert value(par["verifier"]["pass_at_k"], 1) == pytest.approx((1 + 3 / 4) / 2)
+    critic = block["critic"]
+    assert critic["discrimination"]["accuracy"] == {"value": 1.0, "n": 7}
+    assert critic["format_violations"]["count"] == 1
+    assert critic["helpfulness"]["value"] == pytest.approx(2 / 3) and critic["helpfulness"]["n"] == 3
+    assert critic["harm"]["value"] == pytest.approx(3 / 5) and critic["harm"]["n"] == 5
+    # per level: t/0 is level 1, t/1 level 2
+    assert value(results["by_level"]["2"]["response_only"]["pass_at_k"], 1) == pytest.approx(3 / 4)
+    assert value(results["by_level"]["1"]["parallel"]["refine_all"]["pass_at_k"], 1) == 1.0
