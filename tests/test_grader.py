@@ -332,3 +332,84 @@ def test_math500_gold_vs_gold():
     out = grade_batch(items, workers=2)
     bad = [i[1][-60:] for i, g in zip(items, out) if not g.correct]
     assert not bad, bad[:5]
+
+
+# --------------------------------------------------------------------------- implicit products, final spans, units, inequalities, mixed numbers
+
+
+@pytest.mark.parametrize("a,b,expected", [
+    # Implicit multiplication before a parenthesis; probes near a root (x ~ sqrt 2) must not
+    # lose precision to cancellation.
+    ("3x(x^2-2)", "3x^3-6x", True), ("3x(x^2+2)", "3x^3-6x", False),
+    ("2x(x^2+2)", "2x^3-4x", False), ("x(x-3)", "x^2-3x", True), ("x(x-3)", "x^2+3x", False),
+    ("(x+2)(x-2)", "x^2-4", True), ("(x+2)(x-3)", "x^2-x-6", True), ("(x+2)(x-3)", "x^2-6", False),
+    ("a(a+1)(a+2)", "a^3+3a^2+2a", True), ("4(y-1)^2", "4y^2-8y+4", True),
+    ("f(x)", "f(x)", True), ("\\cos(t)", "\\cos t", True), ("(2,5)", "(5,2)", False),
+    ("(2,5)", "(2,5)", True),
+])
+def test_implicit_multiplication(a, b, expected):
+    assert is_equivalent(a, b, "math") is expected
+
+
+@pytest.mark.parametrize("response,expected", [
+    ("There are 8 outcomes in all and 3 of them work, so the chance is $\\frac{6}{16} = \\frac{3}{8}$.",
+     "\\frac{3}{8}"),
+    ("Adding the pieces,\n\\[ A = 4 + 5 = 9 \\]\nand that is the area we wanted.", "9"),
+    ("Putting it together we find that the sum equals \\(2^{10} = 1024\\).", "1024"),
+    ("The area works out as $\\pi r^2 = 16\\pi \\approx 50.27$.", "16\\pi"),
+    ("Therefore the values satisfy $x \\leq 3$ as claimed.", "x \\leq 3"),
+    # Explicit markers still win over the span fallback.
+    ("We get $y = 7$ along the way.\nThe answer is $8$.", "8"),
+    ("We get $y = 7$ and so $\\boxed{6}$ is left, as $z = 2$.", "6"),
+    # An empty box is no answer, and a span far from the end is not used.
+    ("We compute the discriminant and then we get $\\boxed{}$.", None),
+    ("First note $a = 3$. " + "Then we keep reasoning about the other cases in words. " * 10, None),
+])
+def test_math_final_span_fallback(response, expected):
+    assert extract_pred(response, "math") == expected
+
+
+def test_math_final_span_fallback_grades():
+    resp = "Of the 36 rolls, 10 give a sum above 8, so the probability is $\\frac{10}{36} = \\frac{5}{18}$."
+    assert grade(resp, "\\frac{5}{18}", "math").correct
+    assert not grade(resp, "\\frac{5}{12}", "math").correct
+    assert extract_pred("$" * 60000, "math") is None
+    t0 = time.perf_counter()
+    extract_pred("\\(" * 50000 + " $x$", "math")
+    assert time.perf_counter() - t0 < 0.2
+
+
+@pytest.mark.parametrize("a,b,expected", [
+    ("8\\pi \\text{ square units}", "8\\pi", True), ("8\\pi \\text{ square units}", "9\\pi", False),
+    ("3\\sqrt{2}\\mbox{ cm}", "3\\sqrt{2}", True), ("\\frac{\\pi}{4} \\text{ radians}", "\\frac{\\pi}{4}", True),
+    ("12\\pi\\text{ cm}^2", "12\\pi", True), ("5\\sqrt{3} square units", "5\\sqrt3", True),
+    ("x^2+2 \\text{ units}", "x^2+2", True),
+    ("\\text{Tuesday}", "Tuesday", True), ("\\text{Tuesday}", "Monday", False),
+    ("\\text{(B)}", "B", True), ("\\text{(B)}", "(C)", False),
+    ("n \\text{ is even}", "n", False),
+])
+def test_trailing_unit_words(a, b, expected):
+    assert is_equivalent(a, b, "math") is expected
+
+
+@pytest.mark.parametrize("a,b,expected", [
+    ("7 > y", "y<7", True), ("7 \\geq y", "y \\le 7", True), ("7 > y", "y \\leq 7", False),
+    ("-2 < x < 6", "(-2, 6)", True), ("-2 < x \\le 6", "(-2, 6]", True), ("-2 < x \\le 6", "(-2, 6)", False),
+    ("6 > x > -2", "-2<x<6", True), ("x > 4", "(4,\\infty)", True), ("x \\geq 4", "[4,\\infty)", True),
+    ("x \\ge 3", "(3,\\infty)", False), ("x>5", "(5,\\infty]", False), ("x > 4", "(5,\\infty)", False),
+    ("x \\le 1", "(-\\infty, 1]", True), ("x \\leq 1", "(-\\infty,1)", False),
+    ("x < \\frac{1}{2}", "(-\\infty, 0.5)", True), ("t \\geq \\pi", "[\\pi,\\infty)", True),
+    ("x<5", "y<5", False), ("x<5", "5", False), ("x<y", "y>x", False),
+])
+def test_inequalities_as_intervals(a, b, expected):
+    assert is_equivalent(a, b, "math") is expected
+
+
+@pytest.mark.parametrize("response,gold,expected", [
+    ("Two bags hold 1 1/2 kg each, so 3 kg... no wait, 2 3/4 kg.\nThe answer is 2 3/4.", "2.75", True),
+    ("The answer is 3 1/4.", "3.2", False), ("The answer is 3 1/4.", "31/4", False),
+    ("The answer is 5 1/2 cups.", "5.5", True), ("So the rope is 7 1/3 feet long.", "\\frac{22}{3}", True),
+    ("The answer is 1 234.", "1234", True), ("The answer is 12 345.", "12345", True),
+])
+def test_gsm8k_plain_mixed_numbers(response, gold, expected):
+    assert grade(response, gold, "gsm8k").correct is expected

@@ -5,8 +5,10 @@
 3. exact numbers (``Fraction``; percent, units, thousands separators, mixed numbers, ...);
 4. a small exact evaluator for plain rational arithmetic (``2^{10}``, ``\\frac{3}{4}\\cdot 8``);
 5. structure: unordered lists and sets, ordered tuples, intervals and unions with their
-   open/closed ends, matrices and vectors, ``x = 5`` vs ``5``, ``\\pm`` expansions — each
-   element compared recursively with these same layers;
+   open/closed ends, one-variable inequalities read as intervals (``5>x`` = ``(-\\infty,5)``),
+   matrices and vectors, ``x = 5`` vs ``5``, ``\\pm`` expansions — each element compared
+   recursively with these same layers (trailing unit words such as ``\\text{ square units}``
+   are dropped from a complete expression first);
 6. symbolic equality with sympy in a killable worker process (:mod:`.timeout`).
 
 Every call has a deadline (default 0.5 s of wall time including all layers); when the
@@ -371,6 +373,138 @@ def _struct_equal(sa, sb, a: str, b: str, budget: _Budget, depth: int) -> bool:
     return False
 
 
+# --------------------------------------------------------------------------- inequalities
+
+_INEQ_OP_RE = re.compile(r"((?:\\leqslant|\\geqslant|\\leq|\\geq|\\le|\\ge|\\lt|\\gt)(?![a-zA-Z])|<=|>=|=<|=>|<|>|\u2264|\u2265)")
+_INEQ_VAR_RE = re.compile(r"^(?:[A-Za-z]|\\(?!pi\b|infty\b)[a-zA-Z]+)(?:_\{?[A-Za-z0-9]+\}?)?$")
+_INFTY = "\\infty"
+
+
+def _ineq_op(tok: str) -> tuple[str, bool]:
+    """("<" or ">", strict) for an inequality operator token."""
+    less = tok in ("<", "\\lt", "<=", "=<", "\u2264") or tok.startswith("\\le")
+    strict = tok in ("<", ">", "\\lt", "\\gt")
+    return ("<" if less else ">"), strict
+
+
+def _inequality(s: str):
+    """A one-variable inequality as (variable, interval payload), else None.
+
+    ``5>x`` -> ("x", ("(", "-\\infty", "5", ")")); ``-1<x\\leq4`` -> ("x", ("(", "-1", "4", "]")).
+    """
+    if len(s) > 300 or "<" not in s and ">" not in s and "\\l" not in s and "\\g" not in s and "\u2264" not in s and "\u2265" not in s:
+        return None
+    parts = _INEQ_OP_RE.split(s)
+    if len(parts) not in (3, 5):
+        return None
+    terms = [p.strip() for p in parts[0::2]]
+    ops = [_ineq_op(p) for p in parts[1::2]]
+    if any(not t or "=" in t or "," in t for t in terms):
+        return None
+    if len(ops) == 2:
+        (d1, s1), (d2, s2) = ops
+        if d1 != d2 or not _INEQ_VAR_RE.match(terms[1]):
+            return None
+        lo, hi = terms[0], terms[2]
+        lo_strict, hi_strict = s1, s2
+        if d1 == ">":
+            lo, hi, lo_strict, hi_strict = hi, lo, s2, s1
+        return terms[1], ("(" if lo_strict else "[", lo, hi, ")" if hi_strict else "]")
+    (d, strict), = ops
+    left, right = terms
+    if _INEQ_VAR_RE.match(left) and _INEQ_VAR_RE.match(right) and _INFTY not in (left, right):
+        return None  # "x<y": two variables, not a range of one
+    if _INEQ_VAR_RE.match(left):
+        var, bound = left, right
+    elif _INEQ_VAR_RE.match(right):
+        var, bound = right, left
+        d = "<" if d == ">" else ">"
+    else:
+        return None
+    if var == _INFTY or bound in (_INFTY, "-" + _INFTY, "+" + _INFTY):
+        return None
+    if d == "<":
+        return var, ("(", "-" + _INFTY, bound, ")" if strict else "]")
+    return var, ("(" if strict else "[", bound, _INFTY, ")")
+
+
+def _as_interval(s: str, struct):
+    """Interval payload of an interval written with brackets (``(3,\\infty)``, ``[1,2)``)."""
+    if struct and struct[0] == "interval":
+        return struct[1]
+    if struct and struct[0] == "tuple" and len(struct[1]) == 2 and s[:1] == "(" and s[-1:] == ")":
+        return ("(", struct[1][0], struct[1][1], ")")
+    return None
+
+
+def _interval_equal(x, y, budget: _Budget, depth: int) -> bool:
+    return x[0] == y[0] and x[3] == y[3] and _eq(x[1], y[1], budget, depth + 1) and _eq(x[2], y[2], budget, depth + 1)
+
+
+# --------------------------------------------------------------------------- unit words
+
+_UNIT_TEXT_TAIL_RE = re.compile(
+    r"\\(?:text|mbox|textrm|textnormal|mathrm|hbox)\s*\{([^{}]*)\}\s*(?:\^\s*\{?\s*[23]\s*\}?)?[\s.$]*$"
+)
+_UNIT_WORDS_TAIL_RE = re.compile(
+    r"(?<=\s)([A-Za-z][A-Za-z.]*(?:\s+[A-Za-z][A-Za-z.]*){0,2})\s*(?:\^\s*\{?\s*[23]\s*\}?)?[\s.$]*$"
+)
+_NOT_UNITS = frozenset(
+    "and or only for all where when with the of is are to if then else not any none no each every "
+    "real reals numbers number integer integers even odd true false undefined exist exists".split()
+)
+_SHORT_UNIT_WORDS = frozenset("cm mm km m ft in yd mi kg g mg lb lbs oz ml l hr hrs h s sec min mph sq".split())
+
+
+def _unit_words(text: str) -> bool:
+    """True when ``text`` is one to three unit words ("square units", "cm", "sq. ft")."""
+    words = [w for w in re.split(r"[\s.]+", text.strip()) if w]
+    if not 1 <= len(words) <= 3:
+        return False
+    for w in words:
+        lw = w.lower()
+        if not w.isalpha() or lw in _NOT_UNITS:
+            return False
+        if len(lw) < 3 and lw not in _SHORT_UNIT_WORDS:
+            return False
+    return True
+
+
+def _complete_expression(s: str) -> bool:
+    """Whether ``s`` is a finished formula (no dangling operator, no plain words left)."""
+    s = s.strip().rstrip("$").strip()
+    if not s or s[-1] in "+-*/^_=,([{<>|" or re.search(r"\\(?:cdot|times|div|frac|sqrt)\s*$", s):
+        return False
+    bare = re.sub(r"\\[a-zA-Z]+", " ", s)
+    if re.search(r"[A-Za-z]{3,}", bare) or not re.search(r"[0-9A-Za-z]|\\[a-zA-Z]", s):
+        return False
+    depth = 0
+    for c in s:
+        depth += c in "([{"
+        depth -= c in ")]}"
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _strip_unit_words(s: str) -> str | None:
+    """``s`` without trailing unit words (``6\\pi \\text{ square units}`` -> ``6\\pi``), else None.
+
+    Only a trailing ``\\text{...}``/``\\mbox{...}`` of unit-like words, or plain unit words
+    after a space, is removed, and only when what remains is a complete expression: text
+    answers (``\\text{Tuesday}``) and choices (``\\text{(B)}``) are left alone.
+    """
+    if len(s) > 600 or not re.search(r"[A-Za-z]{2}", s):
+        return None
+    m = _UNIT_TEXT_TAIL_RE.search(s)
+    if m is None:
+        m = _UNIT_WORDS_TAIL_RE.search(s)
+    if m is None or not _unit_words(m.group(1)):
+        return None
+    rest = s[: m.start()].rstrip()
+    return rest if _complete_expression(rest) else None
+
+
 def _strip_assignment(s: str) -> str:
     m = _ASSIGN_RE.match(s)
     if m and "=" not in m.group(1):
@@ -379,6 +513,7 @@ def _strip_assignment(s: str) -> str:
 
 
 def _eq(a: str, b: str, budget: _Budget, depth: int = 0) -> bool:
+    raw_a, raw_b = a, b
     a, b = canonical(a), canonical(b)
     if not a or not b:
         return False
@@ -408,10 +543,22 @@ def _eq(a: str, b: str, budget: _Budget, depth: int = 0) -> bool:
     ta, tb = _text_key(a), _text_key(b)
     if ta is not None and tb is not None:
         return ta == tb
+    ua, ub = _strip_unit_words(raw_a), _strip_unit_words(raw_b)
+    if ua is not None or ub is not None:
+        return _eq(raw_a if ua is None else ua, raw_b if ub is None else ub, budget, depth + 1)
     va, vb = _values(a), _values(b)
     if va is not None and vb is not None:
         return bool(va & vb)
     sa, sb = _structure(a), _structure(b)
+    qa, qb = _inequality(a), _inequality(b)
+    if qa or qb:
+        # One-variable inequalities compare as intervals, with their open/closed ends.
+        if qa and qb:
+            return qa[0] == qb[0] and _interval_equal(qa[1], qb[1], budget, depth)
+        ia = qa[1] if qa else _as_interval(a, sa)
+        ib = qb[1] if qb else _as_interval(b, sb)
+        if ia and ib:
+            return _interval_equal(ia, ib, budget, depth)
     pa, pb = _expand_pm(a), _expand_pm(b)
     if pa and not pb:
         sa = ("list", pa)

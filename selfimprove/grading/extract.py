@@ -8,7 +8,10 @@ Extraction order for a response (``extract_pred``):
 1. the last ``\\boxed{...}`` / ``\\fbox{...}`` with balanced braces (also ``\\boxed 5``);
 2. GSM8K's ``#### N`` marker (the last one);
 3. the last answer phrase: "The answer is ...", "final answer is ...", "Answer: ...";
-4. for GSM8K-type data only, the last number in the text.
+4. for GSM8K-type data only, the last number in the text;
+5. for MATH-type data only, a marker-less one-line response is the answer itself, and as the
+   last resort the last math span (``$...$``, ``\\(...\\)``, ``\\[...\\]``) near the end of the
+   response, reduced to the right-most side of its ``=`` chain.
 
 For the reference side (``extract_gold``) a bare final answer is returned as is, while a
 full reference solution is reduced with the same markers (MATH ``\\boxed{}``, GSM8K ``#### N``).
@@ -25,6 +28,7 @@ __all__ = [
     "extract_pred",
     "extract_gold",
     "last_number",
+    "last_math_span",
 ]
 
 DATASET_TYPES = ("gsm8k", "math")
@@ -35,6 +39,7 @@ _HASH_RE = re.compile(r"####")
 _PHRASE_RE = re.compile(r"\banswer(?:\s+is\b|\s*\**\s*[:：])[\s*:：]*", re.IGNORECASE)
 _BARE_MAX = 80  # a marker-less math response this short is taken as the answer itself
 _NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+_MIXED_TEXT_RE = re.compile(r"(?<![\d.,/])-?(\d{1,9}) (\d{1,9})/(\d{1,9})(?![\d/]|[.,]\d)")
 
 
 def check_dataset_type(dataset_type: str) -> str:
@@ -97,6 +102,11 @@ def last_number(text: str) -> str | None:
         last = m
     if last is None:
         return None
+    # "... is 3 1/4 cups": a trailing plain-text mixed number is kept whole (3 + 1/4).
+    start = max(0, last.start() - 24)
+    for m in _MIXED_TEXT_RE.finditer(text, start, last.end() + 1):
+        if m.end() == last.end() and int(m.group(2)) < int(m.group(3)):
+            return m.group(0)
     return last.group(0).rstrip(",")
 
 
@@ -158,9 +168,71 @@ def extract_pred(response: str, dataset_type: str) -> str | None:
         return last_number(response)
     text = response.strip()
     if len(text) <= _BARE_MAX and "\n" not in text and "box" not in text:
-        # A response that is nothing but an answer ("$\\frac{1}{2}$").
+        # A response that is nothing but an answer ("$\\frac{1}{2}$"), unless it is a short
+        # sentence around a math span ("Hence $a+b=7$.").
+        outside = _SPAN_RE.sub(" ", text)
+        if outside != text and re.search(r"[A-Za-z]{2,}", outside):
+            return last_math_span(text) or text
         return text
-    return None
+    # Last resort: the last math span near the end ("... the probability is $\\frac{15}{36} =
+    # \\frac{5}{12}$."), reduced to the right-most side of its "=" chain.
+    return last_math_span(text)
+
+
+_SPAN_WINDOW = 4000  # only this much of the end of a response is scanned for math spans
+_SPAN_TAIL = 300  # the span must end within this many characters of the end
+_SPAN_MAX = 400
+_SPAN_RE = re.compile(
+    r"\$\$([^$]{1,%d})\$\$|\\\[((?:(?!\\\]).){1,%d})\\\]|\\\(((?:(?!\\\)).){1,%d})\\\)|\$([^$]{1,%d})\$"
+    % (_SPAN_MAX, _SPAN_MAX, _SPAN_MAX, _SPAN_MAX),
+    re.S,
+)
+
+
+def _rightmost_side(expr: str) -> str | None:
+    """Right-most side of an ``a = b = c`` chain (``=`` outside brackets); ``\\approx`` tails dropped."""
+    parts, depth, cur = [], 0, 0
+    for m in re.finditer(r"[{}()\[\]]|(?<![<>!=:\\])=(?!=)", expr):
+        c = m.group(0)
+        if c in "{([":
+            depth += 1
+        elif c in "})]":
+            depth -= 1
+        elif depth == 0:
+            parts.append(expr[cur: m.start()])
+            cur = m.end()
+    parts.append(expr[cur:])
+    side = parts[-1].strip()
+    if "\\approx" in side:
+        before = side.split("\\approx", 1)[0].strip()
+        side = before or side
+    side = side.strip().rstrip(".,;").strip()
+    return side or None
+
+
+def last_math_span(text: str) -> str | None:
+    """The last ``$...$`` / ``$$...$$`` / ``\\(...\\)`` / ``\\[...\\]`` span ending near the end of
+    ``text``, reduced to the right-most side of an ``=`` chain; ``None`` when there is none."""
+    if not text:
+        return None
+    start = max(0, len(text) - _SPAN_WINDOW)
+    if start:
+        # Keep "$" pairing right: when the window starts inside a "$...$", skip past it.
+        before = text[:start]
+        if (before.count("$") - before.count("\\$")) % 2:
+            nxt = text.find("$", start)
+            if nxt == -1:
+                return None
+            start = nxt + 1
+    last = None
+    for m in _SPAN_RE.finditer(text, start):
+        last = m
+    if last is None or last.end() < len(text) - _SPAN_TAIL:
+        return None
+    content = next(g for g in last.groups() if g is not None).strip()
+    if not content or "box" in content:
+        return None
+    return _rightmost_side(content)
 
 
 def _gsm8k_from_phrase(phrase: str) -> str | None:

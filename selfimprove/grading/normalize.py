@@ -118,6 +118,19 @@ def _fix_sqrt_frac(s: str) -> str:
     return s
 
 
+# A plain-text mixed number "3 1/4" (integer, one space, proper fraction). It is rewritten as
+# "3\\frac{1}{4}" before spaces are dropped; otherwise it would read as "31/4". A space
+# between digit groups is a thousands separator only where no slash follows ("1 234").
+_PLAIN_MIXED_RE = re.compile(r"(?<![\d.,/])(\d{1,9}) (\d{1,9})/(\d{1,9})(?![\d.,/])")
+
+
+def _mixed_to_frac(m: re.Match) -> str:
+    num, den = int(m.group(2)), int(m.group(3))
+    if den == 0 or num >= den:
+        return m.group(0)
+    return f"{m.group(1)}\\frac{{{m.group(2)}}}{{{m.group(3)}}}"
+
+
 def canonical(s: str | None) -> str:
     """Canonical string form of an answer; idempotent and cheap."""
     if s is None:
@@ -155,6 +168,8 @@ def canonical(s: str | None) -> str:
     s = s.replace("~", " ")
     s = _fix_sqrt_frac(s)
     s = re.sub(r"\s+", " ", s).strip()
+    if " " in s and "/" in s:
+        s = _PLAIN_MIXED_RE.sub(_mixed_to_frac, s)
     # Drop spaces unless they separate two letters ("\pi r", "New York").
     s = re.sub(r"(?<![A-Za-z]) | (?![A-Za-z])", "", s)
     s = s.strip()

@@ -151,7 +151,9 @@ def _expr_equal(sympy, x, y) -> bool:
             return False
     else:
         for probe in _PROBES:
-            subs = {sym: sympy.Float(probe) + j for j, sym in enumerate(free)}
+            # Probes carry 40 digits: at 15 digits, ``x^2-2`` at ``x ~ sqrt(2)`` loses most of
+            # its significant digits to cancellation and equal expressions look different.
+            subs = {sym: sympy.Float(probe, 40) + j for j, sym in enumerate(free)}
             if _close(sympy, x, y, subs) is False:
                 return False
     try:
