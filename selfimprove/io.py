@@ -63,8 +63,11 @@ def read_json(path: str | os.PathLike) -> Any:
             return json.load(f)
     except FileNotFoundError:
         raise RecordError(f"{path}: file not found") from None
-    except json.JSONDecodeError as e:
-        raise RecordError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
+    except OSError as e:
+        raise RecordError(f"{path}: cannot read ({e.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        where = f":{e.lineno}" if isinstance(e, json.JSONDecodeError) else ""
+        raise RecordError(f"{path}{where}: invalid JSON ({getattr(e, 'msg', e)})") from None
 
 
 def iter_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> Iterator[tuple[int, dict]]:

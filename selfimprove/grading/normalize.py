@@ -220,13 +220,7 @@ def _parse_unsigned(s: str) -> Fraction | None:
         if mant is None or abs(exp) > _MAX_EXP:
             return None
         return mant * Fraction(10) ** exp
-    m = _FRAC_RE.fullmatch(s)
-    if m:
-        num, den = _dec_to_fraction(m.group(1)), _dec_to_fraction(m.group(2))
-        if num is None or not den:
-            return None
-        return num / den
-    m = _SLASH_RE.fullmatch(s)
+    m = _FRAC_RE.fullmatch(s) or _SLASH_RE.fullmatch(s)  # \frac{a}{b} or a/b
     if m:
         num, den = _dec_to_fraction(m.group(1)), _dec_to_fraction(m.group(2))
         if num is None or not den:
