@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from selfimprove.process import GRADERS, extract_gold, grade, warm_up  # noqa: E402
+from selfimprove.grading.api import GRADERS, extract_gold, grade, warm_up  # noqa: E402
 from selfimprove.grading.equiv import clear_cache  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -83,8 +83,14 @@ def suite_gsm8k_perturb() -> list[Item] | None:
         n = int(float(bare)) if float(bare).is_integer() else float(bare)
         pretty = f"{n:,}" if isinstance(n, int) else str(n)
         steps = r["answer"].rsplit("####", 1)[0]
-        ok = rng.choice([f"The answer is {pretty}.", f"The answer is ${pretty}.00",
-                         f"So the total is {bare}.", f"Final answer: \\boxed{{{bare}}}"])
+        ok = rng.choice(
+            [
+                f"The answer is {pretty}.",
+                f"The answer is ${pretty}.00",
+                f"So the total is {bare}.",
+                f"Final answer: \\boxed{{{bare}}}",
+            ]
+        )
         items.append((steps + ok, r["answer"], "gsm8k", True))
         items.append((steps + f"The answer is {_perturb_number(bare, rng)}.", r["answer"], "gsm8k", False))
     return items
@@ -106,7 +112,7 @@ def _math_near_miss(ans: str, rng: random.Random) -> str | None:
     if nums:
         m = rng.choice(nums)
         new = str(int(m.group(0)) + rng.choice([1, 2, 3]))
-        return ans[: m.start()] + new + ans[m.end():]
+        return ans[: m.start()] + new + ans[m.end() :]
     if "x" in ans:
         return ans.replace("x", "(x+1)", 1)
     return None
@@ -203,8 +209,11 @@ def main(argv: list[str] | None = None) -> int:
             items = items[: args.limit]
         for g in graders:
             r = run(g, items, args.workers)
-            print(f"{name:<14} {g:<13} {r['n']:>6} {r['acc']:>9.2%} {r['total']:>8.2f} "
-                  f"{r['worst'] * 1000:>9.1f} {r['rate']:>9.0f}", flush=True)
+            print(
+                f"{name:<14} {g:<13} {r['n']:>6} {r['acc']:>9.2%} {r['total']:>8.2f} "
+                f"{r['worst'] * 1000:>9.1f} {r['rate']:>9.0f}",
+                flush=True,
+            )
     return 0
 
 

@@ -27,7 +27,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def stage_times(run_dir: Path) -> None:
-    from selfimprove.manifest import read
+    from selfimprove.core.manifest import read
+
     steps = read(run_dir)["steps"]
     if not steps:
         print(f"(no manifest in {run_dir}; run `make demo` first for per-stage times)")
@@ -54,10 +55,10 @@ def main() -> int:
 
     from vllm import SamplingParams as VSP
 
-    from selfimprove.datasets import load_questions
-    from selfimprove.engines import SamplingParams, VLLMEngine
-    from selfimprove.prompts import solve_prompt
-    from selfimprove.sample import sample_questions
+    from selfimprove.data.datasets import load_questions
+    from selfimprove.generation.engines import SamplingParams, VLLMEngine
+    from selfimprove.generation.prompts import solve_prompt
+    from selfimprove.generation.tasks import sample_questions
 
     questions = load_questions("synthetic", "test", limit=args.questions)
     t0 = time.time()
@@ -76,12 +77,20 @@ def main() -> int:
         tokens = sum(len(c.token_ids) for o in outs for c in o.outputs)
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
-            sample_questions(engine, questions, Path(tmp) / "samples.jsonl", params, chunk_size=args.chunk_size,
-                             desc=f"ours, round {r + 1}")
+            sample_questions(
+                engine,
+                questions,
+                Path(tmp) / "samples.jsonl",
+                params,
+                chunk_size=args.chunk_size,
+                desc=f"ours, round {r + 1}",
+            )
             ours_t.append(time.perf_counter() - t)
     raw, ours = statistics.median(raw_t), statistics.median(ours_t)
-    print(f"\nsampling {len(questions)} questions x {args.n} samples x <= {args.max_tokens} tokens "
-          f"({tokens} tokens generated), median of {args.rounds} rounds:")
+    print(
+        f"\nsampling {len(questions)} questions x {args.n} samples x <= {args.max_tokens} tokens "
+        f"({tokens} tokens generated), median of {args.rounds} rounds:"
+    )
     print(f"  {'':<22}{'seconds':>10}{'tokens/s':>12}{'samples/s':>12}")
     for name, secs in (("raw vLLM generate", raw), ("our sample stage", ours)):
         print(f"  {name:<22}{secs:>10.2f}{tokens / secs:>12.1f}{len(questions) * args.n / secs:>12.2f}")

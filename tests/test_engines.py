@@ -17,11 +17,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from selfimprove import engines
-from selfimprove.engines import (DataParallelWorkers, OpenAIEngine, SamplingParams, VLLMEngine,
-                                 _visible_gpus, _vllm_worker, contiguous_shards, gpu_groups,
-                                 make_engine)
-from selfimprove.prompts import Prompt
+from selfimprove.generation import engines
+from selfimprove.generation.engines import (
+    DataParallelWorkers,
+    OpenAIEngine,
+    SamplingParams,
+    VLLMEngine,
+    _visible_gpus,
+    _vllm_worker,
+    contiguous_shards,
+    gpu_groups,
+    make_engine,
+)
+from selfimprove.generation.prompts import Prompt
 
 KEY_ENV = "SOME_TEST_KEY"
 SECRET = "sk-test-0123456789-secret"
@@ -29,14 +37,15 @@ SECRET = "sk-test-0123456789-secret"
 
 # =========================================================================== OpenAI-compatible
 
+
 class Endpoint:
     """What the loopback server saw, and how it should misbehave."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.requests: list[dict] = []  # {"path", "auth", "body"}
-        self.fail_next = 0               # answer this many requests with HTTP 500
-        self.max_delay = 0.0             # random delay before each answer (seconds)
+        self.fail_next = 0  # answer this many requests with HTTP 500
+        self.max_delay = 0.0  # random delay before each answer (seconds)
         self.rng = random.Random(0)
         self.inflight = 0
         self.max_inflight = 0
@@ -67,8 +76,7 @@ def _handler(state: Endpoint):
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
             with state.lock:
-                state.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
-                                       "body": body})
+                state.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
                 fail = state.fail_next > 0
                 state.fail_next -= fail
                 delay = state.rng.uniform(0.0, state.max_delay) if state.max_delay else 0.0
@@ -80,16 +88,30 @@ def _handler(state: Endpoint):
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
                 elif fail:
                     # tell the client library not to retry by itself, so the engine's own retry runs
-                    self._send(500, {"error": {"message": "overloaded", "type": "server_error"}},
-                               {"x-should-retry": "false"})
+                    self._send(
+                        500, {"error": {"message": "overloaded", "type": "server_error"}}, {"x-should-retry": "false"}
+                    )
                 else:
-                    choices = [{"index": i, "finish_reason": "stop", "logprobs": None,
-                                "message": {"role": "assistant", "content": _choice_text(body, i)}}
-                               for i in range(body.get("n") or 1)]
-                    self._send(200, {"id": "chatcmpl-test", "object": "chat.completion", "created": 0,
-                                     "model": body.get("model"), "choices": choices,
-                                     "usage": {"prompt_tokens": 1, "completion_tokens": 1,
-                                               "total_tokens": 2}})
+                    choices = [
+                        {
+                            "index": i,
+                            "finish_reason": "stop",
+                            "logprobs": None,
+                            "message": {"role": "assistant", "content": _choice_text(body, i)},
+                        }
+                        for i in range(body.get("n") or 1)
+                    ]
+                    self._send(
+                        200,
+                        {
+                            "id": "chatcmpl-test",
+                            "object": "chat.completion",
+                            "created": 0,
+                            "model": body.get("model"),
+                            "choices": choices,
+                            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                        },
+                    )
             finally:
                 with state.lock:
                     state.inflight -= 1
@@ -127,8 +149,13 @@ def _engine(endpoint: Endpoint, monkeypatch, **kw) -> OpenAIEngine:
 
 
 def _prompts(k: int) -> list[Prompt]:
-    return [Prompt(({"role": "system", "content": "be brief"}, {"role": "user", "content": f"q{i}"}),
-                   prefix="ignored by chat APIs") for i in range(k)]
+    return [
+        Prompt(
+            ({"role": "system", "content": "be brief"}, {"role": "user", "content": f"q{i}"}),
+            prefix="ignored by chat APIs",
+        )
+        for i in range(k)
+    ]
 
 
 def test_openai_chat_returns_n_completions_in_prompt_order(endpoint, monkeypatch):
@@ -141,12 +168,17 @@ def test_openai_chat_returns_n_completions_in_prompt_order(endpoint, monkeypatch
         assert req["path"] == "/v1/chat/completions"
         assert req["auth"] == f"Bearer {SECRET}"
         body = req["body"]
-        assert (body["model"], body["n"], body["temperature"], body["top_p"], body["max_tokens"],
-                body["seed"]) == ("m", 3, 0.7, 0.9, 50, 11)
+        assert (body["model"], body["n"], body["temperature"], body["top_p"], body["max_tokens"], body["seed"]) == (
+            "m",
+            3,
+            0.7,
+            0.9,
+            50,
+            11,
+        )
     # messages are the prompt's conversation, nothing added
     sent = sorted((r["body"]["messages"] for r in endpoint.requests), key=lambda m: m[-1]["content"])
-    assert sent == [[{"role": "system", "content": "be brief"}, {"role": "user", "content": f"q{i}"}]
-                    for i in range(4)]
+    assert sent == [[{"role": "system", "content": "be brief"}, {"role": "user", "content": f"q{i}"}] for i in range(4)]
     assert engine.generate([], params) == []
 
 
@@ -215,7 +247,7 @@ def test_openai_rejects_unknown_mode(endpoint, monkeypatch):
 
 
 def test_openai_key_is_never_written(endpoint, monkeypatch, tmp_path):
-    from selfimprove import critique
+    from selfimprove.stages import critique
 
     monkeypatch.setenv(KEY_ENV, SECRET)
     engine = make_engine("critic-m", base_url=endpoint.base_url, api_key_env=KEY_ENV)
@@ -225,13 +257,43 @@ def test_openai_key_is_never_written(endpoint, monkeypatch, tmp_path):
 
     # a whole critique stage against the endpoint: the key is in no file it writes
     samples = tmp_path / "samples.jsonl"
-    samples.write_text("".join(json.dumps({"id": f"s{i}", "qid": f"q{i}", "question": f"Q{i}?",
-                                           "response": "1 + 1 = 3\nThe answer is 3.", "correct": False})
-                               + "\n" for i in range(3)))
+    samples.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": f"s{i}",
+                    "qid": f"q{i}",
+                    "question": f"Q{i}?",
+                    "response": "1 + 1 = 3\nThe answer is 3.",
+                    "correct": False,
+                }
+            )
+            + "\n"
+            for i in range(3)
+        )
+    )
     out = tmp_path / "critiques.jsonl"
-    assert critique.main(["--samples", str(samples), "--out", str(out), "--critic-model", "critic-m",
-                          "--critic-base-url", endpoint.base_url, "--critic-api-key-env", KEY_ENV,
-                          "--n", "2", "--run-dir", str(tmp_path / "run")]) == 0
+    assert (
+        critique.main(
+            [
+                "--samples",
+                str(samples),
+                "--out",
+                str(out),
+                "--critic-model",
+                "critic-m",
+                "--critic-base-url",
+                endpoint.base_url,
+                "--critic-api-key-env",
+                KEY_ENV,
+                "--n",
+                "2",
+                "--run-dir",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(records) == 6 and {r["critic_model"] for r in records} == {"critic-m"}
     assert all(r["auth"] == f"Bearer {SECRET}" for r in endpoint.requests)  # it was used...
@@ -243,9 +305,16 @@ def test_openai_key_is_never_written(endpoint, monkeypatch, tmp_path):
 
 # =========================================================================== GPU grouping
 
+
 def test_visible_gpus_follows_cuda_visible_devices(monkeypatch):
-    for value, expected in [("", []), ("-1", []), ("0", ["0"]), ("2,3", ["2", "3"]),
-                            (" 1, 2 ", ["1", "2"]), ("GPU-ab12,GPU-cd34", ["GPU-ab12", "GPU-cd34"])]:
+    for value, expected in [
+        ("", []),
+        ("-1", []),
+        ("0", ["0"]),
+        ("2,3", ["2", "3"]),
+        (" 1, 2 ", ["1", "2"]),
+        ("GPU-ab12,GPU-cd34", ["GPU-ab12", "GPU-cd34"]),
+    ]:
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", value)
         assert _visible_gpus() == expected, value
 
@@ -260,6 +329,7 @@ def test_visible_gpus_asks_nvidia_smi_when_unset(monkeypatch):
 
     def missing(*a, **k):
         raise FileNotFoundError("nvidia-smi")
+
     monkeypatch.setattr(subprocess, "run", missing)
     assert _visible_gpus() == []
 
@@ -274,13 +344,16 @@ def test_gpu_groups_arithmetic():
     assert gpu_groups(eight, tp=8, dp=1) == [",".join(eight)]
 
 
-@pytest.mark.parametrize("gpus, tp, dp, message", [
-    (4, 2, 3, "dp=3 x tp=2 needs 6 GPUs, 4 visible"),
-    (2, 4, None, "dp=1 x tp=4 needs 4 GPUs, 2 visible"),
-    (8, 1, 9, "dp=9 x tp=1 needs 9 GPUs, 8 visible"),
-    (4, 0, None, "tp=0; the tensor-parallel size must be at least 1"),
-    (4, 1, 0, "dp=0; the number of data-parallel engines must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "gpus, tp, dp, message",
+    [
+        (4, 2, 3, "dp=3 x tp=2 needs 6 GPUs, 4 visible"),
+        (2, 4, None, "dp=1 x tp=4 needs 4 GPUs, 2 visible"),
+        (8, 1, 9, "dp=9 x tp=1 needs 9 GPUs, 8 visible"),
+        (4, 0, None, "tp=0; the tensor-parallel size must be at least 1"),
+        (4, 1, 0, "dp=0; the number of data-parallel engines must be at least 1"),
+    ],
+)
 def test_gpu_groups_refuses_impossible_layouts(gpus, tp, dp, message):
     with pytest.raises(SystemExit, match=f"^error: {message}"):
         gpu_groups([str(i) for i in range(gpus)], tp, dp)
@@ -294,6 +367,7 @@ def test_contiguous_shards():
 
 
 # =========================================================================== data-parallel workers
+
 
 def _echo_worker(rank, devices, kwargs, inbox, outbox):
     """Stand-in for a vLLM worker (module level, so spawned processes can import it)."""
@@ -316,8 +390,7 @@ def _echo_worker(rank, devices, kwargs, inbox, outbox):
             if "FAIL" in texts:
                 raise ValueError("cannot generate for FAIL")
             seen = os.environ.get("CUDA_VISIBLE_DEVICES")
-            outbox.put(("ok", rank, [[f"{t}|{k}|rank={rank}|devices={seen}" for k in range(p["n"])]
-                                     for t in texts]))
+            outbox.put(("ok", rank, [[f"{t}|{k}|rank={rank}|devices={seen}" for k in range(p["n"])] for t in texts]))
         except BaseException as e:
             outbox.put(("error", rank, f"{type(e).__name__}: {e}"))
 
@@ -422,10 +495,11 @@ def test_close_stops_workers_and_terminates_stuck_ones():
 
 # =========================================================================== VLLMEngine wiring
 
+
 class _FakeLLM:
     """Stands in for ``vllm.LLM``: records how it was built and what it was asked."""
 
-    instances: list["_FakeLLM"] = []
+    instances: list[_FakeLLM] = []
 
     def __init__(self, **kwargs):
         self.kwargs = kwargs
@@ -437,8 +511,9 @@ class _FakeLLM:
         self.calls.append((list(texts), sp))
         if any("FAIL" in t for t in texts):
             raise ValueError("engine failure")
-        return [types.SimpleNamespace(outputs=[types.SimpleNamespace(text=f"{t}>{k}") for k in range(sp.n)])
-                for t in texts]
+        return [
+            types.SimpleNamespace(outputs=[types.SimpleNamespace(text=f"{t}>{k}") for k in range(sp.n)]) for t in texts
+        ]
 
 
 @pytest.fixture
@@ -447,8 +522,9 @@ def fake_vllm(monkeypatch):
     module.LLM = _FakeLLM
     module.SamplingParams = lambda **kw: types.SimpleNamespace(**kw)
     monkeypatch.setitem(sys.modules, "vllm", module)
-    monkeypatch.setattr(engines, "load_tokenizer",
-                        lambda model: types.SimpleNamespace(eos_token="</s>", chat_template=None))
+    monkeypatch.setattr(
+        engines, "load_tokenizer", lambda model: types.SimpleNamespace(eos_token="</s>", chat_template=None)
+    )
     _FakeLLM.instances = []
     return module
 
@@ -463,13 +539,14 @@ def test_vllm_worker_protocol(fake_vllm, monkeypatch):
     assert outbox.get_nowait() == ("ok", 1, [["a>0", "a>1"], ["b>0", "b>1"]])
     assert outbox.get_nowait() == ("error", 1, "ValueError: engine failure")
     assert outbox.empty()
-    llm, = _FakeLLM.instances
+    (llm,) = _FakeLLM.instances
     assert llm.kwargs == {"model": "m"} and llm.devices == "2,3"  # devices set before the engine
 
 
 def test_vllm_worker_reports_start_failure(fake_vllm):
     def broken(**kwargs):
         raise MemoryError("no room for the KV cache")
+
     fake_vllm.LLM = broken
     outbox = queue.Queue()
     _vllm_worker(0, None, {}, queue.Queue(), outbox)
@@ -480,13 +557,14 @@ def test_vllm_engine_on_cpu_runs_in_process(fake_vllm, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     engine = VLLMEngine("m", model_type="base", seed=5)
     assert (engine.dp, engine.cpu, engine.name) == (1, True, "m")
-    llm, = _FakeLLM.instances
+    (llm,) = _FakeLLM.instances
     assert llm.kwargs["enforce_eager"] is True and llm.kwargs["seed"] == 5
     assert llm.kwargs["gpu_memory_utilization"] == float(os.environ.get("VLLM_CPU_MEMORY_UTILIZATION", 0.2))
     prompt = Prompt(({"role": "user", "content": "hi"},), prefix="Sure")
     assert engine.generate([prompt], SamplingParams(n=2, seed=3)) == [
-        ["Human: hi\n\nAssistant:Sure>0", "Human: hi\n\nAssistant:Sure>1"]]
-    (texts, sp), = llm.calls
+        ["Human: hi\n\nAssistant:Sure>0", "Human: hi\n\nAssistant:Sure>1"]
+    ]
+    ((texts, sp),) = llm.calls
     assert sp.seed is None  # engine-wide seed on CPU
     assert sp.stop == ["Human:", "Assistant:", "</s>"]  # the base format's own stops
     assert engine.generate([], SamplingParams()) == []
@@ -512,14 +590,13 @@ def test_vllm_engine_on_gpus_uses_one_worker_per_group(fake_vllm, monkeypatch):
     monkeypatch.setattr(engines, "DataParallelWorkers", FakePool)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3,4,5")
     engine = VLLMEngine("m", model_type="base", tp=2)
-    pool, = made
+    (pool,) = made
     assert engine.dp == 3 and not engine.cpu and _FakeLLM.instances == []
     assert pool.target is _vllm_worker and pool.groups == ["0,1", "2,3", "4,5"]
     assert pool.label == "vLLM engine"
     assert pool.kwargs["tensor_parallel_size"] == 2 and pool.kwargs["enforce_eager"] is False
     assert pool.kwargs["gpu_memory_utilization"] == 0.9
-    out = engine.generate([Prompt(({"role": "user", "content": f"q{i}"},)) for i in range(4)],
-                          SamplingParams(seed=7))
+    out = engine.generate([Prompt(({"role": "user", "content": f"q{i}"},)) for i in range(4)], SamplingParams(seed=7))
     assert out == [[f"Human: q{i}\n\nAssistant:"] for i in range(4)]
     assert pool.jobs[0][1]["seed"] == 7  # per-request seeds on GPU
     engine.close()

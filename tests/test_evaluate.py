@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from selfimprove.engines import SamplingParams, ScriptedEngine
-from selfimprove.evaluate import run_sequential
-from selfimprove.metrics import compute_results
-from selfimprove.prompts import Prompt
-from selfimprove.sample import sample_questions
+from selfimprove.evaluation.metrics import compute_results
+from selfimprove.evaluation.sequential import run_sequential
+from selfimprove.generation.engines import SamplingParams, ScriptedEngine
+from selfimprove.generation.prompts import Prompt
+from selfimprove.generation.tasks import sample_questions
 
 QUESTIONS = [
     {"id": "t/0", "dataset": "toy", "dataset_type": "gsm8k", "question": "What is 2 + 3?", "gold": "5", "level": 1},
@@ -27,16 +27,21 @@ def actor() -> ScriptedEngine:
         table = REFINED if len(p.messages) == 3 else FIRST
         key = next(k for k in table if k in p.messages[0]["content"])
         return f"Compute.\nThe answer is {table[key]}."
+
     return ScriptedEngine(respond, name="actor")
 
 
 def critic() -> ScriptedEngine:
     """Judges by the answer: 6 and 25 are wrong, anything else correct (a perfect critic here)."""
+
     def respond(p: Prompt, k: int) -> str:
         solution = p.messages[0]["content"].split("Solution:\n", 1)[1]
         bad = "answer is 6." in solution or "answer is 25." in solution
-        return f"Step sentence: Compute.\nCorrectness of the step: Correct\nExplanation: ok\n\n" \
-               f"Correctness of the final answer: {'Wrong' if bad else 'Correct'}\nExplanation: e"
+        return (
+            f"Step sentence: Compute.\nCorrectness of the step: Correct\nExplanation: ok\n\n"
+            f"Correctness of the final answer: {'Wrong' if bad else 'Correct'}\nExplanation: e"
+        )
+
     return ScriptedEngine(respond, name="critic")
 
 
@@ -45,16 +50,20 @@ def finals(results: dict) -> list[float]:
     return [p["value"] for p in block["final"]]
 
 
-@pytest.mark.parametrize("mode, refined_per_round, expected_final", [
-    ("oracle", [{"t/0"}, {"t/0"}], [0.5, 1.0, 1.0]),        # only the first-wrong chain, every round
-    ("all", [{"t/0", "t/1"}, {"t/0", "t/1"}], [0.5, 0.5, 0.5]),  # t/1 is talked out of its right answer
-    ("verifier", [{"t/0"}, set()], [0.5, 1.0, 1.0]),        # refine while the critic says wrong
-])
+@pytest.mark.parametrize(
+    "mode, refined_per_round, expected_final",
+    [
+        ("oracle", [{"t/0"}, {"t/0"}], [0.5, 1.0, 1.0]),  # only the first-wrong chain, every round
+        ("all", [{"t/0", "t/1"}, {"t/0", "t/1"}], [0.5, 0.5, 0.5]),  # t/1 is talked out of its right answer
+        ("verifier", [{"t/0"}, set()], [0.5, 1.0, 1.0]),  # refine while the critic says wrong
+    ],
+)
 def test_sequential_modes(tmp_path, mode, refined_per_round, expected_final):
     a, c = actor(), critic()
     greedy, _ = sample_questions(a, QUESTIONS, tmp_path / "greedy.jsonl", SamplingParams())
-    chain, counts = run_sequential(a, c, QUESTIONS, greedy, tmp_path, 2, mode, SamplingParams(), SamplingParams(),
-                                   "default", 64)
+    chain, counts = run_sequential(
+        a, c, QUESTIONS, greedy, tmp_path, 2, mode, SamplingParams(), SamplingParams(), "default", 64
+    )
     for r, expected in enumerate(refined_per_round, 1):
         assert {x["qid"] for x in chain if x["round"] == r} == expected
     assert (tmp_path / f"chain_{mode}.jsonl").is_file()
@@ -62,8 +71,9 @@ def test_sequential_modes(tmp_path, mode, refined_per_round, expected_final):
     assert finals(results) == pytest.approx(expected_final)
     # a rerun reads everything back: no generation at all
     a2, c2 = actor(), critic()
-    chain2, _ = run_sequential(a2, c2, QUESTIONS, greedy, tmp_path, 2, mode, SamplingParams(), SamplingParams(),
-                               "default", 64)
+    chain2, _ = run_sequential(
+        a2, c2, QUESTIONS, greedy, tmp_path, 2, mode, SamplingParams(), SamplingParams(), "default", 64
+    )
     assert a2.calls == [] and c2.calls == []
     assert [x["id"] for x in chain2] == [x["id"] for x in chain]
 
@@ -73,8 +83,9 @@ def test_more_rounds_cost_only_the_new_rounds(tmp_path):
     greedy, _ = sample_questions(a, QUESTIONS, tmp_path / "greedy.jsonl", SamplingParams())
     run_sequential(a, c, QUESTIONS, greedy, tmp_path, 1, "all", SamplingParams(), SamplingParams(), "default", 64)
     a2, c2 = actor(), critic()
-    chain, _ = run_sequential(a2, c2, QUESTIONS, greedy, tmp_path, 2, "all", SamplingParams(), SamplingParams(),
-                              "default", 64)
+    chain, _ = run_sequential(
+        a2, c2, QUESTIONS, greedy, tmp_path, 2, "all", SamplingParams(), SamplingParams(), "default", 64
+    )
     assert sum(len(p) for p, _ in a2.calls) == 2  # round 2 only, one refinement per chain
     assert sorted(x["round"] for x in chain) == [0, 0, 1, 1, 2, 2]
     lines = (tmp_path / "chain_all.jsonl").read_text().splitlines()
@@ -91,17 +102,20 @@ def pool_actor() -> ScriptedEngine:
         key = next(x for x in POOL if x in p.messages[0]["content"])
         answer = REFINED[key] if len(p.messages) == 3 else POOL[key][k]
         return f"Compute.\nThe answer is {answer}."
+
     return ScriptedEngine(respond, name="actor")
 
 
 def pool_critic() -> ScriptedEngine:
     """Right on 6 (wrong) and on the correct answers; ignores the format on 23."""
+
     def respond(p: Prompt, k: int) -> str:
         solution = p.messages[0]["content"].split("Solution:\n", 1)[1]
         if "answer is 23." in solution:
             return "Looks like a computation."
         verdict = "Wrong" if "answer is 6." in solution else "Correct"
         return f"Correctness of the final answer: {verdict}\nExplanation: e"
+
     return ScriptedEngine(respond, name="critic")
 
 
@@ -110,15 +124,15 @@ def value(curve: list[dict], k: int) -> float:
 
 
 def test_parallel_methods_and_critic_metrics_by_hand(tmp_path):
-    from selfimprove.critique import critique_samples
-    from selfimprove.evaluate import _by_sample
-    from selfimprove.refine import refine_critiques
+    from selfimprove.evaluation.sequential import _by_sample
+    from selfimprove.generation.tasks import critique_samples, refine_critiques
 
     a, c = pool_actor(), pool_critic()
     pool, _ = sample_questions(a, QUESTIONS, tmp_path / "pool.jsonl", SamplingParams(n=4, temperature=0.7))
     crits, cc = critique_samples(c, pool, tmp_path / "crit.jsonl", SamplingParams())
-    refs, _ = refine_critiques(a, crits, {s["id"]: s for s in pool}, tmp_path / "ref.jsonl", SamplingParams(),
-                               reserved_new_data=10**9)
+    refs, _ = refine_critiques(
+        a, crits, {s["id"]: s for s in pool}, tmp_path / "ref.jsonl", SamplingParams(), reserved_new_data=10**9
+    )
     critiques, refinements = _by_sample(crits, refs)
     assert cc["format_violations"] == 1
     results = compute_results(QUESTIONS, None, pool, critiques, refinements, None, {})["datasets"]["toy"]

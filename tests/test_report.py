@@ -1,4 +1,4 @@
-"""Tests for selfimprove.report: plots and report.md from small results dicts."""
+"""Tests for selfimprove.evaluation.report: plots and report.md from small results dicts."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import matplotlib.image
 import pytest
-
-from selfimprove import metrics as M
-from selfimprove import report as R
 from test_metrics import CONFIG, make_records, string_vote
+
+from selfimprove.evaluation import metrics as M
+from selfimprove.evaluation import report as R
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PLOTS = ["mv_at_k", "pass_at_k", "compute_matched", "parallel_vs_sequential", "levels"]
@@ -56,9 +56,15 @@ def test_write_report_produces_plots_and_markdown(tmp_path, full_results):
 def test_report_header_and_tables(tmp_path, full_results):
     md = R.write_report([full_results], tmp_path).read_text()
     assert md.startswith("# MathCritique evaluation report")
-    for row in ("| actor | actor-7b |", "| critic | critic-7b |", "| datasets | gsm8k |",
-                "| N (samples per question) | 4 |", "| R (sequential rounds) | 2 |",
-                "| temperature | 0.7 |", "| modes | oracle, refine_all, verifier |"):
+    for row in (
+        "| actor | actor-7b |",
+        "| critic | critic-7b |",
+        "| datasets | gsm8k |",
+        "| N (samples per question) | 4 |",
+        "| R (sequential rounds) | 2 |",
+        "| temperature | 0.7 |",
+        "| modes | oracle, refine_all, verifier |",
+    ):
         assert row in md
     # numbers with their n, from the hand-computed fixture
     assert "Greedy accuracy: 66.7 (n=3)" in md
@@ -71,9 +77,15 @@ def test_report_header_and_tables(tmp_path, full_results):
     assert "| helpfulness (wrong → correct) | 66.7 (n=6) |" in md
     assert "| harm (correct → wrong) | 33.3 (n=6) |" in md
     assert "| format violations | 1 critiques, 8.3 (n=12) |" in md
-    for section in ("Response only", "Parallel critique-refine", "Critic-filtered majority voting",
-                    "Sequential critique-refine", "Compute-matched baselines", "Critic metrics",
-                    "Difficulty levels"):
+    for section in (
+        "Response only",
+        "Parallel critique-refine",
+        "Critic-filtered majority voting",
+        "Sequential critique-refine",
+        "Compute-matched baselines",
+        "Critic metrics",
+        "Difficulty levels",
+    ):
         assert f"### {section}" in md
     assert md.count("_How to read:") >= 7
     # per-level tables, including every number for each level
@@ -94,8 +106,10 @@ def test_report_with_only_the_pool(tmp_path):
 
 
 def test_report_per_dataset(tmp_path):
-    gsm, math = make_records(), make_records(dataset="MATH 500", dataset_type="math", prefix="m",
-                                             levels={"A": 5, "B": 1, "C": 1})
+    gsm, math = (
+        make_records(),
+        make_records(dataset="MATH 500", dataset_type="math", prefix="m", levels={"A": 5, "B": 1, "C": 1}),
+    )
     res = M.compute_results(config={}, vote_fn=string_vote, **{k: gsm[k] + math[k] for k in gsm})
     md = R.write_report([res], tmp_path).read_text()
     assert "## Dataset: gsm8k" in md and "## Dataset: MATH 500" in md
@@ -106,8 +120,10 @@ def test_report_per_dataset(tmp_path):
 
 def test_cli_several_iterations(tmp_path, capsys):
     paths = []
-    runs = [results_for(config={**CONFIG, "actor": "base"}),
-            results_for(config={**CONFIG, "iteration": 1}, critiques=None)]
+    runs = [
+        results_for(config={**CONFIG, "actor": "base"}),
+        results_for(config={**CONFIG, "iteration": 1}, critiques=None),
+    ]
     for i, res in enumerate(runs):
         paths.append(tmp_path / f"results{i}.json")
         paths[-1].write_text(json.dumps(res))
@@ -158,9 +174,19 @@ def test_cli_rejects_bad_results_with_a_message(tmp_path, capsys, content, messa
 
 def test_module_entry_point_reports_missing_file_without_traceback(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "selfimprove.report", "--results", str(tmp_path / "missing.json"),
-         "--out", str(tmp_path / "out")],
-        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "selfimprove.evaluation.report",
+            "--results",
+            str(tmp_path / "missing.json"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "results file not found" in proc.stderr and "Traceback" not in proc.stderr

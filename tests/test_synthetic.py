@@ -1,4 +1,4 @@
-"""Tests for the synthetic word-problem generator (selfimprove.synthetic)."""
+"""Tests for the synthetic word-problem generator (selfimprove.data.synthetic)."""
 
 from __future__ import annotations
 
@@ -11,19 +11,17 @@ from fractions import Fraction
 
 import pytest
 
-from selfimprove import synthetic
-from selfimprove.synthetic import apply_op, generate, generate_problems
+from selfimprove.data import synthetic
+from selfimprove.data.synthetic import apply_op, generate, generate_problems
 
-RECORD_KEYS = {"id", "dataset", "dataset_type", "split", "question", "reference", "gold",
-               "level", "subject"}
+RECORD_KEYS = {"id", "dataset", "dataset_type", "split", "question", "reference", "gold", "level", "subject"}
 ANNOTATION = re.compile(r"<<([^=<>]+)=([^<>]+)>>")
 WORD_NUMBERS = {"half": 2, "third": 3, "quarter": 4, "fifth": 5}
 
 
 def safe_eval(expr: str) -> Fraction:
     """Evaluate an arithmetic expression of numbers, + - * / and parentheses (no eval())."""
-    ops = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-           ast.Div: operator.truediv}
+    ops = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 
     def ev(node: ast.AST) -> Fraction:
         if isinstance(node, ast.Expression):
@@ -110,7 +108,7 @@ def test_train_test_disjoint(train, test_split):
 def test_annotation_arithmetic(train, test_split):
     for r in train + test_split:
         for line in r["reference"].split("\n")[:-1]:
-            (expr, val), = ANNOTATION.findall(line)
+            ((expr, val),) = ANNOTATION.findall(line)
             assert safe_eval(expr) == Fraction(val), line
             assert val.isdigit() and f">>{val}" in line
 

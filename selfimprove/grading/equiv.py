@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict
 from fractions import Fraction
 
-from .normalize import MAX_ANSWER_CHARS, _find_group, canonical, number_values
+from .normalize import MAX_ANSWER_CHARS, canonical, number_values
 from .symbolic import is_unsafe
 from .timeout import get_pool
 
@@ -205,7 +205,13 @@ class _Arith:
 
 def _arith_value(s: str) -> Fraction | None:
     """Exact value of a name-free rational arithmetic expression, else ``None``."""
-    if len(s) > 300 or not s or re.search(r"[a-zA-Z]", s.replace("\\frac", "").replace("\\cdot", "").replace("\\times", "").replace("\\div", "")):
+    if (
+        len(s) > 300
+        or not s
+        or re.search(
+            r"[a-zA-Z]", s.replace("\\frac", "").replace("\\cdot", "").replace("\\times", "").replace("\\div", "")
+        )
+    ):
         return None
     toks = _tokenize(s)
     if not toks:
@@ -239,7 +245,7 @@ def _split_top(s: str, sep: str = ",") -> list[str]:
     while i < n:
         c = s[i]
         if c == "\\" and i + 1 < n and s[i + 1] in "{}":
-            cur.append(s[i: i + 2])
+            cur.append(s[i : i + 2])
             depth += 1 if s[i + 1] == "{" else -1
             i += 2
             continue
@@ -288,7 +294,7 @@ def _structure(s: str):
         inner = s[2:-2]
         return ("set", [x for x in _split_top(inner)] if inner.strip() else [])
     if s.startswith("\\langle") and s.endswith("\\rangle"):
-        return ("tuple", _split_top(s[len("\\langle"): -len("\\rangle")]))
+        return ("tuple", _split_top(s[len("\\langle") : -len("\\rangle")]))
     if len(s) >= 2 and s[0] in "([" and s[-1] in ")]" and _closing(s, 0) == len(s) - 1:
         items = _split_top(s[1:-1])
         if len(items) >= 2:
@@ -375,7 +381,9 @@ def _struct_equal(sa, sb, a: str, b: str, budget: _Budget, depth: int) -> bool:
 
 # --------------------------------------------------------------------------- inequalities
 
-_INEQ_OP_RE = re.compile(r"((?:\\leqslant|\\geqslant|\\leq|\\geq|\\le|\\ge|\\lt|\\gt)(?![a-zA-Z])|<=|>=|=<|=>|<|>|\u2264|\u2265)")
+_INEQ_OP_RE = re.compile(
+    r"((?:\\leqslant|\\geqslant|\\leq|\\geq|\\le|\\ge|\\lt|\\gt)(?![a-zA-Z])|<=|>=|=<|=>|<|>|\u2264|\u2265)"
+)
 _INEQ_VAR_RE = re.compile(r"^(?:[A-Za-z]|\\(?!pi\b|infty\b)[a-zA-Z]+)(?:_\{?[A-Za-z0-9]+\}?)?$")
 _INFTY = "\\infty"
 
@@ -392,7 +400,15 @@ def _inequality(s: str):
 
     ``5>x`` -> ("x", ("(", "-\\infty", "5", ")")); ``-1<x\\leq4`` -> ("x", ("(", "-1", "4", "]")).
     """
-    if len(s) > 300 or "<" not in s and ">" not in s and "\\l" not in s and "\\g" not in s and "\u2264" not in s and "\u2265" not in s:
+    if (
+        len(s) > 300
+        or "<" not in s
+        and ">" not in s
+        and "\\l" not in s
+        and "\\g" not in s
+        and "\u2264" not in s
+        and "\u2265" not in s
+    ):
         return None
     parts = _INEQ_OP_RE.split(s)
     if len(parts) not in (3, 5):
@@ -410,7 +426,7 @@ def _inequality(s: str):
         if d1 == ">":
             lo, hi, lo_strict, hi_strict = hi, lo, s2, s1
         return terms[1], ("(" if lo_strict else "[", lo, hi, ")" if hi_strict else "]")
-    (d, strict), = ops
+    ((d, strict),) = ops
     left, right = terms
     if _INEQ_VAR_RE.match(left) and _INEQ_VAR_RE.match(right) and _INFTY not in (left, right):
         return None  # "x<y": two variables, not a range of one

@@ -45,9 +45,7 @@ _MIXED_TEXT_RE = re.compile(r"(?<![\d.,/])-?(\d{1,9}) (\d{1,9})/(\d{1,9})(?![\d/
 def check_dataset_type(dataset_type: str) -> str:
     """Return ``dataset_type`` if it is supported, else raise ``ValueError``."""
     if dataset_type not in DATASET_TYPES:
-        raise ValueError(
-            f"unknown dataset_type {dataset_type!r}: expected one of {', '.join(DATASET_TYPES)}"
-        )
+        raise ValueError(f"unknown dataset_type {dataset_type!r}: expected one of {', '.join(DATASET_TYPES)}")
     return dataset_type
 
 
@@ -89,7 +87,7 @@ def find_last_boxed(text: str) -> str | None:
             if got is not None:
                 return got[0].strip()
             continue
-        m = re.match(r"[^\s$]+", text[j:j + 200])
+        m = re.match(r"[^\s$]+", text[j : j + 200])
         if m and j > pos:
             return m.group(0).rstrip(".,;")
     return None
@@ -199,7 +197,7 @@ def _rightmost_side(expr: str) -> str | None:
         elif c in "})]":
             depth -= 1
         elif depth == 0:
-            parts.append(expr[cur: m.start()])
+            parts.append(expr[cur : m.start()])
             cur = m.end()
     parts.append(expr[cur:])
     side = parts[-1].strip()

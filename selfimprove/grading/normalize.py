@@ -25,13 +25,30 @@ _MAX_DIGITS = 400
 _MAX_EXP = 400
 
 _TEXT_CMDS = (
-    "text", "textbf", "textit", "textrm", "textnormal", "mbox", "mathrm", "mathbf",
-    "mathit", "mathsf", "mathtt", "operatorname", "hbox", "emph", "textsf", "texttt",
-    "mathbb", "mathcal",
+    "text",
+    "textbf",
+    "textit",
+    "textrm",
+    "textnormal",
+    "mbox",
+    "mathrm",
+    "mathbf",
+    "mathit",
+    "mathsf",
+    "mathtt",
+    "operatorname",
+    "hbox",
+    "emph",
+    "textsf",
+    "texttt",
+    "mathbb",
+    "mathcal",
 )
 _TEXT_CMD_RE = re.compile(r"\\(" + "|".join(sorted(_TEXT_CMDS, key=len, reverse=True)) + r")\s*\{")
 _SPACING_RE = re.compile(r"(?<!\\)\\(?:[,;:! ]|quad\b|qquad\b|displaystyle\b|textstyle\b|limits\b|nolimits\b)")
-_SIZING_RE = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg|middle)(?![a-zA-Z])\.?")
+_SIZING_RE = re.compile(
+    r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg|middle)(?![a-zA-Z])\.?"
+)
 _DEGREE_RE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°|\\degree\b|\^\{\\text\{o\}\}")
 
 
@@ -62,10 +79,15 @@ def strip_text_commands(s: str) -> str:
             break
         end = _find_group(s, m.end() - 1)
         if end == -1:
-            s = s[: m.start()] + s[m.end():]
+            s = s[: m.start()] + s[m.end() :]
             continue
-        inner = s[m.end(): end - 1]
-        if m.group(1) in ("text", "mbox", "textnormal", "textrm", "hbox") and inner.strip().lower() in ("or", "and", ", and", "and,"):
+        inner = s[m.end() : end - 1]
+        if m.group(1) in ("text", "mbox", "textnormal", "textrm", "hbox") and inner.strip().lower() in (
+            "or",
+            "and",
+            ", and",
+            "and,",
+        ):
             inner = ","
         s = s[: m.start()] + inner + s[end:]
     return s
@@ -79,14 +101,14 @@ def _fix_sqrt_frac(s: str) -> str:
         for m in re.finditer(r"\\sqrt(?![a-zA-Z])", s):
             if m.start() < i:
                 continue
-            out.append(s[i: m.end()])
+            out.append(s[i : m.end()])
             j = m.end()
             while j < len(s) and s[j] == " ":
                 j += 1
             if j < len(s) and s[j] == "(":
                 end = _find_group(s, j, "(", ")")
                 if end != -1:
-                    out.append("{" + s[j + 1: end - 1] + "}")
+                    out.append("{" + s[j + 1 : end - 1] + "}")
                     i = end
                     continue
             if j < len(s) and s[j] not in "{[":
@@ -191,7 +213,7 @@ _NUM_RE = re.compile(rf"({_DEC_SEP}|{_DEC})")
 _SCI_RE = re.compile(rf"({_DEC})(?:[eE]([+-]?\d+)|(?:\\times|\\cdot|\*|x)10\^(?:\{{([+-]?\d+)\}}|([+-]?\d)))")
 _FRAC_RE = re.compile(rf"\\frac\{{([+-]?{_DEC})\}}\{{([+-]?{_DEC})\}}")
 _SLASH_RE = re.compile(rf"([+-]?{_DEC})/([+-]?{_DEC})")
-_MIXED_RE = re.compile(rf"(\d+)(?:\\frac\{{(\d+)\}}\{{(\d+)\}}|\s(\d+)/(\d+))")
+_MIXED_RE = re.compile(r"(\d+)(?:\\frac\{(\d+)\}\{(\d+)\}|\s(\d+)/(\d+))")
 _REPEAT_RE = re.compile(r"(\d*)\.(\d*)(?:\\overline\{(\d+)\}|\\overline(\d)|\\dot\{(\d)\}|\((\d+)\))")
 _UNIT_TAIL_RE = re.compile(r"^(.*?[\d}%.])\s*([A-Za-z][A-Za-z .'/-]*?)(?:\^\{?[23]\}?)?\.?$")
 _CURRENCY_RE = re.compile(r"^(?:us\$|usd|rs\.?|inr|eur|€|£|¥)\s*", re.IGNORECASE)
@@ -245,9 +267,7 @@ def _parse_unsigned(s: str) -> Fraction | None:
     return None
 
 
-_SHORT_UNITS = frozenset(
-    "cm mm km ft in yd mi kg mg lb oz ml hr hrs mph sq m2 cm2 ft2 am pm".split()
-)
+_SHORT_UNITS = frozenset("cm mm km ft in yd mi kg mg lb oz ml hr hrs mph sq m2 cm2 ft2 am pm".split())
 
 
 def _is_unit(word: str) -> bool:

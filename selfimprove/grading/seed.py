@@ -264,9 +264,7 @@ _UNOPS = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 def _evaluate(node):
     if isinstance(node, ast.Expression):
         return _evaluate(node.body)
-    if isinstance(node, ast.Constant) and (
-        isinstance(node.value, (int, float)) or node.value is Ellipsis
-    ):
+    if isinstance(node, ast.Constant) and (isinstance(node.value, (int, float)) or node.value is Ellipsis):
         return node.value
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         return _BINOPS[type(node.op)](_evaluate(node.left), _evaluate(node.right))

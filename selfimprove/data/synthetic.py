@@ -654,7 +654,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         records = generate(args.n, args.split, args.seed, levels)
     except ValueError as e:
         ap.error(str(e))
-    from .io import atomic_write_jsonl
+    from selfimprove.core.io import atomic_write_jsonl
 
     atomic_write_jsonl(args.out, records)
     print(f"wrote {len(records)} {args.split} problems to {args.out}", file=sys.stderr)

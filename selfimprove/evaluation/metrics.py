@@ -38,10 +38,10 @@ import math
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 SCHEMA_VERSION = 1
 
@@ -93,11 +93,9 @@ class Answer:
 def default_vote_fn() -> VoteFn:
     """Return ``selfimprove.process.vote``, the answer-equivalence majority vote."""
     try:
-        from selfimprove.process import vote
+        from selfimprove.grading.api import vote
     except ImportError as e:  # pragma: no cover - depends on the installed package
-        raise ImportError(
-            "selfimprove.process.vote is not available; pass vote_fn= explicitly"
-        ) from e
+        raise ImportError("selfimprove.process.vote is not available; pass vote_fn= explicitly") from e
     return vote
 
 
@@ -371,8 +369,13 @@ def prepare(
     qmap = {q["id"]: q for q in questions}
     if not questions:
         raise ValueError("no questions given")
-    for kind, recs in (("greedy sample", greedy), ("pool sample", pool), ("critique", critiques),
-                       ("refinement", refinements), ("chain record", chains)):
+    for kind, recs in (
+        ("greedy sample", greedy),
+        ("pool sample", pool),
+        ("critique", critiques),
+        ("refinement", refinements),
+        ("chain record", chains),
+    ):
         _check_ids(recs, kind)
         _check_qids(recs, kind, qmap)
 
@@ -537,8 +540,10 @@ def sequential_metrics(qs: Sequence[QuestionData], vote_fn: VoteFn) -> dict | No
     n_rounds = len(qs[0].chain)
     final = [{"round": r, **_mean([_as_fraction(q.chain[r].correct) for q in qs])} for r in range(n_rounds)]
     mv = [
-        {"round": r, **_mean([_as_fraction(majority_vote_correct(q.chain[: r + 1], q.dataset_type, vote_fn))
-                              for q in qs])}
+        {
+            "round": r,
+            **_mean([_as_fraction(majority_vote_correct(q.chain[: r + 1], q.dataset_type, vote_fn)) for q in qs]),
+        }
         for r in range(n_rounds)
     ]
     return {"rounds": n_rounds - 1, "final": final, "mv": mv}
@@ -566,13 +571,15 @@ def compute_matched_metrics(qs: Sequence[QuestionData], ks: Sequence[int], vote_
                 continue
             finals = [parallel_final_answers(q.pool, q.refined, q.verdicts, mode) for q in qs]
             with_critique[mode] = _mv(qs, finals, k, vote_fn)
-        rows.append({
-            "k": k,
-            "mv_k": _mv(qs, pools, k, vote_fn),
-            "mv_2k": _mv(qs, pools, 2 * k, vote_fn),
-            "mv_3k": _mv(qs, pools, 3 * k, vote_fn),
-            "with_critique": with_critique,
-        })
+        rows.append(
+            {
+                "k": k,
+                "mv_k": _mv(qs, pools, k, vote_fn),
+                "mv_2k": _mv(qs, pools, 2 * k, vote_fn),
+                "mv_3k": _mv(qs, pools, 3 * k, vote_fn),
+                "with_critique": with_critique,
+            }
+        )
     return rows
 
 
@@ -674,8 +681,9 @@ def compute_results(
     Raises :class:`ValueError` (naming the offending id) on inconsistent records.
     """
     config = dict(config or {})
-    rounds = next((v for v in (config.get("R"), config.get("rounds"))
-                   if isinstance(v, int) and not isinstance(v, bool)), None)
+    rounds = next(
+        (v for v in (config.get("R"), config.get("rounds")) if isinstance(v, int) and not isinstance(v, bool)), None
+    )
     qs, n_pool, n_rounds = prepare(questions, greedy, pool, critiques, refinements, chains, rounds)
     vote_fn = memoised_vote(vote_fn if vote_fn is not None else default_vote_fn())
     ks = budgets(n_pool)
@@ -736,7 +744,8 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
 
 def write_results(results: Mapping, path: str | os.PathLike) -> None:
     """Write ``results`` as JSON atomically (temp file in the same folder + ``os.replace``)."""
-    from .io import atomic_write_json
+    from selfimprove.core.io import atomic_write_json
+
     atomic_write_json(path, results)
 
 
@@ -761,8 +770,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 config = json.load(f)
         load = lambda p: read_jsonl(p) if p else None  # noqa: E731
         results = compute_results(
-            load(args.questions), load(args.greedy), load(args.pool), load(args.critiques),
-            load(args.refinements), load(args.chains), config,
+            load(args.questions),
+            load(args.greedy),
+            load(args.pool),
+            load(args.critiques),
+            load(args.refinements),
+            load(args.chains),
+            config,
         )
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

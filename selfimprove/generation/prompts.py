@@ -15,8 +15,9 @@ model names.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 ANSWER_FORMAT = {
     "gsm8k": "Please also give your final number in the format of 'The answer is [your answer].'",
@@ -71,7 +72,7 @@ def question_message(question: str, dataset_type: str) -> str:
 
 
 def strip_prefix(solution: str) -> str:
-    return solution[len(SOLUTION_PREFIX):] if solution.startswith(SOLUTION_PREFIX) else solution
+    return solution[len(SOLUTION_PREFIX) :] if solution.startswith(SOLUTION_PREFIX) else solution
 
 
 def solve_prompt(question: str, dataset_type: str) -> Prompt:
@@ -84,11 +85,14 @@ def refine_message(critique: str, dataset_type: str) -> str:
 
 def refine_prompt(question: str, solution: str, critique: str, dataset_type: str) -> Prompt:
     """Ask the actor for a new solution given its earlier one and a critique of it."""
-    return Prompt((
-        {"role": "user", "content": question_message(question, dataset_type)},
-        {"role": "assistant", "content": solution},
-        {"role": "user", "content": refine_message(critique, dataset_type)},
-    ), SOLUTION_PREFIX)
+    return Prompt(
+        (
+            {"role": "user", "content": question_message(question, dataset_type)},
+            {"role": "assistant", "content": solution},
+            {"role": "user", "content": refine_message(critique, dataset_type)},
+        ),
+        SOLUTION_PREFIX,
+    )
 
 
 def critique_message(question: str, solution: str) -> str:
@@ -129,6 +133,7 @@ def parse_critique(text: str) -> ParsedCritique:
 
 # --------------------------------------------------------------------------- rendering
 
+
 class PromptFormat:
     """Turns a :class:`Prompt` into the text a local model continues.
 
@@ -148,7 +153,7 @@ class PromptFormat:
         self.eos_token = eos_token if eos_token is not None else getattr(tokenizer, "eos_token", None) or "</s>"
 
     @classmethod
-    def for_tokenizer(cls, tokenizer: Any, model_type: str = "auto") -> "PromptFormat":
+    def for_tokenizer(cls, tokenizer: Any, model_type: str = "auto") -> PromptFormat:
         """``model_type``: "chat"/"Instruct", "base"/"Base", or "auto" (chat iff a chat template exists)."""
         mt = (model_type or "auto").lower()
         if mt in ("instruct", "chat"):
@@ -166,8 +171,7 @@ class PromptFormat:
 
     def render(self, prompt: Prompt) -> str:
         if self.kind == "chat":
-            text = self.tokenizer.apply_chat_template(
-                list(prompt.messages), tokenize=False, add_generation_prompt=True)
+            text = self.tokenizer.apply_chat_template(list(prompt.messages), tokenize=False, add_generation_prompt=True)
             return text + prompt.prefix
         return render_base(prompt.messages, self.eos_token) + "Assistant:" + prompt.prefix
 

@@ -8,15 +8,15 @@ are all present, so an interruption costs at most one chunk.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from .engines import Engine, SamplingParams
-from .io import ResumableJsonl, chunks
-from .process import grade_batch
-from .prompts import Prompt
+from selfimprove.core.io import ResumableJsonl, chunks
+from selfimprove.generation.engines import Engine, SamplingParams
+from selfimprove.generation.prompts import Prompt
+from selfimprove.grading.api import grade_batch
 
 
 def generate_into(
@@ -74,16 +74,17 @@ def generate_into(
     counts["empty"] = len(empty_ids)
     if empty_ids:
         shown = ", ".join(empty_ids[:5]) + (" ..." if len(empty_ids) > 5 else "")
-        print(f"warning: {len(empty_ids)} empty generation(s) in {out.path} (graded wrong): {shown}",
-              file=sys.stderr)
+        print(f"warning: {len(empty_ids)} empty generation(s) in {out.path} (graded wrong): {shown}", file=sys.stderr)
     return counts
 
 
-def grade_records(records: list[dict], grader: str, workers: int | None = None,
-                  text_field: str = "response") -> list[dict]:
+def grade_records(
+    records: list[dict], grader: str, workers: int | None = None, text_field: str = "response"
+) -> list[dict]:
     """Add ``pred``, ``correct`` and ``grader`` to records carrying ``gold`` and ``dataset_type``."""
-    grades = grade_batch([(r[text_field], r["gold"], r["dataset_type"]) for r in records],
-                         grader=grader, workers=workers)
+    grades = grade_batch(
+        [(r[text_field], r["gold"], r["dataset_type"]) for r in records], grader=grader, workers=workers
+    )
     for r, g in zip(records, grades):
         r["pred"], r["correct"], r["grader"] = g.pred, g.correct, g.grader
     return records
@@ -91,4 +92,3 @@ def grade_records(records: list[dict], grader: str, workers: int | None = None,
 
 def sampling_params(n: int, temperature: float, max_tokens: int, seed: int, top_p: float = 1.0) -> SamplingParams:
     return SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
-

@@ -1,0 +1,257 @@
+"""The three generation tasks of the loop: sample solutions, critique them, refine them.
+
+Each task builds prompts, runs an engine through the resumable generation loop and writes
+graded records keyed by stable ids. The stages (and the evaluation) call these.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from selfimprove.core.io import ResumableJsonl, atomic_write_jsonl
+from selfimprove.generation.engines import Engine, SamplingParams
+from selfimprove.generation.loop import generate_into, grade_records
+from selfimprove.generation.prompts import SOLUTION_PREFIX, critique_prompt, parse_critique, refine_prompt, solve_prompt
+
+# ---------------------------------------------------------------------- sample
+QUESTION_FIELDS = ("id", "dataset_type", "question", "gold")
+
+
+def sample_ids(qid: str, n: int) -> list[str]:
+    return [f"{qid}/s{j}" for j in range(n)]
+
+
+def sample_questions(
+    engine: Engine,
+    questions: list[dict],
+    out_path,
+    params: SamplingParams,
+    grader: str = "default",
+    chunk_size: int = 1024,
+    grade_workers: int | None = None,
+    desc: str = "sampling",
+) -> tuple[list[dict], dict]:
+    """Sample ``params.n`` graded solutions per question into ``out_path`` (resumable)."""
+    out = ResumableJsonl(out_path)
+    settings = params.as_dict()
+
+    def make_records(q: dict, completions: list[str]) -> list[dict]:
+        return [
+            {
+                "id": sid,
+                "qid": q["id"],
+                "index": j,
+                "dataset": q.get("dataset"),
+                "dataset_type": q["dataset_type"],
+                "level": q.get("level"),
+                "question": q["question"],
+                "gold": q["gold"],
+                "model": engine.name,
+                "sampling": settings,
+                "response": SOLUTION_PREFIX + text,
+                "empty": not text.strip(),
+            }
+            for j, (sid, text) in enumerate(zip(sample_ids(q["id"], params.n), completions))
+        ]
+
+    counts = generate_into(
+        out,
+        questions,
+        engine,
+        params,
+        build_prompt=lambda q: solve_prompt(q["question"], q["dataset_type"]),
+        make_records=make_records,
+        expected_ids=lambda q: sample_ids(q["id"], params.n),
+        postprocess=lambda recs: grade_records(recs, grader, grade_workers),
+        chunk_size=chunk_size,
+        desc=desc,
+    )
+    records = out.records
+    counts.update(
+        samples=len(records),
+        correct=sum(r["correct"] for r in records),
+        questions_with_correct=len({r["qid"] for r in records if r["correct"]}),
+    )
+    return records, counts
+
+
+# ---------------------------------------------------------------------- critique
+SAMPLE_FIELDS = ("id", "qid", "question", "response", "correct")
+
+
+def critique_ids(sample_id: str, n: int) -> list[str]:
+    return [f"{sample_id}/c{k}" for k in range(n)]
+
+
+def select_samples(samples: list[dict], which: str) -> list[dict]:
+    if which == "incorrect":
+        return [s for s in samples if not s["correct"]]
+    if which == "all":
+        return list(samples)
+    raise ValueError(f"--which must be 'incorrect' or 'all', not {which!r}")
+
+
+def critique_samples(
+    engine: Engine,
+    samples: list[dict],
+    out_path,
+    params: SamplingParams,
+    chunk_size: int = 1024,
+    desc: str = "critiquing",
+) -> tuple[list[dict], dict]:
+    """Critique every given sample ``params.n`` times into ``out_path`` (resumable)."""
+    out = ResumableJsonl(out_path)
+    settings = params.as_dict()
+
+    def make_records(s: dict, completions: list[str]) -> list[dict]:
+        recs = []
+        for cid, text in zip(critique_ids(s["id"], params.n), completions):
+            parsed = parse_critique(text)
+            recs.append(
+                {
+                    "id": cid,
+                    "sample_id": s["id"],
+                    "qid": s["qid"],
+                    "critic_model": engine.name,
+                    "sampling": settings,
+                    "critique": text,
+                    "verdict": parsed.verdict,
+                    "follows_format": parsed.follows_format,
+                    "step_verdicts": list(parsed.steps),
+                    "empty": not text.strip(),
+                }
+            )
+        return recs
+
+    counts = generate_into(
+        out,
+        samples,
+        engine,
+        params,
+        build_prompt=lambda s: critique_prompt(s["question"], s["response"]),
+        make_records=make_records,
+        expected_ids=lambda s: critique_ids(s["id"], params.n),
+        chunk_size=chunk_size,
+        desc=desc,
+    )
+    records = out.records
+    counts.update(
+        critiques=len(records),
+        format_violations=sum(not r["follows_format"] for r in records),
+        verdict_wrong=sum(r["verdict"] == "wrong" for r in records),
+        verdict_correct=sum(r["verdict"] == "correct" for r in records),
+    )
+    return records, counts
+
+
+# ---------------------------------------------------------------------- refine
+CRITIQUE_FIELDS = ("id", "sample_id", "critique")
+_NUMBER = re.compile(r"\d+")
+
+
+def shortcut_barrier(reference: str, original: str, refined: str) -> bool:
+    """False for a "shortcut" refinement: one that states far fewer numbers than both the
+    reference solution and the original attempt (it jumps to an answer instead of reasoning).
+    Same rule as the released code: reject when new < min(reference, original) - 2."""
+    n_ref = len(_NUMBER.findall(reference))
+    n_orig = len(_NUMBER.findall(original))
+    n_new = len(_NUMBER.findall(refined))
+    return not n_new < min(n_ref, n_orig) - 2
+
+
+def refinement_ids(critique_id: str, n: int) -> list[str]:
+    return [f"{critique_id}/r{k}" for k in range(n)]
+
+
+def mark_kept(refinements: list[dict], reserved_new_data: int) -> list[dict]:
+    """Set ``kept`` on each refinement: correct, no shortcut, at most ``reserved_new_data`` per
+    question, first in id order."""
+    per_question: dict[str, int] = defaultdict(int)
+    for r in sorted(refinements, key=lambda r: _natural_key(r["id"])):
+        ok = r["correct"] and r["shortcut"] and per_question[r["qid"]] < reserved_new_data
+        r["kept"] = bool(ok)
+        if ok:
+            per_question[r["qid"]] += 1
+    return refinements
+
+
+def _natural_key(s: str) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
+
+
+def refine_critiques(
+    engine: Engine,
+    critiques: list[dict],
+    samples: dict[str, dict],
+    out_path,
+    params: SamplingParams,
+    reserved_new_data: int = 1,
+    grader: str = "default",
+    chunk_size: int = 1024,
+    grade_workers: int | None = None,
+    references: dict[str, str] | None = None,
+    desc: str = "refining",
+) -> tuple[list[dict], dict]:
+    """Refine each critiqued sample ``params.n`` times; grade; mark kept ones; rewrite atomically.
+
+    ``references`` maps qid to the reference solution for the shortcut barrier (when absent the
+    gold answer stands in, which makes the barrier compare against the original only)."""
+    out = ResumableJsonl(out_path)
+    settings = params.as_dict()
+    references = references or {}
+    for c in critiques:
+        if c["sample_id"] not in samples:
+            raise ValueError(f"critique {c['id']} refers to unknown sample {c['sample_id']}")
+
+    def make_records(c: dict, completions: list[str]) -> list[dict]:
+        s = samples[c["sample_id"]]
+        recs = []
+        for rid, text in zip(refinement_ids(c["id"], params.n), completions):
+            response = SOLUTION_PREFIX + text
+            recs.append(
+                {
+                    "id": rid,
+                    "critique_id": c["id"],
+                    "sample_id": s["id"],
+                    "qid": s["qid"],
+                    "dataset": s.get("dataset"),
+                    "dataset_type": s["dataset_type"],
+                    "level": s.get("level"),
+                    "gold": s["gold"],
+                    "model": engine.name,
+                    "sampling": settings,
+                    "response": response,
+                    "empty": not text.strip(),
+                    "shortcut": shortcut_barrier(references.get(s["qid"], s["gold"]), s["response"], response),
+                }
+            )
+        return recs
+
+    counts = generate_into(
+        out,
+        critiques,
+        engine,
+        params,
+        build_prompt=lambda c: refine_prompt(
+            samples[c["sample_id"]]["question"],
+            samples[c["sample_id"]]["response"],
+            c["critique"],
+            samples[c["sample_id"]]["dataset_type"],
+        ),
+        make_records=make_records,
+        expected_ids=lambda c: refinement_ids(c["id"], params.n),
+        postprocess=lambda recs: grade_records(recs, grader, grade_workers),
+        chunk_size=chunk_size,
+        desc=desc,
+    )
+    records = mark_kept(out.records, reserved_new_data)
+    atomic_write_jsonl(out_path, records)
+    counts.update(
+        refinements=len(records),
+        correct=sum(r["correct"] for r in records),
+        shortcut_rejected=sum(r["correct"] and not r["shortcut"] for r in records),
+        kept=sum(r["kept"] for r in records),
+        questions_fixed=len({r["qid"] for r in records if r["kept"]}),
+    )
+    return records, counts

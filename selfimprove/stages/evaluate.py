@@ -1,0 +1,176 @@
+"""Test-time supervision: evaluate one actor with and without a critique model.
+
+Generation side of the evaluation (the numbers come from :mod:`selfimprove.metrics`). With the
+actor and the critic loaded once, it writes into ``--out-dir``:
+
+==========================  ================================================================
+``greedy.jsonl``            one greedy answer per question
+``pool.jsonl``              N samples per question at ``--temperature`` (Pass@K, MV@K)
+``pool_critiques.jsonl``    the critic on every pool sample (verifier, discrimination, ...)
+``pool_refinements.jsonl``  every pool sample refined once, guided by its critique
+``chain_<mode>.jsonl``      sequential critique-refine: round 0 = the greedy answer, round r =
+                            the refinement of round r-1; ``chain_<mode>_critiques.jsonl`` and
+                            ``chain_<mode>_round<r>.jsonl`` beside it
+``results.json``            every number with its configuration
+==========================  ================================================================
+
+Sequential modes (``--sequential-mode``): ``oracle`` refines only chains whose first answer is
+known to be wrong (the released code's TEST_KNOW_ANSWER=1), ``all`` refines every chain every
+round, ``verifier`` refines a chain only while the critic judges its current answer wrong.
+Every record is keyed by question, sample index and round, so a rerun with a larger N, more
+rounds or another method only generates what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from selfimprove.core.cli import add_generation_args, add_run_args, parser, positive, run
+from selfimprove.core.io import atomic_write_json, read_jsonl
+from selfimprove.core.manifest import Step
+from selfimprove.evaluation.sequential import SEQUENTIAL_MODES, _by_sample, run_sequential
+from selfimprove.generation.engines import SamplingParams, add_engine_args, engine_kwargs, shared_engine
+from selfimprove.generation.tasks import QUESTION_FIELDS, critique_samples, refine_critiques, sample_questions
+
+
+def main(argv=None) -> int:
+    ap = parser("evaluate", __doc__.split("\n\n")[0])
+    ap.add_argument("--questions", required=True, help="test question records (JSONL)")
+    ap.add_argument("--out-dir", required=True, help="evaluation folder of this actor")
+    ap.add_argument("--pool-size", type=int, default=4, help="N samples per question for Pass@K / MV@K")
+    ap.add_argument(
+        "--use-critic", type=int, choices=(0, 1), default=1, help="run the critique methods (TEST_USE_CRITIC)"
+    )
+    ap.add_argument("--rounds", type=int, default=1, help="sequential critique-refine rounds (MV_NUM)")
+    ap.add_argument("--sequential-mode", default="all", choices=SEQUENTIAL_MODES)
+    ap.add_argument(
+        "--only-final-sequential",
+        type=int,
+        choices=(0, 1),
+        default=0,
+        help="headline the chain's final answer instead of its majority vote (both are kept)",
+    )
+    ap.add_argument("--critic-temperature", type=float, default=0.0)
+    ap.add_argument("--critic-max-tokens", type=int, default=1536)
+    ap.add_argument("--label", default=None, help="name of this actor in reports")
+    add_engine_args(ap, "actor")
+    add_engine_args(ap, "critic", required=False)
+    add_generation_args(ap, temperature=0.7, max_tokens=1024)
+    add_run_args(ap)
+    args = ap.parse_args(argv)
+    positive(ap, args, "pool_size", "max_tokens", "chunk_size")
+    if args.rounds < 0:
+        ap.error("--rounds must be >= 0")
+    if args.use_critic and not args.critic_model:
+        ap.error("--critic-model is required with --use-critic 1")
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    questions = read_jsonl(args.questions, required=QUESTION_FIELDS)
+    greedy_p = SamplingParams(n=1, temperature=0.0, max_tokens=args.max_tokens, seed=args.seed)
+    pool_p = SamplingParams(
+        n=args.pool_size, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, seed=args.seed
+    )
+    refine_p = SamplingParams(n=1, temperature=0.0, max_tokens=args.max_tokens, seed=args.seed)
+    critic_p = SamplingParams(
+        n=1, temperature=args.critic_temperature, max_tokens=args.critic_max_tokens, seed=args.seed
+    )
+    config = {
+        "actor": args.label or args.actor_model,
+        "actor_model": args.actor_model,
+        "critic": args.critic_model if args.use_critic else None,
+        "questions": args.questions,
+        "n_questions": len(questions),
+        "pool_size": args.pool_size,
+        "temperature": args.temperature,
+        "rounds": args.rounds if args.use_critic else 0,
+        "sequential_mode": args.sequential_mode,
+        "sequential_headline": "final" if args.only_final_sequential else "mv",
+        "grader": args.grader,
+        "max_tokens": args.max_tokens,
+        "seed": args.seed,
+    }
+    # What defines the generations is pinned; the budget (N, rounds, modes) may grow between
+    # runs, and then only the missing generations are made.
+    extendable = ("pool_size", "rounds", "sequential_mode", "sequential_headline", "n_questions", "actor")
+    step = Step(
+        args.run_dir, args.step or f"eval/{out_dir.name}", {k: v for k, v in config.items() if k not in extendable}
+    )
+    results_path = out_dir / "results.json"
+    if step.done and results_path.exists() and json.loads(results_path.read_text()).get("config") == config:
+        print(f"[{step.name}] already done, skipping; results: {results_path}", file=sys.stderr)
+        return 0
+    from selfimprove.evaluation.metrics import compute_results
+
+    with step:
+        actor = shared_engine(**engine_kwargs(args, "actor"))
+        greedy, c = sample_questions(
+            actor,
+            questions,
+            out_dir / "greedy.jsonl",
+            greedy_p,
+            args.grader,
+            args.chunk_size,
+            args.grade_workers,
+            desc="greedy",
+        )
+        pool, c2 = sample_questions(
+            actor,
+            questions,
+            out_dir / "pool.jsonl",
+            pool_p,
+            args.grader,
+            args.chunk_size,
+            args.grade_workers,
+            desc=f"pool of {args.pool_size}",
+        )
+        pool = [p for p in pool if p["index"] < args.pool_size]
+        step.count(greedy_correct=c["correct"], pool_samples=len(pool))
+        critiques = refinements = chain = None
+        if args.use_critic:
+            critic = shared_engine(**engine_kwargs(args, "critic"))
+            qtext = {q["id"]: q["question"] for q in questions}
+            crits, cc = critique_samples(
+                critic, pool, out_dir / "pool_critiques.jsonl", critic_p, args.chunk_size, desc="critiquing pool"
+            )
+            samples = {s["id"]: {**s, "question": qtext[s["qid"]]} for s in pool}
+            crits = [x for x in crits if x["sample_id"] in samples]
+            refs, rc = refine_critiques(
+                actor,
+                crits,
+                samples,
+                out_dir / "pool_refinements.jsonl",
+                refine_p,
+                reserved_new_data=10**9,
+                grader=args.grader,
+                chunk_size=args.chunk_size,
+                grade_workers=args.grade_workers,
+                desc="refining pool",
+            )
+            refs = [x for x in refs if x["sample_id"] in samples]
+            critiques, refinements = _by_sample(crits, refs)
+            step.count(format_violations=cc["format_violations"], refined_correct=rc["correct"])
+            if args.rounds:
+                chain, sc = run_sequential(
+                    actor,
+                    critic,
+                    questions,
+                    greedy,
+                    out_dir,
+                    args.rounds,
+                    args.sequential_mode,
+                    refine_p,
+                    critic_p,
+                    args.grader,
+                    args.chunk_size,
+                )
+                step.count(**sc)
+        results = compute_results(questions, greedy, pool, critiques, refinements, chain, config)
+        atomic_write_json(out_dir / "results.json", results)
+    print(f"results: {out_dir / 'results.json'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

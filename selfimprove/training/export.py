@@ -1,0 +1,193 @@
+"""SFT data export: conversations from a run's records, in LLaMA-Factory's sharegpt/alpaca formats."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from selfimprove.core.io import RecordError, read_json, read_jsonl
+from selfimprove.generation.prompts import (
+    SOLUTION_PREFIX,
+    critique_message,
+    question_message,
+    refine_message,
+    render_base,
+)
+
+FLAGS = ("use_original", "use_gpt4_feedback", "use_previous", "use_critic", "use_selfimprove_feedback")
+
+_CALC = re.compile(r"<<[^<>]*>>")
+_GSM_FINAL = re.compile(r"\n?#### *(.+?)\s*$", re.S)
+
+
+# --------------------------------------------------------------------------- examples
+
+
+def conversation(*turns: str) -> list[dict]:
+    """Alternating user/assistant turns, starting with the user."""
+    return [{"role": "user" if i % 2 == 0 else "assistant", "content": t} for i, t in enumerate(turns)]
+
+
+def reference_solution(q: dict) -> str:
+    """A reference solution rewritten the way the actor is asked to answer."""
+    ref = q.get("reference") or ""
+    if q["dataset_type"] == "gsm8k":
+        body = _GSM_FINAL.sub("", _CALC.sub("", ref)).strip()
+        return f"{SOLUTION_PREFIX}{body}\nThe answer is {q['gold']}."
+    return f"{SOLUTION_PREFIX}{ref.strip()}\nThe answer is $\\boxed{{{q['gold']}}}$."
+
+
+def reference_examples(questions: list[dict]) -> list[list[dict]]:
+    return [
+        conversation(question_message(q["question"], q["dataset_type"]), reference_solution(q))
+        for q in questions
+        if q.get("reference")
+    ]
+
+
+def solution_example(rec: dict, question: str, response: str) -> list[dict]:
+    return conversation(question_message(question, rec["dataset_type"]), response)
+
+
+def feedback_example(question: str, dataset_type: str, wrong: str, critique: str, refined: str) -> list[dict]:
+    return conversation(
+        question_message(question, dataset_type), wrong, refine_message(critique, dataset_type), refined
+    )
+
+
+_TURN_BREAK = re.compile(r"\n(?:<\|end_of_text\|>|</s>|<\|eot_id\|>|<\|endoftext\|>|<\|im_end\|>)?\nHuman: ")
+
+
+def parse_alpaca_feedback(row: dict, where: str) -> list[dict]:
+    """Split an alpaca critique->refinement example written in the base layout
+    (``question\\n\\nAssistant:solution\\n<eos>\\nHuman: critique-request``) into turns."""
+    for key in ("instruction", "output"):
+        if not isinstance(row.get(key), str):
+            raise RecordError(f"{where}: missing text field {key!r}")
+    text = row["instruction"] + (("\n" + row["input"]) if row.get("input") else "")
+    head, sep, rest = text.partition("\n\nAssistant:")
+    if not sep:
+        raise RecordError(f"{where}: no '\\n\\nAssistant:' turn in the instruction")
+    parts = _TURN_BREAK.split(rest, maxsplit=1)
+    if len(parts) != 2:
+        raise RecordError(f"{where}: no second 'Human:' turn after the solution")
+    solution, request = parts
+    return conversation(head.strip(), solution.strip("\n"), request.rstrip("\n"), row["output"])
+
+
+def load_feedback_file(path: str) -> tuple[list[list[dict]], list[str]]:
+    """Read an alpaca-format feedback file; bad rows are reported with their index and skipped."""
+    data = read_json(path)
+    if not isinstance(data, list):
+        raise RecordError(f"{path}: expected a JSON list of alpaca records")
+    examples, problems = [], []
+    for i, row in enumerate(data):
+        try:
+            if not isinstance(row, dict):
+                raise RecordError(f"{path}[{i}]: expected an object")
+            examples.append(parse_alpaca_feedback(row, f"{path}[{i}]"))
+        except RecordError as e:
+            problems.append(str(e))
+    return examples, problems
+
+
+# --------------------------------------------------------------------------- export formats
+
+
+def to_sharegpt(conv: list[dict]) -> dict:
+    return {"conversations": [{"from": "human" if m["role"] == "user" else "gpt", "value": m["content"]} for m in conv]}
+
+
+def to_alpaca(conv: list[dict], eos_token: str) -> dict:
+    """Base-model layout: LLaMA-Factory's ``default`` template wraps the instruction as
+    ``Human: {instruction}\\nAssistant:``, so the instruction is the rendered history minus the
+    leading "Human: " and with one newline at the end."""
+    history = render_base(conv[:-1], eos_token)
+    instruction = history[len("Human: ") :] if history.startswith("Human: ") else history
+    return {
+        "instruction": instruction[:-1] if instruction.endswith("\n\n") else instruction,
+        "input": "",
+        "output": conv[-1]["content"],
+    }
+
+
+def export(convs: list[list[dict]], fmt: str, eos_token: str = "<|end_of_text|>") -> list[dict]:
+    if fmt == "sharegpt":
+        return [to_sharegpt(c) for c in convs]
+    if fmt == "alpaca":
+        return [to_alpaca(c, eos_token) for c in convs]
+    raise ValueError(f"SFT format must be sharegpt or alpaca, not {fmt!r}")
+
+
+# --------------------------------------------------------------------------- one iteration's data
+
+
+def iteration_parts(iter_dir: Path, questions: dict[str, dict]) -> dict[str, list[list[dict]]]:
+    """The examples iteration ``iter_dir`` contributes, by kind (read from its step files)."""
+    samples = read_jsonl(iter_dir / "01_samples.jsonl", required=("id", "qid", "response", "correct"))
+    by_id = {s["id"]: s for s in samples}
+    parts: dict[str, list] = {"samples": [], "refinements": [], "selfimprove_feedback": [], "critic": []}
+    for s in samples:
+        if s["correct"]:
+            parts["samples"].append(solution_example(s, _question(questions, s), s["response"]))
+    ref_path = iter_dir / "03_refinements.jsonl"
+    crit_path = iter_dir / "02_critiques.jsonl"
+    if ref_path.exists() and crit_path.exists():
+        critiques = {c["id"]: c for c in read_jsonl(crit_path, required=("id", "critique"))}
+        for r in read_jsonl(ref_path, required=("id", "critique_id", "sample_id", "kept", "response")):
+            if not r["kept"]:
+                continue
+            s, c = by_id[r["sample_id"]], critiques[r["critique_id"]]
+            q = _question(questions, s)
+            parts["refinements"].append(solution_example(s, q, r["response"]))
+            parts["selfimprove_feedback"].append(
+                feedback_example(q, s["dataset_type"], s["response"], c["critique"], r["response"])
+            )
+            parts["critic"].append(conversation(critique_message(q, s["response"]), c["critique"]))
+    return parts
+
+
+def _question(questions: dict[str, dict], rec: dict) -> str:
+    if "question" in rec:
+        return rec["question"]
+    try:
+        return questions[rec["qid"]]["question"]
+    except KeyError:
+        raise RecordError(f"record {rec['id']}: unknown question {rec['qid']}") from None
+
+
+def assemble(
+    run_dir: Path, k: int, questions: list[dict], flags: dict[str, bool], feedback: list[list[dict]] | None = None
+) -> tuple[list[list[dict]], list[list[dict]], dict]:
+    """The SFT conversations and critic conversations of iteration ``k``, with per-source counts."""
+    sft: list[list[dict]] = []
+    counts: dict[str, int] = {}
+
+    def add(kind: str, convs: list[list[dict]]) -> None:
+        sft.extend(convs)
+        counts[kind] = counts.get(kind, 0) + len(convs)
+
+    if flags["use_original"] or k == 0:
+        add("original", reference_examples(questions))
+        if flags["use_gpt4_feedback"] and feedback:
+            add("gpt4_feedback", feedback)
+    critic: list[list[dict]] = []
+    if k > 0:
+        qmap = {q["id"]: q for q in questions}
+        for i in range(1, k + 1) if flags["use_previous"] else [k]:
+            parts = iteration_parts(run_dir / f"iter_{i}", qmap)
+            add("samples", parts["samples"])
+            if flags["use_critic"]:
+                add("refinements", parts["refinements"])
+                if flags["use_selfimprove_feedback"]:
+                    add("selfimprove_feedback", parts["selfimprove_feedback"])
+        critic = iteration_parts(run_dir / f"iter_{k}", qmap)["critic"]
+    counts["total"] = len(sft)
+    counts["critic_pairs"] = len(critic)
+    return sft, critic, counts
+
+
+def _flag(v: str) -> bool:
+    if v in ("0", "1"):
+        return v == "1"
+    raise ValueError(f"flag values are 0 or 1, not {v!r}")
