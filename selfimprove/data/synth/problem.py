@@ -1,0 +1,155 @@
+"""The structure every synthetic problem is built from: steps, problems, and the step builder.
+
+A *template* (see :mod:`.themes`) takes the per-problem context and the current state of the
+chain and returns ``(step, new state)``, or None when it does not fit the current numbers.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from selfimprove.data.synth.vocabulary import PEOPLE, PERCENTS, Person
+
+MAX_VALUE = 999  # every number in a problem stays below 1000
+MIN_VALUE = 2  # ... and at least 2, so that every unit noun reads right in the plural
+
+DATASET_NAME = "synthetic"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One reasoning step: ``result = operands[0] <op> operands[1]``.
+
+    ``op`` is one of ``+ - * /`` or ``%`` (``a % p`` means ``a * p / 100``). ``expr`` is the
+    calculator expression written in the annotation; ``line`` is the solution line.
+    """
+
+    op: str
+    operands: tuple[int, int]
+    result: int
+    expr: str
+    sentence: str
+    line: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    level: int
+    theme: str
+    question: str
+    steps: tuple[Step, ...]
+
+    @property
+    def answer(self) -> int:
+        return self.steps[-1].result
+
+    @property
+    def reference(self) -> str:
+        return "\n".join(s.line for s in self.steps) + f"\n#### {self.answer}"
+
+    def to_record(self, split: str, index: int) -> dict:
+        """The uniform question record (see :mod:`selfimprove.data.datasets`)."""
+        return {
+            "id": f"{DATASET_NAME}/{split}/{index}",
+            "dataset": DATASET_NAME,
+            "dataset_type": "gsm8k",
+            "split": split,
+            "question": self.question,
+            "reference": self.reference,
+            "gold": str(self.answer),
+            "level": self.level,
+            "subject": self.theme,
+        }
+
+
+def apply_op(op: str, a: int, b: int) -> int:
+    """Evaluate one step exactly; raises ValueError if the result is not a whole number."""
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    if op == "/":
+        q, r = divmod(a, b)
+    elif op == "%":
+        q, r = divmod(a * b, 100)
+    else:
+        raise ValueError(f"unknown op {op!r}")
+    if r:
+        raise ValueError(f"{a} {op} {b} is not a whole number")
+    return q
+
+
+def annotate(a: int, op: str, b: int, result: int, prefix: str = "") -> tuple[str, str]:
+    """``("a * b = <<a*b=c>>c", "a*b")``; ``%`` is written ``a * b / 100``."""
+    if op == "%":
+        expr, shown = f"{a}*{b}/100", f"{a} * {b} / 100"
+    else:
+        expr, shown = f"{a}{op}{b}", f"{a} {op} {b}"
+    return f"{shown} = {prefix}<<{expr}={result}>>{result}", expr
+
+
+def cap(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+@dataclass
+class State:
+    """The quantity the chain is currently about."""
+
+    value: int
+    holder: Person
+    unit: str  # plural noun for counts and distances; "" for money
+    question: str  # the final question if the chain stopped here
+    packed: bool = False  # objects already packed into containers
+
+
+@dataclass
+class Ctx:
+    """Per-problem choices shared by all steps of one problem."""
+
+    rng: random.Random
+    theme: str
+    used: set  # names already in the problem
+    item: tuple = ()
+    move: tuple = ()
+
+    def person(self) -> Person:
+        choices = [p for p in PEOPLE if p.name not in self.used]
+        p = self.rng.choice(choices)
+        self.used.add(p.name)
+        return p
+
+
+# A template returns (step, new state), or None when it does not fit the current numbers.
+Result = tuple[Step, State] | None
+Template = Callable[[Ctx, State | None], Result]
+
+
+def make_step(op: str, a: int, b: int, sentence: str, line_fmt: str, money: bool = False) -> Step:
+    """Build a step; ``line_fmt`` contains ``{calc}`` where the annotated calculation goes."""
+    result = apply_op(op, a, b)
+    calc, expr = annotate(a, op, b, result, "$" if money else "")
+    return Step(op, (a, b), result, expr, sentence, line_fmt.format(calc=calc))
+
+
+def divisors(v: int, lo: int, hi: int) -> list[int]:
+    return [k for k in range(lo, hi + 1) if v % k == 0 and v // k >= MIN_VALUE]
+
+
+def add_amount(rng: random.Random, v: int, lo: int = 2, hi: int = 60) -> int | None:
+    hi = min(hi, MAX_VALUE - v)
+    return rng.randint(lo, hi) if hi >= lo else None
+
+
+def sub_amount(rng: random.Random, v: int, hi: int = 60) -> int | None:
+    hi = min(hi, v - MIN_VALUE)
+    return rng.randint(MIN_VALUE, hi) if hi >= MIN_VALUE else None
+
+
+def pick_percent(rng: random.Random, v: int) -> int | None:
+    ok = [p for p in PERCENTS if v * p % 100 == 0 and v * p // 100 >= MIN_VALUE]
+    return rng.choice(ok) if ok else None
