@@ -19,6 +19,7 @@ import pytest
 
 from selfimprove.generation import engines
 from selfimprove.generation.engines import (
+    Completion,
     DataParallelWorkers,
     OpenAIEngine,
     SamplingParams,
@@ -148,6 +149,10 @@ def _engine(endpoint: Endpoint, monkeypatch, **kw) -> OpenAIEngine:
     return OpenAIEngine(model="m", base_url=endpoint.base_url, api_key_env=KEY_ENV, **kw)
 
 
+def texts(out: list[list[Completion]]) -> list[list[str]]:
+    return [[c.text for c in completions] for completions in out]
+
+
 def _prompts(k: int) -> list[Prompt]:
     return [
         Prompt(
@@ -162,7 +167,9 @@ def test_openai_chat_returns_n_completions_in_prompt_order(endpoint, monkeypatch
     engine = _engine(endpoint, monkeypatch)
     params = SamplingParams(n=3, temperature=0.7, top_p=0.9, max_tokens=50, seed=11)
     out = engine.generate(_prompts(4), params)
-    assert out == [[f"q{i}#{k}" for k in range(3)] for i in range(4)]
+    assert texts(out) == [[f"q{i}#{k}" for k in range(3)] for i in range(4)]
+    # finish reasons come from the endpoint; usage counts all three choices, so none is split off
+    assert {(c.finish_reason, c.prompt_tokens, c.completion_tokens) for o in out for c in o} == {("stop", 1, None)}
     assert len(endpoint.requests) == 4
     for req in endpoint.requests:
         assert req["path"] == "/v1/chat/completions"
@@ -185,7 +192,7 @@ def test_openai_chat_returns_n_completions_in_prompt_order(endpoint, monkeypatch
 def test_openai_stop_strings_are_sent(endpoint, monkeypatch):
     engine = _engine(endpoint, monkeypatch)
     out = engine.generate(_prompts(2), SamplingParams(n=2, stop=("#",)))
-    assert out == [["q0", "q0"], ["q1", "q1"]]
+    assert texts(out) == [["q0", "q0"], ["q1", "q1"]]
     assert all(r["body"]["stop"] == ["#"] for r in endpoint.requests)
 
 
@@ -193,7 +200,7 @@ def test_openai_concurrent_requests_keep_prompt_order(endpoint, monkeypatch):
     endpoint.max_delay = 0.03
     engine = _engine(endpoint, monkeypatch, concurrency=8)
     out = engine.generate(_prompts(20), SamplingParams(n=2))
-    assert out == [[f"q{i}#0", f"q{i}#1"] for i in range(20)]
+    assert texts(out) == [[f"q{i}#0", f"q{i}#1"] for i in range(20)]
     assert len(endpoint.requests) == 20
     assert endpoint.max_inflight > 1  # the requests really overlapped
 
@@ -204,7 +211,7 @@ def test_openai_server_error_is_retried(endpoint, monkeypatch, capsys):
     engine.retry_base_seconds = 0.01
     endpoint.fail_next = 1
     t0 = time.time()
-    assert engine.generate(_prompts(1), SamplingParams(n=2)) == [["q0#0", "q0#1"]]
+    assert texts(engine.generate(_prompts(1), SamplingParams(n=2))) == [["q0#0", "q0#1"]]
     assert time.time() - t0 < 5
     assert len(endpoint.requests) == 2  # one failure, one retry
     err = capsys.readouterr().err
@@ -228,7 +235,7 @@ def test_openai_gives_up_after_max_attempts(endpoint, monkeypatch, capsys):
 def test_openai_local_endpoint_needs_no_key(endpoint, monkeypatch):
     monkeypatch.delenv(KEY_ENV, raising=False)
     engine = OpenAIEngine(model="m", base_url=endpoint.base_url, api_key_env=KEY_ENV)
-    assert engine.generate(_prompts(1), SamplingParams()) == [["q0#0"]]
+    assert texts(engine.generate(_prompts(1), SamplingParams())) == [["q0#0"]]
     assert endpoint.requests[0]["auth"] == "Bearer EMPTY"
 
 
@@ -512,7 +519,16 @@ class _FakeLLM:
         if any("FAIL" in t for t in texts):
             raise ValueError("engine failure")
         return [
-            types.SimpleNamespace(outputs=[types.SimpleNamespace(text=f"{t}>{k}") for k in range(sp.n)]) for t in texts
+            types.SimpleNamespace(
+                prompt_token_ids=list(range(len(t.split()))),
+                outputs=[
+                    types.SimpleNamespace(
+                        text=f"{t}>{k}", finish_reason="length" if k else "stop", token_ids=list(range(k + 2))
+                    )
+                    for k in range(sp.n)
+                ],
+            )
+            for t in texts
         ]
 
 
@@ -536,7 +552,14 @@ def test_vllm_worker_protocol(fake_vllm, monkeypatch):
         inbox.put(job)
     _vllm_worker(1, "2,3", {"model": "m"}, inbox, outbox)
     assert outbox.get_nowait() == ("ready", 1, None)
-    assert outbox.get_nowait() == ("ok", 1, [["a>0", "a>1"], ["b>0", "b>1"]])
+    assert outbox.get_nowait() == (
+        "ok",
+        1,
+        [
+            [Completion("a>0", "stop", 1, 2), Completion("a>1", "length", 1, 3)],
+            [Completion("b>0", "stop", 1, 2), Completion("b>1", "length", 1, 3)],
+        ],
+    )
     assert outbox.get_nowait() == ("error", 1, "ValueError: engine failure")
     assert outbox.empty()
     (llm,) = _FakeLLM.instances
@@ -562,7 +585,10 @@ def test_vllm_engine_on_cpu_runs_in_process(fake_vllm, monkeypatch):
     assert llm.kwargs["gpu_memory_utilization"] == float(os.environ.get("VLLM_CPU_MEMORY_UTILIZATION", 0.2))
     prompt = Prompt(({"role": "user", "content": "hi"},), prefix="Sure")
     assert engine.generate([prompt], SamplingParams(n=2, seed=3)) == [
-        ["Human: hi\n\nAssistant:Sure>0", "Human: hi\n\nAssistant:Sure>1"]
+        [
+            Completion("Human: hi\n\nAssistant:Sure>0", "stop", 3, 2),
+            Completion("Human: hi\n\nAssistant:Sure>1", "length", 3, 3),
+        ]
     ]
     ((texts, sp),) = llm.calls
     assert sp.seed is None  # engine-wide seed on CPU

@@ -1,9 +1,10 @@
 """Generation engines behind one small interface.
 
-    engine.generate(prompts: Sequence[Prompt], params: SamplingParams) -> list[list[str]]
+    engine.generate(prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]
 
-returns ``params.n`` completions per prompt (the text after the prompt's ``prefix``), in prompt
-order. Implementations:
+returns ``params.n`` completions per prompt, in prompt order. A :class:`Completion` is the text
+after the prompt's ``prefix`` with why generation stopped (``finish_reason``: "stop", "length", ...)
+and the token counts the engine reports. Implementations:
 
 * :class:`VLLMEngine` — vLLM offline inference. On GPUs: tensor-parallel groups of ``tp`` GPUs
   (:func:`gpu_groups`) and, with more than one group, one engine process per group (data parallel,
@@ -54,6 +55,38 @@ class SamplingParams:
         }
 
 
+@dataclass(frozen=True)
+class Completion:
+    """One generated continuation.
+
+    ``finish_reason`` is "stop" (end of sequence or a stop string), "length" (cut at
+    ``max_tokens``: the text is truncated) or whatever else the engine reports. The token counts
+    are the engine's own (its tokenizer); None when the engine does not say.
+    """
+
+    text: str
+    finish_reason: str | None = "stop"
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+    def record_fields(self) -> dict:
+        """The fields a generated record carries besides its text."""
+        return {
+            "finish_reason": self.finish_reason,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+        }
+
+
+def whitespace_tokens(text: str) -> int:
+    """A deterministic stand-in token count (for engines without a tokenizer)."""
+    return len(text.split())
+
+
 class Engine(ABC):
     """Turns prompts into completions. ``name`` identifies the model in records."""
 
@@ -61,7 +94,7 @@ class Engine(ABC):
     format: PromptFormat | None = None
 
     @abstractmethod
-    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[str]]: ...
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]: ...
 
     def close(self) -> None:  # pragma: no cover - trivial
         pass
@@ -85,18 +118,38 @@ def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
 # --------------------------------------------------------------------------- scripted
 
 
-class ScriptedEngine(Engine):
-    """Answers from a function ``respond(prompt, k) -> str`` (k = sample index). Records calls."""
+def prompt_text(prompt: Prompt) -> str:
+    """A prompt's words without any model's template (what the scripted engine counts)."""
+    return "\n".join(m["content"] for m in prompt.messages) + "\n" + prompt.prefix
 
-    def __init__(self, respond: Callable[[Prompt, int], str], name: str = "scripted"):
+
+class ScriptedEngine(Engine):
+    """Answers from a function ``respond(prompt, k) -> str | Completion`` (k = sample index).
+
+    A plain string becomes a Completion that finished with "stop"; a Completion is returned as
+    given (a test scripts "length" that way). Token counts left None are filled in
+    deterministically: whitespace-separated words of the prompt's messages and prefix, and of
+    the text. Records every call in ``calls``.
+    """
+
+    def __init__(self, respond: Callable[[Prompt, int], str | Completion], name: str = "scripted"):
         self.respond = respond
         self.name = name
         self.calls: list[tuple[list[Prompt], SamplingParams]] = []
 
+    def _complete(self, prompt: Prompt, k: int) -> Completion:
+        out = self.respond(prompt, k)
+        c = out if isinstance(out, Completion) else Completion(out)
+        return replace(
+            c,
+            prompt_tokens=whitespace_tokens(prompt_text(prompt)) if c.prompt_tokens is None else c.prompt_tokens,
+            completion_tokens=whitespace_tokens(c.text) if c.completion_tokens is None else c.completion_tokens,
+        )
+
     def generate(self, prompts, params):
         prompts = list(prompts)
         self.calls.append((prompts, params))
-        return [[self.respond(p, k) for k in range(params.n)] for p in prompts]
+        return [[self._complete(p, k) for k in range(params.n)] for p in prompts]
 
 
 # --------------------------------------------------------------------------- local models
@@ -139,9 +192,23 @@ def _vllm_worker(rank: int, devices: str | None, kwargs: dict, inbox, outbox) ->
         texts, p = job
         try:
             outs = llm.generate(texts, VSP(**p), use_tqdm=False)
-            outbox.put(("ok", rank, [[c.text for c in o.outputs] for o in outs]))
+            outbox.put(("ok", rank, [vllm_completions(o) for o in outs]))
         except BaseException as e:
             outbox.put(("error", rank, f"{type(e).__name__}: {e}"))
+
+
+def vllm_completions(output: Any) -> list[Completion]:
+    """The completions of one ``vllm.RequestOutput`` with its finish reasons and token counts."""
+    prompt_ids = getattr(output, "prompt_token_ids", None)
+    return [
+        Completion(
+            c.text,
+            finish_reason=getattr(c, "finish_reason", None),
+            prompt_tokens=None if prompt_ids is None else len(prompt_ids),
+            completion_tokens=None if getattr(c, "token_ids", None) is None else len(c.token_ids),
+        )
+        for c in output.outputs
+    ]
 
 
 def gpu_groups(gpus: Sequence[str], tp: int, dp: int | None = None) -> list[str]:
@@ -359,7 +426,7 @@ class VLLMEngine(Engine):
         from vllm import SamplingParams as VSP
 
         outs = self._llm.generate(texts, VSP(**vp), use_tqdm=False)
-        return [[c.text for c in o.outputs] for o in outs]
+        return [vllm_completions(o) for o in outs]
 
     def close(self):
         pool = getattr(self, "_pool", None)
@@ -419,7 +486,7 @@ class HFEngine(Engine):
         torch = self.torch
         params = self.with_stops(params)
         texts = [self.format.render(p) for p in prompts]
-        results: list[list[str]] = [[] for _ in texts]
+        results: list[list[Completion]] = [[] for _ in texts]
         torch.manual_seed(params.seed)
         per_batch = max(1, self.batch_size // max(1, params.n))
         for start in range(0, len(texts), per_batch):
@@ -438,9 +505,24 @@ class HFEngine(Engine):
                 out = self.model.generate(**enc, **kw)
             gen = out[:, enc["input_ids"].shape[1] :]
             decoded = self.tokenizer.batch_decode(gen, skip_special_tokens=True)
+            prompt_lengths = enc["attention_mask"].sum(dim=1).tolist()
             for i, text in enumerate(decoded):
-                results[start + i // params.n].append(truncate_at_stop(text, params.stop))
+                row = start + i // params.n
+                results[row].append(self._completion(text, gen[i].tolist(), int(prompt_lengths[i // params.n]), params))
         return results
+
+    def _completion(self, text: str, ids: list[int], prompt_tokens: int, params: SamplingParams) -> Completion:
+        """Finish reason and counts of one generated row (padded after the end of sequence)."""
+        eos = self.tokenizer.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
+        n_tokens = next((j + 1 for j, t in enumerate(ids) if t in eos_ids), None)
+        cut = truncate_at_stop(text, params.stop)
+        if len(cut) < len(text):  # a stop string: generation would have ended there
+            n = len(self.tokenizer(cut, add_special_tokens=False)["input_ids"])
+            return Completion(cut, "stop", prompt_tokens, n)
+        if n_tokens is not None:
+            return Completion(text, "stop", prompt_tokens, n_tokens)
+        return Completion(text, "length", prompt_tokens, len(ids))
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -487,7 +569,7 @@ class OpenAIEngine(Engine):
         elif mode != "chat":
             raise SystemExit(f"error: OpenAI engine mode must be chat or completions, not {mode!r}")
 
-    def _one(self, prompt: Prompt, params: SamplingParams) -> list[str]:
+    def _one(self, prompt: Prompt, params: SamplingParams) -> list[Completion]:
         common = dict(
             model=self.model,
             n=params.n,
@@ -501,9 +583,11 @@ class OpenAIEngine(Engine):
             try:
                 if self.mode == "chat":
                     r = self.client.chat.completions.create(messages=list(prompt.messages), **common)
-                    return [c.message.content or "" for c in r.choices]
-                r = self.client.completions.create(prompt=self.format.render(prompt), **common)
-                return [c.text for c in r.choices]
+                    texts = [c.message.content or "" for c in r.choices]
+                else:
+                    r = self.client.completions.create(prompt=self.format.render(prompt), **common)
+                    texts = [c.text for c in r.choices]
+                return self._completions(r, texts)
             except Exception as e:  # network hiccups, rate limits
                 if attempt == self.max_attempts - 1:
                     raise
@@ -511,6 +595,24 @@ class OpenAIEngine(Engine):
                 print(f"OpenAI endpoint error ({type(e).__name__}); retrying in {wait:g}s", file=sys.stderr)
                 time.sleep(wait)
         raise AssertionError("unreachable")
+
+    def _completions(self, response: Any, texts: list[str]) -> list[Completion]:
+        """Completions with the endpoint's finish reasons and ``usage``. ``usage`` counts all
+        choices together, so with several choices each one's length is counted with the local
+        tokenizer where there is one (completions mode), else left unknown."""
+        usage = getattr(response, "usage", None)
+        prompt_tokens = getattr(usage, "prompt_tokens", None)
+        total = getattr(usage, "completion_tokens", None)
+        out = []
+        for c, text in zip(response.choices, texts):
+            if len(texts) == 1:
+                n = total
+            elif self.format is not None and self.format.tokenizer is not None:
+                n = len(self.format.tokenizer(text, add_special_tokens=False)["input_ids"])
+            else:
+                n = None
+            out.append(Completion(text, getattr(c, "finish_reason", None), prompt_tokens, n))
+        return out
 
     def generate(self, prompts, params):
         from concurrent.futures import ThreadPoolExecutor

@@ -14,7 +14,7 @@ from dataclasses import replace
 from tqdm import tqdm
 
 from selfimprove.core.io import ResumableJsonl, chunks
-from selfimprove.generation.engines import Engine, SamplingParams
+from selfimprove.generation.engines import Completion, Engine, SamplingParams
 from selfimprove.generation.prompts import Prompt
 from selfimprove.grading.api import grade_batch
 
@@ -25,7 +25,7 @@ def generate_into(
     engine: Engine,
     params: SamplingParams,
     build_prompt: Callable[[dict], Prompt],
-    make_records: Callable[[dict, list[str]], list[dict]],
+    make_records: Callable[[dict, list[Completion]], list[dict]],
     expected_ids: Callable[[dict], list[str]],
     postprocess: Callable[[list[dict]], list[dict]] | None = None,
     chunk_size: int = 512,
@@ -35,13 +35,15 @@ def generate_into(
 
     ``make_records(item, completions)`` turns the ``params.n`` completions of one item into
     records (each with an ``id``); records already present are dropped, so a partly written item
-    is completed, never duplicated. Records flag ``"empty": true`` when the model produced no text;
-    those are counted and reported (and graded wrong like any other answer). Returns counts:
-    items, items skipped as done, records written, empty texts.
+    is completed, never duplicated. Every record also gets its completion's ``finish_reason``,
+    ``prompt_tokens`` and ``completion_tokens``. Records flag ``"empty": true`` when the model
+    produced no text; those are counted and reported (and graded wrong like any other answer), and
+    so are truncated ones (``finish_reason`` "length"). Returns counts: items, items skipped as
+    done, records written, empty texts, truncated texts.
     """
     missing = {id(it): [i for i in expected_ids(it) if i not in out.done] for it in items}
     todo = [it for it in items if missing[id(it)]]
-    counts = {"items": len(items), "skipped_done": len(items) - len(todo), "generated": 0, "empty": 0}
+    counts = {"items": len(items), "skipped_done": len(items) - len(todo), "generated": 0, "empty": 0, "truncated": 0}
     if not todo:
         return counts
     # Items missing only some of their completions (a larger n than last time, or a torn write)
@@ -52,6 +54,7 @@ def generate_into(
         first = ids.index(missing[id(it)][0])
         groups.setdefault((len(missing[id(it)]), first), []).append(it)
     empty_ids: list[str] = []
+    truncated_ids: list[str] = []
     bar = tqdm(total=len(todo), desc=desc, unit="item", file=sys.stderr, dynamic_ncols=True)
     for (n_missing, first), group in groups.items():
         p = params if n_missing == params.n else replace(params, n=n_missing, seed=params.seed + 7919 * first)
@@ -62,20 +65,40 @@ def generate_into(
             records = []
             for it, completions in zip(chunk, outs):
                 fill = dict(zip(missing[id(it)], completions))
-                recs = make_records(it, [fill.get(i, "") for i in expected_ids(it)])
-                records += [r for r in recs if r["id"] in fill]
+                recs = make_records(it, [fill.get(i, _ABSENT) for i in expected_ids(it)])
+                for r in recs:
+                    if r["id"] in fill:
+                        r.update(fill[r["id"]].record_fields())
+                        records.append(r)
             if postprocess is not None:
                 records = postprocess(records)
             empty_ids += [rec["id"] for rec in records if rec.get("empty")]
+            truncated_ids += [rec["id"] for rec in records if rec.get("finish_reason") == "length"]
             out.append(records)
             counts["generated"] += len(records)
             bar.update(len(chunk))
     bar.close()
     counts["empty"] = len(empty_ids)
+    counts["truncated"] = len(truncated_ids)
     if empty_ids:
-        shown = ", ".join(empty_ids[:5]) + (" ..." if len(empty_ids) > 5 else "")
-        print(f"warning: {len(empty_ids)} empty generation(s) in {out.path} (graded wrong): {shown}", file=sys.stderr)
+        print(
+            f"warning: {len(empty_ids)} empty generation(s) in {out.path} (graded wrong): {_some(empty_ids)}",
+            file=sys.stderr,
+        )
+    if truncated_ids:
+        print(
+            f"warning: {len(truncated_ids)} generation(s) in {out.path} stopped at max_tokens={params.max_tokens}: "
+            f"{_some(truncated_ids)}",
+            file=sys.stderr,
+        )
     return counts
+
+
+_ABSENT = Completion("")  # stands in for completions already written (their records are dropped)
+
+
+def _some(ids: list[str], k: int = 5) -> str:
+    return ", ".join(ids[:k]) + (" ..." if len(ids) > k else "")
 
 
 def grade_records(

@@ -10,7 +10,7 @@ import re
 from collections import defaultdict
 
 from selfimprove.core.io import ResumableJsonl, atomic_write_jsonl
-from selfimprove.generation.engines import Engine, SamplingParams
+from selfimprove.generation.engines import Completion, Engine, SamplingParams
 from selfimprove.generation.loop import generate_into, grade_records
 from selfimprove.generation.prompts import SOLUTION_PREFIX, critique_prompt, parse_critique, refine_prompt, solve_prompt
 
@@ -36,7 +36,7 @@ def sample_questions(
     out = ResumableJsonl(out_path)
     settings = params.as_dict()
 
-    def make_records(q: dict, completions: list[str]) -> list[dict]:
+    def make_records(q: dict, completions: list[Completion]) -> list[dict]:
         return [
             {
                 "id": sid,
@@ -49,10 +49,10 @@ def sample_questions(
                 "gold": q["gold"],
                 "model": engine.name,
                 "sampling": settings,
-                "response": SOLUTION_PREFIX + text,
-                "empty": not text.strip(),
+                "response": SOLUTION_PREFIX + c.text,
+                "empty": not c.text.strip(),
             }
-            for j, (sid, text) in enumerate(zip(sample_ids(q["id"], params.n), completions))
+            for j, (sid, c) in enumerate(zip(sample_ids(q["id"], params.n), completions))
         ]
 
     counts = generate_into(
@@ -104,9 +104,10 @@ def critique_samples(
     out = ResumableJsonl(out_path)
     settings = params.as_dict()
 
-    def make_records(s: dict, completions: list[str]) -> list[dict]:
+    def make_records(s: dict, completions: list[Completion]) -> list[dict]:
         recs = []
-        for cid, text in zip(critique_ids(s["id"], params.n), completions):
+        for cid, c in zip(critique_ids(s["id"], params.n), completions):
+            text = c.text
             parsed = parse_critique(text)
             recs.append(
                 {
@@ -204,10 +205,11 @@ def refine_critiques(
         if c["sample_id"] not in samples:
             raise ValueError(f"critique {c['id']} refers to unknown sample {c['sample_id']}")
 
-    def make_records(c: dict, completions: list[str]) -> list[dict]:
+    def make_records(c: dict, completions: list[Completion]) -> list[dict]:
         s = samples[c["sample_id"]]
         recs = []
-        for rid, text in zip(refinement_ids(c["id"], params.n), completions):
+        for rid, comp in zip(refinement_ids(c["id"], params.n), completions):
+            text = comp.text
             response = SOLUTION_PREFIX + text
             recs.append(
                 {
