@@ -72,7 +72,7 @@ def test_hf_engine_generates_from_the_embedded_model():
         SamplingParams(n=2, temperature=0.7, max_tokens=24),
     )
     assert len(outs) == 2 and all(len(o) == 2 for o in outs)
-    assert all(isinstance(t, str) and t.strip() for o in outs for t in o)
+    assert all(isinstance(c.text, str) and c.text.strip() for o in outs for c in o)
     greedy = eng.generate([solve_prompt("What is 2 + 3?", "gsm8k")], SamplingParams(max_tokens=16))
     assert greedy == eng.generate([solve_prompt("What is 2 + 3?", "gsm8k")], SamplingParams(max_tokens=16))
 
