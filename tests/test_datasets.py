@@ -97,6 +97,10 @@ def test_known_specs_cover_all_forms():
         "math500",
         "synthetic",
         "synthetic:50",
+        "synthetic-easy",
+        "synthetic-easy:20",
+        "synthetic:20?difficulty=easy",
+        "synthetic?difficulty=standard",
         f"file:{GSM8K_ROWS}",
         str(MATH_ROWS),
         f"file:{MATH_ROWS}?type=math&question=problem",
@@ -113,6 +117,10 @@ def test_check_spec_accepts(spec):
         ("gsm9k", None, ["unknown dataset spec", "gsm9k"]),
         ("synthetic:zero", None, ["synthetic:zero"]),
         ("synthetic:0", None, ["synthetic:0"]),
+        ("synthetic?difficulty=hard", None, ["difficulty must be", "hard"]),
+        ("synthetic-easy?difficulty=standard", None, ["synthetic-easy is difficulty=easy"]),
+        ("synthetic:5?levels=2", None, ["only difficulty"]),
+        ("synthetic-hard", None, ["unknown dataset spec"]),
         ("file:/nonexistent/x.jsonl", None, ["not found", "/nonexistent/x.jsonl"]),
         ("/nonexistent/x.parquet", None, ["not found"]),
         ("file:data.csv", None, ["data.csv", ".jsonl"]),
@@ -314,6 +322,15 @@ def test_synthetic_default_sizes():
     test = load_questions("synthetic", "test")
     assert len(test) == 100 and {r["split"] for r in test} == {"test"}
     assert len(load_questions("synthetic:17", "test")) == 17
+
+
+def test_synthetic_easy_specs():
+    easy = load_questions("synthetic-easy", "train")
+    assert len(easy) == 200 and easy[0]["id"] == "synthetic-easy/train/0"
+    assert {r["level"] for r in easy} == {1, 2}
+    assert load_questions("synthetic:7?difficulty=easy", "test") == load_questions("synthetic-easy:7", "test")
+    standard = load_questions("synthetic:7?difficulty=standard", "test")
+    assert standard == load_questions("synthetic:7", "test") and standard[0]["id"] == "synthetic/test/0"
 
 
 # ---------------------------------------------------------------------------- hub (mocked)

@@ -14,7 +14,7 @@ import pytest
 from selfimprove.data import synthetic
 from selfimprove.data.synthetic import apply_op, generate, generate_problems
 
-RECORD_KEYS = {"id", "dataset", "dataset_type", "split", "question", "reference", "gold", "level", "subject"}
+RECORD_KEYS = {"id", "dataset", "dataset_type", "split", "question", "reference", "gold", "level", "subject", "steps"}
 ANNOTATION = re.compile(r"<<([^=<>]+)=([^<>]+)>>")
 WORD_NUMBERS = {"half": 2, "third": 3, "quarter": 4, "fifth": 5}
 
@@ -166,3 +166,86 @@ def test_standard_output_pinned(split):
 
     rows = [[r["id"], r["question"], r["reference"], r["gold"], r["level"], r["subject"]] for r in generate(120, split)]
     assert hashlib.sha256(json.dumps(rows).encode()).hexdigest() == PINNED[split]
+
+
+# ---------------------------------------------------------------------------- steps field
+
+
+def test_steps_field_matches_reference_lines(train):
+    for r in train:
+        lines = r["reference"].split("\n")[:-1]
+        assert [st["text"] for st in r["steps"]] == lines
+        for st in r["steps"]:
+            assert set(st) == {"text", "expr", "value"}
+            assert type(st["value"]) is int and safe_eval(st["expr"]) == st["value"]
+            assert f"<<{st['expr']}={st['value']}>>" in st["text"]
+        assert str(r["steps"][-1]["value"]) == r["gold"]
+
+
+def test_steps_field_written_example():
+    """A record's steps, checked by hand against its reference text."""
+    rec = generate(2, "train", seed=0, difficulty="easy")[1]
+    assert rec["reference"] == (
+        "Grace has 12 - 4 = <<12-4=8>>8 stickers left.\nOscar has 8 * 2 = <<8*2=16>>16 stickers.\n#### 16"
+    )
+    assert rec["steps"] == [
+        {"text": "Grace has 12 - 4 = <<12-4=8>>8 stickers left.", "expr": "12-4", "value": 8},
+        {"text": "Oscar has 8 * 2 = <<8*2=16>>16 stickers.", "expr": "8*2", "value": 16},
+    ]
+
+
+# ---------------------------------------------------------------------------- easy setting
+
+
+@pytest.fixture(scope="module")
+def easy():
+    return generate_problems(400, "train", seed=0, difficulty="easy") + generate_problems(
+        200, "test", seed=4, difficulty="easy"
+    )
+
+
+def test_easy_small_numbers_simple_ops(easy):
+    for p in easy:
+        assert p.level in (1, 2) and len(p.steps) == p.level
+        assert p.theme in {"objects", "money"}
+        stated = [int(x) for x in re.findall(r"\d+", p.question)]
+        assert stated and all(2 <= x <= 49 for x in stated), p.question
+        results: list[int] = []
+        for i, step in enumerate(p.steps):
+            a, b = step.operands
+            assert step.op in "+-*"
+            if step.op == "*":
+                assert min(a, b) <= 9
+            assert apply_op(step.op, a, b) == step.result and 2 <= step.result <= 49
+            if i > 0:
+                assert a == results[-1]
+            for x in (a, b):
+                assert x in stated or x in results, (x, p.question)
+            results.append(step.result)
+
+
+def test_easy_records_levels_and_names():
+    recs = generate(10, "test", seed=1, difficulty="easy")
+    assert [r["level"] for r in recs] == [1, 2] * 5
+    assert [r["id"] for r in recs] == [f"synthetic-easy/test/{i}" for i in range(10)]
+    assert {r["dataset"] for r in recs} == {"synthetic-easy"} and {r["dataset_type"] for r in recs} == {"gsm8k"}
+    assert all(set(r) == RECORD_KEYS for r in recs)
+    assert generate(4, "test", seed=1, difficulty="easy") == recs[:4]
+    train = {r["question"] for r in generate(300, "train", seed=1, difficulty="easy")}
+    assert not train & {r["question"] for r in generate(100, "test", seed=1, difficulty="easy")}
+
+
+def test_easy_bad_arguments():
+    with pytest.raises(ValueError, match="levels"):
+        generate(2, "train", levels=(3,), difficulty="easy")
+    with pytest.raises(ValueError, match="difficulty"):
+        generate(2, "train", difficulty="hard")
+
+
+def test_cli_easy(tmp_path):
+    out = tmp_path / "easy.jsonl"
+    assert synthetic.main(["--n", "5", "--split", "test", "--difficulty", "easy", "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows == generate(5, "test", difficulty="easy")
+    with pytest.raises(SystemExit):
+        synthetic.main(["--n", "5", "--difficulty", "easy", "--levels", "1,4", "--out", str(out)])

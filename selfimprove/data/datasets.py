@@ -15,9 +15,9 @@ Every stage of the pipeline consumes *question records*::
 A dataset is named by a *spec* string (``known_specs()`` lists them; ``docs/data.md`` has the
 full description):
 
-``synthetic[:N]``
-    the built-in generator (:mod:`selfimprove.synthetic`); N defaults to 200 (train) / 100
-    (test).
+``synthetic[:N]``, ``synthetic-easy[:N]`` (= ``synthetic[:N]?difficulty=easy``)
+    the built-in generator (:mod:`selfimprove.data.synthetic`); N defaults to 200 (train) /
+    100 (test).
 ``gsm8k``, ``math``, ``math500``
     Hugging Face datasets via ``datasets.load_dataset`` (downloaded on first use).
 ``gsm8k-local``, ``math500-local``
@@ -59,6 +59,7 @@ RECORD_FIELDS = ("id", "dataset", "dataset_type", "split", "question", "referenc
                  "level", "subject")
 
 SYNTHETIC_DEFAULT_SIZE = {"train": 200, "test": 100}
+SYNTHETIC_DIFFICULTIES = ("standard", "easy")
 
 GSM8K_HUB = ("openai/gsm8k", "main")
 MATH_HUB_PRIMARY = "EleutherAI/hendrycks_math"
@@ -88,6 +89,7 @@ class Spec:
     size: int | None = None  # synthetic:N
     path: Path | None = None  # file specs
     mapping: dict = field(default_factory=dict)  # file specs: key -> value
+    difficulty: str = "standard"  # synthetic specs: standard | easy
 
 
 _HUB_NAMES = ("gsm8k", "math", "math500")
@@ -99,6 +101,8 @@ def known_specs() -> dict[str, str]:
     return {
         "synthetic[:N]": "built-in synthetic multi-step arithmetic problems (GSM8K format, "
                          "levels 1-5); N defaults to 200 train / 100 test",
+        "synthetic-easy[:N]": "easy synthetic problems (1-2 steps, numbers below 50; same as "
+                              "synthetic[:N]?difficulty=easy)",
         "gsm8k": "GSM8K from the Hugging Face hub (openai/gsm8k, config main)",
         "math": "MATH from the Hugging Face hub (EleutherAI/hendrycks_math, falling back to "
                 "DigitalLearningGmbH/MATH-lighteval)",
@@ -153,20 +157,42 @@ def _parse_mapping(spec: str, query: str) -> dict:
     return mapping
 
 
+def _parse_synthetic(spec: str, text: str) -> Spec:
+    """``synthetic[-easy][:N][?difficulty=standard|easy]``."""
+    head, _, query = text.partition("?")
+    base, colon, raw = head.partition(":")
+    if base not in ("synthetic", "synthetic-easy"):
+        raise DatasetError(f"unknown dataset spec {spec!r}; {_specs_hint()}")
+    size = None
+    if colon:
+        if not raw.isdigit() or int(raw) < 1:
+            raise DatasetError(f"dataset spec {spec!r}: N in synthetic:N must be a "
+                               f"positive integer")
+        size = int(raw)
+    difficulty = "easy" if base == "synthetic-easy" else "standard"
+    for part in query.split("&") if query else ():
+        key, eq, value = part.partition("=")
+        if key.strip() != "difficulty" or not eq:
+            raise DatasetError(f"dataset spec {spec!r}: synthetic specs take only "
+                               f"difficulty=standard|easy, got {part!r}")
+        value = value.strip()
+        if value not in SYNTHETIC_DIFFICULTIES:
+            raise DatasetError(f"dataset spec {spec!r}: difficulty must be one of "
+                               f"{', '.join(SYNTHETIC_DIFFICULTIES)}, got {value!r}")
+        if base == "synthetic-easy" and value != "easy":
+            raise DatasetError(f"dataset spec {spec!r}: synthetic-easy is difficulty=easy")
+        difficulty = value
+    name = "synthetic-easy" if difficulty == "easy" else "synthetic"
+    return Spec(text, "synthetic", name, size=size, difficulty=difficulty)
+
+
 def parse_spec(spec: str) -> Spec:
     """Parse a spec string (no file access beyond what the syntax needs)."""
     if not isinstance(spec, str) or not spec.strip():
         raise DatasetError(f"empty dataset spec; {_specs_hint()}")
     text = spec.strip()
-    if text == "synthetic" or text.startswith("synthetic:"):
-        size = None
-        if text != "synthetic":
-            raw = text.partition(":")[2]
-            if not raw.isdigit() or int(raw) < 1:
-                raise DatasetError(f"dataset spec {spec!r}: N in synthetic:N must be a "
-                                   f"positive integer")
-            size = int(raw)
-        return Spec(text, "synthetic", "synthetic", size=size)
+    if re.match(r"synthetic(-easy)?($|[:?])", text):
+        return _parse_synthetic(spec, text)
     if text in _HUB_NAMES:
         return Spec(text, "hub", text)
     if text in _SHARED_NAMES:
@@ -617,7 +643,7 @@ def load_questions_with_report(spec: str, split: str, limit: int | None = None, 
         n = parsed.size or SYNTHETIC_DEFAULT_SIZE[split]
         if limit is not None and not shuffle:
             n = min(n, limit)  # generation is prefix-stable: same records as slicing
-        records, problems = synthetic.generate(n, split, seed=seed), []
+        records, problems = synthetic.generate(n, split, seed=seed, difficulty=parsed.difficulty), []
     elif parsed.kind == "hub":
         records, problems = _load_hub(parsed, split)
     elif parsed.kind == "shared":
@@ -649,7 +675,7 @@ def load_questions(spec: str, split: str, limit: int | None = None, seed: int = 
 def main(argv: Sequence[str] | None = None) -> int:
     specs = "\n".join(f"  {k:26s} {v}" for k, v in known_specs().items())
     ap = argparse.ArgumentParser(
-        prog="python -m selfimprove.datasets",
+        prog="python -m selfimprove.data.datasets",
         description="Load a dataset as question records (JSON Lines).",
         epilog="dataset specs:\n" + specs, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("spec")

@@ -26,6 +26,11 @@ Design (see ``docs/data.md`` for the full description):
   by a hash of its text, and a split only keeps the questions assigned to it. The random
   stream is derived from ``(split, seed)``, and ``generate(n)`` is a prefix of
   ``generate(n + k)`` for the same arguments.
+* ``difficulty="easy"`` (dataset ``synthetic-easy``) gives one- and two-step problems with
+  numbers from 2 to 49, addition, subtraction and one-digit multiplication only, for the
+  embedded demo; the default ``"standard"`` is the setting described above.
+* Every record carries ``steps``: one ``{"text", "expr", "value"}`` per reference line, the
+  exact values a programmatic annotator can check a solution against.
 
 CLI: ``python -m selfimprove.data.synthetic --n 100 --split train --seed 0 --out FILE.jsonl``.
 """
@@ -36,15 +41,27 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from selfimprove.data.synth.easy import EASY_LEVELS, EASY_MAX, EASY_THEMES
 from selfimprove.data.synth.generator import (
+    DIFFICULTIES,
     LEVELS,
     SPLITS,
     TEST_FRACTION_BUCKETS,
+    dataset_name,
     generate,
     generate_problems,
+    levels_of,
     split_of,
 )
-from selfimprove.data.synth.problem import DATASET_NAME, MAX_VALUE, MIN_VALUE, Problem, Step, apply_op
+from selfimprove.data.synth.problem import (
+    DATASET_NAME,
+    EASY_DATASET_NAME,
+    MAX_VALUE,
+    MIN_VALUE,
+    Problem,
+    Step,
+    apply_op,
+)
 from selfimprove.data.synth.themes import THEMES
 from selfimprove.data.synth.vocabulary import (
     CHORES,
@@ -62,6 +79,11 @@ from selfimprove.data.synth.vocabulary import (
 __all__ = [
     "CHORES",
     "DATASET_NAME",
+    "DIFFICULTIES",
+    "EASY_DATASET_NAME",
+    "EASY_LEVELS",
+    "EASY_MAX",
+    "EASY_THEMES",
     "FRACTIONS",
     "GOODS",
     "GROUPS",
@@ -80,8 +102,10 @@ __all__ = [
     "Problem",
     "Step",
     "apply_op",
+    "dataset_name",
     "generate",
     "generate_problems",
+    "levels_of",
     "main",
     "split_of",
 ]
@@ -97,13 +121,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--split", choices=SPLITS, default="train")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
-        "--levels", default="1,2,3,4,5", help="comma-separated difficulty levels (= reasoning steps), default 1-5"
+        "--difficulty",
+        choices=DIFFICULTIES,
+        default="standard",
+        help="standard: levels 1-5, numbers below 1000; easy: levels 1-2, numbers below 50",
+    )
+    ap.add_argument(
+        "--levels",
+        default=None,
+        help="comma-separated levels (= reasoning steps); default: all of the difficulty (1-5 or 1-2)",
     )
     ap.add_argument("--out", required=True, help="output JSONL file (written atomically)")
     args = ap.parse_args(argv)
     try:
-        levels = tuple(int(x) for x in args.levels.split(",") if x.strip())
-        records = generate(args.n, args.split, args.seed, levels)
+        levels = None if args.levels is None else tuple(int(x) for x in args.levels.split(",") if x.strip())
+        records = generate(args.n, args.split, args.seed, levels, args.difficulty)
     except ValueError as e:
         ap.error(str(e))
     from selfimprove.core.io import atomic_write_jsonl

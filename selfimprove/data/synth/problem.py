@@ -16,6 +16,7 @@ MAX_VALUE = 999  # every number in a problem stays below 1000
 MIN_VALUE = 2  # ... and at least 2, so that every unit noun reads right in the plural
 
 DATASET_NAME = "synthetic"
+EASY_DATASET_NAME = "synthetic-easy"
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Problem:
     theme: str
     question: str
     steps: tuple[Step, ...]
+    dataset: str = DATASET_NAME  # "synthetic" (standard) or "synthetic-easy"
 
     @property
     def answer(self) -> int:
@@ -50,10 +52,14 @@ class Problem:
         return "\n".join(s.line for s in self.steps) + f"\n#### {self.answer}"
 
     def to_record(self, split: str, index: int) -> dict:
-        """The uniform question record (see :mod:`selfimprove.data.datasets`)."""
+        """The uniform question record (see :mod:`selfimprove.data.datasets`), with ``steps``.
+
+        ``steps`` holds one ``{"text": line, "expr": "3*12", "value": 36}`` per reference line
+        before ``#### N``: the line, its calculator expression and its exact value.
+        """
         return {
-            "id": f"{DATASET_NAME}/{split}/{index}",
-            "dataset": DATASET_NAME,
+            "id": f"{self.dataset}/{split}/{index}",
+            "dataset": self.dataset,
             "dataset_type": "gsm8k",
             "split": split,
             "question": self.question,
@@ -61,6 +67,7 @@ class Problem:
             "gold": str(self.answer),
             "level": self.level,
             "subject": self.theme,
+            "steps": [{"text": st.line, "expr": st.expr, "value": st.result} for st in self.steps],
         }
 
 
