@@ -1,0 +1,179 @@
+"""Estimators: Pass@K, majority voting, MV@K and the stored-number helpers.
+
+Pure functions over graded answers of one question (:class:`Answer`); nothing here reads
+records or files. Values are exact :class:`fractions.Fraction` numbers, converted to ``float``
+only when stored (:func:`num`), so every stored result is the correctly rounded value of the
+exact quantity; each stored number carries its denominator ``n``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Protocol
+
+
+class Vote(Protocol):
+    """The result of majority voting over a list of answers (see ``selfimprove.process``).
+
+    ``classes`` holds the indices (into the voted list) of each equivalence class of
+    answers, classes in order of first appearance; ``None`` answers belong to no class.
+    ``answer`` is the representative answer of the winning class and ``size`` its size.
+    """
+
+    answer: str | None
+    size: int
+    classes: list[list[int]]
+
+
+#: ``vote_fn(answers, dataset_type) -> Vote``.
+VoteFn = Callable[[list["str | None"], str], Vote]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A graded answer: the extracted prediction and whether it matches the gold answer."""
+
+    pred: str | None
+    correct: bool
+
+
+def default_vote_fn() -> VoteFn:
+    """Return ``selfimprove.process.vote``, the answer-equivalence majority vote."""
+    try:
+        from selfimprove.grading.api import vote
+    except ImportError as e:  # pragma: no cover - depends on the installed package
+        raise ImportError("selfimprove.process.vote is not available; pass vote_fn= explicitly") from e
+    return vote
+
+
+def memoised_vote(vote_fn: VoteFn) -> VoteFn:
+    """Wrap ``vote_fn`` so that each distinct ``(answers, dataset_type)`` is voted once.
+
+    The same blocks recur across modes, budgets and the per-level breakdown, and
+    equivalence checking can be slow; ``vote_fn`` must be deterministic.
+    """
+    cache: dict[tuple, Vote] = {}
+
+    def vote(answers: list[str | None], dataset_type: str) -> Vote:
+        key = (tuple(answers), dataset_type)
+        if key not in cache:
+            cache[key] = vote_fn(list(answers), dataset_type)
+        return cache[key]
+
+    return vote
+
+
+def budgets(n: int) -> list[int]:
+    """Sample budgets K reported for a pool of ``n``: powers of two up to ``n``, plus ``n``."""
+    if n < 1:
+        return []
+    ks = []
+    k = 1
+    while k <= n:
+        ks.append(k)
+        k *= 2
+    if ks[-1] != n:
+        ks.append(n)
+    return ks
+
+
+def pass_at_k(n: int, c: int, k: int) -> Fraction:
+    """Unbiased Pass@k estimator for one question: ``1 - C(n-c, k) / C(n, k)``.
+
+    The probability that at least one of ``k`` samples drawn without replacement from
+    ``n`` samples, ``c`` of them correct, is correct.
+    """
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"pass_at_k needs 0 <= c <= n and 1 <= k <= n, got n={n} c={c} k={k}")
+    return 1 - Fraction(math.comb(n - c, k), math.comb(n, k))
+
+
+def majority_vote_correct(answers: Sequence[Answer], dataset_type: str, vote_fn: VoteFn) -> bool:
+    """Whether majority voting over ``answers`` yields a correct answer.
+
+    Answers are grouped into equivalence classes by ``vote_fn``; ``None`` predictions never
+    vote. The winning class is the largest one, ties going to the class that appeared
+    first. The vote is correct iff the representative of the winning class -- its first
+    member -- is correct. A block without any parseable answer is wrong.
+    """
+    preds = [a.pred for a in answers]
+    result = vote_fn(preds, dataset_type)
+    winner: list[int] | None = None
+    for cls in result.classes:
+        members = [i for i in cls if preds[i] is not None]
+        if members and (winner is None or len(members) > len(winner)):
+            winner = members
+    if winner is None:
+        return False
+    return answers[winner[0]].correct
+
+
+def blocks(items: Sequence, k: int) -> list[Sequence]:
+    """Split ``items`` (in index order) into ``len(items) // k`` consecutive blocks of ``k``."""
+    return [items[b * k : (b + 1) * k] for b in range(len(items) // k)]
+
+
+def mv_at_k(answers: Sequence[Answer], k: int, dataset_type: str, vote_fn: VoteFn) -> Fraction:
+    """MV@k for one question: the share of its ``N // k`` disjoint blocks voted correct."""
+    bs = blocks(answers, k)
+    if not bs:
+        raise ValueError(f"MV@{k} needs at least {k} samples, got {len(answers)}")
+    return Fraction(sum(majority_vote_correct(b, dataset_type, vote_fn) for b in bs), len(bs))
+
+
+def critic_filtered_mv_at_k(
+    answers: Sequence[Answer],
+    verdicts: Sequence[str | None],
+    k: int,
+    dataset_type: str,
+    vote_fn: VoteFn,
+) -> Fraction:
+    """Critic-filtered MV@k for one question.
+
+    In each block of ``k`` samples the samples whose critique verdict is ``"wrong"`` are
+    dropped and the rest vote; a block in which every sample was judged wrong votes among
+    all of its samples.
+    """
+    scores = []
+    for block, block_verdicts in zip(blocks(answers, k), blocks(verdicts, k)):
+        kept = [a for a, v in zip(block, block_verdicts) if v != "wrong"]
+        scores.append(majority_vote_correct(kept or block, dataset_type, vote_fn))
+    if not scores:
+        raise ValueError(f"MV@{k} needs at least {k} samples, got {len(answers)}")
+    return Fraction(sum(scores), len(scores))
+
+
+def harmonic_mean(a: Fraction | None, b: Fraction | None) -> Fraction | None:
+    """Harmonic mean ``2ab / (a + b)``; ``None`` if either is undefined, 0 if both are 0."""
+    if a is None or b is None:
+        return None
+    if a + b == 0:
+        return Fraction(0)
+    return 2 * a * b / (a + b)
+
+
+# ---------------------------------------------------------------------------------------
+# Stored numbers
+# ---------------------------------------------------------------------------------------
+
+
+def num(value: Fraction | None, n: int) -> dict[str, Any]:
+    """A stored number: ``{"value": float | None, "n": denominator}``."""
+    return {"value": None if value is None else float(value), "n": n}
+
+
+def ratio(hits: int, n: int) -> Fraction | None:
+    """``hits / n`` exactly; ``None`` for an empty denominator."""
+    return Fraction(hits, n) if n else None
+
+
+def as_fraction(hit: bool) -> Fraction:
+    return Fraction(int(hit))
+
+
+def mean(values: Sequence[Fraction]) -> dict[str, Any]:
+    """Mean of per-item values with ``n = len(values)``; ``None`` when there are none."""
+    return num(sum(values, Fraction(0)) / len(values) if values else None, len(values))

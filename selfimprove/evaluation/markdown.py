@@ -1,0 +1,237 @@
+"""The text of ``report.md``: configuration header and tables of every number with its ``n``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from selfimprove.evaluation.views import at, cell, computed_modes, level_rows
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out + [""]
+
+
+def img(name: str | None, alt: str) -> list[str]:
+    return [f"![{alt}]({name})", ""] if name else []
+
+
+def config_lines(results: Mapping, label: str | None = None) -> list[str]:
+    cfg = dict(results.get("config") or {})
+    rounds = results.get("R")
+    shown = {
+        "actor": cfg.pop("actor", "–"),
+        "critic": cfg.pop("critic", "–"),
+        "datasets": cfg.pop("datasets", list(results["datasets"])),
+        "N (samples per question)": results["N"],
+        "R (sequential rounds)": rounds if rounds is not None else cfg.get("R", "–"),
+        "temperature": cfg.pop("temperature", "–"),
+        "modes": cfg.pop("modes", results.get("parallel_modes", "–")),
+    }
+    cfg.pop("N", None)
+    cfg.pop("R", None)
+    shown.update(cfg)
+    avail = results.get("available") or {}
+    shown["inputs present"] = ", ".join(k for k, v in avail.items() if v) or "pool only"
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, list):
+            return ", ".join(map(str, v))
+        if v is None:
+            return "–"
+        return json.dumps(v) if isinstance(v, dict) else str(v)
+
+    title = "## Configuration" + (f" (iteration {label})" if label is not None else "")
+    return [title, ""] + table(["setting", "value"], [(k, fmt(v)) for k, v in shown.items()])
+
+
+def block_markdown(
+    block: Mapping, ks: Sequence[int], h: str, plots: Mapping[str, str | None], explain: bool = True
+) -> list[str]:
+    """Tables of every number in one metrics block; ``h`` is the heading prefix.
+
+    ``explain`` adds the "how to read" line under each section heading.
+    """
+    out: list[str] = []
+
+    def section(title: str, how: str) -> None:
+        out.extend([f"{h} {title}", ""] + ([f"_How to read: {how}_", ""] if explain else []))
+
+    kh = [f"K={k}" for k in ks]
+    ro = block["response_only"]
+    par = computed_modes(block)
+
+    section(
+        "Response only",
+        "greedy = one greedy answer per question; Pass@K = chance that at least one of K "
+        "samples is correct; MV@K = accuracy of the majority answer of K samples (all from one pool).",
+    )
+    out += [f"Greedy accuracy: {cell(ro.get('greedy'))}", ""]
+    out += table(
+        ["metric"] + kh,
+        [
+            ["Pass@K"] + [cell(at(ro["pass_at_k"], "k", k)) for k in ks],
+            ["MV@K"] + [cell(at(ro["mv_at_k"], "k", k)) for k in ks],
+        ],
+    )
+    if not par:
+        out += img(plots.get("mv"), "MV@K") + img(plots.get("pass"), "Pass@K")
+
+    section(
+        "Parallel critique-refine",
+        "every sample is critiqued and refined once; oracle refines only truly wrong samples, "
+        "refine all replaces every sample, verifier replaces only samples the critic judges wrong. "
+        "Compare each row with the response-only row of the same metric.",
+    )
+    if par:
+        rows = []
+        for metric, name in (("pass_at_k", "Pass@K"), ("mv_at_k", "MV@K")):
+            rows.append([f"{name}, response only"] + [cell(at(ro[metric], "k", k)) for k in ks])
+            rows += [[f"{name}, {mode}"] + [cell(at(p[metric], "k", k)) for k in ks] for mode, p in par.items()]
+        out += table(["metric, mode"] + kh, rows)
+        out += img(plots.get("mv"), "MV@K with and without critique")
+        out += img(plots.get("pass"), "Pass@K with and without critique")
+    else:
+        out += ["Not run (no refinements).", ""]
+
+    section(
+        "Critic-filtered majority voting",
+        "samples the critic judges wrong are dropped before voting (a block with none left "
+        "votes among all of its samples).",
+    )
+    cf = block.get("critic_filtered")
+    if cf:
+        out += table(
+            ["metric"] + kh,
+            [
+                ["MV@K, no critic"] + [cell(at(ro["mv_at_k"], "k", k)) for k in ks],
+                ["MV@K, critic-filtered"] + [cell(at(cf["mv_at_k"], "k", k)) for k in ks],
+            ],
+        )
+    else:
+        out += ["Not run (no critiques).", ""]
+
+    section(
+        "Sequential critique-refine",
+        "round r = answer after r critique-refine rounds (round 0 is the first answer). "
+        "Final = accuracy of the round-r answer; MV = majority vote over the answers of rounds 0..r.",
+    )
+    seq = block.get("sequential")
+    if seq:
+        rounds = [p["round"] for p in seq["final"]]
+        out += table(
+            ["metric"] + [f"r={r}" for r in rounds],
+            [
+                ["Sequential Final"] + [cell(at(seq["final"], "round", r)) for r in rounds],
+                ["Sequential MV"] + [cell(at(seq["mv"], "round", r)) for r in rounds],
+            ],
+        )
+    else:
+        out += ["Not run (no sequential chains).", ""]
+    out += img(plots.get("par_seq"), "Parallel vs sequential critique-refine")
+
+    section(
+        "Compute-matched baselines",
+        "critiquing and refining costs about two extra generations per sample, so MV@K with "
+        "critique is matched in compute by MV@3K without it (MV@2K shown in between).",
+    )
+    cm = block.get("compute_matched")
+    if cm:
+        out += table(
+            ["K", "MV@K", "MV@2K", "MV@3K", "MV@K + critique (refine all)", "MV@K + critique (verifier)"],
+            [
+                [
+                    r["k"],
+                    cell(r["mv_k"]),
+                    cell(r["mv_2k"]),
+                    cell(r["mv_3k"]),
+                    cell(r["with_critique"].get("refine_all")),
+                    cell(r["with_critique"].get("verifier")),
+                ]
+                for r in cm
+            ],
+        )
+        out += img(plots.get("compute"), "Compute-matched comparison")
+    elif cm is None:
+        out += ["Not run (no refinements).", ""]
+    else:
+        out += ["No budget K with 3K ≤ N.", ""]
+
+    section(
+        "Critic metrics",
+        "sample-level, on the actor's pool samples. Discrimination = how often the critic's "
+        "final verdict is right (parseable verdicts only), F1 = harmonic mean of its accuracy on wrong and on "
+        "correct samples; helpfulness = wrong samples fixed by refinement; harm = correct samples broken by "
+        "refinement; format violations = critiques without a parseable verdict.",
+    )
+    c = block["critic"]
+    rows = [["accuracy before refinement", cell(c["accuracy_before_refinement"])]]
+    for mode, num in (c.get("accuracy_after_refinement") or {}).items():
+        rows.append([f"accuracy after refinement ({mode})", cell(num)])
+    rows += [
+        ["helpfulness (wrong → correct)", cell(c.get("helpfulness"))],
+        ["harm (correct → wrong)", cell(c.get("harm"))],
+    ]
+    d = c.get("discrimination") or {}
+    rows += [
+        ["discrimination accuracy", cell(d.get("accuracy"))],
+        ["accuracy on wrong samples", cell(d.get("accuracy_on_wrong"))],
+        ["accuracy on correct samples", cell(d.get("accuracy_on_correct"))],
+        ["discrimination F1", cell(d.get("f1"))],
+    ]
+    fv = c.get("format_violations")
+    rows.append(
+        [
+            "format violations",
+            "–" if fv is None else f"{fv['count']} critiques, {cell({'value': fv['share'], 'n': fv['n']})}",
+        ]
+    )
+    out += table(["metric", "value (%)"], rows)
+    return out
+
+
+def dataset_markdown(name: str, ds: Mapping, results: Mapping, plots: Mapping[str, str | None]) -> list[str]:
+    ks, n_pool = results["ks"], results["N"]
+    out = [
+        f"## Dataset: {name}",
+        "",
+        f"{ds.get('n_questions', '?')} questions, dataset type {ds.get('dataset_type', '?')}. "
+        "Accuracies in %, each with its denominator n (questions, or samples for critic metrics).",
+        "",
+    ]
+    out += block_markdown(ds["overall"], ks, "###", plots)
+
+    out += [
+        "### Difficulty levels",
+        "",
+        "_How to read: level = the question's own level where the dataset has one, else from the actor's "
+        "sampled accuracy on the pool (1: ≥ 0.8, 2: [0.6, 0.8), 3: [0.4, 0.6), 4: [0.2, 0.4), 5: < 0.2). "
+        f"Level sources: {json.dumps(ds.get('level_source', {}))}._",
+        "",
+    ]
+    levels = level_rows(ds)
+    modes = list(computed_modes(ds["overall"]))
+    header = ["level", "questions", "greedy", "Pass@1", f"MV@{n_pool}"]
+    header += [f"MV@{n_pool}, {m}" for m in modes]
+    rows = []
+    for lv, b in levels:
+        ro = b["response_only"]
+        row = [
+            lv,
+            b["n_questions"],
+            cell(ro.get("greedy")),
+            cell(at(ro["pass_at_k"], "k", 1)),
+            cell(at(ro["mv_at_k"], "k", n_pool)),
+        ]
+        row += [cell(at(((b.get("parallel") or {}).get(m) or {}).get("mv_at_k"), "k", n_pool)) for m in modes]
+        rows.append(row)
+    out += table(header, rows)
+    out += img(plots.get("levels"), "Accuracy by difficulty level")
+    for lv, b in levels:
+        out += ["<details>", f"<summary>All numbers for level {lv} (n={b['n_questions']} questions)</summary>", ""]
+        out += block_markdown(b, ks, "####", {}, explain=False)
+        out += ["</details>", ""]
+    return out
