@@ -1,0 +1,44 @@
+"""Reasoning steps: a solution is one step per non-empty line, ending at its final-answer line."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from selfimprove.generation.prompts import strip_prefix
+
+# the phrases the grader reads a final answer from ("The answer is ...", "#### N", a box)
+_FINAL_RE = re.compile(r"\banswer(?:\s+is\b|\s*\**\s*[:：])|####|\\boxed\s*\{|\\fbox\s*\{", re.IGNORECASE)
+_LABEL_RE = re.compile(r"^(?:\*\*)?(?:corrected |rewritten |new )?step(?: \d+)?\s*[:.)]\s*(?:\*\*)?\s*", re.IGNORECASE)
+
+
+def is_final(step: str) -> bool:
+    """True for a step that states the final answer."""
+    return bool(_FINAL_RE.search(step))
+
+
+def split_steps(solution: str) -> list[str]:
+    """The steps of a solution (its reply prefix removed), up to and including the first final-answer step."""
+    steps = []
+    for line in strip_prefix(solution or "").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        steps.append(line)
+        if is_final(line):
+            break
+    return steps
+
+
+def first_step(text: str) -> str:
+    """The first non-empty line of a generation, without a "Step 2:" style label."""
+    for line in (text or "").splitlines():
+        line = _LABEL_RE.sub("", line.strip()).strip()
+        if line:
+            return line
+    return ""
+
+
+def completion_text(c: Any) -> str:
+    """The text of one completion, whether an engine returns strings or objects with ``.text``."""
+    return c if isinstance(c, str) else str(getattr(c, "text", ""))
