@@ -1,0 +1,180 @@
+"""Trajectory-level self-correction: one model answers, critiques its own answer, and corrects it.
+
+**Training data** (:func:`trajectory_examples`), from a run's samples, critiques and refinements
+(the ``01_samples`` / ``02_critiques`` / ``03_refinements`` files of an iteration, or the same
+layout written by the critic pipeline):
+
+* a wrong answer whose critique says ``wrong`` and led to a kept (correct) refinement:
+  question -> answer -> self-critique -> corrected answer;
+* a right answer whose critique says ``correct``: question -> answer -> self-critique ("correct").
+
+Samples whose critique disagrees with the ground truth, and wrong answers that were never fixed,
+are left out (and counted). Every assistant turn is a target (train with ``mask_history=false``).
+
+**Test time** (:func:`self_correct`): the model checks each of its own answers in the critique
+format (:func:`~selfimprove.selftalk.prompts.self_check_prompt`); an answer it judges wrong is
+rewritten after its own critique (:func:`~selfimprove.selftalk.prompts.self_refine_prompt`); the
+final answer is the rewrite, else the answer itself. No separate critic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from selfimprove.core.io import ResumableJsonl
+from selfimprove.generation.engines import Completion, Engine, SamplingParams
+from selfimprove.generation.loop import generate_into, grade_records
+from selfimprove.generation.prompts import SOLUTION_PREFIX, parse_critique, question_message
+from selfimprove.selftalk.prompts import self_check_message, self_check_prompt, self_refine_message, self_refine_prompt
+from selfimprove.training.export import conversation
+
+
+def _natural_key(s: str) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
+
+
+def _verdict(c: dict) -> str | None:
+    return c["verdict"] if "verdict" in c else parse_critique(c["critique"]).verdict
+
+
+def trajectory_examples(
+    questions: dict[str, dict], samples: Sequence[dict], critiques: Sequence[dict], refinements: Sequence[dict] = ()
+) -> tuple[list[list[dict]], dict]:
+    """Self-correction conversations, one per usable sample (in sample order), with counts."""
+    crits: dict[str, list[dict]] = {}
+    for c in sorted(critiques, key=lambda c: _natural_key(c["id"])):
+        crits.setdefault(c["sample_id"], []).append(c)
+    fixed: dict[str, dict] = {}
+    for r in sorted(refinements, key=lambda r: _natural_key(r["id"])):
+        if r.get("kept", r.get("correct")) and r.get("critique_id") not in fixed:
+            fixed[r["critique_id"]] = r
+    convs: list[list[dict]] = []
+    counts: Counter = Counter()
+    for s in samples:
+        q = questions.get(s["qid"])
+        if q is None:
+            raise ValueError(f"sample {s['id']} refers to unknown question {s['qid']}")
+        head = [question_message(q["question"], q["dataset_type"]), s["response"], self_check_message()]
+        own = crits.get(s["id"], [])
+        if s["correct"]:
+            c = next((c for c in own if _verdict(c) == "correct"), None)
+            if c is None:
+                counts["skipped_correct_not_confirmed" if own else "skipped_not_critiqued"] += 1
+                continue
+            convs.append(conversation(*head, c["critique"]))
+            counts["confirmed"] += 1
+            continue
+        pair = next(((c, fixed[c["id"]]) for c in own if _verdict(c) == "wrong" and c["id"] in fixed), None)
+        if pair is None:
+            if not own:
+                counts["skipped_not_critiqued"] += 1
+            elif not any(_verdict(c) == "wrong" for c in own):
+                counts["skipped_wrong_not_flagged"] += 1
+            else:
+                counts["skipped_not_fixed"] += 1
+            continue
+        c, r = pair
+        convs.append(conversation(*head, c["critique"], self_refine_message(q["dataset_type"]), r["response"]))
+        counts["corrected"] += 1
+    return convs, {"examples": len(convs), **dict(sorted(counts.items()))}
+
+
+def self_correct(
+    engine: Engine,
+    questions: dict[str, dict],
+    answers: Sequence[dict],
+    out_dir: str | Path,
+    tag: str,
+    check_params: SamplingParams,
+    refine_params: SamplingParams,
+    grader: str = "default",
+    chunk_size: int = 512,
+) -> tuple[list[dict], dict]:
+    """The model checks and, where it finds a mistake, corrects each of its graded ``answers``.
+
+    Writes ``<tag>_checks.jsonl`` and ``<tag>_corrections.jsonl`` in ``out_dir`` (resumable) and
+    returns the final answer records (id, qid, index, response, pred, correct, verdict, revised)."""
+    out_dir = Path(out_dir)
+    checks_out = ResumableJsonl(out_dir / f"{tag}_checks.jsonl")
+    qs = {a["id"]: questions[a["qid"]] for a in answers}
+
+    def check_records(a: dict, completions: list[Completion]) -> list[dict]:
+        text = completions[0].text
+        return [{"id": a["id"], "qid": a["qid"], "critique": text, "verdict": parse_critique(text).verdict}]
+
+    counts = {}
+    c1 = generate_into(
+        checks_out,
+        answers,
+        engine,
+        check_params,
+        build_prompt=lambda a: self_check_prompt(qs[a["id"]]["question"], qs[a["id"]]["dataset_type"], a["response"]),
+        make_records=check_records,
+        expected_ids=lambda a: [a["id"]],
+        chunk_size=chunk_size,
+        desc=f"{tag}: self-checks",
+    )
+    checks = {c["id"]: c for c in checks_out.records}
+    flagged = [a for a in answers if checks[a["id"]]["verdict"] == "wrong"]
+    fixes_out = ResumableJsonl(out_dir / f"{tag}_corrections.jsonl")
+
+    def fix_records(a: dict, completions: list[Completion]) -> list[dict]:
+        q = qs[a["id"]]
+        text = completions[0].text
+        return [
+            {
+                "id": a["id"],
+                "qid": a["qid"],
+                "gold": q["gold"],
+                "dataset_type": q["dataset_type"],
+                "response": SOLUTION_PREFIX + text,
+                "empty": not text.strip(),
+            }
+        ]
+
+    c2 = generate_into(
+        fixes_out,
+        flagged,
+        engine,
+        refine_params,
+        build_prompt=lambda a: self_refine_prompt(
+            qs[a["id"]]["question"], qs[a["id"]]["dataset_type"], a["response"], checks[a["id"]]["critique"]
+        ),
+        make_records=fix_records,
+        expected_ids=lambda a: [a["id"]],
+        postprocess=lambda recs: grade_records(recs, grader),
+        chunk_size=chunk_size,
+        desc=f"{tag}: self-corrections",
+    )
+    fixes = {f["id"]: f for f in fixes_out.records}
+    finals = []
+    for a in answers:
+        verdict = checks[a["id"]]["verdict"]
+        src = fixes.get(a["id"]) if verdict == "wrong" else None
+        final = src or a
+        finals.append(
+            {
+                "id": a["id"],
+                "qid": a["qid"],
+                "index": a["index"],
+                "response": final["response"],
+                "pred": final["pred"],
+                "correct": final["correct"],
+                "verdict": verdict,
+                "revised": src is not None,
+                "first_correct": a["correct"],
+            }
+        )
+    counts.update(
+        answers=len(answers),
+        judged_wrong=len(flagged),
+        format_violations=sum(checks[a["id"]]["verdict"] is None for a in answers),
+        checks_generated=c1["generated"],
+        corrections_generated=c2["generated"],
+        correct_before=sum(a["correct"] for a in answers),
+        correct_after=sum(f["correct"] for f in finals),
+    )
+    return finals, counts

@@ -1,0 +1,120 @@
+"""Trajectory-level self-correction: the training conversations and the test-time mode, scripted."""
+
+from __future__ import annotations
+
+from selfimprove.generation.engines import SamplingParams, ScriptedEngine
+from selfimprove.generation.prompts import SOLUTION_PREFIX, Prompt, question_message
+from selfimprove.selftalk.prompts import SELF_CHECK_INSTRUCTION, self_refine_message
+from selfimprove.selftalk.selfcorrect import self_correct, trajectory_examples
+
+QS = {
+    "farm/0": {
+        "id": "farm/0",
+        "question": "A hen lays 3 eggs a day. How many in 5 days?",
+        "gold": "15",
+        "dataset_type": "gsm8k",
+    },
+    "farm/1": {
+        "id": "farm/1",
+        "question": "Tom has 9 pears and eats 4. How many are left?",
+        "gold": "5",
+        "dataset_type": "gsm8k",
+    },
+}
+RIGHT = SOLUTION_PREFIX + "3 * 5 = 15 eggs.\nThe answer is 15."
+WRONG = SOLUTION_PREFIX + "9 - 4 = 6 pears.\nThe answer is 6."
+FIXED = SOLUTION_PREFIX + "9 - 4 = 5 pears.\nThe answer is 5."
+SAYS_WRONG = "Step sentence: 9 - 4 = 6 pears.\nCorrectness of the step: Wrong\nExplanation: 9 - 4 = 5.\n\nCorrectness of the final answer: Wrong\nExplanation: it is 5."
+SAYS_RIGHT = "Step sentence: 3 * 5 = 15 eggs.\nCorrectness of the step: Correct\nExplanation: ok.\n\nCorrectness of the final answer: Correct\nExplanation: ok."
+
+
+def test_trajectories_from_critiques_and_refinements():
+    samples = [
+        {"id": "farm/0/s0", "qid": "farm/0", "response": RIGHT, "correct": True},
+        {"id": "farm/1/s0", "qid": "farm/1", "response": WRONG, "correct": False},
+        {"id": "farm/1/s1", "qid": "farm/1", "response": WRONG, "correct": False},  # critiqued, never fixed
+        {"id": "farm/0/s1", "qid": "farm/0", "response": RIGHT, "correct": True},  # the critic called it wrong
+        {"id": "farm/1/s2", "qid": "farm/1", "response": WRONG, "correct": False},  # no critique at all
+    ]
+    critiques = [
+        {"id": "farm/0/s0/c0", "sample_id": "farm/0/s0", "critique": SAYS_RIGHT, "verdict": "correct"},
+        {"id": "farm/1/s0/c1", "sample_id": "farm/1/s0", "critique": SAYS_WRONG + " (second)", "verdict": "wrong"},
+        {"id": "farm/1/s0/c0", "sample_id": "farm/1/s0", "critique": SAYS_WRONG, "verdict": "wrong"},
+        {"id": "farm/1/s1/c0", "sample_id": "farm/1/s1", "critique": SAYS_WRONG, "verdict": "wrong"},
+        {"id": "farm/0/s1/c0", "sample_id": "farm/0/s1", "critique": SAYS_WRONG},  # verdict read from the text
+    ]
+    refinements = [
+        {
+            "id": "farm/1/s0/c0/r0",
+            "critique_id": "farm/1/s0/c0",
+            "sample_id": "farm/1/s0",
+            "response": WRONG,
+            "correct": False,
+            "kept": False,
+        },
+        {
+            "id": "farm/1/s0/c0/r1",
+            "critique_id": "farm/1/s0/c0",
+            "sample_id": "farm/1/s0",
+            "response": FIXED,
+            "correct": True,
+            "kept": True,
+        },
+        {
+            "id": "farm/1/s0/c1/r0",
+            "critique_id": "farm/1/s0/c1",
+            "sample_id": "farm/1/s0",
+            "response": FIXED,
+            "correct": True,
+            "kept": True,
+        },
+        {
+            "id": "farm/1/s1/c0/r0",
+            "critique_id": "farm/1/s1/c0",
+            "sample_id": "farm/1/s1",
+            "response": WRONG,
+            "correct": False,
+            "kept": False,
+        },
+    ]
+    convs, counts = trajectory_examples(QS, samples, critiques, refinements)
+    q0 = question_message(QS["farm/0"]["question"], "gsm8k")
+    q1 = question_message(QS["farm/1"]["question"], "gsm8k")
+    assert [[t["content"] for t in c] for c in convs] == [
+        [q0, RIGHT, SELF_CHECK_INSTRUCTION, SAYS_RIGHT],
+        [q1, WRONG, SELF_CHECK_INSTRUCTION, SAYS_WRONG, self_refine_message("gsm8k"), FIXED],  # c0 before c1
+    ]
+    assert [t["role"] for t in convs[1]] == ["user", "assistant"] * 3
+    assert counts == {
+        "examples": 2,
+        "confirmed": 1,
+        "corrected": 1,
+        "skipped_correct_not_confirmed": 1,
+        "skipped_not_critiqued": 1,
+        "skipped_not_fixed": 1,
+    }
+
+
+def test_self_correction_mode_checks_its_own_answers_and_rewrites_the_flagged_ones(tmp_path):
+    def respond(p: Prompt, k: int) -> str:
+        if p.messages[-1]["content"] == SELF_CHECK_INSTRUCTION:
+            return SAYS_WRONG if "6 pears" in p.messages[1]["content"] else SAYS_RIGHT
+        assert p.messages[3]["content"] == SAYS_WRONG and p.prefix == SOLUTION_PREFIX  # its own critique, then rewrite
+        return "9 - 4 = 5 pears.\nThe answer is 5."
+
+    engine = ScriptedEngine(respond)
+    answers = [
+        {"id": "farm/0/s0", "qid": "farm/0", "index": 0, "response": RIGHT, "pred": "15", "correct": True},
+        {"id": "farm/1/s0", "qid": "farm/1", "index": 0, "response": WRONG, "pred": "6", "correct": False},
+    ]
+    finals, counts = self_correct(engine, QS, answers, tmp_path, "pool", SamplingParams(), SamplingParams())
+    assert [(f["id"], f["verdict"], f["revised"], f["pred"], f["correct"]) for f in finals] == [
+        ("farm/0/s0", "correct", False, "15", True),
+        ("farm/1/s0", "wrong", True, "5", True),
+    ]
+    assert finals[1]["response"] == FIXED
+    assert counts["judged_wrong"] == 1 and counts["correct_before"] == 1 and counts["correct_after"] == 2
+    assert [len(prompts) for prompts, _ in engine.calls] == [2, 1]
+    # a rerun generates nothing
+    again, counts = self_correct(engine, QS, answers, tmp_path, "pool", SamplingParams(), SamplingParams())
+    assert again == finals and len(engine.calls) == 2 and counts["checks_generated"] == 0
