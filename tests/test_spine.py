@@ -287,8 +287,11 @@ def test_filter_flags_select_exactly_their_sources(run_dir, flags, expected):
 def test_iteration_zero_is_reference_solutions_in_answer_format(tmp_path):
     sft, critic, counts = sft_filter.assemble(tmp_path, 0, QUESTIONS, FLAGS0, None)
     assert counts == {"original": 2, "total": 2, "critic_pairs": 0}
-    assert sft[0][1]["content"] == f"{SOLUTION_PREFIX}2 + 3 = 5 apples.\nThe answer is 5."
+    # calculator annotations stay, as in the released data; the knob strips them
+    assert sft[0][1]["content"] == f"{SOLUTION_PREFIX}2 + 3 = <<2+3=5>>5 apples.\nThe answer is 5."
     assert sft[0][0]["content"].endswith("'The answer is [your answer].'")
+    stripped, _, _ = sft_filter.assemble(tmp_path, 0, QUESTIONS, FLAGS0, None, strip_calculator=True)
+    assert stripped[0][1]["content"] == f"{SOLUTION_PREFIX}2 + 3 = 5 apples.\nThe answer is 5."
 
 
 def test_export_formats_for_llamafactory():
@@ -296,17 +299,13 @@ def test_export_formats_for_llamafactory():
     share = sft_filter.to_sharegpt(conv)
     assert [t["from"] for t in share["conversations"]] == ["human", "gpt", "human", "gpt"]
     alp = sft_filter.to_alpaca(conv, "<|end_of_text|>")
-    # LLaMA-Factory's default template renders "Human: {instruction}\nAssistant:"
-    rendered = f"Human: {alp['instruction']}\nAssistant:"
-    assert (
-        rendered
-        == PromptFormat("base", eos_token="<|end_of_text|>").render(refine_prompt("Q?", "wrong", "crit", "gsm8k"))[
-            : len(rendered)
-        ]
-    )
-    assert alp["output"] == "right"
+    # rendered already (LLaMA-Factory's "empty" template adds nothing): the instruction is exactly
+    # the sampler's prompt, minus the reply prefix the sampler puts on the assistant's side
+    sent = PromptFormat("base", eos_token="<|end_of_text|>").render(refine_prompt("Q?", "wrong", "crit", "gsm8k"))
+    assert sent == alp["instruction"] + SOLUTION_PREFIX
+    assert alp["output"] == "right\n<|end_of_text|>"
     single = sft_filter.to_alpaca(sft_filter.conversation("Q? fmt", "sol"), "</s>")
-    assert single == {"instruction": "Q? fmt\n", "input": "", "output": "sol"}
+    assert single == {"instruction": "Human: Q? fmt\n\nAssistant:", "input": "", "output": "sol\n</s>"}
 
 
 def test_alpaca_feedback_file_is_parsed_into_turns(tmp_path):

@@ -6,7 +6,9 @@ What goes into the SFT set of iteration k (the released code's flags):
 USE_ORIGINAL=1              the iteration-0 set: training questions -> reference solutions,
                             rewritten in the actor's answer format (always used at k = 0)
 USE_GPT4_FEEDBACK=1         with the iteration-0 set: external critique->refinement examples
-                            (LLaMA-Factory alpaca format, e.g. the paper's GPT-4 feedback file)
+                            (LLaMA-Factory alpaca format, e.g. the paper's GPT-4 feedback files:
+                            one ``--feedback-file`` per training dataset type; none given is
+                            an error, not a silent no-op)
 (always, k >= 1)            correct samples of iteration k: question -> sampled solution
 USE_CRITIC=1                kept refinements: question -> refined (now correct) solution
 USE_SELFIMPROVE_FEEDBACK=1  with USE_CRITIC: (question, wrong solution, critique) -> refinement,
@@ -17,9 +19,13 @@ USE_PREVIOUS=1              the sampled data of every iteration 1..k instead of 
 The critic data are the (question, wrong solution) -> critique pairs whose critique led to a
 kept refinement, in the critic's chat format: training data for a critique model.
 
+Iteration-0 references keep GSM8K's calculator annotations ``<<48/2=24>>`` as the released data
+does (``--strip-calculator 1`` removes them).
+
 Examples are conversations (the last assistant turn is the target) written for LLaMA-Factory:
-``sharegpt`` conversations for chat models, ``alpaca`` instruction/output for base models
-(rendered in the plain ``Human:``/``Assistant:`` layout the base prompts use).
+``sharegpt`` conversations for chat models, ``alpaca`` instruction/output for base models, rendered
+in the sampler's own ``Human:``/``Assistant:`` layout with the model's EOS (``--eos-token``, or read
+from ``--base-model``'s tokenizer), to be trained with LLaMA-Factory's ``empty`` template.
 """
 
 from __future__ import annotations
@@ -30,7 +36,17 @@ from pathlib import Path
 from selfimprove.core.cli import parser, run
 from selfimprove.core.io import RecordError, atomic_write_json, read_jsonl
 from selfimprove.core.manifest import Step
-from selfimprove.training.export import FLAGS, _flag, assemble, export, load_feedback_file
+from selfimprove.training.export import (
+    FLAGS,
+    _flag,
+    assemble,
+    export,
+    load_feedback_files,
+    model_eos_token,
+    uses_feedback,
+)
+
+DEFAULT_EOS = "<|end_of_text|>"
 
 
 def main(argv=None) -> int:
@@ -44,11 +60,25 @@ def main(argv=None) -> int:
         default="sharegpt",
         help="sharegpt for chat models, alpaca for base models",
     )
-    ap.add_argument("--eos-token", default="<|end_of_text|>", help="turn separator of the alpaca/base layout")
+    ap.add_argument(
+        "--eos-token",
+        default=None,
+        help=f"EOS of the alpaca/base layout (default: --base-model's, else {DEFAULT_EOS})",
+    )
+    ap.add_argument("--base-model", default=None, help="model that will be trained (its tokenizer gives the EOS)")
     ap.add_argument(
         "--feedback-file",
-        default=None,
-        help="critique->refinement examples in LLaMA-Factory alpaca format (USE_GPT4_FEEDBACK)",
+        action="append",
+        default=[],
+        help="critique->refinement examples in LLaMA-Factory alpaca format (USE_GPT4_FEEDBACK); repeatable, "
+        "one per training dataset type (e.g. the GSM8K and the MATH file)",
+    )
+    ap.add_argument(
+        "--strip-calculator",
+        type=_flag,
+        default="0",
+        metavar="0|1",
+        help="remove GSM8K calculator annotations <<...>> from the reference solutions",
     )
     for f in FLAGS:
         ap.add_argument(f"--{f.replace('_', '-')}", type=_flag, default=False, metavar="0|1")
@@ -60,26 +90,35 @@ def main(argv=None) -> int:
     iter_dir = run_dir / f"iter_{args.iter}"
     flags = {f: getattr(args, f) for f in FLAGS}
     out_name = "sft.json" if args.iter == 0 else "04_sft.json"
-    step = Step(
-        run_dir,
-        args.step or f"iter_{args.iter}/{out_name.split('.')[0]}",
-        {"format": args.format, "feedback_file": args.feedback_file, **flags},
-    )
+    feedback_files = args.feedback_file if uses_feedback(args.iter, flags) else []
+    if uses_feedback(args.iter, flags) and not feedback_files:
+        raise RecordError(
+            "USE_GPT4_FEEDBACK=1 but no --feedback-file was given: pass the critique->refinement files of the "
+            "training datasets (e.g. gsm8k-critique-refine-100.json, math-critique-refine-100.json) or set "
+            "USE_GPT4_FEEDBACK=0"
+        )
+    eos = args.eos_token or (args.base_model and model_eos_token(args.base_model)) or DEFAULT_EOS
+    settings = {"format": args.format, "feedback_file": feedback_files, **flags}
+    if args.strip_calculator:
+        settings["strip_calculator"] = True
+    if args.format == "alpaca":
+        settings["eos_token"] = eos
+    step = Step(run_dir, args.step or f"iter_{args.iter}/{out_name.split('.')[0]}", settings)
     if step.done and (iter_dir / out_name).exists():
         print(f"[{step.name}] already done, skipping")
         return 0
     with step:
         questions = read_jsonl(args.questions, required=("id", "question", "dataset_type", "gold"))
         feedback = None
-        if flags["use_gpt4_feedback"] and args.feedback_file:
-            feedback, problems = load_feedback_file(args.feedback_file)
+        if feedback_files:
+            feedback, problems, per_file = load_feedback_files(feedback_files)
             for p in problems:
                 print(f"skipped: {p}", file=sys.stderr)
-            step.count(feedback_skipped=len(problems))
-        sft, critic, counts = assemble(run_dir, args.iter, questions, flags, feedback)
+            step.count(feedback_skipped=len(problems), feedback_per_file=per_file)
+        sft, critic, counts = assemble(run_dir, args.iter, questions, flags, feedback, args.strip_calculator)
         if not sft:
             raise RecordError(f"{iter_dir / out_name}: the SFT set is empty (no usable example)")
-        atomic_write_json(iter_dir / out_name, export(sft, args.format, args.eos_token))
+        atomic_write_json(iter_dir / out_name, export(sft, args.format, eos))
         if args.iter > 0:
             atomic_write_json(iter_dir / "04_critic_data.json", export(critic, "sharegpt"))
         step.count(**counts)

@@ -1,7 +1,16 @@
-"""SFT data export: conversations from a run's records, in LLaMA-Factory's sharegpt/alpaca formats."""
+"""SFT data export: conversations from a run's records, in LLaMA-Factory's sharegpt/alpaca formats.
+
+Training must see exactly the text sampling sends. ``sharegpt`` conversations are rendered by
+LLaMA-Factory's chat template for the model (it matches the tokenizer's own chat template when the
+driver passes the model's default system prompt). ``alpaca`` records hold the base layout already
+rendered by :func:`selfimprove.generation.prompts.render_base`: the instruction is the very prompt
+the sampler sends (``Human: {q}\\n\\nAssistant:``), the output is the reply followed by ``\\n`` and
+the model's EOS, and the trainer uses LLaMA-Factory's ``empty`` template, which adds nothing.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -28,18 +37,19 @@ def conversation(*turns: str) -> list[dict]:
     return [{"role": "user" if i % 2 == 0 else "assistant", "content": t} for i, t in enumerate(turns)]
 
 
-def reference_solution(q: dict) -> str:
-    """A reference solution rewritten the way the actor is asked to answer."""
+def reference_solution(q: dict, strip_calculator: bool = False) -> str:
+    """A reference solution rewritten the way the actor is asked to answer. GSM8K's calculator
+    annotations ``<<48/2=24>>`` are kept (as in the released data) unless ``strip_calculator``."""
     ref = q.get("reference") or ""
     if q["dataset_type"] == "gsm8k":
-        body = _GSM_FINAL.sub("", _CALC.sub("", ref)).strip()
+        body = _GSM_FINAL.sub("", _CALC.sub("", ref) if strip_calculator else ref).strip()
         return f"{SOLUTION_PREFIX}{body}\nThe answer is {q['gold']}."
     return f"{SOLUTION_PREFIX}{ref.strip()}\nThe answer is $\\boxed{{{q['gold']}}}$."
 
 
-def reference_examples(questions: list[dict]) -> list[list[dict]]:
+def reference_examples(questions: list[dict], strip_calculator: bool = False) -> list[list[dict]]:
     return [
-        conversation(question_message(q["question"], q["dataset_type"]), reference_solution(q))
+        conversation(question_message(q["question"], q["dataset_type"]), reference_solution(q, strip_calculator))
         for q in questions
         if q.get("reference")
     ]
@@ -75,6 +85,22 @@ def parse_alpaca_feedback(row: dict, where: str) -> list[dict]:
     return conversation(head.strip(), solution.strip("\n"), request.rstrip("\n"), row["output"])
 
 
+def load_feedback_files(paths: list[str]) -> tuple[list[list[dict]], list[str], dict[str, int]]:
+    """Read several feedback files (e.g. the GSM8K and the MATH set): examples, skipped-row reports,
+    and usable examples per file. A file without one usable example is an error."""
+    examples: list[list[dict]] = []
+    problems: list[str] = []
+    per_file: dict[str, int] = {}
+    for path in paths:
+        ex, pr = load_feedback_file(path)
+        if not ex:
+            raise RecordError(f"{path}: no usable critique->refinement example ({len(pr)} rows skipped)")
+        examples.extend(ex)
+        problems.extend(pr)
+        per_file[path] = len(ex)
+    return examples, problems, per_file
+
+
 def load_feedback_file(path: str) -> tuple[list[list[dict]], list[str]]:
     """Read an alpaca-format feedback file; bad rows are reported with their index and skipped."""
     data = read_json(path)
@@ -99,15 +125,13 @@ def to_sharegpt(conv: list[dict]) -> dict:
 
 
 def to_alpaca(conv: list[dict], eos_token: str) -> dict:
-    """Base-model layout: LLaMA-Factory's ``default`` template wraps the instruction as
-    ``Human: {instruction}\\nAssistant:``, so the instruction is the rendered history minus the
-    leading "Human: " and with one newline at the end."""
-    history = render_base(conv[:-1], eos_token)
-    instruction = history[len("Human: ") :] if history.startswith("Human: ") else history
+    """Base-model layout, fully rendered: the instruction is what the sampler sends for the
+    conversation so far (``render_base(history) + "Assistant:"``), the output the reply, ``\\n`` and
+    the EOS (as an assistant turn ends in that layout). Train with the ``empty`` template."""
     return {
-        "instruction": instruction[:-1] if instruction.endswith("\n\n") else instruction,
+        "instruction": render_base(conv[:-1], eos_token) + "Assistant:",
         "input": "",
-        "output": conv[-1]["content"],
+        "output": f"{conv[-1]['content']}\n{eos_token}",
     }
 
 
@@ -156,8 +180,18 @@ def _question(questions: dict[str, dict], rec: dict) -> str:
         raise RecordError(f"record {rec['id']}: unknown question {rec['qid']}") from None
 
 
+def uses_feedback(k: int, flags: dict[str, bool]) -> bool:
+    """Whether iteration ``k`` adds the external feedback examples (they ride with the original data)."""
+    return flags["use_gpt4_feedback"] and (flags["use_original"] or k == 0)
+
+
 def assemble(
-    run_dir: Path, k: int, questions: list[dict], flags: dict[str, bool], feedback: list[list[dict]] | None = None
+    run_dir: Path,
+    k: int,
+    questions: list[dict],
+    flags: dict[str, bool],
+    feedback: list[list[dict]] | None = None,
+    strip_calculator: bool = False,
 ) -> tuple[list[list[dict]], list[list[dict]], dict]:
     """The SFT conversations and critic conversations of iteration ``k``, with per-source counts."""
     sft: list[list[dict]] = []
@@ -168,7 +202,7 @@ def assemble(
         counts[kind] = counts.get(kind, 0) + len(convs)
 
     if flags["use_original"] or k == 0:
-        add("original", reference_examples(questions))
+        add("original", reference_examples(questions, strip_calculator))
         if flags["use_gpt4_feedback"] and feedback:
             add("gpt4_feedback", feedback)
     critic: list[list[dict]] = []
@@ -185,6 +219,20 @@ def assemble(
     counts["total"] = len(sft)
     counts["critic_pairs"] = len(critic)
     return sft, critic, counts
+
+
+def model_eos_token(model: str) -> str | None:
+    """The EOS token of a local model folder's tokenizer (None for a hub id or when it names none)."""
+    path = Path(model) / "tokenizer_config.json"
+    if not path.is_file():
+        return None
+    try:
+        eos = json.loads(path.read_text(encoding="utf-8")).get("eos_token")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return None
+    if isinstance(eos, dict):
+        eos = eos.get("content")
+    return eos if isinstance(eos, str) and eos else None
 
 
 def _flag(v: str) -> bool:

@@ -1,13 +1,51 @@
-"""The LLaMA-Factory launcher: training arguments per profile, dataset entries, the CLI call."""
+"""The LLaMA-Factory launcher: training arguments per profile, dataset entries, checkpoints, the CLI call.
+
+Everything here raises :class:`TrainingError` (a :class:`~selfimprove.core.io.RecordError`, so a
+stage's ``run()`` turns it into a one-line message and exit code 2); nothing exits the process.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
+import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
+from selfimprove.core.io import RecordError, atomic_write_json, read_json
+from selfimprove.training.weights import check_model_folder
+
+__all__ = [
+    "BASE_TEMPLATE",
+    "PROFILES",
+    "TrainingError",
+    "check_model_folder",
+    "checkpoint_args",
+    "dataset_entry",
+    "find_cli",
+    "latest_checkpoint",
+    "parse_overrides",
+    "register_dataset",
+    "run_trainer",
+    "to_yaml",
+    "training_args",
+]
+
 ROOT = Path(__file__).resolve().parents[2]
-DEEPSPEED_Z2 = ROOT / "LLaMA-Factory" / "configs" / "deepspeed" / "ds_z2_config.json"
+DEEPSPEED = {
+    2: ROOT / "LLaMA-Factory" / "configs" / "deepspeed" / "ds_z2_config.json",
+    3: ROOT / "LLaMA-Factory" / "configs" / "deepspeed" / "ds_z3_config.json",
+}
+# alpaca files are written fully rendered in the sampler's base layout (see training.export):
+# the template must add nothing, and LLaMA-Factory's "empty" template adds nothing
+BASE_TEMPLATE = "empty"
+
+
+class TrainingError(RecordError):
+    """A training run cannot start or did not finish; the message says what to do."""
+
 
 COMMON = {
     "stage": "sft",
@@ -22,8 +60,6 @@ COMMON = {
     "packing": False,
     "report_to": "none",
     "logging_steps": 5,
-    "save_steps": 100000,
-    "save_only_model": True,
     "plot_loss": True,
     "overwrite_output_dir": True,
     "include_num_input_tokens_seen": True,
@@ -31,7 +67,7 @@ COMMON = {
     "mask_history": True,
     "trust_remote_code": False,
 }
-PROFILES = {
+PROFILES: dict[str, dict] = {
     "gpu": {
         "per_device_train_batch_size": 4,
         "gradient_accumulation_steps": 8,
@@ -40,7 +76,6 @@ PROFILES = {
         "flash_attn": "auto",
         "preprocessing_num_workers": 16,
         "ddp_timeout": 180000000,
-        "deepspeed": str(DEEPSPEED_Z2),
     },
     "cpu": {
         "per_device_train_batch_size": 1,
@@ -56,6 +91,16 @@ PROFILES = {
 }
 
 
+def checkpoint_args(keep: bool, save_steps: int | None = None) -> dict:
+    """Only the final model by default; with ``keep`` full checkpoints (optimizer state included,
+    so a killed run can resume) every ``save_steps`` optimizer steps."""
+    if not keep:
+        return {"save_strategy": "no", "save_only_model": True}
+    if save_steps is not None and save_steps <= 0:
+        raise TrainingError(f"--save-steps must be positive, not {save_steps}")
+    return {"save_strategy": "steps", "save_steps": save_steps or 500, "save_only_model": False}
+
+
 def training_args(
     profile: str,
     base_model: str,
@@ -64,9 +109,16 @@ def training_args(
     dataset: str,
     output_dir: Path,
     overrides: dict | None = None,
+    *,
+    keep_checkpoints: bool = False,
+    save_steps: int | None = None,
+    zero_stage: int = 2,
 ) -> dict:
+    """Every LLaMA-Factory argument of one run; ``overrides`` (``--set``) win, None values are dropped."""
     if profile not in PROFILES:
-        raise SystemExit(f"error: --profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+        raise TrainingError(f"--profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+    if zero_stage not in DEEPSPEED:
+        raise TrainingError(f"ZeRO stage must be one of {sorted(DEEPSPEED)}, not {zero_stage!r}")
     args = {
         "model_name_or_path": base_model,
         "template": template,
@@ -75,7 +127,10 @@ def training_args(
         "output_dir": str(output_dir),
         **COMMON,
         **PROFILES[profile],
+        **checkpoint_args(keep_checkpoints, save_steps),
     }
+    if profile == "gpu":
+        args["deepspeed"] = str(DEEPSPEED[zero_stage])
     args.update(overrides or {})
     return {k: v for k, v in args.items() if v is not None}
 
@@ -84,24 +139,37 @@ def dataset_entry(file_name: str, fmt: str) -> dict:
     """A LLaMA-Factory ``dataset_info.json`` entry for a sharegpt or alpaca file."""
     if fmt == "sharegpt":
         return {"file_name": file_name, "formatting": "sharegpt", "columns": {"messages": "conversations"}}
-    return {"file_name": file_name, "columns": {"prompt": "instruction", "query": "input", "response": "output"}}
+    if fmt == "alpaca":
+        return {"file_name": file_name, "columns": {"prompt": "instruction", "query": "input", "response": "output"}}
+    raise TrainingError(f"SFT format must be sharegpt or alpaca, not {fmt!r}")
+
+
+def register_dataset(dataset_dir: Path, name: str, file_name: str, fmt: str) -> None:
+    """Add (or replace) one entry of ``dataset_dir/dataset_info.json``, keeping the others."""
+    path = dataset_dir / "dataset_info.json"
+    info = read_json(path) if path.is_file() else {}
+    if not isinstance(info, dict):
+        raise TrainingError(f"{path}: expected a JSON object of dataset entries")
+    info[name] = dataset_entry(file_name, fmt)
+    atomic_write_json(path, info)
+
+
+def dataset_name(text: str) -> str:
+    """A dataset name LLaMA-Factory accepts (no commas, no spaces)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "sft"
 
 
 def to_yaml(args: dict) -> str:
     """LLaMA-Factory reads YAML; our values are scalars, written in JSON syntax (valid YAML)."""
-    import json
-
     return "".join(f"{k}: {json.dumps(v)}\n" for k, v in args.items())
 
 
 def parse_overrides(items: list[str]) -> dict:
-    import json
-
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise SystemExit(f"error: --set expects key=value, got {item!r}")
+            raise TrainingError(f"--set expects key=value, got {item!r}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -118,4 +186,66 @@ def find_cli(explicit: str | None) -> str:
     ):
         if cand and Path(cand).is_file() and os.access(cand, os.X_OK):
             return cand
-    raise SystemExit("error: llamafactory-cli not found; run `bash scripts/setup_env.sh train` or set LLAMAFACTORY_CLI")
+    raise TrainingError("llamafactory-cli not found; run `bash scripts/setup_env.sh train` or set LLAMAFACTORY_CLI")
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    """The newest complete ``checkpoint-N`` of a killed run (trainer state written, weights intact)."""
+    if not output_dir.is_dir():
+        return None
+    found = []
+    for d in output_dir.iterdir():
+        m = re.fullmatch(r"checkpoint-(\d+)", d.name)
+        if m and d.is_dir() and (d / "trainer_state.json").is_file() and not check_model_folder(d, tokenizer=False):
+            found.append((int(m.group(1)), d))
+    return max(found)[1] if found else None
+
+
+def remove_checkpoints(model_dir: Path) -> None:
+    for d in model_dir.glob("checkpoint-*"):
+        if d.is_dir():
+            shutil.rmtree(d)
+
+
+# --------------------------------------------------------------------------- the trainer process
+
+
+def trainer_env(base: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of ``llamafactory-cli``: offline hub, no wandb, none of this venv's paths."""
+    env = {
+        **base,
+        "HF_HUB_OFFLINE": base.get("HF_HUB_OFFLINE", "1"),
+        "HF_DATASETS_OFFLINE": base.get("HF_DATASETS_OFFLINE", "1"),
+        "WANDB_DISABLED": "true",
+        "TOKENIZERS_PARALLELISM": "false",
+        **(extra or {}),
+    }
+    # the trainer's own venv must not inherit this one's packages
+    env.pop("PYTHONPATH", None)
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
+def run_trainer(cli: str, yaml_path: Path, log_path: Path, env: Mapping[str, str]) -> None:
+    """Run ``llamafactory-cli train yaml_path`` with its output in ``log_path``."""
+    with open(log_path, "w") as log:
+        proc = subprocess.run(
+            [cli, "train", str(yaml_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(env),
+            cwd=yaml_path.parent,
+        )
+    if proc.returncode != 0:
+        tail = log_path.read_text(errors="replace").splitlines()[-15:]
+        raise TrainingError(
+            f"llamafactory-cli train failed (exit {proc.returncode}); last lines of {log_path}:\n  " + "\n  ".join(tail)
+        )
+
+
+def train_results(model_dir: Path) -> dict:
+    path = model_dir / "train_results.json"
+    return read_json(path) if path.is_file() else {}

@@ -1,0 +1,202 @@
+"""One fine-tuning run, start to finish: check the data and the nodes, write the YAML, train, publish.
+
+Used by both roles of ``python -m selfimprove.train`` (the actor of an iteration, a critique model):
+
+* the data file is checked first (a JSON list of sharegpt or alpaca records, not empty; alpaca
+  outputs end with the model's EOS, as :func:`selfimprove.training.export.to_alpaca` writes them);
+* the file is registered in ``dataset_info.json`` beside it (other entries kept) and every
+  training argument is written to a YAML file;
+* LLaMA-Factory trains into ``OUT.partial``; only a finished run whose folder passes
+  :func:`~selfimprove.training.weights.check_model_folder` is renamed to ``OUT``;
+* the step is recorded in the run manifest. A step recorded as done is skipped only if ``OUT``
+  still passes the check; otherwise it is trained again, saying what was missing;
+* with checkpoints on, a killed run resumes from its newest complete ``checkpoint-N``; with them
+  off (the default) only the final model is kept;
+* with several nodes (``NNODES`` > 1) every node runs the same command: each checks the settings
+  and waits for the other nodes' markers; node 0 records the step and publishes the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from selfimprove.core.io import atomic_write_text, read_json
+from selfimprove.core.manifest import Step
+from selfimprove.training import distributed
+from selfimprove.training.export import model_eos_token
+from selfimprove.training.launcher import (
+    BASE_TEMPLATE,
+    TrainingError,
+    check_model_folder,
+    find_cli,
+    latest_checkpoint,
+    register_dataset,
+    remove_checkpoints,
+    run_trainer,
+    to_yaml,
+    train_results,
+    trainer_env,
+    training_args,
+)
+
+
+@dataclass
+class TrainJob:
+    """What one run trains (``data_file`` -> ``out_dir``) and where it keeps its records."""
+
+    run_dir: Path
+    step: str
+    data_file: Path
+    out_dir: Path
+    dataset: str
+    fmt: str
+    base_model: str
+    template: str
+    profile: str = "cpu"
+    default_system: str | None = None
+    overrides: dict = field(default_factory=dict)
+    keep_checkpoints: bool = False
+    save_steps: int | None = None
+    zero_stage: int = 2
+    yaml_path: Path | None = None
+    log_path: Path | None = None
+    cli: str | None = None
+
+    @property
+    def partial(self) -> Path:
+        return self.out_dir.with_name(self.out_dir.name + ".partial")
+
+
+def _say(job: TrainJob, msg: str) -> None:
+    print(f"[{job.step}] {msg}", file=sys.stderr)
+
+
+def load_records(job: TrainJob) -> list[dict]:
+    """The SFT records of ``job.data_file``, checked for the shape LLaMA-Factory will read."""
+    data = read_json(job.data_file)
+    if not isinstance(data, list) or not data:
+        raise TrainingError(f"{job.data_file}: expected a non-empty JSON list of {job.fmt} records")
+    for i, rec in enumerate(data):
+        ok = isinstance(rec, dict) and (
+            isinstance(rec.get("conversations"), list) and rec["conversations"]
+            if job.fmt == "sharegpt"
+            else isinstance(rec.get("instruction"), str) and isinstance(rec.get("output"), str)
+        )
+        if not ok:
+            want = "a 'conversations' list" if job.fmt == "sharegpt" else "'instruction' and 'output' strings"
+            raise TrainingError(f"{job.data_file}[{i}]: not a {job.fmt} record (needs {want}); check --format")
+    return data
+
+
+def resolve_template(job: TrainJob, records: list[dict]) -> tuple[str, str | None]:
+    """The template and default system prompt LLaMA-Factory gets.
+
+    alpaca files hold the sampler's base layout, already rendered (EOS included): the template
+    must add nothing, so ``default`` (the released code's choice for base models) maps to
+    ``empty``, and a default system prompt does not apply."""
+    if job.fmt != "alpaca":
+        return job.template, job.default_system
+    if job.template not in ("default", BASE_TEMPLATE):
+        raise TrainingError(
+            f"alpaca SFT files are rendered in the base layout already; use --template {BASE_TEMPLATE} "
+            f"(or default), not {job.template!r}"
+        )
+    eos = model_eos_token(job.base_model)
+    if eos is not None:
+        bad = [i for i, r in enumerate(records) if not r["output"].endswith("\n" + eos)]
+        if bad:
+            raise TrainingError(
+                f"{job.data_file}: {len(bad)} of {len(records)} alpaca outputs do not end with the model's EOS "
+                f"{eos!r} (first: record {bad[0]}); rewrite the file with the filter stage's --eos-token {eos}"
+            )
+    return BASE_TEMPLATE, None
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def run_job(job: TrainJob, env: Mapping[str, str] | None = None) -> Path | None:
+    """Train ``job`` (or skip it when done and intact). Returns the model folder (None on worker nodes)."""
+    env = dict(os.environ if env is None else env)
+    if not (Path(job.base_model) / "config.json").is_file() and Path(job.base_model).exists():
+        raise TrainingError(f"{job.base_model} is not a model folder (no config.json)")
+    records = load_records(job)
+    template, system = resolve_template(job, records)
+    gpus = distributed.visible_gpus(env) if job.profile == "gpu" else None
+    if job.profile == "gpu" and gpus == 0:
+        raise TrainingError("--profile gpu but this node sees no GPU (CUDA_VISIBLE_DEVICES / nvidia-smi)")
+    topo = distributed.read_topology(env, gpus)
+    yaml_path = job.yaml_path or job.data_file.with_suffix(".train.yaml")
+    log_path = job.log_path or job.data_file.with_suffix(".train.log")
+    if not topo.is_main:
+        log_path = log_path.with_name(f"{log_path.stem}.node{topo.node_rank}{log_path.suffix}")
+    targs = training_args(
+        job.profile,
+        job.base_model,
+        template,
+        job.data_file.parent,
+        job.dataset,
+        job.partial,
+        {"default_system": system, **job.overrides},
+        keep_checkpoints=job.keep_checkpoints,
+        save_steps=job.save_steps,
+        zero_stage=job.zero_stage,
+    )
+    step = Step(job.run_dir, job.step, targs)
+    if step.done:
+        problems = check_model_folder(job.out_dir)
+        if not problems:
+            _say(job, f"already done, skipping ({job.out_dir})")
+            return job.out_dir
+        _say(job, "recorded as done but the model folder fails the check, training again:\n  " + "\n  ".join(problems))
+    cli = find_cli(job.cli)
+    if topo.multinode:
+        timeout = float(env.get("NODE_WAIT_S", "600"))
+        _say(job, f"node {topo.node_rank} of {topo.nnodes}: waiting for the other nodes (up to {timeout:.0f}s)")
+        distributed.wait_for_nodes(job.run_dir / ".nodes" / job.step.replace("/", "_"), topo, timeout)
+    run_args = dict(targs)
+    resumed = None
+    if job.keep_checkpoints:
+        resumed = latest_checkpoint(job.partial)
+        if resumed is not None:
+            run_args["resume_from_checkpoint"] = str(resumed)
+            _say(job, f"resuming from {resumed}")
+    elif topo.is_main and job.partial.exists():
+        shutil.rmtree(job.partial)  # a killed run without checkpoints: nothing to resume from
+    register_dataset(job.data_file.parent, job.dataset, job.data_file.name, job.fmt)
+    atomic_write_text(yaml_path, to_yaml(run_args))
+    launch = trainer_env(env, distributed.launch_env(topo, job.profile))
+    _say(job, f"{cli} train {yaml_path} (log: {log_path})")
+    if not topo.is_main:  # worker node: train only; node 0 records the step and publishes the model
+        run_trainer(cli, yaml_path, log_path, launch)
+        return None
+    with step:
+        run_trainer(cli, yaml_path, log_path, launch)
+        problems = check_model_folder(job.partial)
+        if problems:
+            raise TrainingError(f"training ended but {job.partial} is incomplete: " + "; ".join(problems))
+        if not job.keep_checkpoints:
+            remove_checkpoints(job.partial)
+        if job.out_dir.exists():
+            shutil.rmtree(job.out_dir)
+        job.partial.rename(job.out_dir)
+        result = train_results(job.out_dir)
+        step.count(
+            examples=len(records),
+            data_sha256=_digest(job.data_file),
+            train_loss=result.get("train_loss"),
+            train_runtime=result.get("train_runtime"),
+            resumed_from=resumed.name if resumed else None,
+        )
+    return job.out_dir

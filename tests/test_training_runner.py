@@ -1,0 +1,228 @@
+"""The train stage with a stand-in for llamafactory-cli: roles, files, manifest, checks, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import struct
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from selfimprove.core.cli import run
+from selfimprove.core.manifest import read as read_manifest
+from selfimprove.stages.train import main as train_main
+from selfimprove.training.weights import check_model_folder
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "SmolLM2-135M-Instruct"
+
+FAKE_CLI = textwrap.dedent(
+    """\
+    #!{python}
+    # stands in for `llamafactory-cli train ARGS.yaml`: records the call, writes a small model
+    import json, os, struct, sys
+    from pathlib import Path
+    args = {{}}
+    for line in open(sys.argv[2]):
+        k, _, v = line.partition(": ")
+        args[k] = json.loads(v)
+    log = Path(os.environ["FAKE_LOG"])
+    with open(log, "a") as f:
+        f.write(json.dumps({{"argv": sys.argv[1:], "args": args, "torchrun": os.environ.get("FORCE_TORCHRUN")}}) + "\\n")
+    if os.environ.get("FAKE_FAIL"):
+        print("Traceback: out of memory")
+        sys.exit(3)
+    out = Path(args["output_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    def weights(d):
+        d.mkdir(parents=True, exist_ok=True)
+        head = json.dumps({{"w": {{"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}}}).encode()
+        (d / "model.safetensors").write_bytes(struct.pack("<Q", len(head)) + head + bytes(8))
+        (d / "config.json").write_text("{{}}")
+    if args.get("save_strategy") == "steps":
+        weights(out / "checkpoint-1")
+        (out / "checkpoint-1" / "trainer_state.json").write_text("{{}}")
+    weights(out)
+    (out / "tokenizer_config.json").write_text("{{}}")
+    (out / "train_results.json").write_text(json.dumps({{"train_loss": 1.25, "train_runtime": 3.0}}))
+    print("done")
+    """
+)
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    path = tmp_path / "bin" / "llamafactory-cli"
+    path.parent.mkdir()
+    path.write_text(FAKE_CLI.format(python=sys.executable))
+    path.chmod(0o755)
+    monkeypatch.setenv("LLAMAFACTORY_CLI", str(path))
+    monkeypatch.setenv("FAKE_LOG", str(tmp_path / "calls.jsonl"))
+    for var in ("NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT", "FORCE_TORCHRUN", "KEEP_CHECKPOINTS"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path / "calls.jsonl"
+
+
+def calls(log: Path) -> list[dict]:
+    return [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
+
+
+def yaml_args(path: Path) -> dict:
+    return {k: json.loads(v) for k, _, v in (line.partition(": ") for line in path.read_text().splitlines())}
+
+
+def sharegpt(n: int = 3) -> list[dict]:
+    return [
+        {"conversations": [{"from": "human", "value": f"check {i}"}, {"from": "gpt", "value": "Correct"}]}
+        for i in range(n)
+    ]
+
+
+def exit_code(argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as e:
+        run(train_main, argv)
+    return int(e.value.code or 0)
+
+
+CRITIC = ["--role", "critic", "--base-model", str(MODEL), "--template", "smollm2", "--profile", "cpu"]
+
+
+def test_critic_role_trains_a_data_file_into_its_own_folder(tmp_path, cli, capsys):
+    run_dir, data_dir = tmp_path / "run", tmp_path / "run" / "critic"
+    data_dir.mkdir(parents=True)
+    data = data_dir / "critic_sft.json"
+    data.write_text(json.dumps(sharegpt()))
+    (data_dir / "dataset_info.json").write_text(json.dumps({"other": {"file_name": "x.json"}}))
+    out = tmp_path / "run" / "critic" / "model"
+    argv = CRITIC + ["--run-dir", str(run_dir), "--dataset-file", str(data), "--out-dir", str(out)]
+    argv += ["--default-system", "You are a critic"]
+    assert exit_code(argv) == 0
+    assert check_model_folder(out) == [] and not (tmp_path / "run" / "critic" / "model.partial").exists()
+    args = yaml_args(data_dir / "critic_sft.train.yaml")
+    assert args["output_dir"] == str(out) + ".partial" and args["template"] == "smollm2"
+    assert args["default_system"] == "You are a critic" and args["dataset_dir"] == str(data_dir)
+    info = json.loads((data_dir / "dataset_info.json").read_text())
+    assert info["other"] == {"file_name": "x.json"}  # the entries of others are kept
+    assert info[args["dataset"]]["file_name"] == "critic_sft.json"
+    assert (data_dir / "critic_sft.train.log").read_text().strip() == "done"
+    entry = read_manifest(run_dir)["steps"]["critic/05_train"]
+    assert entry["status"] == "done" and entry["counts"]["examples"] == 3 and entry["counts"]["train_loss"] == 1.25
+    assert len(calls(cli)) == 1
+    # rerun: done and intact, so nothing is trained
+    assert exit_code(argv) == 0
+    assert len(calls(cli)) == 1 and "already done" in capsys.readouterr().err
+
+
+def test_actor_role_keeps_its_interface(tmp_path, cli):
+    (tmp_path / "iter_0").mkdir()
+    (tmp_path / "iter_0" / "sft.json").write_text(json.dumps(sharegpt(2)))
+    argv = ["--run-dir", str(tmp_path), "--iter", "0", "--base-model", str(MODEL), "--template", "smollm2"]
+    assert exit_code(argv + ["--profile", "cpu", "--set", "max_steps=2"]) == 0
+    assert check_model_folder(tmp_path / "iter_0" / "actor") == []
+    args = yaml_args(tmp_path / "iter_0" / "train.yaml")
+    assert args["dataset"] == "sft_iter0" and args["max_steps"] == 2 and args["save_strategy"] == "no"
+    assert (tmp_path / "iter_0" / "train.log").is_file()
+    assert read_manifest(tmp_path)["steps"]["iter_0/05_train"]["status"] == "done"
+    assert calls(cli)[0]["torchrun"] is None  # cpu profile: no torchrun forced
+
+
+def test_role_arguments_are_checked(tmp_path, cli):
+    base = ["--run-dir", str(tmp_path), "--base-model", str(MODEL), "--template", "smollm2"]
+    assert exit_code(base + ["--role", "critic", "--dataset-file", str(tmp_path / "x.json")]) == 2
+    assert exit_code(base + ["--iter", "0", "--out-dir", str(tmp_path / "o")]) == 2
+    assert exit_code(base + ["--role", "critic", "--dataset-file", "nope.json", "--out-dir", "o"]) == 2
+    assert calls(cli) == []
+
+
+def test_done_step_with_missing_weights_is_trained_again(tmp_path, cli, capsys):
+    data = tmp_path / "c.json"
+    data.write_text(json.dumps(sharegpt()))
+    argv = CRITIC + ["--run-dir", str(tmp_path), "--dataset-file", str(data), "--out-dir", str(tmp_path / "m")]
+    assert exit_code(argv) == 0
+    (tmp_path / "m" / "model.safetensors").unlink()
+    assert exit_code(argv) == 0
+    err = capsys.readouterr().err
+    assert "fails the check" in err and "no weights" in err
+    assert len(calls(cli)) == 2 and check_model_folder(tmp_path / "m") == []
+
+
+def test_failed_training_leaves_no_model_and_a_failed_step(tmp_path, cli, monkeypatch, capsys):
+    data = tmp_path / "c.json"
+    data.write_text(json.dumps(sharegpt()))
+    monkeypatch.setenv("FAKE_FAIL", "1")
+    argv = CRITIC + ["--run-dir", str(tmp_path), "--dataset-file", str(data), "--out-dir", str(tmp_path / "m")]
+    assert exit_code(argv) == 2
+    assert "out of memory" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+    assert read_manifest(tmp_path)["steps"]["critic/05_train"]["status"] == "failed"
+
+
+def test_checkpoints_only_on_request_and_a_killed_run_resumes(tmp_path, cli):
+    data = tmp_path / "c.json"
+    data.write_text(json.dumps(sharegpt()))
+    argv = CRITIC + ["--run-dir", str(tmp_path), "--dataset-file", str(data)]
+    # default: the final model only, even if the trainer left a checkpoint behind
+    assert exit_code(argv + ["--out-dir", str(tmp_path / "a"), "--step", "a", "--set", "save_strategy=no"]) == 0
+    assert not list((tmp_path / "a").glob("checkpoint-*"))
+    # a killed run with checkpoints on: checkpoint-3 complete, checkpoint-5 torn (no trainer state)
+    partial = tmp_path / "b.partial"
+    for n, state in ((3, True), (5, False)):
+        d = partial / f"checkpoint-{n}"
+        d.mkdir(parents=True)
+        head = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+        (d / "model.safetensors").write_bytes(struct.pack("<Q", len(head)) + head + bytes(4))
+        (d / "config.json").write_text("{}")
+        if state:
+            (d / "trainer_state.json").write_text("{}")
+    assert exit_code(argv + ["--out-dir", str(tmp_path / "b"), "--step", "b", "--keep-checkpoints", "1"]) == 0
+    args = calls(cli)[-1]["args"]
+    assert args["resume_from_checkpoint"] == str(partial / "checkpoint-3")
+    assert args["save_strategy"] == "steps" and args["save_only_model"] is False
+    assert (tmp_path / "b" / "checkpoint-1").is_dir()  # kept when asked for
+    # the recorded settings do not depend on where a run resumed from
+    assert "resume_from_checkpoint" not in read_manifest(tmp_path)["steps"]["b"]["settings"]
+    assert read_manifest(tmp_path)["steps"]["b"]["counts"]["resumed_from"] == "checkpoint-3"
+
+
+def test_alpaca_files_train_with_the_empty_template_and_the_models_eos(tmp_path, cli, capsys):
+    eos = json.loads((MODEL / "tokenizer_config.json").read_text())["eos_token"]
+    data = tmp_path / "a.json"
+    rec = {"instruction": "Human: q\n\nAssistant:", "input": "", "output": f"sol\n{eos}"}
+    data.write_text(json.dumps([rec]))
+    argv = ["--role", "critic", "--base-model", str(MODEL), "--format", "alpaca", "--run-dir", str(tmp_path)]
+    argv += ["--dataset-file", str(data), "--out-dir", str(tmp_path / "m"), "--default-system", "ignored"]
+    assert exit_code(argv + ["--template", "default"]) == 0
+    args = calls(cli)[-1]["args"]
+    assert args["template"] == "empty" and "default_system" not in args
+    bad = tmp_path / "b.json"
+    bad.write_text(json.dumps([{**rec, "output": "sol\n<|end_of_text|>"}]))
+    argv[argv.index(str(data))] = str(bad)
+    assert exit_code(argv + ["--template", "default", "--step", "b"]) == 2
+    assert f"--eos-token {eos}" in capsys.readouterr().err
+    assert exit_code(argv + ["--template", "llama3", "--step", "c"]) == 2
+
+
+def test_gpu_profile_checks_the_nodes_before_launching(tmp_path, cli, monkeypatch, capsys):
+    data = tmp_path / "c.json"
+    data.write_text(json.dumps(sharegpt()))
+    argv = CRITIC[:-1] + [
+        "gpu",
+        "--run-dir",
+        str(tmp_path),
+        "--dataset-file",
+        str(data),
+        "--out-dir",
+        str(tmp_path / "m"),
+    ]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert exit_code(argv) == 2 and "sees no GPU" in capsys.readouterr().err
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    monkeypatch.setenv("NNODES", "2")
+    assert exit_code(argv) == 2 and "missing here: NODE_RANK, MASTER_ADDR, MASTER_PORT" in capsys.readouterr().err
+    monkeypatch.delenv("NNODES")
+    assert exit_code(argv + ["--zero-stage", "3"]) == 0
+    call = calls(cli)[-1]
+    assert call["torchrun"] == "1" and call["args"]["deepspeed"].endswith("ds_z3_config.json")
+    assert len(calls(cli)) == 1
