@@ -67,7 +67,8 @@ def trajectory_examples(
             convs.append(conversation(*head, c["critique"]))
             counts["confirmed"] += 1
             continue
-        pair = next(((c, fixed[c["id"]]) for c in own if _verdict(c) == "wrong" and c["id"] in fixed), None)
+        pairs = [(c, fixed[c["id"]]) for c in own if _verdict(c) == "wrong" and c["id"] in fixed]
+        pair = pairs[0] if pairs else None
         if pair is None:
             if not own:
                 counts["skipped_not_critiqued"] += 1
@@ -105,7 +106,7 @@ def self_correct(
         text = completions[0].text
         return [{"id": a["id"], "qid": a["qid"], "critique": text, "verdict": parse_critique(text).verdict}]
 
-    counts = {}
+    counts: dict[str, int] = {}
     c1 = generate_into(
         checks_out,
         answers,
