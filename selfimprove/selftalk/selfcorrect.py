@@ -60,11 +60,11 @@ def trajectory_examples(
         head = [question_message(q["question"], q["dataset_type"]), s["response"], self_check_message()]
         own = crits.get(s["id"], [])
         if s["correct"]:
-            c = next((c for c in own if _verdict(c) == "correct"), None)
-            if c is None:
+            confirming = [c for c in own if _verdict(c) == "correct"]
+            if not confirming:
                 counts["skipped_correct_not_confirmed" if own else "skipped_not_critiqued"] += 1
                 continue
-            convs.append(conversation(*head, c["critique"]))
+            convs.append(conversation(*head, confirming[0]["critique"]))
             counts["confirmed"] += 1
             continue
         pairs = [(c, fixed[c["id"]]) for c in own if _verdict(c) == "wrong" and c["id"] in fixed]
