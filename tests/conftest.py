@@ -1,17 +1,62 @@
-"""Shared fixtures: the public reference data beside the project root, when present."""
+"""Shared fixtures: the real reference datasets, found in ``$DATA_DIR`` (default: the project's data/).
+
+Tests that need real data take the ``data_dir`` fixture (or ``require_data`` for particular
+files) and skip, naming ``DATA_DIR``, when the data is not there. ``.ci/run`` points
+``DATA_DIR`` at ``../shared/data`` so CI runs them; a fresh clone skips them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from selfimprove.data.paths import DATA_DIR_ENV
+from selfimprove.data.paths import data_dir as _data_dir
+
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
+#: what a complete data folder holds (see data/README.md)
+DATA_LAYOUT = (
+    "gsm8k/train.jsonl",
+    "gsm8k/test.jsonl",
+    "math500/test.jsonl",
+    "mathcritique-samples/gsm8k-critique-refine-100.json",
+    "mathcritique-samples/math-critique-refine-100.json",
+)
+
+
+def _skip_message(base: Path, missing: list[str]) -> str:
+    return (
+        f"real data not found: {', '.join(missing)} missing under {base} "
+        f"(set {DATA_DIR_ENV} to a folder with the layout of data/README.md; .ci/run uses ../shared/data)"
+    )
 
 
 @pytest.fixture
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip("../shared/data is not present beside the project root")
-    return SHARED_DATA
+def data_dir() -> Path:
+    """The data folder, when it holds at least one dataset of the expected layout."""
+    base = _data_dir()
+    if not any((base / rel).is_file() for rel in DATA_LAYOUT):
+        pytest.skip(_skip_message(base, list(DATA_LAYOUT)))
+    return base
+
+
+@pytest.fixture
+def require_data() -> Callable[..., Path]:
+    """``require_data("gsm8k/test.jsonl", ...)``: the data folder, or skip naming what is missing."""
+
+    def need(*relpaths: str) -> Path:
+        base = _data_dir()
+        missing = [rel for rel in relpaths if not (base / rel).is_file()]
+        if missing:
+            pytest.skip(_skip_message(base, missing))
+        return base
+
+    return need
+
+
+@pytest.fixture
+def shared_data(data_dir: Path) -> Path:
+    """Former name of ``data_dir``."""
+    return data_dir

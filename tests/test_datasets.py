@@ -18,12 +18,12 @@ from selfimprove.data.datasets import (
     load_questions_with_report,
     parse_level,
 )
+from selfimprove.data.sources import hub
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GSM8K_ROWS = FIXTURES / "data_gsm8k_rows.jsonl"
 MATH_ROWS = FIXTURES / "data_math_rows.jsonl"
 MATH500_ROWS = FIXTURES / "data_math500_rows.jsonl"
-SHARED = datasets.shared_data_dir()
 RECORD_KEYS = {"id", "dataset", "dataset_type", "split", "question", "reference", "gold", "level", "subject"}
 
 
@@ -119,7 +119,7 @@ def test_check_spec_accepts(spec):
         ("synthetic:0", None, ["synthetic:0"]),
         ("synthetic?difficulty=hard", None, ["difficulty must be", "hard"]),
         ("synthetic-easy?difficulty=standard", None, ["synthetic-easy is difficulty=easy"]),
-        ("synthetic:5?levels=2", None, ["only difficulty"]),
+        ("synthetic:5?levels=2", None, ["unknown field 'levels'", "difficulty, annotations"]),
         ("synthetic-hard", None, ["unknown dataset spec"]),
         ("file:/nonexistent/x.jsonl", None, ["not found", "/nonexistent/x.jsonl"]),
         ("/nonexistent/x.parquet", None, ["not found"]),
@@ -139,13 +139,40 @@ def test_check_spec_rejects(spec, split, words):
     assert isinstance(exc.value, ValueError)
 
 
-def test_shared_specs_error_when_absent(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "shared_data_dir", lambda: tmp_path / "nowhere")
+def test_local_specs_error_when_absent(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "nowhere"))
     for spec in ("gsm8k-local", "math500-local"):
-        with pytest.raises(DatasetError, match="not found"):
+        with pytest.raises(DatasetError, match="not found") as exc:
             check_spec(spec)
+        assert "DATA_DIR=" in str(exc.value) and str(tmp_path / "nowhere") in str(exc.value)
         with pytest.raises(DatasetError, match=spec):
             load_questions(spec, "test")
+
+
+def test_local_specs_read_data_dir(tmp_path, monkeypatch):
+    """gsm8k-local reads $DATA_DIR/gsm8k/<split>.jsonl, math500-local $DATA_DIR/math500/test.jsonl."""
+    (tmp_path / "gsm8k").mkdir()
+    (tmp_path / "gsm8k" / "train.jsonl").write_text(GSM8K_ROWS.read_text())
+    (tmp_path / "math500").mkdir()
+    (tmp_path / "math500" / "test.jsonl").write_text(MATH500_ROWS.read_text())
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    check_spec("gsm8k-local", "train")
+    with pytest.raises(DatasetError, match="test.jsonl not found"):
+        check_spec("gsm8k-local", "test")
+    records = load_questions("gsm8k-local", "train")
+    assert [r["id"] for r in records] == ["gsm8k/train/0", "gsm8k/train/1", "gsm8k/train/5"]
+    m500 = load_questions("math500-local", "test")
+    assert [r["id"] for r in m500][0] == "math500/test/test/number_theory/1.json"
+    assert [r["gold"] for r in m500] == ["6", "5", r"\frac{1}{4}"]
+
+
+def test_data_dir_default_is_the_project_data_folder(monkeypatch):
+    monkeypatch.delenv("DATA_DIR", raising=False)
+    assert datasets.data_dir() == Path(datasets.__file__).resolve().parents[2] / "data"
+    monkeypatch.setenv("DATA_DIR", "")
+    assert datasets.data_dir().name == "data"
+    monkeypatch.setenv("DATA_DIR", "/somewhere/else")
+    assert datasets.data_dir() == Path("/somewhere/else")
 
 
 def test_load_errors_for_bad_specs():
@@ -265,10 +292,17 @@ def test_json_array_with_line_numbers(tmp_path):
         line = int(where.rsplit(":", 1)[1])
         assert text_lines[line - 1].strip() == "{"  # the line where the bad element starts
     assert len(problems) == 2
+    # a broken element is reported at its line and skipped; the elements after it still load
     broken = tmp_path / "broken.json"
-    broken.write_text('[{"question": "a"},\n {oops}]')
-    with pytest.raises(DatasetError, match=r"broken.json:2: invalid JSON"):
-        load_questions(f"file:{broken}", "test")
+    broken.write_text('[{"question": "a?", "answer": "#### 1"},\n {oops},\n {"question": "b?", "answer": "#### 2"}]')
+    records, problems = load_questions_with_report(f"file:{broken}", "test")
+    assert [r["id"] for r in records] == ["broken/test/0", "broken/test/2"]
+    assert len(problems) == 1 and problems[0].startswith(f"{broken}:2: invalid JSON")
+    # a file whose structure cannot be followed is still an error, with the line
+    unterminated = tmp_path / "unterminated.json"
+    unterminated.write_text('[{"question": "a?", "answer": "#### 1"},\n {"question": "b')
+    with pytest.raises(DatasetError, match=r"unterminated.json:2: invalid JSON"):
+        load_questions(f"file:{unterminated}", "test")
 
 
 def test_parquet_loading(tmp_path):
@@ -285,12 +319,14 @@ def test_parquet_loading(tmp_path):
     assert records[0]["subject"] == "Number Theory"
 
 
-def test_duplicate_ids_raise(tmp_path):
+def test_duplicate_ids_reported_and_skipped(tmp_path):
     path = tmp_path / "dups.jsonl"
     row = {"question": "q?", "answer": "#### 1", "uid": "same"}
-    path.write_text(json.dumps(row) + "\n" + json.dumps(row) + "\n")
-    with pytest.raises(ValueError, match="duplicate id 'dups/test/same'"):
-        load_questions(f"file:{path}?id=uid", "test")
+    other = dict(row, uid="other")
+    path.write_text("".join(json.dumps(r) + "\n" for r in (row, row, other)))
+    records, problems = load_questions_with_report(f"file:{path}?id=uid", "test")
+    assert [r["id"] for r in records] == ["dups/test/same", "dups/test/other"]
+    assert problems == [f"{path}:2: duplicate id 'dups/test/same' (first at {path}:1)"]
 
 
 def test_ids_stable_and_unique():
@@ -349,7 +385,7 @@ def test_hub_mapping_with_math_mirror_fallback(monkeypatch):
             {"problem": "p3?", "solution": r"$\boxed{3}$", "level": "Level 1", "type": "Counting & Probability"},
         ]
 
-    monkeypatch.setattr(datasets, "_hub_rows", fake_hub_rows)
+    monkeypatch.setattr(hub, "hub_rows", fake_hub_rows)
     records = load_questions("math", "train")
     assert calls == [datasets.MATH_HUB_PRIMARY, datasets.MATH_HUB_FALLBACK[0]]
     assert [r["id"] for r in records] == [
@@ -362,7 +398,7 @@ def test_hub_mapping_with_math_mirror_fallback(monkeypatch):
 
 def test_hub_gsm8k_rows(monkeypatch):
     rows = good_rows(GSM8K_ROWS)
-    monkeypatch.setattr(datasets, "_hub_rows", lambda repo, config, split: rows)
+    monkeypatch.setattr(hub, "hub_rows", lambda repo, config, split: rows)
     records, problems = load_questions_with_report("gsm8k", "test")
     assert [r["id"] for r in records] == ["gsm8k/test/0", "gsm8k/test/1", "gsm8k/test/4"]
     assert len(problems) == 2 and problems[0].startswith("openai/gsm8k/test:row 2: ")
@@ -372,28 +408,30 @@ def test_hub_failure_is_a_dataset_error(monkeypatch):
     def boom(repo, config, split):
         raise ConnectionError("no network")
 
-    monkeypatch.setattr(datasets, "_hub_rows", boom)
+    monkeypatch.setattr(hub, "hub_rows", boom)
     with pytest.raises(DatasetError, match="math500"):
         load_questions("math500", "test")
     with pytest.raises(DatasetError, match="no MATH mirror"):
         load_questions("math", "test")
 
 
-# ---------------------------------------------------------------------------- shared copies
-
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="no ../shared/data next to the project")
+# ---------------------------------------------------------------------------- real data (DATA_DIR)
 
 
-@needs_shared
-def test_shared_gsm8k_test():
+def test_real_gsm8k_test(require_data, monkeypatch):
+    monkeypatch.setenv("DATA_DIR", str(require_data("gsm8k/test.jsonl")))
     records, problems = load_questions_with_report("gsm8k-local", "test")
     assert len(records) == 1319 and problems == []
     assert records[0]["id"] == "gsm8k/test/0" and records[0]["dataset"] == "gsm8k"
     assert all(r["gold"].lstrip("-").replace(".", "", 1).isdigit() for r in records)
+    assert "<<" in records[0]["reference"]  # annotations kept by default
+    stripped = load_questions("gsm8k-local?annotations=strip", "test", limit=50)
+    assert all("<<" not in r["reference"] for r in stripped)
+    assert [r["gold"] for r in stripped] == [r["gold"] for r in records[:50]]
 
 
-@needs_shared
-def test_shared_math500():
+def test_real_math500(require_data, monkeypatch):
+    monkeypatch.setenv("DATA_DIR", str(require_data("math500/test.jsonl")))
     records, problems = load_questions_with_report("math500-local", "test")
     assert len(records) == 500 and problems == []
     assert {r["level"] for r in records} == {1, 2, 3, 4, 5}

@@ -1,0 +1,1 @@
+"""Where question rows come from: local files (:mod:`.files`) and the Hugging Face hub (:mod:`.hub`)."""
