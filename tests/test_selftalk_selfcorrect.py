@@ -5,7 +5,7 @@ from __future__ import annotations
 from selfimprove.generation.engines import SamplingParams, ScriptedEngine
 from selfimprove.generation.prompts import SOLUTION_PREFIX, Prompt, question_message
 from selfimprove.selftalk.prompts import SELF_CHECK_INSTRUCTION, self_refine_message
-from selfimprove.selftalk.selfcorrect import self_correct, trajectory_examples
+from selfimprove.selftalk.selfcorrect import self_correct, trajectory_examples, turn_examples
 
 QS = {
     "farm/0": {
@@ -85,8 +85,12 @@ def test_trajectories_from_critiques_and_refinements():
         [q1, WRONG, SELF_CHECK_INSTRUCTION, SAYS_WRONG, self_refine_message("gsm8k"), FIXED],  # c0 before c1
     ]
     assert [t["role"] for t in convs[1]] == ["user", "assistant"] * 3
+    # targets: a right first answer and its confirmation; a wrong answer only as context
+    assert [len(e) for e in turn_examples(convs[0])] == [2, 4]
+    assert [len(e) for e in turn_examples(convs[1])] == [4, 6]
+    assert turn_examples(convs[1])[1] == convs[1]
     assert counts == {
-        "examples": 2,
+        "trajectories": 2,
         "confirmed": 1,
         "corrected": 1,
         "skipped_correct_not_confirmed": 1,

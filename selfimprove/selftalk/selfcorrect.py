@@ -9,7 +9,10 @@ layout written by the critic pipeline):
 * a right answer whose critique says ``correct``: question -> answer -> self-critique ("correct").
 
 Samples whose critique disagrees with the ground truth, and wrong answers that were never fixed,
-are left out (and counted). Every assistant turn is a target (train with ``mask_history=false``).
+are left out (and counted). :func:`turn_examples` cuts a trajectory into one example per target
+turn (the conversation up to that turn), so every format trains every target whatever the
+trainer does with history: the critique and the correction always, the first answer only when it
+is right (a wrong first answer is context, never a target).
 
 **Test time** (:func:`self_correct`): the model checks each of its own answers in the critique
 format (:func:`~selfimprove.selftalk.prompts.self_check_prompt`); an answer it judges wrong is
@@ -43,7 +46,7 @@ def _verdict(c: dict) -> str | None:
 def trajectory_examples(
     questions: dict[str, dict], samples: Sequence[dict], critiques: Sequence[dict], refinements: Sequence[dict] = ()
 ) -> tuple[list[list[dict]], dict]:
-    """Self-correction conversations, one per usable sample (in sample order), with counts."""
+    """Self-correction trajectories, one per usable sample (in sample order), with counts."""
     crits: dict[str, list[dict]] = {}
     for c in sorted(critiques, key=lambda c: _natural_key(c["id"])):
         crits.setdefault(c["sample_id"], []).append(c)
@@ -80,7 +83,15 @@ def trajectory_examples(
         c, r = pair
         convs.append(conversation(*head, c["critique"], self_refine_message(q["dataset_type"]), r["response"]))
         counts["corrected"] += 1
-    return convs, {"examples": len(convs), **dict(sorted(counts.items()))}
+    return convs, {"trajectories": len(convs), **dict(sorted(counts.items()))}
+
+
+def turn_examples(trajectory: list[dict]) -> list[list[dict]]:
+    """One example per target turn of a trajectory: the critique, the correction, and the first
+    answer when no correction follows it (a confirmed answer is a right one)."""
+    corrected = len(trajectory) > 4
+    ends = [i for i, t in enumerate(trajectory) if t["role"] == "assistant" and not (corrected and i == 1)]
+    return [trajectory[: i + 1] for i in ends]
 
 
 def self_correct(

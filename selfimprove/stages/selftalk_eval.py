@@ -1,0 +1,121 @@
+"""Stage: evaluate one row of the one-player comparison (self-talk, self-correction, SFT + critic).
+
+``--method selftalk``: the model's own final answers. ``--method selfcorrect``: the model checks
+its own answers and corrects those it judges wrong (no separate critic). ``--method sft_critic``:
+a separate critic (``--critic-model``, or ``--critic-model annotator`` for the programmatic
+arithmetic annotator) critiques each answer and the actor refines those judged wrong.
+
+Writes into ``--out-dir``: ``greedy.jsonl``, ``pool.jsonl`` (N samples per question), the row's
+checks/critiques and corrections, and ``row.json`` (greedy accuracy, Pass@K and MV@K of the final
+answers, and of the first answers for the two revising rows).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from selfimprove.core.cli import add_run_args, parser, positive, run
+from selfimprove.core.io import atomic_write_json, read_jsonl
+from selfimprove.core.manifest import Step
+from selfimprove.generation.engines import SamplingParams, add_engine_args, engine_kwargs, shared_engine
+from selfimprove.generation.tasks import QUESTION_FIELDS
+from selfimprove.selftalk.rows import CritiqueFn, sample_row, selfcorrect_row, sft_critic_row
+from selfimprove.selftalk.table import METHODS, row_results
+
+ANNOTATOR = "annotator"
+
+
+def annotator_critique() -> CritiqueFn:
+    """The programmatic arithmetic annotator of :mod:`selfimprove.critic` as a critique function."""
+    from selfimprove.critic import annotator  # type: ignore[attr-defined]
+
+    return annotator.critique_text
+
+
+def main(argv=None) -> int:
+    ap = parser("selftalk_eval", __doc__.split("\n\n")[0])
+    ap.add_argument("--method", required=True, choices=METHODS)
+    ap.add_argument("--questions", required=True, help="test question records (JSONL)")
+    ap.add_argument("--out-dir", required=True, help="folder of this row")
+    ap.add_argument("--label", default=None, help="name of the model in the report")
+    ap.add_argument("--pool-size", type=int, default=4, help="N samples per question (Pass@K, MV@K)")
+    ap.add_argument("--temperature", type=float, default=0.7, help="temperature of the pool (greedy uses 0)")
+    ap.add_argument("--max-tokens", type=int, default=1024, help="new tokens per answer or correction")
+    ap.add_argument("--critic-max-tokens", type=int, default=1024, help="new tokens per critique or self-check")
+    ap.add_argument("--max-model-len", type=int, default=4096)
+    ap.add_argument("--gpu-memory-utilization", type=float, default=0.9)
+    ap.add_argument("--grader", default="default")
+    ap.add_argument("--chunk-size", type=int, default=1024)
+    add_engine_args(ap, "actor")
+    add_engine_args(ap, "critic", required=False)
+    add_run_args(ap)
+    args = ap.parse_args(argv)
+    positive(ap, args, "pool_size", "max_tokens", "critic_max_tokens", "chunk_size")
+    if args.method == "sft_critic" and not args.critic_model:
+        ap.error("--method sft_critic needs --critic-model (a model, or 'annotator')")
+    out_dir = Path(args.out_dir)
+    questions = read_jsonl(args.questions, required=QUESTION_FIELDS)
+    config = {
+        "actor": args.label or args.actor_model,
+        "actor_model": args.actor_model,
+        "critic": args.critic_model if args.method == "sft_critic" else None,
+        "questions": args.questions,
+        "n_questions": len(questions),
+        "pool_size": args.pool_size,
+        "temperature": args.temperature,
+        "max_tokens": args.max_tokens,
+        "critic_max_tokens": args.critic_max_tokens,
+        "grader": args.grader,
+        "seed": args.seed,
+    }
+    step = Step(args.run_dir, args.step or f"selftalk_eval/{args.method}", {"method": args.method, **config})
+    if step.done and (out_dir / "row.json").is_file():
+        print(f"[{step.name}] already done, skipping; row: {out_dir / 'row.json'}", file=sys.stderr)
+        return 0
+    greedy_p = SamplingParams(n=1, temperature=0.0, max_tokens=args.max_tokens, seed=args.seed)
+    pool_p = SamplingParams(n=args.pool_size, temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
+    refine_p = SamplingParams(n=1, temperature=0.0, max_tokens=args.max_tokens, seed=args.seed)
+    critic_p = SamplingParams(n=1, temperature=0.0, max_tokens=args.critic_max_tokens, seed=args.seed)
+    with step:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        actor = shared_engine(**engine_kwargs(args, "actor"))
+        greedy, pool = sample_row(
+            actor, questions, out_dir, args.pool_size, greedy_p, pool_p, args.grader, args.chunk_size
+        )
+        counts: dict = {"greedy_correct": sum(g["correct"] for g in greedy), "pool_samples": len(pool)}
+        if args.method == "selftalk":
+            row = row_results("selftalk", questions, greedy, pool, config)
+        elif args.method == "selfcorrect":
+            row, c = selfcorrect_row(
+                actor, questions, greedy, pool, out_dir, config, critic_p, refine_p, args.grader, args.chunk_size
+            )
+            counts.update(c)
+        else:
+            critic = (
+                annotator_critique()
+                if args.critic_model == ANNOTATOR
+                else shared_engine(**engine_kwargs(args, "critic"))
+            )
+            row, c = sft_critic_row(
+                actor,
+                critic,
+                questions,
+                greedy,
+                pool,
+                out_dir,
+                config,
+                critic_p,
+                refine_p,
+                args.grader,
+                args.chunk_size,
+            )
+            counts.update(c)
+        atomic_write_json(out_dir / "row.json", row)
+        step.count(**counts)
+    print(f"row: {out_dir / 'row.json'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)
