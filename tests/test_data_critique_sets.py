@@ -140,7 +140,12 @@ def test_split_alpaca_feedback_rejects_incomplete_layouts():
 def test_critiques_hub_path(monkeypatch):
     seen = []
     rows = [json.loads(line) for line in CRITIQUES.read_text().splitlines()]
-    monkeypatch.setattr(hub, "hub_rows", lambda repo, config, split: seen.append((repo, split)) or rows)
+
+    def fake(repo, config, split):
+        seen.append((repo, split))
+        return rows
+
+    monkeypatch.setattr(hub, "hub_rows", fake)
     recs, problems = load_critiques(split="train")
     assert seen == [(MATHCRITIQUE_HUB, "train")] and len(recs) == 3 and len(problems) == 3
 
