@@ -15,7 +15,10 @@ QUESTIONS = [
 ]
 
 
-def answers(preds: dict[str, list[str]], golds={"m/0": "4", "m/1": "6"}) -> list[dict]:
+GOLDS = {"m/0": "4", "m/1": "6"}
+
+
+def answers(preds: dict[str, list[str]]) -> list[dict]:
     return [
         {
             "id": f"{q}/s{j}",
@@ -23,7 +26,7 @@ def answers(preds: dict[str, list[str]], golds={"m/0": "4", "m/1": "6"}) -> list
             "index": j,
             "response": f"The answer is {p}.",
             "pred": p,
-            "correct": p == golds[q],
+            "correct": p == GOLDS[q],
         }
         for q, ps in preds.items()
         for j, p in enumerate(ps)
