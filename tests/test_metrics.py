@@ -248,7 +248,15 @@ def test_results_header(results):
     assert results["schema_version"] == M.SCHEMA_VERSION
     assert results["config"] == CONFIG
     assert results["N"] == 4 and results["R"] == 2 and results["ks"] == [1, 2, 4]
-    assert results["available"] == {"greedy": True, "critiques": True, "refinements": True, "chains": True}
+    assert results["available"] == {
+        "greedy": True,
+        "critiques": True,
+        "refinements": True,
+        "chains": True,
+        "tokens": False,
+    }
+    assert results["chains"] == 1
+    assert results["upper_bounds"] == ["parallel.oracle", "critic.accuracy_after_refinement.oracle"]
     assert list(results["datasets"]) == ["gsm8k"]
     ds = results["datasets"]["gsm8k"]
     assert ds["dataset_type"] == "gsm8k" and ds["n_questions"] == 3
@@ -338,8 +346,8 @@ def test_sequential_final_and_mv_with_early_stop(overall):
     assert [p["round"] for p in seq["final"]] == [0, 1, 2]
     assert curve(seq["final"], "round") == {0: f(1, 3), 1: f(2, 3), 2: 1.0}
     # MV r1: A [3,5] tie -> 3 F; r2: A [3,5,5] -> 5 T, B [2,2,7] -> 2 F
-    assert curve(seq["mv"], "round") == {0: f(1, 3), 1: f(1, 3), 2: f(2, 3)}
-    assert ns(seq["final"]) == ns(seq["mv"]) == {3}
+    assert curve(seq["mv_rounds_0_to_r"], "round") == {0: f(1, 3), 1: f(1, 3), 2: f(2, 3)}
+    assert ns(seq["final"]) == ns(seq["mv_rounds_0_to_r"]) == {3}
 
 
 @pytest.mark.parametrize("key", ["R", "rounds"])
@@ -350,7 +358,7 @@ def test_sequential_rounds_extended_by_config(key):
     assert seq["rounds"] == 3
     # r3: A [3,5,5,5] T, B [2,2,7,7] tie -> 2 F, C T
     assert curve(seq["final"], "round")[3] == 1.0
-    assert curve(seq["mv"], "round")[3] == f(2, 3)
+    assert curve(seq["mv_rounds_0_to_r"], "round")[3] == f(2, 3)
 
 
 # ------------------------------------------------------------------------------ compute-matched
@@ -377,7 +385,7 @@ def test_critic_accuracy_helpfulness_harm(overall):
     assert critic["n_samples"] == 12
     assert critic["accuracy_before_refinement"] == {"value": f(1, 2), "n": 12}
     assert critic["accuracy_after_refinement"] == {
-        "oracle": {"value": f(5, 6), "n": 12},
+        "oracle": {"value": f(5, 6), "n": 12, "upper_bound": True},
         "refine_all": {"value": f(2, 3), "n": 12},
         "verifier": {"value": f(3, 4), "n": 12},
     }
@@ -473,12 +481,18 @@ def test_mixed_level_sources():
 def test_absent_methods_recorded_as_null():
     recs = make_records()
     res = compute(recs, greedy=None, critiques=[], refinements=None, chains=None)
-    assert res["available"] == {"greedy": False, "critiques": False, "refinements": False, "chains": False}
-    assert res["R"] is None
+    assert res["available"] == {
+        "greedy": False,
+        "critiques": False,
+        "refinements": False,
+        "chains": False,
+        "tokens": False,
+    }
+    assert res["R"] is None and res["chains"] is None and res["upper_bounds"] == []
     o = res["datasets"]["gsm8k"]["overall"]
     assert o["response_only"]["greedy"] is None
     assert curve(o["response_only"]["mv_at_k"]) == {1: f(1, 2), 2: f(2, 3), 4: f(2, 3)}
-    for key in ("parallel", "critic_filtered", "sequential", "compute_matched"):
+    for key in ("parallel", "critic_filtered", "sequential", "compute_matched", "compute_matched_tokens"):
         assert o[key] is None
     critic = o["critic"]
     assert critic["accuracy_before_refinement"] == {"value": 0.5, "n": 12}

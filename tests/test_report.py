@@ -71,7 +71,12 @@ def test_report_header_and_tables(tmp_path, full_results):
     assert "| Pass@K | 50.0 (n=3) | 77.8 (n=3) | 100.0 (n=3) |" in md
     assert "| MV@K, verifier | 75.0 (n=3) | 83.3 (n=3) | 100.0 (n=3) |" in md
     assert "| MV@K, critic-filtered | 50.0 (n=3) | 66.7 (n=3) | 100.0 (n=3) |" in md
-    assert "| Sequential Final | 33.3 (n=3) | 66.7 (n=3) | 100.0 (n=3) |" in md
+    assert "| Final | 33.3 (n=3) | 66.7 (n=3) | 100.0 (n=3) |" in md
+    assert "| MV over rounds 0..r (this project) | 33.3 (n=3) | 33.3 (n=3) | 66.7 (n=3) |" in md
+    # oracle numbers are labelled as upper bounds wherever they appear
+    assert "| MV@K, oracle (upper bound) | 83.3 (n=3) | 83.3 (n=3) | 100.0 (n=3) |" in md
+    assert "| accuracy after refinement, oracle (upper bound) | 83.3 (n=12) |" in md
+    assert "MV@4, oracle (upper bound)" in md
     assert "| 1 | 50.0 (n=3) | 66.7 (n=3) | 66.7 (n=3) | 66.7 (n=3) | 75.0 (n=3) |" in md
     assert "| discrimination F1 | 90.9 (n=11) |" in md
     assert "| helpfulness (wrong → correct) | 66.7 (n=6) |" in md
@@ -156,9 +161,9 @@ def test_iteration_labels():
     [
         (None, "results file not found"),
         ("{not json", "not valid JSON"),
-        ("[1, 2]", "expected a JSON object"),
-        ('{"config": {}, "N": 4, "ks": [1]}', "missing or invalid 'datasets'"),
-        ('{"config": {}, "N": 4, "ks": [1], "datasets": {"gsm8k": {}}}', "dataset 'gsm8k' lacks"),
+        ("[1, 2]", "(top level): expected an object"),
+        ('{"schema_version": 2, "config": {}, "N": 4, "ks": [1]}', "datasets: missing"),
+        ('{"schema_version": 2, "config": {}, "N": 4, "ks": [1], "datasets": {"gsm8k": {}}}', "datasets.gsm8k.overall"),
     ],
 )
 def test_cli_rejects_bad_results_with_a_message(tmp_path, capsys, content, message):

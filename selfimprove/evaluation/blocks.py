@@ -1,9 +1,14 @@
 """Metric blocks: every number over one set of questions (a dataset, or one level of it).
 
 Response only (greedy, Pass@K, MV@K), parallel critique-refine per mode, critic-filtered
-voting, compute-matched baselines and the critic's own metrics, from the joined
-:class:`~selfimprove.evaluation.joins.QuestionData`. Sequential critique-refine lives in
+voting and the critic's own metrics, from the joined
+:class:`~selfimprove.evaluation.joins.QuestionData`; compute-matched baselines come from
+:mod:`selfimprove.evaluation.compute_matched` and sequential critique-refine from
 :mod:`selfimprove.evaluation.sequential_metrics`.
+
+The ``oracle`` mode decides which samples to refine from the ground truth: its numbers are
+upper bounds, not achievable at test time, and every place that stores one says so
+(``"upper_bound": true``).
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from selfimprove.evaluation.compute_matched import compute_matched_metrics, token_matched_metrics
 from selfimprove.evaluation.estimators import (
+    PARALLEL_MODES,
     Answer,
     VoteFn,
     as_fraction,
@@ -20,42 +27,15 @@ from selfimprove.evaluation.estimators import (
     mean,
     mv_at_k,
     num,
+    parallel_final_answers,
     pass_at_k,
     ratio,
 )
 from selfimprove.evaluation.joins import QuestionData
-from selfimprove.evaluation.sequential_metrics import sequential_metrics
+from selfimprove.evaluation.sequential_metrics import SequentialSettings, sequential_metrics
 
-#: Parallel critique-refine modes, in the order they are reported.
-PARALLEL_MODES: tuple[str, ...] = ("oracle", "refine_all", "verifier")
-
-#: Variants of "with critique" shown in the compute-matched comparison.
-COMPUTE_MATCHED_MODES: tuple[str, ...] = ("refine_all", "verifier")
-
-
-def parallel_final_answers(
-    samples: Sequence[Answer],
-    refined: Sequence[Answer],
-    verdicts: Sequence[str | None] | None,
-    mode: str,
-) -> list[Answer]:
-    """The final answer of every pool sample under a parallel critique-refine ``mode``.
-
-    * ``oracle``: the refinement replaces only samples known to be wrong (ground truth);
-      correct samples keep their answer.
-    * ``refine_all``: every sample is replaced by its refinement.
-    * ``verifier``: the refinement replaces only samples whose critique verdict is
-      ``"wrong"``; a ``"correct"`` or unparseable (``None``) verdict keeps the original.
-    """
-    if mode == "oracle":
-        return [s if s.correct else r for s, r in zip(samples, refined)]
-    if mode == "refine_all":
-        return list(refined)
-    if mode == "verifier":
-        if verdicts is None:
-            raise ValueError("the verifier mode needs critique verdicts")
-        return [r if v == "wrong" else s for s, r, v in zip(samples, refined, verdicts)]
-    raise ValueError(f"unknown parallel mode {mode!r}; expected one of {PARALLEL_MODES}")
+#: Parallel modes whose numbers use the ground truth: upper bounds.
+UPPER_BOUND_MODES: tuple[str, ...] = ("oracle",)
 
 
 def _curves(
@@ -70,15 +50,12 @@ def _curves(
     return {"pass_at_k": pass_curve, "mv_at_k": mv_curve}
 
 
-def _mv(qs: Sequence[QuestionData], finals: Sequence[Sequence[Answer]], k: int, vote_fn: VoteFn) -> dict:
-    return mean([mv_at_k(f, k, q.dataset_type, vote_fn) for q, f in zip(qs, finals)])
-
-
 def response_only_metrics(qs: Sequence[QuestionData], ks: Sequence[int], vote_fn: VoteFn) -> dict:
     """Greedy accuracy (``None`` without greedy samples) and Pass@K / MV@K of the pool."""
     greedy = None
-    if qs and qs[0].greedy is not None:
-        greedy = mean([as_fraction(q.greedy.correct) for q in qs])
+    greedy_answers = [q.greedy for q in qs if q.greedy is not None]
+    if qs and len(greedy_answers) == len(qs):
+        greedy = mean([as_fraction(g.correct) for g in greedy_answers])
     return {"greedy": greedy, **_curves(qs, [q.pool for q in qs], ks, vote_fn)}
 
 
@@ -94,8 +71,8 @@ def parallel_metrics(qs: Sequence[QuestionData], ks: Sequence[int], vote_fn: Vot
         if mode == "verifier" and qs[0].verdicts is None:
             out[mode] = None
             continue
-        finals = [parallel_final_answers(q.pool, q.refined, q.verdicts, mode) for q in qs]
-        out[mode] = {"mode": mode, **_curves(qs, finals, ks, vote_fn)}
+        finals = [parallel_final_answers(q.pool, q.refinements(), q.verdicts, mode) for q in qs]
+        out[mode] = {"mode": mode, "upper_bound": mode in UPPER_BOUND_MODES, **_curves(qs, finals, ks, vote_fn)}
     return out
 
 
@@ -105,44 +82,10 @@ def critic_filtered_metrics(qs: Sequence[QuestionData], ks: Sequence[int], vote_
         return None
     return {
         "mv_at_k": [
-            {"k": k, **mean([critic_filtered_mv_at_k(q.pool, q.verdicts, k, q.dataset_type, vote_fn) for q in qs])}
+            {"k": k, **mean([critic_filtered_mv_at_k(q.pool, q.critiqued(), k, q.dataset_type, vote_fn) for q in qs])}
             for k in ks
         ]
     }
-
-
-def compute_matched_metrics(qs: Sequence[QuestionData], ks: Sequence[int], vote_fn: VoteFn) -> list | None:
-    """MV without critique at K, 2K, 3K samples next to MV with critique at K, for 3K <= N.
-
-    Critiquing and refining a sample costs about two extra generations, so K critiqued and
-    refined samples cost about as much as 3K plain samples. ``None`` without refinements;
-    the ``verifier`` variant is ``None`` without critiques.
-    """
-    if not qs or qs[0].refined is None:
-        return None
-    n = len(qs[0].pool)
-    pools = [q.pool for q in qs]
-    rows = []
-    for k in ks:
-        if 3 * k > n:
-            continue
-        with_critique: dict[str, Any] = {}
-        for mode in COMPUTE_MATCHED_MODES:
-            if mode == "verifier" and qs[0].verdicts is None:
-                with_critique[mode] = None
-                continue
-            finals = [parallel_final_answers(q.pool, q.refined, q.verdicts, mode) for q in qs]
-            with_critique[mode] = _mv(qs, finals, k, vote_fn)
-        rows.append(
-            {
-                "k": k,
-                "mv_k": _mv(qs, pools, k, vote_fn),
-                "mv_2k": _mv(qs, pools, 2 * k, vote_fn),
-                "mv_3k": _mv(qs, pools, 3 * k, vote_fn),
-                "with_critique": with_critique,
-            }
-        )
-    return rows
 
 
 def critic_metrics(qs: Sequence[QuestionData]) -> dict:
@@ -150,7 +93,7 @@ def critic_metrics(qs: Sequence[QuestionData]) -> dict:
 
     * ``accuracy_before_refinement``: share of pool samples that are correct.
     * ``accuracy_after_refinement``: share correct after refinement, per mode
-      (``refine_all``, ``oracle``, and ``verifier`` when critiques exist).
+      (``refine_all``, ``oracle`` -- an upper bound --, and ``verifier`` when critiques exist).
     * ``helpfulness``: share of wrong samples whose refinement is correct.
     * ``harm``: share of correct samples whose refinement is wrong.
     * ``discrimination``: over samples whose critique has a parseable verdict, the accuracy
@@ -170,21 +113,23 @@ def critic_metrics(qs: Sequence[QuestionData]) -> dict:
     }
     has_verdicts = bool(qs) and qs[0].verdicts is not None
     if qs and qs[0].refined is not None:
-        after = {}
+        after: dict[str, Any] = {}
         for mode in PARALLEL_MODES:
             if mode == "verifier" and not has_verdicts:
                 after[mode] = None
                 continue
-            finals = [a for q in qs for a in parallel_final_answers(q.pool, q.refined, q.verdicts, mode)]
+            finals = [a for q in qs for a in parallel_final_answers(q.pool, q.refinements(), q.verdicts, mode)]
             after[mode] = num(ratio(sum(a.correct for a in finals), len(finals)), len(finals))
+            if mode in UPPER_BOUND_MODES:
+                after[mode]["upper_bound"] = True
         out["accuracy_after_refinement"] = after
-        pairs = [(s, r) for q in qs for s, r in zip(q.pool, q.refined)]
+        pairs = [(s, r) for q in qs for s, r in zip(q.pool, q.refinements())]
         wrong = [r for s, r in pairs if not s.correct]
         right = [r for s, r in pairs if s.correct]
         out["helpfulness"] = num(ratio(sum(r.correct for r in wrong), len(wrong)), len(wrong))
         out["harm"] = num(ratio(sum(not r.correct for r in right), len(right)), len(right))
     if has_verdicts:
-        judged = [(s, v) for q in qs for s, v in zip(q.pool, q.verdicts) if v is not None]
+        judged = [(s, v) for q in qs for s, v in zip(q.pool, q.critiqued()) if v is not None]
         on_wrong = [v == "wrong" for s, v in judged if not s.correct]
         on_correct = [v == "correct" for s, v in judged if s.correct]
         acc_wrong = ratio(sum(on_wrong), len(on_wrong))
@@ -195,21 +140,24 @@ def critic_metrics(qs: Sequence[QuestionData]) -> dict:
             "accuracy_on_correct": num(acc_correct, len(on_correct)),
             "f1": num(harmonic_mean(acc_wrong, acc_correct), len(judged)),
         }
-        n_critiques = sum(len(q.verdicts) for q in qs)
-        violations = sum(v is None for q in qs for v in q.verdicts)
+        n_critiques = sum(len(q.critiqued()) for q in qs)
+        violations = sum(v is None for q in qs for v in q.critiqued())
         share = num(ratio(violations, n_critiques), n_critiques)
         out["format_violations"] = {"count": violations, "share": share["value"], "n": n_critiques}
     return out
 
 
-def metrics_block(qs: Sequence[QuestionData], ks: Sequence[int], vote_fn: VoteFn) -> dict:
+def metrics_block(
+    qs: Sequence[QuestionData], ks: Sequence[int], vote_fn: VoteFn, sequential: SequentialSettings | None = None
+) -> dict:
     """Every metric over one set of questions (a dataset, or one level of a dataset)."""
     return {
         "n_questions": len(qs),
         "response_only": response_only_metrics(qs, ks, vote_fn),
         "parallel": parallel_metrics(qs, ks, vote_fn),
         "critic_filtered": critic_filtered_metrics(qs, ks, vote_fn),
-        "sequential": sequential_metrics(qs, vote_fn),
+        "sequential": sequential_metrics(qs, vote_fn, sequential),
         "compute_matched": compute_matched_metrics(qs, ks, vote_fn),
+        "compute_matched_tokens": token_matched_metrics(qs, ks, vote_fn),
         "critic": critic_metrics(qs),
     }

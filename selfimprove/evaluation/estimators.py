@@ -23,13 +23,18 @@ class Vote(Protocol):
     ``answer`` is the representative answer of the winning class and ``size`` its size.
     """
 
-    answer: str | None
-    size: int
-    classes: list[list[int]]
+    @property
+    def answer(self) -> str | None: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def classes(self) -> list[list[int]]: ...
 
 
 #: ``vote_fn(answers, dataset_type) -> Vote``.
-VoteFn = Callable[[list["str | None"], str], Vote]
+VoteFn = Callable[[Sequence["str | None"], str], Vote]
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Answer:
 
     pred: str | None
     correct: bool
+    tokens: int | None = None  # completion tokens spent on it, where the record says
 
 
 def default_vote_fn() -> VoteFn:
@@ -57,7 +63,7 @@ def memoised_vote(vote_fn: VoteFn) -> VoteFn:
     """
     cache: dict[tuple, Vote] = {}
 
-    def vote(answers: list[str | None], dataset_type: str) -> Vote:
+    def vote(answers: Sequence[str | None], dataset_type: str) -> Vote:
         key = (tuple(answers), dataset_type)
         if key not in cache:
             cache[key] = vote_fn(list(answers), dataset_type)
@@ -144,6 +150,35 @@ def critic_filtered_mv_at_k(
     if not scores:
         raise ValueError(f"MV@{k} needs at least {k} samples, got {len(answers)}")
     return Fraction(sum(scores), len(scores))
+
+
+#: Parallel critique-refine modes, in the order they are reported.
+PARALLEL_MODES: tuple[str, ...] = ("oracle", "refine_all", "verifier")
+
+
+def parallel_final_answers(
+    samples: Sequence[Answer],
+    refined: Sequence[Answer],
+    verdicts: Sequence[str | None] | None,
+    mode: str,
+) -> list[Answer]:
+    """The final answer of every pool sample under a parallel critique-refine ``mode``.
+
+    * ``oracle``: the refinement replaces only samples known to be wrong (ground truth);
+      correct samples keep their answer.
+    * ``refine_all``: every sample is replaced by its refinement.
+    * ``verifier``: the refinement replaces only samples whose critique verdict is
+      ``"wrong"``; a ``"correct"`` or unparseable (``None``) verdict keeps the original.
+    """
+    if mode == "oracle":
+        return [s if s.correct else r for s, r in zip(samples, refined)]
+    if mode == "refine_all":
+        return list(refined)
+    if mode == "verifier":
+        if verdicts is None:
+            raise ValueError("the verifier mode needs critique verdicts")
+        return [r if v == "wrong" else s for s, r, v in zip(samples, refined, verdicts)]
+    raise ValueError(f"unknown parallel mode {mode!r}; expected one of {PARALLEL_MODES}")
 
 
 def harmonic_mean(a: Fraction | None, b: Fraction | None) -> Fraction | None:

@@ -45,7 +45,12 @@ def level_from_accuracy(n_correct: int, n: int) -> int:
 
 @dataclass
 class QuestionData:
-    """Everything known about one question, validated and in index / round order."""
+    """Everything known about one question, validated and in index / round order.
+
+    ``chains`` holds the question's K sequential chains as generated: chain ``j`` is the list of
+    its answers at rounds ``0..r_j`` (a chain may stop early); :meth:`chain_answer` carries a
+    chain's last answer forward to any later round.
+    """
 
     qid: str
     dataset: str
@@ -55,8 +60,29 @@ class QuestionData:
     pool: list[Answer]
     greedy: Answer | None = None
     verdicts: list[str | None] | None = None
+    critique_tokens: list[int | None] | None = None
     refined: list[Answer] | None = None
-    chain: list[Answer] | None = None  # rounds 0..R, last answer carried forward
+    chains: list[list[Answer]] | None = None
+
+    def chain_answer(self, j: int, r: int) -> Answer:
+        """Chain ``j``'s answer at round ``r``, the last answer carried forward past its end."""
+        chain = self.sequential_chains()[j]
+        return chain[min(r, len(chain) - 1)]
+
+    def sequential_chains(self) -> list[list[Answer]]:
+        if self.chains is None:
+            raise ValueError(f"question {self.qid!r} has no sequential chains")
+        return self.chains
+
+    def critiqued(self) -> list[str | None]:
+        if self.verdicts is None:
+            raise ValueError(f"question {self.qid!r} has no critiques")
+        return self.verdicts
+
+    def refinements(self) -> list[Answer]:
+        if self.refined is None:
+            raise ValueError(f"question {self.qid!r} has no refinements")
+        return self.refined
 
 
 def _records(records: Iterable[Mapping] | None) -> list[Mapping]:
@@ -79,10 +105,20 @@ def _check_qids(records: Sequence[Mapping], kind: str, qids: Mapping[str, Any]) 
             raise ValueError(f"{kind} {r['id']!r} refers to unknown question {r.get('qid')!r}")
 
 
+def _count(r: Mapping, key: str, kind: str, default: int | None = None) -> int | None:
+    """A non-negative integer field (``None``/absent gives ``default``)."""
+    v = r.get(key)
+    if v is None:
+        return default
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        raise ValueError(f"{kind} {r['id']!r} has invalid {key} {v!r}")
+    return v
+
+
 def _answer(r: Mapping, kind: str) -> Answer:
     if not isinstance(r.get("correct"), bool):
         raise ValueError(f"{kind} {r['id']!r} is not graded ('correct' must be true or false)")
-    return Answer(pred=r.get("pred"), correct=r["correct"])
+    return Answer(pred=r.get("pred"), correct=r["correct"], tokens=_count(r, "completion_tokens", kind))
 
 
 def _verdict(r: Mapping, kind: str) -> str | None:
@@ -110,6 +146,70 @@ def _per_sample(
     return out
 
 
+def _pool(pool: Sequence[Mapping], qids: Sequence[str]) -> tuple[dict[str, dict[int, Mapping]], int]:
+    """Pool samples by question and index; every question needs the same N, indices 0..N-1."""
+    by_q: dict[str, dict[int, Mapping]] = {qid: {} for qid in qids}
+    for r in pool:
+        idx = _count(r, "index", "pool sample", default=-1)
+        if idx is None or idx < 0:
+            raise ValueError(f"pool sample {r['id']!r} has invalid index {r.get('index')!r}")
+        if idx in by_q[r["qid"]]:
+            raise ValueError(f"pool sample {r['id']!r} repeats index {idx} of question {r['qid']!r}")
+        by_q[r["qid"]][idx] = r
+    n_pool = len(by_q[qids[0]])
+    if n_pool == 0:
+        raise ValueError(f"question {qids[0]!r} has no pool samples")
+    for qid, samples in by_q.items():
+        if len(samples) != n_pool:
+            raise ValueError(
+                f"pool of question {qid!r} has {len(samples)} samples, expected {n_pool} "
+                "(every question needs a pool of the same size)"
+            )
+        if set(samples) != set(range(n_pool)):
+            raise ValueError(f"pool of question {qid!r} has indices {sorted(samples)}, expected 0..{n_pool - 1}")
+    return by_q, n_pool
+
+
+def _chains(chains: Sequence[Mapping], qids: Sequence[str]) -> tuple[dict[str, list[list[Mapping]]], int]:
+    """Chain records by question, chain index ``chain`` (default 0) and round, validated.
+
+    Every question needs the same number K of chains, indexed 0..K-1, each with rounds 0..r
+    without gaps. Returns the chains and the largest round present.
+    """
+    by_q: dict[str, dict[int, dict[int, Mapping]]] = {}
+    for r in chains:
+        rnd = _count(r, "round", "chain record", default=-1)
+        if rnd is None or rnd < 0:
+            raise ValueError(f"chain record {r['id']!r} has invalid round {r.get('round')!r}")
+        j = _count(r, "chain", "chain record", default=0)
+        assert j is not None
+        chain = by_q.setdefault(r["qid"], {}).setdefault(j, {})
+        if rnd in chain:
+            where = f"chain {j} of question {r['qid']!r}" if j else f"question {r['qid']!r}"
+            raise ValueError(f"chain record {r['id']!r} repeats round {rnd} of {where}")
+        chain[rnd] = r
+        _verdict(r, "chain record")
+    out: dict[str, list[list[Mapping]]] = {}
+    n_chains = len(by_q.get(qids[0], {}))
+    for qid in qids:
+        q_chains = by_q.get(qid)
+        if not q_chains:
+            raise ValueError(f"missing sequential chain for question {qid!r}")
+        if set(q_chains) != set(range(n_chains)):
+            raise ValueError(
+                f"question {qid!r} has chains {sorted(q_chains)}, expected 0..{n_chains - 1} "
+                "(every question needs the same number of chains)"
+            )
+        out[qid] = []
+        for j in range(n_chains):
+            chain = q_chains[j]
+            if set(chain) != set(range(len(chain))):
+                where = f"chain {j} of question {qid!r}" if n_chains > 1 else f"chain of question {qid!r}"
+                raise ValueError(f"{where} has rounds {sorted(chain)}, expected 0..{len(chain) - 1}")
+            out[qid].append([chain[r] for r in range(len(chain))])
+    return out, max(len(c) - 1 for cs in out.values() for c in cs)
+
+
 def prepare(
     questions: Iterable[Mapping],
     greedy: Iterable[Mapping] | None,
@@ -127,85 +227,46 @@ def prepare(
     offending id for duplicated ids, records referring to unknown questions or samples,
     missing records, pools of unequal size, and malformed chains.
     """
-    questions = _records(questions)
-    greedy, pool = _records(greedy), _records(pool)
-    critiques, refinements, chains = _records(critiques), _records(refinements), _records(chains)
+    question_recs = _records(questions)
+    greedy_recs, pool_recs = _records(greedy), _records(pool)
+    crit_recs, ref_recs, chain_recs = _records(critiques), _records(refinements), _records(chains)
 
-    _check_ids(questions, "question")
-    qmap = {q["id"]: q for q in questions}
-    if not questions:
+    _check_ids(question_recs, "question")
+    qmap = {q["id"]: q for q in question_recs}
+    if not question_recs:
         raise ValueError("no questions given")
     for kind, recs in (
-        ("greedy sample", greedy),
-        ("pool sample", pool),
-        ("critique", critiques),
-        ("refinement", refinements),
-        ("chain record", chains),
+        ("greedy sample", greedy_recs),
+        ("pool sample", pool_recs),
+        ("critique", crit_recs),
+        ("refinement", ref_recs),
+        ("chain record", chain_recs),
     ):
         _check_ids(recs, kind)
         _check_qids(recs, kind, qmap)
 
-    # Pool: equal size N per question, indices 0..N-1.
-    by_q: dict[str, dict[int, Mapping]] = {qid: {} for qid in qmap}
-    sample_ids: dict[str, tuple[str, int]] = {}
-    for r in pool:
-        idx = r.get("index")
-        if not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
-            raise ValueError(f"pool sample {r['id']!r} has invalid index {idx!r}")
-        if idx in by_q[r["qid"]]:
-            raise ValueError(f"pool sample {r['id']!r} repeats index {idx} of question {r['qid']!r}")
-        by_q[r["qid"]][idx] = r
-        sample_ids[r["id"]] = (r["qid"], idx)
-    n_pool = len(by_q[questions[0]["id"]])
-    if n_pool == 0:
-        raise ValueError(f"question {questions[0]['id']!r} has no pool samples")
-    for qid, samples in by_q.items():
-        if len(samples) != n_pool:
-            raise ValueError(
-                f"pool of question {qid!r} has {len(samples)} samples, expected {n_pool} "
-                "(every question needs a pool of the same size)"
-            )
-        if set(samples) != set(range(n_pool)):
-            raise ValueError(f"pool of question {qid!r} has indices {sorted(samples)}, expected 0..{n_pool - 1}")
+    qids = [q["id"] for q in question_recs]
+    by_q, n_pool = _pool(pool_recs, qids)
+    sample_ids = {r["id"]: (r["qid"], r["index"]) for r in pool_recs}
 
     greedy_by_q: dict[str, Mapping] = {}
-    for r in greedy:
+    for r in greedy_recs:
         if r["qid"] in greedy_by_q:
             raise ValueError(f"greedy sample {r['id']!r}: question {r['qid']!r} already has one")
         greedy_by_q[r["qid"]] = r
-    if greedy:
-        for qid in qmap:
+    if greedy_recs:
+        for qid in qids:
             if qid not in greedy_by_q:
                 raise ValueError(f"missing greedy sample for question {qid!r}")
 
-    crit = _per_sample(critiques, "critique", sample_ids) if critiques else None
-    refs = _per_sample(refinements, "refinement", sample_ids) if refinements else None
-
-    # Chains: rounds 0..r_q without gaps per question.
-    chain_by_q: dict[str, dict[int, Mapping]] = {}
-    for r in chains:
-        rnd = r.get("round")
-        if not isinstance(rnd, int) or isinstance(rnd, bool) or rnd < 0:
-            raise ValueError(f"chain record {r['id']!r} has invalid round {rnd!r}")
-        chain = chain_by_q.setdefault(r["qid"], {})
-        if rnd in chain:
-            raise ValueError(f"chain record {r['id']!r} repeats round {rnd} of question {r['qid']!r}")
-        chain[rnd] = r
-        _verdict(r, "chain record")
-    n_rounds = None
-    if chains:
-        for qid in qmap:
-            chain = chain_by_q.get(qid)
-            if not chain:
-                raise ValueError(f"missing sequential chain for question {qid!r}")
-            if set(chain) != set(range(len(chain))):
-                raise ValueError(f"chain of question {qid!r} has rounds {sorted(chain)}, expected 0..{len(chain) - 1}")
-        n_rounds = max(max(c) for c in chain_by_q.values())
-        if rounds is not None:
-            n_rounds = max(n_rounds, rounds)
+    crit = _per_sample(crit_recs, "critique", sample_ids) if crit_recs else None
+    refs = _per_sample(ref_recs, "refinement", sample_ids) if ref_recs else None
+    chain_by_q, n_rounds = _chains(chain_recs, qids) if chain_recs else ({}, None)
+    if n_rounds is not None and rounds is not None:
+        n_rounds = max(n_rounds, rounds)
 
     out = []
-    for q in questions:
+    for q in question_recs:
         qid = q["id"]
         samples = [_answer(by_q[qid][i], "pool sample") for i in range(n_pool)]
         level = q.get("level")
@@ -223,14 +284,15 @@ def prepare(
             level=level,
             level_source=source,
             pool=samples,
-            greedy=_answer(greedy_by_q[qid], "greedy sample") if greedy else None,
+            greedy=_answer(greedy_by_q[qid], "greedy sample") if greedy_recs else None,
         )
         if crit is not None:
-            qd.verdicts = [_verdict(crit[(qid, i)], "critique") for i in range(n_pool)]
+            recs = [crit[(qid, i)] for i in range(n_pool)]
+            qd.verdicts = [_verdict(r, "critique") for r in recs]
+            qd.critique_tokens = [_count(r, "completion_tokens", "critique") for r in recs]
         if refs is not None:
             qd.refined = [_answer(refs[(qid, i)], "refinement") for i in range(n_pool)]
-        if n_rounds is not None:
-            chain = chain_by_q[qid]
-            qd.chain = [_answer(chain[min(r, len(chain) - 1)], "chain record") for r in range(n_rounds + 1)]
+        if chain_recs:
+            qd.chains = [[_answer(r, "chain record") for r in chain] for chain in chain_by_q[qid]]
         out.append(qd)
     return out, n_pool, n_rounds

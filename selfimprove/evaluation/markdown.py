@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from selfimprove.evaluation.views import at, cell, computed_modes, level_rows
+from selfimprove.evaluation.views import at, cell, computed_modes, level_rows, mode_name, sequential_vote
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -82,7 +82,8 @@ def block_markdown(
 
     section(
         "Parallel critique-refine",
-        "every sample is critiqued and refined once; oracle refines only truly wrong samples, "
+        "every sample is critiqued and refined once; oracle refines only truly wrong samples (it uses the "
+        "ground truth, so its numbers are upper bounds), "
         "refine all replaces every sample, verifier replaces only samples the critic judges wrong. "
         "Compare each row with the response-only row of the same metric.",
     )
@@ -90,7 +91,9 @@ def block_markdown(
         rows = []
         for metric, name in (("pass_at_k", "Pass@K"), ("mv_at_k", "MV@K")):
             rows.append([f"{name}, response only"] + [cell(at(ro[metric], "k", k)) for k in ks])
-            rows += [[f"{name}, {mode}"] + [cell(at(p[metric], "k", k)) for k in ks] for mode, p in par.items()]
+            rows += [
+                [f"{name}, {mode_name(mode)}"] + [cell(at(p[metric], "k", k)) for k in ks] for mode, p in par.items()
+            ]
         out += table(["metric, mode"] + kh, rows)
         out += img(plots.get("mv"), "MV@K with and without critique")
         out += img(plots.get("pass"), "Pass@K with and without critique")
@@ -116,49 +119,23 @@ def block_markdown(
 
     section(
         "Sequential critique-refine",
-        "round r = answer after r critique-refine rounds (round 0 is the first answer). "
-        "Final = accuracy of the round-r answer; MV = majority vote over the answers of rounds 0..r.",
+        "round r = answer after r critique-refine rounds (round 0 is the first answer; K chains per "
+        "question). Final = share of chains whose round-r answer is correct; Pass@k = chance that one of k "
+        "chains is right at round r; MV over rounds 0..r = majority vote over every answer of rounds 0..r "
+        "(this project); MV over refinements 1..r = the released code's vote over the refinements only "
+        "(a chain never refined keeps its first answer).",
     )
-    seq = block.get("sequential")
-    if seq:
-        rounds = [p["round"] for p in seq["final"]]
-        out += table(
-            ["metric"] + [f"r={r}" for r in rounds],
-            [
-                ["Sequential Final"] + [cell(at(seq["final"], "round", r)) for r in rounds],
-                ["Sequential MV"] + [cell(at(seq["mv"], "round", r)) for r in rounds],
-            ],
-        )
-    else:
-        out += ["Not run (no sequential chains).", ""]
+    out += sequential_section(block.get("sequential"))
     out += img(plots.get("par_seq"), "Parallel vs sequential critique-refine")
 
     section(
         "Compute-matched baselines",
         "critiquing and refining costs about two extra generations per sample, so MV@K with "
-        "critique is matched in compute by MV@3K without it (MV@2K shown in between).",
+        "critique is matched in generations by MV@3K without it (MV@2K shown in between); where the "
+        "records carry token counts, a second table matches on completion tokens.",
     )
-    cm = block.get("compute_matched")
-    if cm:
-        out += table(
-            ["K", "MV@K", "MV@2K", "MV@3K", "MV@K + critique (refine all)", "MV@K + critique (verifier)"],
-            [
-                [
-                    r["k"],
-                    cell(r["mv_k"]),
-                    cell(r["mv_2k"]),
-                    cell(r["mv_3k"]),
-                    cell(r["with_critique"].get("refine_all")),
-                    cell(r["with_critique"].get("verifier")),
-                ]
-                for r in cm
-            ],
-        )
-        out += img(plots.get("compute"), "Compute-matched comparison")
-    elif cm is None:
-        out += ["Not run (no refinements).", ""]
-    else:
-        out += ["No budget K with 3K ≤ N.", ""]
+    out += compute_matched_section(block)
+    out += img(plots.get("compute"), "Compute-matched comparison") if block.get("compute_matched") else []
 
     section(
         "Critic metrics",
@@ -170,7 +147,7 @@ def block_markdown(
     c = block["critic"]
     rows = [["accuracy before refinement", cell(c["accuracy_before_refinement"])]]
     for mode, num in (c.get("accuracy_after_refinement") or {}).items():
-        rows.append([f"accuracy after refinement ({mode})", cell(num)])
+        rows.append([f"accuracy after refinement, {mode_name(mode)}", cell(num)])
     rows += [
         ["helpfulness (wrong → correct)", cell(c.get("helpfulness"))],
         ["harm (correct → wrong)", cell(c.get("harm"))],
@@ -191,6 +168,97 @@ def block_markdown(
     )
     out += table(["metric", "value (%)"], rows)
     return out
+
+
+def sequential_section(seq: Mapping | None) -> list[str]:
+    """The sequential table: every round's numbers, the headline first."""
+    if not seq:
+        return ["Not run (no sequential chains).", ""]
+    rounds = [p["round"] for p in seq["final"]]
+    chains = seq.get("chains") or 1
+    out = []
+    if seq.get("upper_bound"):
+        out += ["**Oracle mode: an upper bound** (the ground truth chose which chains to refine).", ""]
+    head = seq.get("headline")
+    if head:
+        names = {
+            "final": "the final round's answer",
+            "mv_final_across_chains": "the majority of the chains' final answers",
+            "mv_rounds_0_to_r": "the majority vote over rounds 0..R",
+        }
+        out += [f"Headline: {names.get(head['metric'], head['metric'])} at round {head['round']}: {cell(head)}.", ""]
+    if seq.get("mv_rounds_0_to_r") is None and seq.get("mv_refinements_1_to_r") is None and "mv" not in seq:
+        out += ["Only the final answer is reported (only-final-sequential): no vote over rounds.", ""]
+
+    def row(name: str, points: Sequence[Mapping] | None) -> list[str]:
+        return [name] + [cell(at(points, "round", r)) if at(points, "round", r) else "–" for r in rounds]
+
+    rows = [row("Final" + (f" (share of {chains} chains)" if chains > 1 else ""), seq["final"])]
+    if seq.get("mv_final_across_chains"):
+        rows.append(row(f"MV of the {chains} chains' round-r answers", seq["mv_final_across_chains"]))
+    if chains > 1:
+        for k in sorted({p["k"] for r in seq.get("pass_at_k") or [] for p in r["pass_at_k"]}):
+            points = [{"round": r["round"], **(at(r["pass_at_k"], "k", k) or {})} for r in seq["pass_at_k"]]
+            rows.append(row(f"Pass@{k} over chains", points))
+    if sequential_vote(seq):
+        rows.append(row("MV over rounds 0..r (this project)", sequential_vote(seq)))
+    if seq.get("mv_refinements_1_to_r"):
+        rows.append(row("MV over refinements 1..r (released code)", seq["mv_refinements_1_to_r"]))
+    if seq.get("pass_refinements_1_to_r"):
+        rows.append(row("Pass over refinements 1..r (released code)", seq["pass_refinements_1_to_r"]))
+    return out + table(["metric"] + [f"r={r}" for r in rounds], rows)
+
+
+def compute_matched_section(block: Mapping) -> list[str]:
+    """Compute-matched tables: on generation counts, and on completion tokens where known."""
+    cm = block.get("compute_matched")
+    if cm is None:
+        return ["Not run (no refinements).", ""]
+    out = ["Matched on generation counts:", ""]
+    if cm:
+        out += table(
+            ["K", "MV@K", "MV@2K", "MV@3K", "MV@K + critique (refine all)", "MV@K + critique (verifier)"],
+            [
+                [
+                    r["k"],
+                    cell(r["mv_k"]),
+                    cell(r["mv_2k"]),
+                    cell(r["mv_3k"]),
+                    cell(r["with_critique"].get("refine_all")),
+                    cell(r["with_critique"].get("verifier")),
+                ]
+                for r in cm
+            ],
+        )
+    else:
+        out += ["No budget K with 3K ≤ N.", ""]
+    tok = block.get("compute_matched_tokens")
+    if not tok:
+        return out + ["Matched on tokens: not available (the records carry no token counts).", ""]
+    t = tok["mean_completion_tokens"]
+    out += [
+        f"Matched on completion tokens (mean per generation: sample {t['sample']:.1f}, critique "
+        f"{t['critique']:.1f}, refinement {t['refinement']:.1f}):",
+        "",
+    ]
+    rows = []
+    for mode, m in tok["modes"].items():
+        for r in m["rows"]:
+            rows.append(
+                [
+                    mode_name(mode),
+                    r["k"],
+                    f"{r['tokens_with_critique']:.0f}",
+                    cell(r["mv_with_critique"]),
+                    r["plain_samples"],
+                    f"{r['tokens_plain']:.0f}",
+                    cell(r["mv_plain"]),
+                ]
+            )
+    if not rows:
+        return out + ["No budget whose token-matched plain budget fits in the pool.", ""]
+    header = ["mode", "K", "tokens/question", "MV@K + critique", "plain M", "tokens/question", "MV@M, no critique"]
+    return out + table(header, rows)
 
 
 def dataset_markdown(name: str, ds: Mapping, results: Mapping, plots: Mapping[str, str | None]) -> list[str]:
@@ -215,7 +283,7 @@ def dataset_markdown(name: str, ds: Mapping, results: Mapping, plots: Mapping[st
     levels = level_rows(ds)
     modes = list(computed_modes(ds["overall"]))
     header = ["level", "questions", "greedy", "Pass@1", f"MV@{n_pool}"]
-    header += [f"MV@{n_pool}, {m}" for m in modes]
+    header += [f"MV@{n_pool}, {mode_name(m)}" for m in modes]
     rows = []
     for lv, b in levels:
         ro = b["response_only"]

@@ -41,17 +41,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from selfimprove.evaluation.blocks import (
-    COMPUTE_MATCHED_MODES,
-    PARALLEL_MODES,
-    compute_matched_metrics,
+    UPPER_BOUND_MODES,
     critic_filtered_metrics,
     critic_metrics,
     metrics_block,
-    parallel_final_answers,
     parallel_metrics,
     response_only_metrics,
 )
+from selfimprove.evaluation.compute_matched import (
+    COMPUTE_MATCHED_MODES,
+    compute_matched_metrics,
+    token_matched_metrics,
+)
 from selfimprove.evaluation.estimators import (
+    PARALLEL_MODES,
     Answer,
     Vote,
     VoteFn,
@@ -62,11 +65,12 @@ from selfimprove.evaluation.estimators import (
     majority_vote_correct,
     memoised_vote,
     mv_at_k,
+    parallel_final_answers,
     pass_at_k,
 )
 from selfimprove.evaluation.joins import HARDEST_LEVEL, LEVEL_BINS, VERDICTS, QuestionData, level_from_accuracy, prepare
-from selfimprove.evaluation.schema import SCHEMA_VERSION
-from selfimprove.evaluation.sequential_metrics import sequential_metrics
+from selfimprove.evaluation.schema import SCHEMA_VERSION, validate_results
+from selfimprove.evaluation.sequential_metrics import SEQUENTIAL_HEADLINES, SequentialSettings, sequential_metrics
 
 __all__ = [
     "COMPUTE_MATCHED_MODES",
@@ -74,9 +78,12 @@ __all__ = [
     "LEVEL_BINS",
     "PARALLEL_MODES",
     "SCHEMA_VERSION",
+    "SEQUENTIAL_HEADLINES",
+    "UPPER_BOUND_MODES",
     "VERDICTS",
     "Answer",
     "QuestionData",
+    "SequentialSettings",
     "Vote",
     "VoteFn",
     "budgets",
@@ -100,6 +107,7 @@ __all__ = [
     "read_jsonl",
     "response_only_metrics",
     "sequential_metrics",
+    "token_matched_metrics",
     "write_results",
 ]
 
@@ -120,8 +128,12 @@ def compute_results(
     methods needing them are recorded as ``None`` and ``available`` says which inputs were
     present. ``config`` is stored verbatim; an integer ``config["R"]`` (or
     ``config["rounds"]``) extends the sequential curves to that many rounds, carrying each
-    chain's last answer forward. ``vote_fn`` defaults to
-    ``selfimprove.process.vote``.
+    chain's last answer forward; ``config["sequential_mode"]`` (``oracle``, ``all``,
+    ``verifier``) says how the chains were grown and ``config["sequential_headline"]``
+    (``mv``, or ``final`` for ``--only-final-sequential``) which sequential number leads.
+    ``vote_fn`` defaults to ``selfimprove.process.vote``.
+
+    ``upper_bounds`` lists the stored numbers that use the ground truth (oracle modes).
 
     Returns a JSON-serialisable dict; its schema is documented in ``docs/evaluation.md``.
     Raises :class:`ValueError` (naming the offending id) on inconsistent records.
@@ -133,12 +145,19 @@ def compute_results(
     qs, n_pool, n_rounds = prepare(questions, greedy, pool, critiques, refinements, chains, rounds)
     vote_fn = memoised_vote(vote_fn if vote_fn is not None else default_vote_fn())
     ks = budgets(n_pool)
+    headline = config.get("sequential_headline", "mv")
+    if headline not in SEQUENTIAL_HEADLINES:
+        raise ValueError(f"config sequential_headline must be one of {SEQUENTIAL_HEADLINES}, not {headline!r}")
+    mode = config.get("sequential_mode")
+    seq = None
+    if n_rounds is not None:
+        seq = SequentialSettings(rounds=n_rounds, mode=mode, only_final=headline == "final")
 
     by_dataset: dict[str, list[QuestionData]] = {}
     for q in qs:
         by_dataset.setdefault(q.dataset, []).append(q)
 
-    datasets = {}
+    datasets: dict[str, dict[str, Any]] = {}
     for name, dqs in by_dataset.items():
         types = sorted({q.dataset_type for q in dqs})
         levels = sorted({q.level for q in dqs})
@@ -147,26 +166,37 @@ def compute_results(
             "n_questions": len(dqs),
             "level_source": dict(sorted(Counter(q.level_source for q in dqs).items())),
             "level_counts": {str(lv): sum(q.level == lv for q in dqs) for lv in levels},
-            "overall": metrics_block(dqs, ks, vote_fn),
-            "by_level": {str(lv): metrics_block([q for q in dqs if q.level == lv], ks, vote_fn) for lv in levels},
+            "overall": metrics_block(dqs, ks, vote_fn, seq),
+            "by_level": {str(lv): metrics_block([q for q in dqs if q.level == lv], ks, vote_fn, seq) for lv in levels},
         }
 
     first = qs[0]
-    return {
+    upper_bounds = []
+    if first.refined is not None:
+        upper_bounds += [f"parallel.{m}" for m in UPPER_BOUND_MODES]
+        upper_bounds += [f"critic.accuracy_after_refinement.{m}" for m in UPPER_BOUND_MODES]
+    if first.chains is not None and mode == "oracle":
+        upper_bounds.append("sequential")
+    results = {
         "schema_version": SCHEMA_VERSION,
         "config": config,
         "N": n_pool,
         "R": n_rounds,
+        "chains": len(first.chains) if first.chains is not None else None,
         "ks": ks,
         "parallel_modes": list(PARALLEL_MODES),
+        "upper_bounds": upper_bounds,
         "available": {
             "greedy": first.greedy is not None,
             "critiques": first.verdicts is not None,
             "refinements": first.refined is not None,
-            "chains": first.chain is not None,
+            "chains": first.chains is not None,
+            "tokens": bool(datasets) and all(ds["overall"]["compute_matched_tokens"] for ds in datasets.values()),
         },
         "datasets": datasets,
     }
+    validate_results(results)
+    return results
 
 
 # ---------------------------------------------------------------------------------------
@@ -216,9 +246,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 config = json.load(f)
         load = lambda p: read_jsonl(p) if p else None  # noqa: E731
         results = compute_results(
-            load(args.questions),
+            read_jsonl(args.questions),
             load(args.greedy),
-            load(args.pool),
+            read_jsonl(args.pool),
             load(args.critiques),
             load(args.refinements),
             load(args.chains),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
 import matplotlib
@@ -28,6 +29,7 @@ from selfimprove.evaluation.views import (  # noqa: E402
     iteration_labels,
     level_rows,
     pct,
+    sequential_vote,
     xy,
 )
 
@@ -101,6 +103,10 @@ def plot_k_curves(block: Mapping, metric: str, title: str, path: Path) -> str | 
     return save_png(fig, path)
 
 
+def _with_critique(row: Mapping, mode: str) -> Mapping | None:
+    return (row.get("with_critique") or {}).get(mode)
+
+
 def plot_compute_matched(block: Mapping, title: str, path: Path) -> str | None:
     """Grouped bars per K: MV@K, MV@2K, MV@3K without critique next to MV@K with critique.
 
@@ -120,7 +126,7 @@ def plot_compute_matched(block: Mapping, title: str, path: Path) -> str | None:
                 (
                     f"MV@K, {MODE_LABELS[mode]}",
                     MODE_COLORS[mode],
-                    lambda r, m=mode: (r.get("with_critique") or {}).get(m),
+                    partial(_with_critique, mode=mode),
                 )
             )
     fig, ax = plt.subplots(figsize=(7.2, 5.2))
@@ -143,7 +149,7 @@ def plot_compute_matched(block: Mapping, title: str, path: Path) -> str | None:
 def plot_parallel_vs_sequential(block: Mapping, title: str, path: Path) -> str | None:
     """Accuracy against generations spent per question (actor samples + critiques +
     refinements): plain MV@K costs K, parallel critique-refine MV@K about 3K, sequential
-    round r costs 1 + 2r."""
+    round r of K chains costs K (1 + 2r)."""
     par, seq = computed_modes(block), block.get("sequential")
     if not par and not seq:
         return None
@@ -162,12 +168,17 @@ def plot_parallel_vs_sequential(block: Mapping, title: str, path: Path) -> str |
         )
         ticks += xs
     if seq:
-        for key, label, style, color in (
-            ("final", "sequential final", "D-", "tab:purple"),
-            ("mv", "sequential MV", "D--", "tab:brown"),
+        chains = seq.get("chains") or 1
+        bound = ", oracle (upper bound)" if seq.get("upper_bound") else ""
+        for points, label, style, color in (
+            (seq.get("final"), "sequential final", "D-", "tab:purple"),
+            (sequential_vote(seq), "sequential MV, rounds 0..r", "D--", "tab:brown"),
+            (seq.get("mv_refinements_1_to_r"), "sequential MV, refinements 1..r (released)", "v:", "tab:pink"),
         ):
-            xs, ys = xy(seq.get(key), key="round", scale=lambda r: 1 + 2 * r)
-            ax.plot(xs, ys, style, color=color, label=label)
+            if not points:
+                continue
+            xs, ys = xy(points, key="round", scale=lambda r: chains * (1 + 2 * r))
+            ax.plot(xs, ys, style, color=color, label=label + bound)
             ticks += xs
     log2_axis(ax, ticks, "generations per question (log2 scale)")
     finish_axes(ax, title)
@@ -179,8 +190,10 @@ def plot_levels(ds: Mapping, n_pool: int, title: str, path: Path) -> str | None:
     levels = level_rows(ds)
     if not levels:
         return None
-    series = [("response only", None)] + [(MODE_LABELS.get(m, m), m) for m in computed_modes(ds["overall"])]
-    colors = {None: "tab:gray", **MODE_COLORS}
+    series: list[tuple[str, str | None]] = [("response only", None)]
+    series += [(MODE_LABELS.get(m, m), m) for m in computed_modes(ds["overall"])]
+    colors: dict[str | None, str] = {None: "tab:gray"}
+    colors.update(MODE_COLORS)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), sharey=True)
     width = 0.8 / len(series)
     for ax, (metric, k, name) in zip(axes, (("pass_at_k", 1, "Pass@1"), ("mv_at_k", n_pool, f"MV@{n_pool}"))):
@@ -213,7 +226,12 @@ def plot_iterations(all_results: Sequence[Mapping], path: Path) -> str | None:
     fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.4), squeeze=False)
     labels = iteration_labels(all_results)
     for ax, name in zip(axes[0], names):
-        lines = {"greedy": [], "Pass@1": [], "MV@N": [], "MV@N, critique-refine (refine all)": []}
+        lines: dict[str, list[float | None]] = {
+            "greedy": [],
+            "Pass@1": [],
+            "MV@N": [],
+            "MV@N, critique-refine (refine all)": [],
+        }
         for r in all_results:
             o = r["datasets"].get(name, {}).get("overall")
             ro = (o or {}).get("response_only") or {}

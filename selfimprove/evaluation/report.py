@@ -33,6 +33,7 @@ from selfimprove.evaluation.plots import (
     plot_levels,
     plot_parallel_vs_sequential,
 )
+from selfimprove.evaluation.schema import SchemaError, validate_results
 from selfimprove.evaluation.views import at, cell, iteration_labels, slug
 
 __all__ = ["ResultsError", "iteration_labels", "load_results", "main", "render", "write_report"]
@@ -48,7 +49,8 @@ class ResultsError(Exception):
 
 
 def load_results(path: str | os.PathLike) -> dict:
-    """Read and sanity-check one ``results.json``; raise :class:`ResultsError` if unusable."""
+    """Read and validate one ``results.json`` (any schema version up to the current one); raise
+    :class:`ResultsError` naming the file and the JSON path of the problem if unusable."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -60,14 +62,10 @@ def load_results(path: str | os.PathLike) -> dict:
         results = json.loads(text)
     except json.JSONDecodeError as e:
         raise ResultsError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
-    if not isinstance(results, dict):
-        raise ResultsError(f"{path}: expected a JSON object, got {type(results).__name__}")
-    for key, kind in (("datasets", dict), ("ks", list), ("N", int), ("config", dict)):
-        if not isinstance(results.get(key), kind):
-            raise ResultsError(f"{path}: not a MathCritique results file (missing or invalid {key!r})")
-    for name, ds in results["datasets"].items():
-        if not (isinstance(ds, dict) and isinstance(ds.get("overall"), dict) and isinstance(ds.get("by_level"), dict)):
-            raise ResultsError(f"{path}: dataset {name!r} lacks 'overall' / 'by_level' metrics")
+    try:
+        validate_results(results)
+    except SchemaError as e:
+        raise ResultsError(f"{path}: not a valid MathCritique results file: {e}") from None
     return results
 
 

@@ -6,8 +6,10 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+#: How a parallel mode is named in tables: oracle numbers use the ground truth (upper bounds).
+MODE_NAMES = {"oracle": "oracle (upper bound)", "refine_all": "refine all", "verifier": "verifier"}
 MODE_LABELS = {
-    "oracle": "critique-refine, oracle",
+    "oracle": "critique-refine, oracle (upper bound)",
     "refine_all": "critique-refine, refine all",
     "verifier": "critique-refine, verifier",
 }
@@ -15,6 +17,16 @@ MODE_STYLES = {"oracle": ":", "refine_all": "-", "verifier": "--"}
 MODE_COLORS = {"oracle": "tab:blue", "refine_all": "tab:orange", "verifier": "tab:green"}
 CRITIC_FILTERED_COLOR = "tab:red"
 RESPONSE_ONLY_COLOR = "black"
+
+
+def mode_name(mode: str) -> str:
+    """A parallel mode's name in tables, ``"oracle (upper bound)"`` for the oracle."""
+    return MODE_NAMES.get(mode, mode)
+
+
+def sequential_vote(seq: Mapping) -> list | None:
+    """The chain vote over rounds 0..r (named ``mv`` in schema version 1)."""
+    return seq.get("mv_rounds_0_to_r", seq.get("mv"))
 
 
 def slug(name: str) -> str:
