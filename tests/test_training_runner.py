@@ -89,7 +89,7 @@ def exit_code(argv: list[str]) -> int:
 CRITIC = ["--role", "critic", "--base-model", str(MODEL), "--template", "smollm2", "--profile", "cpu"]
 
 
-def test_critic_role_trains_a_data_file_into_its_own_folder(tmp_path, cli, capsys):
+def test_critic_role_trains_a_data_file_into_its_own_folder(tmp_path, cli, caplog):
     run_dir, data_dir = tmp_path / "run", tmp_path / "run" / "critic"
     data_dir.mkdir(parents=True)
     data = data_dir / "critic_sft.json"
@@ -112,7 +112,7 @@ def test_critic_role_trains_a_data_file_into_its_own_folder(tmp_path, cli, capsy
     assert len(calls(cli)) == 1
     # rerun: done and intact, so nothing is trained
     assert exit_code(argv) == 0
-    assert len(calls(cli)) == 1 and "already done" in capsys.readouterr().err
+    assert len(calls(cli)) == 1 and "already done" in caplog.text
 
 
 def test_actor_role_keeps_its_interface(tmp_path, cli):
@@ -136,25 +136,24 @@ def test_role_arguments_are_checked(tmp_path, cli):
     assert calls(cli) == []
 
 
-def test_done_step_with_missing_weights_is_trained_again(tmp_path, cli, capsys):
+def test_done_step_with_missing_weights_is_trained_again(tmp_path, cli, caplog):
     data = tmp_path / "c.json"
     data.write_text(json.dumps(sharegpt()))
     argv = CRITIC + ["--run-dir", str(tmp_path), "--dataset-file", str(data), "--out-dir", str(tmp_path / "m")]
     assert exit_code(argv) == 0
     (tmp_path / "m" / "model.safetensors").unlink()
     assert exit_code(argv) == 0
-    err = capsys.readouterr().err
-    assert "fails the check" in err and "no weights" in err
+    assert "fails the check" in caplog.text and "no weights" in caplog.text
     assert len(calls(cli)) == 2 and check_model_folder(tmp_path / "m") == []
 
 
-def test_failed_training_leaves_no_model_and_a_failed_step(tmp_path, cli, monkeypatch, capsys):
+def test_failed_training_leaves_no_model_and_a_failed_step(tmp_path, cli, monkeypatch, caplog):
     data = tmp_path / "c.json"
     data.write_text(json.dumps(sharegpt()))
     monkeypatch.setenv("FAKE_FAIL", "1")
     argv = CRITIC + ["--run-dir", str(tmp_path), "--dataset-file", str(data), "--out-dir", str(tmp_path / "m")]
     assert exit_code(argv) == 2
-    assert "out of memory" in capsys.readouterr().err
+    assert "out of memory" in caplog.text
     assert not (tmp_path / "m").exists()
     assert read_manifest(tmp_path)["steps"]["critic/05_train"]["status"] == "failed"
 
@@ -186,7 +185,7 @@ def test_checkpoints_only_on_request_and_a_killed_run_resumes(tmp_path, cli):
     assert read_manifest(tmp_path)["steps"]["b"]["counts"]["resumed_from"] == "checkpoint-3"
 
 
-def test_alpaca_files_train_with_the_empty_template_and_the_models_eos(tmp_path, cli, capsys):
+def test_alpaca_files_train_with_the_empty_template_and_the_models_eos(tmp_path, cli, caplog):
     eos = json.loads((MODEL / "tokenizer_config.json").read_text())["eos_token"]
     data = tmp_path / "a.json"
     rec = {"instruction": "Human: q\n\nAssistant:", "input": "", "output": f"sol\n{eos}"}
@@ -200,11 +199,11 @@ def test_alpaca_files_train_with_the_empty_template_and_the_models_eos(tmp_path,
     bad.write_text(json.dumps([{**rec, "output": "sol\n<|end_of_text|>"}]))
     argv[argv.index(str(data))] = str(bad)
     assert exit_code(argv + ["--template", "default", "--step", "b"]) == 2
-    assert f"--eos-token {eos}" in capsys.readouterr().err
+    assert f"--eos-token {eos}" in caplog.text
     assert exit_code(argv + ["--template", "llama3", "--step", "c"]) == 2
 
 
-def test_gpu_profile_checks_the_nodes_before_launching(tmp_path, cli, monkeypatch, capsys):
+def test_gpu_profile_checks_the_nodes_before_launching(tmp_path, cli, monkeypatch, caplog):
     data = tmp_path / "c.json"
     data.write_text(json.dumps(sharegpt()))
     argv = CRITIC[:-1] + [
@@ -217,10 +216,10 @@ def test_gpu_profile_checks_the_nodes_before_launching(tmp_path, cli, monkeypatc
         str(tmp_path / "m"),
     ]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert exit_code(argv) == 2 and "sees no GPU" in capsys.readouterr().err
+    assert exit_code(argv) == 2 and "sees no GPU" in caplog.text
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
     monkeypatch.setenv("NNODES", "2")
-    assert exit_code(argv) == 2 and "missing here: NODE_RANK, MASTER_ADDR, MASTER_PORT" in capsys.readouterr().err
+    assert exit_code(argv) == 2 and "missing here: NODE_RANK, MASTER_ADDR, MASTER_PORT" in caplog.text
     monkeypatch.delenv("NNODES")
     assert exit_code(argv + ["--zero-stage", "3"]) == 0
     call = calls(cli)[-1]

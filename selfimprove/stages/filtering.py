@@ -30,7 +30,7 @@ from ``--base-model``'s tokenizer), to be trained with LLaMA-Factory's ``empty``
 
 from __future__ import annotations
 
-import sys
+import logging
 from pathlib import Path
 
 from selfimprove.core.cli import parser, run
@@ -47,6 +47,7 @@ from selfimprove.training.export import (
 )
 
 DEFAULT_EOS = "<|end_of_text|>"
+log = logging.getLogger(__name__)
 
 
 def main(argv=None) -> int:
@@ -105,16 +106,15 @@ def main(argv=None) -> int:
         settings["eos_token"] = eos
     step = Step(run_dir, args.step or f"iter_{args.iter}/{out_name.split('.')[0]}", settings)
     if step.done and (iter_dir / out_name).exists():
-        print(f"[{step.name}] already done, skipping")
+        log.info("[%s] already done, skipping", step.name)
         return 0
+    feedback, problems, per_file = load_feedback_files(feedback_files) if feedback_files else (None, [], {})
+    for p in problems:
+        log.warning("skipped: %s", p)
     with step:
-        questions = read_jsonl(args.questions, required=("id", "question", "dataset_type", "gold"))
-        feedback = None
         if feedback_files:
-            feedback, problems, per_file = load_feedback_files(feedback_files)
-            for p in problems:
-                print(f"skipped: {p}", file=sys.stderr)
             step.count(feedback_skipped=len(problems), feedback_per_file=per_file)
+        questions = read_jsonl(args.questions, required=("id", "question", "dataset_type", "gold"))
         sft, critic, counts = assemble(run_dir, args.iter, questions, flags, feedback, args.strip_calculator)
         if not sft:
             raise RecordError(f"{iter_dir / out_name}: the SFT set is empty (no usable example)")

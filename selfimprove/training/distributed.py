@@ -135,8 +135,9 @@ def wait_for_nodes(
 ) -> None:
     """Leave this node's marker in ``marker_dir`` (in the run folder) and wait for every node's.
 
-    A marker counts when it was written within ``timeout`` seconds (older ones are from an earlier
-    attempt). Raises :class:`DistributedError` naming the missing ranks when time runs out.
+    A marker counts when it was written at most ``timeout`` seconds before this node began to wait
+    (older ones are from an earlier attempt). Raises :class:`DistributedError` naming the missing
+    ranks when time runs out.
     """
     marker_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(
@@ -145,19 +146,17 @@ def wait_for_nodes(
     )
     start = clock()
     while True:
-        now = clock()
         missing = []
         for r in range(topo.nnodes):
-            path = marker_dir / f"node{r}"
             try:
-                fresh = now - path.stat().st_mtime <= timeout
+                fresh = (marker_dir / f"node{r}").stat().st_mtime >= start - timeout
             except FileNotFoundError:
                 fresh = False
             if not fresh:
                 missing.append(r)
         if not missing:
             return
-        if now - start >= timeout:
+        if clock() - start >= timeout:
             raise DistributedError(
                 f"after {timeout:.0f}s, node(s) {', '.join(map(str, missing))} of {topo.nnodes} left no marker in "
                 f"{marker_dir}: start the same command on every node, with the run folder on a filesystem they share"

@@ -19,9 +19,9 @@ Used by both roles of ``python -m selfimprove.train`` (the actor of an iteration
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,8 +73,11 @@ class TrainJob:
         return self.out_dir.with_name(self.out_dir.name + ".partial")
 
 
-def _say(job: TrainJob, msg: str) -> None:
-    print(f"[{job.step}] {msg}", file=sys.stderr)
+log = logging.getLogger(__name__)
+
+
+def _say(job: TrainJob, msg: str, level: int = logging.INFO) -> None:
+    log.log(level, "[%s] %s", job.step, msg)
 
 
 def load_records(job: TrainJob) -> list[dict]:
@@ -159,7 +162,11 @@ def run_job(job: TrainJob, env: Mapping[str, str] | None = None) -> Path | None:
         if not problems:
             _say(job, f"already done, skipping ({job.out_dir})")
             return job.out_dir
-        _say(job, "recorded as done but the model folder fails the check, training again:\n  " + "\n  ".join(problems))
+        _say(
+            job,
+            "recorded as done but the model folder fails the check, training again: " + "; ".join(problems),
+            logging.WARNING,
+        )
     cli = find_cli(job.cli)
     if topo.multinode:
         timeout = float(env.get("NODE_WAIT_S", "600"))
