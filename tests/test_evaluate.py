@@ -160,3 +160,55 @@ def test_parallel_methods_and_critic_metrics_by_hand(tmp_path):
     # per level: t/0 is level 1, t/1 level 2
     assert value(results["by_level"]["2"]["response_only"]["pass_at_k"], 1) == pytest.approx(3 / 4)
     assert value(results["by_level"]["1"]["parallel"]["refine_all"]["pass_at_k"], 1) == 1.0
+
+
+# ------------------------------------------------------------------- K parallel chains
+
+
+def test_k_chains_start_from_the_pool_and_grow_without_regenerating(tmp_path):
+    a, c = pool_actor(), pool_critic()
+    pool, _ = sample_questions(a, QUESTIONS, tmp_path / "pool.jsonl", SamplingParams(n=4, temperature=0.7))
+    args = (QUESTIONS, pool, tmp_path, 2, "oracle", SamplingParams(), SamplingParams(), "default", 64)
+    chain, _ = run_sequential(a, c, *args, chains=2)
+    # starts: t/0 s0 = 5 (right), s1 = 6 (wrong); t/1 s0 = s1 = 24 (right): oracle refines t/0/s1 only
+    assert sorted(x["id"] for x in chain) == [
+        "t/0/s0/r0",
+        "t/0/s1/r0",
+        "t/0/s1/r1",
+        "t/0/s1/r2",
+        "t/1/s0/r0",
+        "t/1/s1/r0",
+    ]
+    assert {x["id"]: x["chain"] for x in chain if x["round"] == 0} == {
+        "t/0/s0/r0": 0,
+        "t/0/s1/r0": 1,
+        "t/1/s0/r0": 0,
+        "t/1/s1/r0": 1,
+    }
+    assert (tmp_path / "chains_oracle.jsonl").is_file() and not (tmp_path / "chain_oracle.jsonl").exists()
+    seq = compute_results(QUESTIONS, None, pool, None, None, chain, {"sequential_mode": "oracle"})["datasets"]["toy"][
+        "overall"
+    ]["sequential"]
+    assert seq["chains"] == 2 and seq["upper_bound"] is True
+    assert [p["value"] for p in seq["final"]] == [0.75, 1.0, 1.0]
+    # released vote: t/0 keeps s0's 5 and adds s1's refinements (5, 5); t/1 keeps both 24s
+    assert [p["value"] for p in seq["mv_refinements_1_to_r"]] == [1.0, 1.0]
+    # a third chain costs only its own critiques and refinements: s2 is wrong for both questions
+    a2, c2 = pool_actor(), pool_critic()
+    chain3, _ = run_sequential(a2, c2, *args, chains=3)
+    assert sum(len(p) for p, _ in a2.calls) == 4 and sum(len(p) for p, _ in c2.calls) == 4
+    assert {x["chain"] for x in chain3} == {0, 1, 2}
+    # asking for fewer chains again returns only those
+    chain1, _ = run_sequential(pool_actor(), pool_critic(), *args, chains=2)
+    assert sorted(x["id"] for x in chain1) == sorted(x["id"] for x in chain)
+
+
+def test_stage_refuses_more_chains_than_pool_samples(tmp_path, capsys):
+    from selfimprove.stages.evaluate import main
+
+    argv = ["--questions", str(tmp_path / "q.jsonl"), "--out-dir", str(tmp_path / "out"), "--pool-size", "2"]
+    argv += ["--sequential-chains", "3", "--actor-model", "a", "--critic-model", "c"]
+    with pytest.raises((SystemExit, ValueError)) as e:  # a usage error, however the CLI reports it
+        main(argv)
+    assert "--sequential-chains must be between 1 and --pool-size (2)" in str(e.value) + capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -1,4 +1,12 @@
-"""Sequential critique-refine chains at test time: rounds of critique -> refine on one answer."""
+"""Sequential critique-refine chains at test time: rounds of critique -> refine on K answers.
+
+With K = 1 the chain starts from the greedy answer (records ``<qid>/r<r>`` in
+``chain_<mode>.jsonl``); with K > 1 one chain starts from each of the first K pool samples, as
+the released code's ``sample_num`` > 1 flow does (records ``<qid>/s<j>/r<r>`` with ``chain`` = j
+in ``chains_<mode>.jsonl``). Round r > 0 is the refinement of round r - 1 guided by its
+critique. Every record is keyed by chain and round, so more rounds or more chains only generate
+what is missing.
+"""
 
 from __future__ import annotations
 
@@ -22,11 +30,16 @@ def _index(sample_id: str) -> int:
     return int(sample_id.rsplit("/s", 1)[1])
 
 
+def chain_prefix(record_id: str) -> str:
+    """The chain a chain-position id (``<prefix>/r<r>``) belongs to."""
+    return record_id.rsplit("/r", 1)[0]
+
+
 def run_sequential(
     actor,
     critic,
     questions: list[dict],
-    greedy: list[dict],
+    starts: list[dict],
     out_dir: Path,
     rounds: int,
     mode: str,
@@ -34,24 +47,48 @@ def run_sequential(
     critic_params: SamplingParams,
     grader: str,
     chunk_size: int,
+    chains: int = 1,
 ) -> tuple[list[dict], dict]:
-    """R rounds of critique -> refine on one chain per question, starting from the greedy answer."""
+    """R rounds of critique -> refine on K chains per question.
+
+    ``starts`` are the greedy answers (``chains`` = 1) or the pool samples (``chains`` > 1, the
+    first ``chains`` indices of each question start a chain). Modes: ``oracle`` refines only the
+    chains whose starting answer is known to be wrong (every round, as the released code does),
+    ``all`` every chain every round, ``verifier`` a chain while the critic judges its current
+    answer wrong. Returns the chain records (``round``, ``chain``, ``verdict`` of the critique of
+    that answer where one was asked for) and counts.
+    """
     if mode not in SEQUENTIAL_MODES:
         raise ValueError(f"sequential mode must be one of {SEQUENTIAL_MODES}, not {mode!r}")
+    if chains < 1:
+        raise ValueError(f"chains must be >= 1, not {chains}")
+    multi = chains > 1
     # each mode grows its own chains (they diverge after round 0)
-    tag = f"chain_{mode}"
+    tag = f"chains_{mode}" if multi else f"chain_{mode}"
     chain_out = ResumableJsonl(out_dir / f"{tag}.jsonl")
-    start = [{**g, "id": f"{g['qid']}/r0", "round": 0, "sample_id": g["id"]} for g in greedy]
-    chain_out.append([r for r in start if r["id"] not in chain_out.done])
+    if multi:
+        starts = [s for s in starts if s["index"] < chains]
+        index = {s["id"]: s["index"] for s in starts}
+        prefix_of = {s["id"]: s["id"] for s in starts}
+    else:
+        index = {s["id"]: 0 for s in starts}
+        prefix_of = {s["id"]: s["qid"] for s in starts}
+    chain_of = {prefix_of[s["id"]]: index[s["id"]] for s in starts}
+    first = [
+        {**s, "id": f"{prefix_of[s['id']]}/r0", "round": 0, "chain": index[s["id"]], "sample_id": s["id"]}
+        for s in starts
+    ]
+    chain_out.append([r for r in first if r["id"] not in chain_out.done])
+    live = {r["id"] for r in first}
     qmap = {q["id"]: q for q in questions}
-    first_wrong = {g["qid"] for g in greedy if not g["correct"]}
+    first_wrong = {prefix_of[s["id"]] for s in starts if not s["correct"]}
     counts = {}
     for r in range(1, rounds + 1):
-        current = [c for c in chain_out.records if c["round"] == r - 1]
+        current = [c for c in chain_out.records if c["round"] == r - 1 and chain_prefix(c["id"]) in chain_of]
         if mode == "oracle":
-            current = [c for c in current if c["qid"] in first_wrong]
+            current = [c for c in current if chain_prefix(c["id"]) in first_wrong]
         # the critique of round r-1's answer (a "sample" whose id is the chain position)
-        as_samples = [{**c, "id": f"{c['qid']}/r{r - 1}", "question": qmap[c["qid"]]["question"]} for c in current]
+        as_samples = [{**c, "question": qmap[c["qid"]]["question"]} for c in current]
         crits, _ = critique_samples(
             critic,
             as_samples,
@@ -60,7 +97,8 @@ def run_sequential(
             chunk_size,
             desc=f"round {r} critiques",
         )
-        crits = [c for c in crits if c["sample_id"].endswith(f"/r{r - 1}")]
+        wanted = {c["id"] for c in as_samples}
+        crits = [c for c in crits if c["sample_id"] in wanted]
         if mode == "verifier":
             crits = [c for c in crits if c["verdict"] == "wrong"]
         samples = {s["id"]: s for s in as_samples}
@@ -75,13 +113,18 @@ def run_sequential(
             chunk_size=chunk_size,
             desc=f"round {r} refinements",
         )
-        new = [{**x, "id": f"{x['qid']}/r{r}", "round": r} for x in refs]
+        refs = [x for x in refs if x["sample_id"] in wanted]
+        new = []
+        for x in refs:
+            prefix = chain_prefix(x["sample_id"])
+            new.append({**x, "id": f"{prefix}/r{r}", "round": r, "chain": chain_of[prefix]})
         chain_out.append([x for x in new if x["id"] not in chain_out.done])
+        live |= {x["id"] for x in new}
         counts[f"round{r}_refined"] = len(refs)
     # the critic's verdict on each chain answer, where one was asked for
     verdicts = {}
     if (out_dir / f"{tag}_critiques.jsonl").exists():
         for c in read_jsonl(out_dir / f"{tag}_critiques.jsonl"):
             verdicts[c["sample_id"]] = c["verdict"]
-    chain = [{**c, "verdict": verdicts.get(c["id"])} for c in chain_out.records if c["round"] <= rounds]
+    chain = [{**c, "verdict": verdicts.get(c["id"])} for c in chain_out.records if c["id"] in live]
     return chain, counts

@@ -11,6 +11,8 @@ actor and the critic loaded once, it writes into ``--out-dir``:
 ``chain_<mode>.jsonl``      sequential critique-refine: round 0 = the greedy answer, round r =
                             the refinement of round r-1; ``chain_<mode>_critiques.jsonl`` and
                             ``chain_<mode>_round<r>.jsonl`` beside it
+``chains_<mode>.jsonl``     the same for K > 1 chains (``--sequential-chains``), one from each of
+                            the first K pool samples
 ``results.json``            every number with its configuration
 ==========================  ================================================================
 
@@ -46,11 +48,19 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=1, help="sequential critique-refine rounds (MV_NUM)")
     ap.add_argument("--sequential-mode", default="all", choices=SEQUENTIAL_MODES)
     ap.add_argument(
+        "--sequential-chains",
+        type=int,
+        default=1,
+        help="K chains per question: 1 = from the greedy answer; K > 1 = from each of the first K pool samples "
+        "(the released flow with sample_num = K)",
+    )
+    ap.add_argument(
         "--only-final-sequential",
         type=int,
         choices=(0, 1),
         default=0,
-        help="headline the chain's final answer instead of its majority vote (both are kept)",
+        help="report only the final round's answer as the sequential headline (with K chains, the majority of "
+        "their final answers); no vote over rounds",
     )
     ap.add_argument("--critic-temperature", type=float, default=0.0)
     ap.add_argument("--critic-max-tokens", type=int, default=1536)
@@ -63,6 +73,8 @@ def main(argv=None) -> int:
     positive(ap, args, "pool_size", "max_tokens", "chunk_size")
     if args.rounds < 0:
         ap.error("--rounds must be >= 0")
+    if not 1 <= args.sequential_chains <= args.pool_size:
+        ap.error(f"--sequential-chains must be between 1 and --pool-size ({args.pool_size})")
     if args.use_critic and not args.critic_model:
         ap.error("--critic-model is required with --use-critic 1")
     out_dir = Path(args.out_dir)
@@ -86,6 +98,7 @@ def main(argv=None) -> int:
         "temperature": args.temperature,
         "rounds": args.rounds if args.use_critic else 0,
         "sequential_mode": args.sequential_mode,
+        "sequential_chains": args.sequential_chains,
         "sequential_headline": "final" if args.only_final_sequential else "mv",
         "grader": args.grader,
         "max_tokens": args.max_tokens,
@@ -93,7 +106,15 @@ def main(argv=None) -> int:
     }
     # What defines the generations is pinned; the budget (N, rounds, modes) may grow between
     # runs, and then only the missing generations are made.
-    extendable = ("pool_size", "rounds", "sequential_mode", "sequential_headline", "n_questions", "actor")
+    extendable = (
+        "pool_size",
+        "rounds",
+        "sequential_mode",
+        "sequential_chains",
+        "sequential_headline",
+        "n_questions",
+        "actor",
+    )
     step = Step(
         args.run_dir, args.step or f"eval/{out_dir.name}", {k: v for k, v in config.items() if k not in extendable}
     )
@@ -156,7 +177,7 @@ def main(argv=None) -> int:
                     actor,
                     critic,
                     questions,
-                    greedy,
+                    greedy if args.sequential_chains == 1 else pool,
                     out_dir,
                     args.rounds,
                     args.sequential_mode,
@@ -164,6 +185,7 @@ def main(argv=None) -> int:
                     critic_p,
                     args.grader,
                     args.chunk_size,
+                    chains=args.sequential_chains,
                 )
                 step.count(**sc)
         results = compute_results(questions, greedy, pool, critiques, refinements, chain, config)
