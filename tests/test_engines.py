@@ -30,6 +30,7 @@ from selfimprove.generation.engines import (
     gpu_groups,
     make_engine,
 )
+from selfimprove.generation.engines import vllm as vllm_engine
 from selfimprove.generation.prompts import Prompt
 
 KEY_ENV = "SOME_TEST_KEY"
@@ -512,7 +513,12 @@ class _FakeLLM:
         self.kwargs = kwargs
         self.devices = os.environ.get("CUDA_VISIBLE_DEVICES")
         self.calls = []
+        self.shut_down = 0
+        self.llm_engine = types.SimpleNamespace(engine_core=types.SimpleNamespace(shutdown=self._shutdown))
         _FakeLLM.instances.append(self)
+
+    def _shutdown(self):
+        self.shut_down += 1
 
     def generate(self, texts, sp, use_tqdm=True):
         self.calls.append((list(texts), sp))
@@ -539,7 +545,7 @@ def fake_vllm(monkeypatch):
     module.SamplingParams = lambda **kw: types.SimpleNamespace(**kw)
     monkeypatch.setitem(sys.modules, "vllm", module)
     monkeypatch.setattr(
-        engines, "load_tokenizer", lambda model: types.SimpleNamespace(eos_token="</s>", chat_template=None)
+        vllm_engine, "load_tokenizer", lambda model: types.SimpleNamespace(eos_token="</s>", chat_template=None)
     )
     _FakeLLM.instances = []
     return module
@@ -594,13 +600,21 @@ def test_vllm_engine_on_cpu_runs_in_process(fake_vllm, monkeypatch):
     assert sp.seed is None  # engine-wide seed on CPU
     assert sp.stop == ["Human:", "Assistant:", "</s>"]  # the base format's own stops
     assert engine.generate([], SamplingParams()) == []
+    assert engine.context_length == 4096 and engine.count_prompt_tokens is not None
     engine.close()
+    assert llm.shut_down == 1  # the engine core was asked to stop
+    engine.close()
+    assert llm.shut_down == 1
+    with pytest.raises(RuntimeError, match="closed"):
+        engine.generate([prompt], SamplingParams())
 
 
 def test_vllm_engine_on_gpus_uses_one_worker_per_group(fake_vllm, monkeypatch):
     made = []
 
     class FakePool:
+        processes: list = []  # no real processes to pause
+
         def __init__(self, target, groups, kwargs, label="worker"):
             self.target, self.groups, self.kwargs, self.label = target, groups, kwargs, label
             self.jobs, self.closed = [], False
@@ -613,7 +627,7 @@ def test_vllm_engine_on_gpus_uses_one_worker_per_group(fake_vllm, monkeypatch):
         def close(self):
             self.closed = True
 
-    monkeypatch.setattr(engines, "DataParallelWorkers", FakePool)
+    monkeypatch.setattr(vllm_engine, "DataParallelWorkers", FakePool)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3,4,5")
     engine = VLLMEngine("m", model_type="base", tp=2)
     (pool,) = made

@@ -1,0 +1,170 @@
+"""Engines from configuration: the name -> class registry, the command-line options of a model
+role, :func:`make_engine` and the per-process cache of :func:`shared_engine`."""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+from typing import Any
+
+from selfimprove.generation.engines.base import Engine, EngineSettings, check_model_path
+from selfimprove.generation.engines.hf import HFEngine
+from selfimprove.generation.engines.openai import OpenAIEngine
+from selfimprove.generation.engines.vllm import VLLMEngine
+
+ENGINE_CLASSES: dict[str, type[Engine]] = {}
+
+
+def register_engine(name: str, cls: type[Engine]) -> None:
+    """Make ``cls`` buildable as ``--<role>-engine name`` (it implements ``from_settings``)."""
+    ENGINE_CLASSES[name] = cls
+
+
+register_engine("vllm", VLLMEngine)
+register_engine("hf", HFEngine)
+register_engine("openai", OpenAIEngine)
+
+OPENAI_MODES = ("chat", "completions")
+
+
+def engine_names() -> tuple[str, ...]:
+    return ("auto", *ENGINE_CLASSES)
+
+
+ENGINES = engine_names()
+
+
+def add_engine_args(parser: argparse.ArgumentParser, role: str, required: bool = True) -> None:
+    """Add ``--<role>-model``, ``--<role>-engine`` ... options for one model role (actor/critic)."""
+    g = parser.add_argument_group(f"{role} model")
+    g.add_argument(f"--{role}-model", required=required, help=f"{role} model: local folder or hub id")
+    g.add_argument(
+        f"--{role}-engine",
+        default=os.environ.get("ENGINE", "auto"),
+        choices=engine_names(),
+        help="generation engine (auto: vllm if installed, else hf)",
+    )
+    g.add_argument(
+        f"--{role}-type",
+        default="auto",
+        help="prompt format: auto (chat template if the tokenizer has one), chat/Instruct, base/Base",
+    )
+    g.add_argument(
+        f"--{role}-tp",
+        type=int,
+        default=int(os.environ.get("TP_SIZE", 1)),
+        help="vLLM tensor-parallel size (GPUs per engine)",
+    )
+    g.add_argument(
+        f"--{role}-dp", type=int, default=None, help="vLLM data-parallel engines (default: visible GPUs // tp)"
+    )
+    g.add_argument(f"--{role}-base-url", default=None, help="OpenAI-compatible endpoint URL")
+    g.add_argument(
+        f"--{role}-api-key-env", default="OPENAI_API_KEY", help="name of the environment variable holding the API key"
+    )
+    g.add_argument(
+        f"--{role}-api-mode",
+        default=None,
+        choices=OPENAI_MODES,
+        help="OpenAI-compatible endpoint: chat (messages) or completions (prompt rendered locally with the "
+        "model's tokenizer); default: completions for --{role}-type base, else chat",
+    )
+
+
+def engine_kwargs(args: argparse.Namespace, role: str) -> dict:
+    get = lambda k: getattr(args, f"{role}_{k}")  # noqa: E731
+    return dict(
+        model=get("model"),
+        engine=get("engine"),
+        model_type=get("type"),
+        tp=get("tp"),
+        dp=get("dp"),
+        base_url=get("base_url"),
+        api_key_env=get("api_key_env"),
+        max_model_len=getattr(args, "max_model_len", 4096),
+        gpu_memory_utilization=getattr(args, "gpu_memory_utilization", 0.9),
+        seed=getattr(args, "seed", 0),
+        mode=getattr(args, f"{role}_api_mode", None),
+    )
+
+
+def resolve_engine(engine: str, base_url: str | None = None) -> str:
+    """The registered engine a configuration names: an endpoint URL means "openai"; "auto" is
+    vLLM when it is installed, else transformers."""
+    if engine == "openai" or base_url:
+        return "openai"
+    if engine == "auto":
+        try:
+            import vllm  # noqa: F401
+
+            return "vllm"
+        except ImportError:
+            return "hf"
+    if engine not in ENGINE_CLASSES:
+        raise SystemExit(f"error: unknown engine {engine!r} (expected one of {', '.join(engine_names())})")
+    return engine
+
+
+def make_engine(
+    model: str,
+    engine: str = "auto",
+    model_type: str = "auto",
+    tp: int = 1,
+    dp: int | None = None,
+    base_url: str | None = None,
+    api_key_env: str = "OPENAI_API_KEY",
+    max_model_len: int = 4096,
+    gpu_memory_utilization: float = 0.9,
+    seed: int = 0,
+    mode: str | None = None,
+) -> Engine:
+    """Build an engine from configuration. ``mode`` is the OpenAI-compatible endpoint's API
+    (chat/completions; see :meth:`OpenAIEngine.from_settings`)."""
+    name = resolve_engine(engine, base_url)
+    if name != "openai":
+        check_model_path(model)
+    settings = EngineSettings(
+        model=model,
+        model_type=model_type,
+        tp=tp,
+        dp=dp,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        max_model_len=max_model_len,
+        gpu_memory_utilization=gpu_memory_utilization,
+        seed=seed,
+        mode=mode,
+    )
+    return ENGINE_CLASSES[name].from_settings(settings)
+
+
+_ENGINE_CACHE: dict[tuple, Engine] = {}
+_close_at_exit_registered = False
+
+
+def shared_engine(**kwargs: Any) -> Engine:
+    """Build an engine once per process for identical settings (actor == critic shares one model).
+    Cached engines are closed at exit, or earlier by :func:`close_shared_engines`."""
+    global _close_at_exit_registered
+    key = tuple(sorted((k, str(v)) for k, v in kwargs.items()))
+    if key not in _ENGINE_CACHE:
+        _ENGINE_CACHE[key] = make_engine(**kwargs)
+        if not _close_at_exit_registered:
+            atexit.register(close_shared_engines)
+            _close_at_exit_registered = True
+    return _ENGINE_CACHE[key]
+
+
+def close_shared_engines() -> None:
+    """Close every engine :func:`shared_engine` built; the next call builds afresh."""
+    engines = list(_ENGINE_CACHE.values())
+    _ENGINE_CACHE.clear()
+    errors = []
+    for engine in engines:
+        try:
+            engine.close()
+        except Exception as e:  # close the others regardless
+            errors.append(e)
+    if errors:
+        raise errors[0]

@@ -1,0 +1,170 @@
+"""Data parallelism over device groups: the worker-process pool and GPU grouping.
+
+:func:`gpu_groups` splits the visible GPUs into tensor-parallel groups; :class:`DataParallelWorkers`
+runs one process per group (its ``CUDA_VISIBLE_DEVICES`` set before CUDA starts), shards inputs
+over them contiguously and reassembles the outputs in order. Nothing here knows about vLLM.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids this process may use, without initialising CUDA."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [d.strip() for d in env.split(",") if d.strip() and d.strip() != "-1"]
+    try:
+        import subprocess
+
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+        return [str(i) for i, line in enumerate(out.stdout.splitlines()) if line.startswith("GPU")]
+    except (OSError, subprocess.SubprocessError):
+        return []
+
+
+_visible_gpus = visible_gpus  # the older name
+
+
+def gpu_groups(gpus: Sequence[str], tp: int, dp: int | None = None) -> list[str]:
+    """Split visible GPU ids into ``dp`` tensor-parallel groups of ``tp`` ids each ("0,1", "2,3").
+
+    ``dp=None`` uses as many whole groups as the GPUs allow (at least one).
+    """
+    if tp < 1:
+        raise SystemExit(f"error: tp={tp}; the tensor-parallel size must be at least 1")
+    if dp is not None and dp < 1:
+        raise SystemExit(f"error: dp={dp}; the number of data-parallel engines must be at least 1")
+    gpus = list(gpus)
+    n_groups = dp if dp is not None else max(1, len(gpus) // tp)
+    if n_groups * tp > len(gpus):
+        raise SystemExit(f"error: dp={n_groups} x tp={tp} needs {n_groups * tp} GPUs, {len(gpus)} visible")
+    return [",".join(gpus[i * tp : (i + 1) * tp]) for i in range(n_groups)]
+
+
+def contiguous_shards(items: Sequence, k: int) -> list[list]:
+    """``k`` contiguous slices of ``items`` (the last ones may be short or empty), in order."""
+    items = list(items)
+    size = (len(items) + k - 1) // k
+    return [items[i * size : (i + 1) * size] for i in range(k)]
+
+
+class DataParallelWorkers:
+    """One spawned process per device group, each running ``target(rank, devices, kwargs, inbox,
+    outbox)``.
+
+    The protocol: a worker sets up (``devices`` is its ``CUDA_VISIBLE_DEVICES``, or None), then puts
+    ``("ready", rank, None)`` or ``("error", rank, message)`` on ``outbox``; after that it takes jobs
+    ``(texts, params)`` from its ``inbox`` and answers each with ``("ok", rank, outputs)`` (one
+    entry per text, in order) or ``("error", rank, message)``; ``None`` on the inbox stops it.
+    :meth:`generate` shards texts contiguously over the workers and reassembles the results in
+    order. A worker that reports an error, or exits without answering, raises a RuntimeError
+    naming its rank. ``target`` must be picklable (a module-level function).
+    """
+
+    poll_seconds = 1.0  # how often a wait on the workers checks that they are still alive
+
+    def __init__(self, target: Callable, groups: Sequence[str | None], kwargs: dict, label: str = "worker"):
+        import multiprocessing as mp
+
+        if not groups:
+            raise ValueError("DataParallelWorkers needs at least one device group")
+        self.label = label
+        self.groups = list(groups)
+        ctx = mp.get_context("spawn")
+        self._outbox = ctx.Queue()
+        self._workers: list[tuple[Any, Any]] = []
+        try:
+            for rank, devices in enumerate(self.groups):
+                inbox = ctx.Queue()
+                proc = ctx.Process(
+                    target=target,
+                    args=(rank, devices, kwargs, inbox, self._outbox),
+                    daemon=True,
+                    name=f"{label} {rank}",
+                )
+                proc.start()
+                self._workers.append((proc, inbox))
+            replies = self._collect(range(len(self.groups)), stop_on_error=True)
+            for rank in sorted(replies):
+                kind, msg = replies[rank]
+                if kind == "error":
+                    raise RuntimeError(f"{label} {rank} failed to start: {msg}")
+        except BaseException:
+            self.close()
+            raise
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    @property
+    def processes(self) -> list:
+        return [proc for proc, _ in self._workers]
+
+    def _collect(self, ranks, stop_on_error: bool = False) -> dict[int, tuple[str, Any]]:
+        """Wait for one reply from each of ``ranks`` (or, with ``stop_on_error``, until the first
+        error); a worker that died unanswered is an error."""
+        import queue
+
+        pending = set(ranks)
+        replies: dict[int, tuple[str, Any]] = {}
+        while pending and not (stop_on_error and any(k == "error" for k, _ in replies.values())):
+            try:
+                kind, rank, payload = self._outbox.get(timeout=self.poll_seconds)
+            except queue.Empty:
+                for rank in sorted(pending):
+                    proc = self._workers[rank][0]
+                    if not proc.is_alive():
+                        try:  # a last word sent just before it exited
+                            kind, r, payload = self._outbox.get(timeout=self.poll_seconds)
+                            if r in pending:
+                                replies[r] = (kind, payload)
+                                pending.discard(r)
+                        except queue.Empty:
+                            replies[rank] = ("error", f"process exited with code {proc.exitcode}")
+                            pending.discard(rank)
+                        break
+                continue
+            if rank in pending:  # anything else is a stale reply
+                replies[rank] = (kind, payload)
+                pending.discard(rank)
+        return replies
+
+    def generate(self, texts: Sequence[str], params: Any) -> list:
+        """Outputs for ``texts`` in order: contiguous shards, one per worker, reassembled."""
+        if not self._workers:
+            raise RuntimeError(f"{self.label}s are closed")
+        shards = contiguous_shards(texts, len(self._workers))
+        busy = [rank for rank, shard in enumerate(shards) if shard]
+        for rank in busy:
+            self._workers[rank][1].put((shards[rank], params))
+        # wait for every busy worker, even after an error, so no stale reply is left for the next call
+        replies = self._collect(busy)
+        for rank in busy:
+            kind, payload = replies[rank]
+            if kind != "ok":
+                raise RuntimeError(f"{self.label} {rank} failed: {payload}")
+            if len(payload) != len(shards[rank]):
+                raise RuntimeError(
+                    f"{self.label} {rank} returned {len(payload)} outputs for {len(shards[rank])} inputs"
+                )
+        return [out for rank in busy for out in replies[rank][1]]
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Ask every worker to stop; terminate those still running after ``timeout`` seconds."""
+        workers, self._workers = self._workers, []
+        for _proc, inbox in workers:
+            try:
+                inbox.put(None)
+            except Exception:
+                pass
+        deadline = time.time() + timeout
+        for proc, _ in workers:
+            proc.join(timeout=max(0.0, deadline - time.time()))
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=5)
