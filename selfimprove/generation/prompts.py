@@ -2,9 +2,10 @@
 
 The texts are those of the paper's released code: the actor is asked to finish with
 "The answer is ..." (``$\\boxed{...}$`` for MATH), starts its reply with "Let's break it down
-step by step:", refines after "I have made a step-by-step critic for your solution ...", and the
-critique model answers in the "Step sentence / Correctness of the step / Explanation" format
-followed by "Correctness of the final answer".
+step by step:", refines after "I have made a step-by-step critic for your solution ..." (worded per
+prompt format, :data:`REFINE_INSTRUCTIONS`), and the critique model answers in the "Step sentence /
+Correctness of the step / Explanation" format followed by "Correctness of the final answer" (read
+back by :mod:`selfimprove.generation.critique_format`; ``parse_critique`` is re-exported here).
 
 A prompt is a conversation (:class:`Prompt`) plus the text the assistant's reply starts with.
 :class:`PromptFormat` renders it for a model: the tokenizer's chat template for chat models, the
@@ -14,11 +15,33 @@ model names.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from selfimprove.generation.critique_format import ParsedCritique, parse_critique
+
+__all__ = [
+    "ANSWER_FORMAT",
+    "CRITIQUE_INSTRUCTION",
+    "REFINE_INSTRUCTION",
+    "REFINE_INSTRUCTIONS",
+    "SOLUTION_PREFIX",
+    "ParsedCritique",
+    "Prompt",
+    "PromptFormat",
+    "answer_format",
+    "critique_message",
+    "critique_prompt",
+    "parse_critique",
+    "question_message",
+    "refine_instruction",
+    "refine_message",
+    "refine_prompt",
+    "render_base",
+    "solve_prompt",
+    "strip_prefix",
+]
 ANSWER_FORMAT = {
     "gsm8k": "Please also give your final number in the format of 'The answer is [your answer].'",
     "math": "Please also give your final number in the format of 'The answer is $\\boxed{[your answer]}$.'",
@@ -26,11 +49,20 @@ ANSWER_FORMAT = {
 
 SOLUTION_PREFIX = "Let's break it down step by step:\n\n"
 
-REFINE_INSTRUCTION = (
-    "I have made a step-by-step critic for your solution. Please read the following critic and use "
-    "this critic as a reference to provide a new detailed, step-by-step solution, including all "
-    "reasoning and intermediate steps."
-)
+# The refinement request after a critique, as the released code words it per prompt format: base
+# models are asked for a new detailed solution, chat models (Llama-3-8B-Instruct) to correct theirs.
+REFINE_INSTRUCTIONS = {
+    "base": (
+        "I have made a step-by-step critic for your solution. Please read the following critic and use "
+        "this critic as a reference to provide a new detailed, step-by-step solution, including all "
+        "reasoning and intermediate steps."
+    ),
+    "chat": (
+        "I have made a step-by-step critic for your solution. Please read the following critic and "
+        "generate a new answer to correct your solution."
+    ),
+}
+REFINE_INSTRUCTION = REFINE_INSTRUCTIONS["base"]
 
 CRITIQUE_INSTRUCTION = """Instruction:
 For a given question, there is a step-by-step solution, where each line is a step. Please check step by step to tell me whether the solution is correct or wrong. You should repeat each step and give me an explanation on whether this step is correct or wrong. Finally, you should tell me whether the final answer is correct or wrong.
@@ -79,17 +111,26 @@ def solve_prompt(question: str, dataset_type: str) -> Prompt:
     return Prompt(({"role": "user", "content": question_message(question, dataset_type)},), SOLUTION_PREFIX)
 
 
-def refine_message(critique: str, dataset_type: str) -> str:
-    return f"{REFINE_INSTRUCTION} {answer_format(dataset_type)}\n\n{critique}"
+def refine_instruction(kind: str = "base") -> str:
+    """The refinement request for a prompt format ("base" or "chat")."""
+    try:
+        return REFINE_INSTRUCTIONS[kind]
+    except KeyError:
+        raise ValueError(f"prompt kind must be one of {sorted(REFINE_INSTRUCTIONS)}, not {kind!r}") from None
 
 
-def refine_prompt(question: str, solution: str, critique: str, dataset_type: str) -> Prompt:
-    """Ask the actor for a new solution given its earlier one and a critique of it."""
+def refine_message(critique: str, dataset_type: str, kind: str = "base") -> str:
+    return f"{refine_instruction(kind)} {answer_format(dataset_type)}\n\n{critique}"
+
+
+def refine_prompt(question: str, solution: str, critique: str, dataset_type: str, kind: str = "base") -> Prompt:
+    """Ask the actor for a new solution given its earlier one and a critique of it, worded for
+    the actor's prompt format (``kind``: "base" or "chat", an engine's ``prompt_kind``)."""
     return Prompt(
         (
             {"role": "user", "content": question_message(question, dataset_type)},
             {"role": "assistant", "content": solution},
-            {"role": "user", "content": refine_message(critique, dataset_type)},
+            {"role": "user", "content": refine_message(critique, dataset_type, kind)},
         ),
         SOLUTION_PREFIX,
     )
@@ -101,34 +142,6 @@ def critique_message(question: str, solution: str) -> str:
 
 def critique_prompt(question: str, solution: str) -> Prompt:
     return Prompt(({"role": "user", "content": critique_message(question, solution)},), "")
-
-
-# --------------------------------------------------------------------------- critique parsing
-
-_FINAL_RE = re.compile(r"Correctness of the final answer\s*:\s*\**\s*\[?\s*(correct|wrong|incorrect)", re.I)
-_STEP_RE = re.compile(r"Correctness of the step\s*:\s*\**\s*\[?\s*(correct|wrong|incorrect)", re.I)
-
-
-@dataclass(frozen=True)
-class ParsedCritique:
-    """What a critique says: ``verdict`` is "correct", "wrong" or None when it ignores the format."""
-
-    verdict: str | None
-    steps: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def follows_format(self) -> bool:
-        return self.verdict is not None
-
-
-def parse_critique(text: str) -> ParsedCritique:
-    """Read the final-answer verdict and the per-step verdicts of a critique (last verdict wins)."""
-    finals = _FINAL_RE.findall(text or "")
-    verdict = None
-    if finals:
-        verdict = "correct" if finals[-1].lower() == "correct" else "wrong"
-    steps = tuple("correct" if s.lower() == "correct" else "wrong" for s in _STEP_RE.findall(text or ""))
-    return ParsedCritique(verdict, steps)
 
 
 # --------------------------------------------------------------------------- rendering

@@ -10,9 +10,10 @@ import re
 from collections import defaultdict
 
 from selfimprove.core.io import ResumableJsonl, atomic_write_jsonl
+from selfimprove.generation.critique_format import parse_critique
 from selfimprove.generation.engines import Completion, Engine, SamplingParams
 from selfimprove.generation.loop import generate_into, grade_records
-from selfimprove.generation.prompts import SOLUTION_PREFIX, critique_prompt, parse_critique, refine_prompt, solve_prompt
+from selfimprove.generation.prompts import SOLUTION_PREFIX, critique_prompt, refine_prompt, solve_prompt
 
 # ---------------------------------------------------------------------- sample
 QUESTION_FIELDS = ("id", "dataset_type", "question", "gold")
@@ -195,6 +196,7 @@ def refine_critiques(
     desc: str = "refining",
 ) -> tuple[list[dict], dict]:
     """Refine each critiqued sample ``params.n`` times; grade; mark kept ones; rewrite atomically.
+    The refinement request is worded for the actor's prompt format (``engine.prompt_kind``).
 
     ``references`` maps qid to the reference solution for the shortcut barrier (when absent the
     gold answer stands in, which makes the barrier compare against the original only)."""
@@ -240,6 +242,7 @@ def refine_critiques(
             samples[c["sample_id"]]["response"],
             c["critique"],
             samples[c["sample_id"]]["dataset_type"],
+            kind=engine.prompt_kind,
         ),
         make_records=make_records,
         expected_ids=lambda c: refinement_ids(c["id"], params.n),
