@@ -177,6 +177,7 @@ def test_critique_only_incorrect_and_refine_keeps_reserved(tmp_path):
         SamplingParams(n=2),
         reserved_new_data=1,
         references={q["id"]: q["reference"] for q in QUESTIONS},
+        reserved_scope="question",
     )
     assert [r["id"] for r in refs] == [
         "toy/train/0/s0/c0/r0",
@@ -191,7 +192,13 @@ def test_critique_only_incorrect_and_refine_keeps_reserved(tmp_path):
     assert msgs[1]["content"].startswith(SOLUTION_PREFIX) and "fix it" in msgs[2]["content"]
 
     refs3, _ = refine_critiques(
-        actor, crits, {s["id"]: s for s in samples}, tmp_path / "r3.jsonl", SamplingParams(n=2), reserved_new_data=3
+        actor,
+        crits,
+        {s["id"]: s for s in samples},
+        tmp_path / "r3.jsonl",
+        SamplingParams(n=2),
+        reserved_new_data=3,
+        reserved_scope="question",
     )
     assert sum(r["kept"] for r in refs3) == 3
 
@@ -206,10 +213,10 @@ def test_shortcut_barrier_matches_the_released_rule():
 
 def test_mark_kept_is_independent_of_record_order():
     recs = [{"id": f"q/s{i}/c0/r0", "qid": "q", "correct": True, "shortcut": True} for i in (10, 2, 1)]
-    kept = {r["id"] for r in mark_kept([dict(r) for r in recs], 2) if r["kept"]}
+    kept = {r["id"] for r in mark_kept([dict(r) for r in recs], 2, "question") if r["kept"]}
     assert kept == {"q/s1/c0/r0", "q/s2/c0/r0"}
     recs[2]["shortcut"] = False
-    kept = {r["id"] for r in mark_kept([dict(r) for r in recs], 2) if r["kept"]}
+    kept = {r["id"] for r in mark_kept([dict(r) for r in recs], 2, "question") if r["kept"]}
     assert kept == {"q/s2/c0/r0", "q/s10/c0/r0"}
 
 

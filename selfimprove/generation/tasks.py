@@ -166,15 +166,22 @@ def refinement_ids(critique_id: str, n: int) -> list[str]:
     return [f"{critique_id}/r{k}" for k in range(n)]
 
 
-def mark_kept(refinements: list[dict], reserved_new_data: int) -> list[dict]:
-    """Set ``kept`` on each refinement: correct, no shortcut, at most ``reserved_new_data`` per
-    question, first in id order."""
-    per_question: dict[str, int] = defaultdict(int)
+RESERVED_SCOPES = ("sample", "question")
+
+
+def mark_kept(refinements: list[dict], reserved_new_data: int, reserved_scope: str = "sample") -> list[dict]:
+    """Set ``kept`` on each refinement: correct, no shortcut, and at most ``reserved_new_data``
+    kept per critiqued sample (``reserved_scope="sample"``, as the released code does: each wrong
+    sample contributes up to k refinements) or per question (``"question"``), first in id order."""
+    if reserved_scope not in RESERVED_SCOPES:
+        raise ValueError(f"reserved_scope must be one of {RESERVED_SCOPES}, not {reserved_scope!r}")
+    key = "sample_id" if reserved_scope == "sample" else "qid"
+    kept: dict[str, int] = defaultdict(int)
     for r in sorted(refinements, key=lambda r: _natural_key(r["id"])):
-        ok = r["correct"] and r["shortcut"] and per_question[r["qid"]] < reserved_new_data
+        ok = r["correct"] and r["shortcut"] and kept[r[key]] < reserved_new_data
         r["kept"] = bool(ok)
         if ok:
-            per_question[r["qid"]] += 1
+            kept[r[key]] += 1
     return refinements
 
 
@@ -194,12 +201,16 @@ def refine_critiques(
     grade_workers: int | None = None,
     references: dict[str, str] | None = None,
     desc: str = "refining",
+    reserved_scope: str = "sample",
 ) -> tuple[list[dict], dict]:
     """Refine each critiqued sample ``params.n`` times; grade; mark kept ones; rewrite atomically.
     The refinement request is worded for the actor's prompt format (``engine.prompt_kind``).
 
     ``references`` maps qid to the reference solution for the shortcut barrier (when absent the
-    gold answer stands in, which makes the barrier compare against the original only)."""
+    gold answer stands in, which makes the barrier compare against the original only).
+    ``reserved_new_data`` and ``reserved_scope`` bound the kept refinements (:func:`mark_kept`)."""
+    if reserved_scope not in RESERVED_SCOPES:
+        raise ValueError(f"reserved_scope must be one of {RESERVED_SCOPES}, not {reserved_scope!r}")
     out = ResumableJsonl(out_path)
     settings = params.as_dict()
     references = references or {}
@@ -250,7 +261,7 @@ def refine_critiques(
         chunk_size=chunk_size,
         desc=desc,
     )
-    records = mark_kept(out.records, reserved_new_data)
+    records = mark_kept(out.records, reserved_new_data, reserved_scope)
     atomic_write_jsonl(out_path, records)
     counts.update(
         refinements=len(records),
