@@ -24,7 +24,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from selfimprove.core.errors import DataError
 from selfimprove.core.io import atomic_write_bytes
+from selfimprove.evaluation.estimators import VoteFn
+from selfimprove.evaluation.exploration import has_training_records, write_exploration
+from selfimprove.evaluation.exploration_report import exploration_markdown
 from selfimprove.evaluation.markdown import config_lines, dataset_markdown, img, table
 from selfimprove.evaluation.plots import (
     plot_compute_matched,
@@ -97,20 +101,38 @@ def render(results: Mapping, out_dir: Path, prefix: str = "", label: str | None 
     return lines
 
 
+def detect_run_dir(out_dir: str | os.PathLike) -> Path | None:
+    """The run a report folder belongs to (``runs/<EXP>/eval`` -> ``runs/<EXP>``), when that run
+    has training records for the exploration analysis."""
+    parent = Path(out_dir).resolve().parent
+    return parent if has_training_records(parent) else None
+
+
 def write_report(
-    all_results: Sequence[Mapping], out_dir: str | os.PathLike, sources: Sequence[str] | None = None
+    all_results: Sequence[Mapping],
+    out_dir: str | os.PathLike,
+    sources: Sequence[str] | None = None,
+    run_dir: str | os.PathLike | None = None,
+    vote_fn: VoteFn | None = None,
 ) -> Path:
     """Write the plots and ``report.md`` for one or more results dicts; return the report path.
 
     With several results dicts (self-improvement iterations, in order), an accuracy per
     iteration plot and table come first, then each iteration's full report with its plots
-    prefixed ``iter<i>_``.
+    prefixed ``iter<i>_``. With ``run_dir`` the exploration analysis of that run's training
+    records (``exploration.json`` and its plots) closes the report.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     lines = ["# MathCritique evaluation report", ""]
     if sources:
         lines += ["Results: " + ", ".join(f"`{s}`" for s in sources), ""]
+    if any(r.get("upper_bounds") for r in all_results):
+        lines += [
+            "_Numbers marked **upper bound** (oracle) use the ground truth to decide which answers to "
+            "refine: they bound what critique-refine can reach and are not achievable at test time._",
+            "",
+        ]
     if len(all_results) == 1:
         lines += render(all_results[0], out_dir)
     else:
@@ -143,6 +165,9 @@ def write_report(
         for i, (label, r) in enumerate(zip(labels, all_results)):
             lines += [f"# Iteration {label}", ""]
             lines += render(r, out_dir, prefix=f"iter{i}_", label=label)
+    if run_dir is not None:
+        analysis, plots = write_exploration(run_dir, out_dir, vote_fn)
+        lines += exploration_markdown(analysis, plots)
     report = out_dir / "report.md"
     atomic_write_bytes(report, "\n".join(lines).rstrip("\n").encode("utf-8") + b"\n")
     return report
@@ -161,14 +186,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a results.json; repeat for successive self-improvement iterations",
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--run-dir",
+        metavar="RUN",
+        help="add the exploration analysis of this run's training records (default: the folder above --out, "
+        "when it holds iter_<k>/01_samples.jsonl)",
+    )
     args = parser.parse_args(argv)
     try:
         all_results = [load_results(p) for p in args.results]
     except ResultsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    run_dir = args.run_dir or detect_run_dir(args.out)
     try:
-        report = write_report(all_results, args.out, sources=args.results)
+        report = write_report(all_results, args.out, sources=args.results, run_dir=run_dir)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         print(f"error: malformed results file ({type(e).__name__}: {e})", file=sys.stderr)
         return 2
