@@ -85,7 +85,7 @@ def test_unknown_grader_raises():
         ("Answer: 12", "math", "12"),
         ("blah\n#### 1,234", "gsm8k", "1,234"),
         ("3 + 4 = 7 apples in all", "gsm8k", "7"),
-        ("The answer is $18 per day.", "gsm8k", "$18 per day"),
+        ("The answer is $18 per day.", "gsm8k", "18"),
         ("The answer is 5 * 4 = 20.", "gsm8k", "20"),
         ("no numbers here", "gsm8k", None),
         ("a long explanation without any marker at all\nthat spans lines", "math", None),

@@ -1,60 +1,127 @@
-"""Layered answer equivalence, cheap layers first.
+"""Layered answer equivalence, cheap layers first, with a deterministic budget.
 
-1. canonical strings (``normalize.canonical``) — most items stop here;
-2. multiple-choice letters and case-insensitive text answers;
-3. exact numbers (``Fraction``; percent, units, thousands separators, mixed numbers, ...);
-4. a small exact evaluator for plain rational arithmetic (``2^{10}``, ``\\frac{3}{4}\\cdot 8``);
-5. structure: unordered lists and sets, ordered tuples, intervals and unions with their
-   open/closed ends, one-variable inequalities read as intervals (``5>x`` = ``(-\\infty,5)``),
-   matrices and vectors, ``x = 5`` vs ``5``, ``\\pm`` expansions — each element compared
-   recursively with these same layers (trailing unit words such as ``\\text{ square units}``
-   are dropped from a complete expression first);
-6. symbolic equality with sympy in a killable worker process (:mod:`.timeout`).
+Layers (each element of a structure is compared recursively with the same layers):
 
-Every call has a deadline (default 0.5 s of wall time including all layers); when the
-symbolic layer cannot answer in time the pair counts as *not* equivalent.
+1. canonical strings (:func:`.normalize.canonical`) -- most items stop here;
+2. multiple-choice letters, numerals in a base, case-insensitive word answers;
+3. ``=`` chains (the last side), clock times and ratios (:mod:`.structure`), trailing unit
+   words (:mod:`.units`), a bare angle in degrees against radians;
+4. exact numbers (:mod:`.numbers`, ``Fraction``) and exact rational arithmetic
+   (:mod:`.arith`), then the numeric tolerance policy for decimal approximations;
+5. structure: lists, sets, tuples, intervals, unions, matrices, one-variable inequalities as
+   intervals, ``\\pm``, named answers (``x = 5``, ``(a,b) = (5,1)``, ``g(x) = ...``);
+6. numeric probing of two expressions in-process (:mod:`.numeric`): decides most pairs;
+7. symbolic equality with sympy in a warm worker process (:mod:`.timeout`).
+
+**Budget.** Everything done in-process is bounded by counts, not clocks: at most
+``MAX_STEPS`` comparisons per item, answers over ``MAX_ANSWER_CHARS`` compared as strings,
+structures of at most 64 elements and 4 levels. The symbolic layer gets ``SYMBOLIC_CPU_BUDGET``
+seconds of *worker CPU time* per item. So the same input gives the same verdict whatever the
+load. When the budget runs out the result is ``Verdict(False, "timeout")``, never a silent
+"not equivalent"; an error in a worker is ``Verdict(False, "error:<Kind>")``.
+
+**Tolerance.** Two numbers written exactly are equal only when they are equal. A decimal
+written with digits (``0.3333``, ``1.4142``) matches an exact value that has no finite decimal
+expansion (``\\frac{1}{3}``, ``\\sqrt{2}``, ``\\pi``) when it is within ``rel_tol`` of it
+(relative; default ``DEFAULT_REL_TOL`` = 1e-6, about six significant digits; environment
+``GRADER_REL_TOL``). Two decimals,
+or a decimal against a terminating value (``0.13`` vs ``\\frac{1}{8}``), are compared exactly:
+that keeps "round to the nearest tenth" questions strict.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import threading
-import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
-from .normalize import MAX_ANSWER_CHARS, canonical, number_values
+from .arith import arith_value
+from .normalize import DEGREE_RE, MAX_ANSWER_CHARS
+from .normalize import canonical as _canonical
+from .numbers import decimal_places, number_values
+from .numeric import constant_value, numeric_equal
+from .structure import (
+    MAX_ITEMS,
+    as_interval,
+    assignment,
+    clock_minutes,
+    expand_pm,
+    inequality,
+    is_designator,
+    last_side,
+    looks_like_clock,
+    ratio_parts,
+    structure,
+)
 from .symbolic import is_unsafe
 from .timeout import get_pool
+from .units import strip_unit_words
 
-__all__ = ["answers_equivalent", "ITEM_TIME_LIMIT", "clear_cache"]
+__all__ = [
+    "answers_equivalent",
+    "compare",
+    "Verdict",
+    "ITEM_TIME_LIMIT",
+    "SYMBOLIC_CPU_BUDGET",
+    "DEFAULT_REL_TOL",
+    "MAX_STEPS",
+    "clear_cache",
+]
 
-#: Hard bound on the wall time one equivalence decision may take (seconds).
+#: Hard bound on one item's wall time on an idle machine (seconds), extraction included.
 ITEM_TIME_LIMIT = 0.5
-_SYMBOLIC_SHARE = 0.3  # at most this much of an item's budget goes to one symbolic call
-_MAX_ITEMS = 64
+#: CPU seconds of symbolic work (in the worker) one item may use.
+SYMBOLIC_CPU_BUDGET = 0.25
+#: In-process comparisons one item may make (a count, so it does not depend on load).
+MAX_STEPS = 800
+#: Relative tolerance for a decimal approximation of a value without a finite decimal expansion.
+DEFAULT_REL_TOL = float(os.environ.get("GRADER_REL_TOL", "") or 1e-6)
 _MAX_DEPTH = 4
 
 _CACHE: OrderedDict[tuple[str, str], bool] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 50_000
 
+canonical = lru_cache(maxsize=1 << 16)(_canonical)
+
 
 def clear_cache() -> None:
-    """Forget memoised symbolic decisions."""
+    """Forget memoised decisions."""
     with _CACHE_LOCK:
         _CACHE.clear()
+    canonical.cache_clear()
 
 
-class _Budget:
-    __slots__ = ("deadline", "symbolic_calls")
+@dataclass(frozen=True)
+class Verdict:
+    """``equal`` and how it was reached: ``ok``, ``timeout`` or ``error:<Kind>``."""
 
-    def __init__(self, seconds: float) -> None:
-        self.deadline = time.monotonic() + seconds
-        self.symbolic_calls = 0
+    equal: bool
+    status: str = "ok"
 
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
+
+class _OutOfSteps(Exception):
+    pass
+
+
+class _Context:
+    __slots__ = ("steps", "cpu_left", "rel_tol", "timed_out", "error")
+
+    def __init__(self, rel_tol: float, cpu_budget: float) -> None:
+        self.steps = MAX_STEPS
+        self.cpu_left = cpu_budget
+        self.rel_tol = rel_tol
+        self.timed_out = False
+        self.error: str | None = None
+
+    def tick(self) -> None:
+        self.steps -= 1
+        if self.steps < 0:
+            raise _OutOfSteps
 
 
 # --------------------------------------------------------------------------- small layers
@@ -64,6 +131,8 @@ _TEXT_RE = re.compile(r"^[A-Za-z][A-Za-z ']*$")
 _BASE_RE = re.compile(r"^([0-9A-Fa-f]+)_\{?(\d+)\}?$")
 _WORD_RE = re.compile(r"[A-Za-z]{3,}")
 _SHORT_WORDS = frozenset({"no", "ok", "on", "up", "odd"})
+_ANGLE_RE = re.compile(r"^\s*\$?\s*(-?\d+(?:\.\d+)?)\s*(?:" + DEGREE_RE.pattern + r")\s*\$?\s*$")
+_NUMBERISH_RE = re.compile(r"^[-+]?[\d.,]+%?$")
 
 
 def _mc_letter(s: str) -> str | None:
@@ -81,256 +150,53 @@ def _text_key(s: str) -> str | None:
     return None
 
 
-# --------------------------------------------------------------------------- arithmetic
-
-
-class _ArithError(Exception):
-    pass
-
-
-_TOKEN_RE = re.compile(r"\s*(\d+\.?\d*|\.\d+|\\frac|\\cdot|\\times|\\div|[-+*/^(){}])")
-
-
-def _tokenize(s: str) -> list[str] | None:
-    pos, out = 0, []
-    while pos < len(s):
-        m = _TOKEN_RE.match(s, pos)
-        if not m:
-            return None
-        out.append(m.group(1))
-        pos = m.end()
-    return out
-
-
-class _Arith:
-    """Exact recursive-descent evaluator for rational arithmetic in LaTeX (no names)."""
-
-    def __init__(self, tokens: list[str]) -> None:
-        self.t = tokens
-        self.i = 0
-        self.depth = 0
-
-    def peek(self) -> str | None:
-        return self.t[self.i] if self.i < len(self.t) else None
-
-    def take(self, expected: str | None = None) -> str:
-        tok = self.peek()
-        if tok is None or (expected is not None and tok != expected):
-            raise _ArithError
-        self.i += 1
-        return tok
-
-    def expr(self) -> Fraction:
-        self.depth += 1
-        if self.depth > 60:
-            raise _ArithError
-        val = self.term()
-        while self.peek() in ("+", "-"):
-            op = self.take()
-            rhs = self.term()
-            val = val + rhs if op == "+" else val - rhs
-        self.depth -= 1
-        return val
-
-    def term(self) -> Fraction:
-        val = self.unary()
-        while True:
-            tok = self.peek()
-            if tok in ("*", "\\cdot", "\\times", "/", "\\div"):
-                self.take()
-                rhs = self.unary()
-                if tok in ("/", "\\div"):
-                    if rhs == 0:
-                        raise _ArithError
-                    val = val / rhs
-                else:
-                    val = val * rhs
-            elif tok in ("(", "\\frac"):
-                val = val * self.unary()  # implicit multiplication: 2(3+4)
-            else:
-                return val
-
-    def unary(self) -> Fraction:
-        if self.peek() in ("-", "+"):
-            sign = -1 if self.take() == "-" else 1
-            return sign * self.unary()
-        return self.power()
-
-    def power(self) -> Fraction:
-        base = self.atom()
-        if self.peek() == "^":
-            self.take()
-            exp = self.unary() if self.peek() != "{" else self.group()
-            if exp.denominator != 1 or abs(exp.numerator) > 4000:
-                raise _ArithError
-            if base == 0 and exp < 0:
-                raise _ArithError
-            size = max(abs(base.numerator), base.denominator).bit_length()
-            if size * abs(exp.numerator) > 20000:
-                raise _ArithError
-            return base ** int(exp)
-        return base
-
-    def group(self) -> Fraction:
-        self.take("{")
-        val = self.expr()
-        self.take("}")
-        return val
-
-    def atom(self) -> Fraction:
-        tok = self.peek()
-        if tok is None:
-            raise _ArithError
-        if tok == "(":
-            self.take()
-            val = self.expr()
-            self.take(")")
-            return val
-        if tok == "{":
-            return self.group()
-        if tok == "\\frac":
-            self.take()
-            num = self.group()
-            den = self.group()
-            if den == 0:
-                raise _ArithError
-            return num / den
-        if tok[0].isdigit() or tok[0] == ".":
-            self.take()
-            if len(tok) > 200:
-                raise _ArithError
-            return Fraction(tok)
-        raise _ArithError
-
-
-def _arith_value(s: str) -> Fraction | None:
-    """Exact value of a name-free rational arithmetic expression, else ``None``."""
-    if (
-        len(s) > 300
-        or not s
-        or re.search(
-            r"[a-zA-Z]", s.replace("\\frac", "").replace("\\cdot", "").replace("\\times", "").replace("\\div", "")
-        )
-    ):
-        return None
-    toks = _tokenize(s)
-    if not toks:
-        return None
-    p = _Arith(toks)
-    try:
-        val = p.expr()
-    except (_ArithError, ZeroDivisionError, ValueError, OverflowError, RecursionError):
-        return None
-    return val if p.i == len(toks) else None
-
-
 def _values(s: str) -> frozenset[Fraction] | None:
     vals = number_values(s)
     if vals is not None:
         return vals
-    v = _arith_value(s)
+    v = arith_value(s)
     return frozenset({v}) if v is not None else None
 
 
-# --------------------------------------------------------------------------- structure
-
-_MATRIX_RE = re.compile(r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.S)
-_ASSIGN_RE = re.compile(r"^(?:[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?|\\[a-zA-Z]+)(?:\([a-z]\))?(?:=|\\in)(?!=)(.+)$")
-
-
-def _split_top(s: str, sep: str = ",") -> list[str]:
-    """Split at separators outside any bracket pair."""
-    out, depth, cur, i = [], 0, [], 0
-    n = len(s)
-    while i < n:
-        c = s[i]
-        if c == "\\" and i + 1 < n and s[i + 1] in "{}":
-            cur.append(s[i : i + 2])
-            depth += 1 if s[i + 1] == "{" else -1
-            i += 2
-            continue
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-        if depth == 0 and s.startswith(sep, i):
-            out.append("".join(cur))
-            cur = []
-            i += len(sep)
-            continue
-        cur.append(c)
-        i += 1
-    out.append("".join(cur))
-    return [x.strip() for x in out]
+def _terminates(x: Fraction) -> bool:
+    d = x.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    return d == 1
 
 
-def _closing(s: str, open_idx: int) -> int:
-    """Index of the bracket closing ``s[open_idx]`` (any of ([{ closes with any of )]})."""
-    depth = 0
-    for i in range(open_idx, len(s)):
-        c = s[i]
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-            if depth == 0:
-                return i
-    return -1
+def _close(x: float, d: float, rel_tol: float) -> bool:
+    return abs(x - d) <= rel_tol * abs(x) * (1 + 1e-9) + 1e-300
 
 
-def _structure(s: str):
-    """Parse ``s`` into ("matrix"|"set"|"list"|"tuple"|"interval"|"union", payload) or None."""
-    m = _MATRIX_RE.match(s)
-    if m:
-        rows = [r for r in re.split(r"\\\\", m.group(2)) if r.strip()]
-        return ("matrix", [[c.strip() for c in r.split("&")] for r in rows])
-    if s == "\\emptyset":
-        return ("set", [])
-    if "\\cup" in s:
-        parts = _split_top(s, "\\cup")
-        if len(parts) > 1:
-            return ("union", parts)
-    if s.startswith("\\{") and s.endswith("\\}"):
-        inner = s[2:-2]
-        return ("set", [x for x in _split_top(inner)] if inner.strip() else [])
-    if s.startswith("\\langle") and s.endswith("\\rangle"):
-        return ("tuple", _split_top(s[len("\\langle") : -len("\\rangle")]))
-    if len(s) >= 2 and s[0] in "([" and s[-1] in ")]" and _closing(s, 0) == len(s) - 1:
-        items = _split_top(s[1:-1])
-        if len(items) >= 2:
-            if len(items) == 2 and (s[0] == "[" or s[-1] == "]"):
-                return ("interval", (s[0], items[0], items[1], s[-1]))
-            return ("tuple", items)
-    items = _split_top(s)
-    if len(items) >= 2:
-        return ("list", items)
-    for sep in (";", "\\text{and}"):
-        items = _split_top(s, sep)
-        if len(items) >= 2:
-            return ("list", items)
-    return None
-
-
-def _expand_pm(s: str) -> list[str] | None:
-    if "\\pm" not in s and "\\mp" not in s:
+def _approximates(dec_side: str, exact_side: str, ctx: _Context) -> bool | None:
+    """The tolerance policy for a decimal written with digits against an exact value."""
+    if decimal_places(dec_side) is None or decimal_places(exact_side) is not None:
         return None
-    if s.count("\\pm") + s.count("\\mp") != 1:
+    dv = _values(dec_side)
+    if not dv:
         return None
-    a = s.replace("\\pm", "+").replace("\\mp", "-")
-    b = s.replace("\\pm", "-").replace("\\mp", "+")
-    return [re.sub(r"^\+", "", a), re.sub(r"^\+", "", b)]
+    ev = _values(exact_side)
+    if ev is not None:
+        inexact = [x for x in ev if not _terminates(x)]
+        return any(_close(float(x), float(d), ctx.rel_tol) for x in inexact for d in dv)
+    x = constant_value(exact_side)
+    if x is None or abs(x.imag) > 1e-12 * max(1.0, abs(x.real)):
+        return None
+    return any(_close(x.real, float(d), ctx.rel_tol) for d in dv)
 
 
-# --------------------------------------------------------------------------- the recursion
+# --------------------------------------------------------------------------- structures
 
 
-def _match_unordered(xs: list[str], ys: list[str], budget: _Budget, depth: int) -> bool:
-    if len(xs) != len(ys) or len(xs) > _MAX_ITEMS:
+def _match_unordered(xs: list[str], ys: list[str], ctx: _Context, depth: int) -> bool:
+    if len(xs) != len(ys) or len(xs) > MAX_ITEMS:
         return False
     used = [False] * len(ys)
     for x in xs:
         for j, y in enumerate(ys):
-            if not used[j] and _eq(x, y, budget, depth + 1):
+            if not used[j] and _eq(x, y, ctx, depth + 1):
                 used[j] = True
                 break
         else:
@@ -338,197 +204,80 @@ def _match_unordered(xs: list[str], ys: list[str], budget: _Budget, depth: int) 
     return True
 
 
-def _match_ordered(xs: list[str], ys: list[str], budget: _Budget, depth: int) -> bool:
-    return len(xs) == len(ys) <= _MAX_ITEMS and all(_eq(x, y, budget, depth + 1) for x, y in zip(xs, ys))
+def _match_ordered(xs: list[str], ys: list[str], ctx: _Context, depth: int) -> bool:
+    return len(xs) == len(ys) <= MAX_ITEMS and all(_eq(x, y, ctx, depth + 1) for x, y in zip(xs, ys))
 
 
-def _struct_equal(sa, sb, a: str, b: str, budget: _Budget, depth: int) -> bool:
+def _struct_equal(sa, sb, a: str, b: str, ctx: _Context, depth: int) -> bool:
     ka, kb = (sa[0] if sa else "atom"), (sb[0] if sb else "atom")
     unordered = {"set", "list"}
     if ka in unordered and kb in unordered:
-        return _match_unordered(sa[1], sb[1], budget, depth)
+        return _match_unordered(sa[1], sb[1], ctx, depth)
     if ka == "tuple" and kb == "tuple":
-        return _match_ordered(sa[1], sb[1], budget, depth)
+        return _match_ordered(sa[1], sb[1], ctx, depth)
     if {ka, kb} == {"tuple", "list"}:
-        return _match_ordered(sa[1], sb[1], budget, depth)
+        return _match_ordered(sa[1], sb[1], ctx, depth)
     if ka == "interval" and kb == "interval":
-        la, a0, a1, ra = sa[1]
-        lb, b0, b1, rb = sb[1]
-        return la == lb and ra == rb and _eq(a0, b0, budget, depth + 1) and _eq(a1, b1, budget, depth + 1)
+        return _interval_equal(sa[1], sb[1], ctx, depth)
     if ka == "union" or kb == "union":
         pa = sa[1] if ka == "union" else [a]
         pb = sb[1] if kb == "union" else [b]
-        return _match_unordered(pa, pb, budget, depth)
+        return _match_unordered(pa, pb, ctx, depth)
     if ka == "matrix" and kb == "matrix":
-        ra_, rb_ = sa[1], sb[1]
-        if len(ra_) != len(rb_) or any(len(x) != len(y) for x, y in zip(ra_, rb_)):
+        ra, rb = sa[1], sb[1]
+        if len(ra) != len(rb) or any(len(x) != len(y) for x, y in zip(ra, rb)):
             return False
-        return _match_ordered([c for r in ra_ for c in r], [c for r in rb_ for c in r], budget, depth)
+        return _match_ordered([c for r in ra for c in r], [c for r in rb for c in r], ctx, depth)
     if {ka, kb} <= {"matrix", "tuple", "list"}:
         # A column/row vector against a written-out tuple.
         mat = sa[1] if ka == "matrix" else sb[1]
         other = sb[1] if ka == "matrix" else sa[1]
-        flat = [c for r in mat for c in r]
         if len(mat) == 1 or all(len(r) == 1 for r in mat):
-            return _match_ordered(flat, other, budget, depth)
+            return _match_ordered([c for r in mat for c in r], other, ctx, depth)
         return False
-    if ka == "set" and kb == "atom" and len(sa[1]) == 1:
-        return _eq(sa[1][0], b, budget, depth + 1)
-    if kb == "set" and ka == "atom" and len(sb[1]) == 1:
-        return _eq(a, sb[1][0], budget, depth + 1)
+    if ka in unordered and kb == "atom" and sa[1]:
+        # {5} is 5; so is "15\frac{39}{40}, \frac{639}{40}": one answer boxed in two forms.
+        return all(_eq(x, b, ctx, depth + 1) for x in sa[1])
+    if kb in unordered and ka == "atom" and sb[1]:
+        return all(_eq(a, y, ctx, depth + 1) for y in sb[1])
     return False
 
 
-# --------------------------------------------------------------------------- inequalities
-
-_INEQ_OP_RE = re.compile(
-    r"((?:\\leqslant|\\geqslant|\\leq|\\geq|\\le|\\ge|\\lt|\\gt)(?![a-zA-Z])|<=|>=|=<|=>|<|>|\u2264|\u2265)"
-)
-_INEQ_VAR_RE = re.compile(r"^(?:[A-Za-z]|\\(?!pi\b|infty\b)[a-zA-Z]+)(?:_\{?[A-Za-z0-9]+\}?)?$")
-_INFTY = "\\infty"
+def _interval_equal(x, y, ctx: _Context, depth: int) -> bool:
+    return x[0] == y[0] and x[3] == y[3] and _eq(x[1], y[1], ctx, depth + 1) and _eq(x[2], y[2], ctx, depth + 1)
 
 
-def _ineq_op(tok: str) -> tuple[str, bool]:
-    """("<" or ">", strict) for an inequality operator token."""
-    less = tok in ("<", "\\lt", "<=", "=<", "\u2264") or tok.startswith("\\le")
-    strict = tok in ("<", ">", "\\lt", "\\gt")
-    return ("<" if less else ">"), strict
+def _ratio_equal(ra: list[str], rb: list[str], ctx: _Context, depth: int) -> bool:
+    """Proportional ratios: ``3:11`` = ``6:22`` (cross products), never with an all-zero side."""
+    if len(ra) != len(rb):
+        return False
+    for i in range(1, len(ra)):
+        if not _eq(f"({ra[i]})\\cdot({rb[0]})", f"({rb[i]})\\cdot({ra[0]})", ctx, depth + 1):
+            return False
+    return not all(_values(x) == frozenset({Fraction(0)}) for x in ra)
 
 
-def _inequality(s: str):
-    """A one-variable inequality as (variable, interval payload), else None.
-
-    ``5>x`` -> ("x", ("(", "-\\infty", "5", ")")); ``-1<x\\leq4`` -> ("x", ("(", "-1", "4", "]")).
-    """
-    if (
-        len(s) > 300
-        or "<" not in s
-        and ">" not in s
-        and "\\l" not in s
-        and "\\g" not in s
-        and "\u2264" not in s
-        and "\u2265" not in s
-    ):
+def _assignments_equal(a: str, b: str, ctx: _Context, depth: int) -> bool | None:
+    """Named answers: ``x = 5`` vs ``5``; ``g(x) = 3x-1`` vs ``y = 3x-1``; ``x = 5`` vs ``y = 5`` differ."""
+    na, nb = assignment(a), assignment(b)
+    if na and nb:
+        if canonical(na[0]) == canonical(nb[0]) or (is_designator(na[0]) and is_designator(nb[0])):
+            return _eq(na[1], nb[1], ctx, depth + 1)
+        if "(" not in na[0] + nb[0]:
+            return False  # two different names
         return None
-    parts = _INEQ_OP_RE.split(s)
-    if len(parts) not in (3, 5):
-        return None
-    terms = [p.strip() for p in parts[0::2]]
-    ops = [_ineq_op(p) for p in parts[1::2]]
-    if any(not t or "=" in t or "," in t for t in terms):
-        return None
-    if len(ops) == 2:
-        (d1, s1), (d2, s2) = ops
-        if d1 != d2 or not _INEQ_VAR_RE.match(terms[1]):
-            return None
-        lo, hi = terms[0], terms[2]
-        lo_strict, hi_strict = s1, s2
-        if d1 == ">":
-            lo, hi, lo_strict, hi_strict = hi, lo, s2, s1
-        return terms[1], ("(" if lo_strict else "[", lo, hi, ")" if hi_strict else "]")
-    ((d, strict),) = ops
-    left, right = terms
-    if _INEQ_VAR_RE.match(left) and _INEQ_VAR_RE.match(right) and _INFTY not in (left, right):
-        return None  # "x<y": two variables, not a range of one
-    if _INEQ_VAR_RE.match(left):
-        var, bound = left, right
-    elif _INEQ_VAR_RE.match(right):
-        var, bound = right, left
-        d = "<" if d == ">" else ">"
-    else:
-        return None
-    if var == _INFTY or bound in (_INFTY, "-" + _INFTY, "+" + _INFTY):
-        return None
-    if d == "<":
-        return var, ("(", "-" + _INFTY, bound, ")" if strict else "]")
-    return var, ("(" if strict else "[", bound, _INFTY, ")")
-
-
-def _as_interval(s: str, struct):
-    """Interval payload of an interval written with brackets (``(3,\\infty)``, ``[1,2)``)."""
-    if struct and struct[0] == "interval":
-        return struct[1]
-    if struct and struct[0] == "tuple" and len(struct[1]) == 2 and s[:1] == "(" and s[-1:] == ")":
-        return ("(", struct[1][0], struct[1][1], ")")
+    if na and "=" not in b:
+        return _eq(na[1], b, ctx, depth + 1)
+    if nb and "=" not in a:
+        return _eq(a, nb[1], ctx, depth + 1)
     return None
 
 
-def _interval_equal(x, y, budget: _Budget, depth: int) -> bool:
-    return x[0] == y[0] and x[3] == y[3] and _eq(x[1], y[1], budget, depth + 1) and _eq(x[2], y[2], budget, depth + 1)
+# --------------------------------------------------------------------------- the recursion
 
 
-# --------------------------------------------------------------------------- unit words
-
-_UNIT_TEXT_TAIL_RE = re.compile(
-    r"\\(?:text|mbox|textrm|textnormal|mathrm|hbox)\s*\{([^{}]*)\}\s*(?:\^\s*\{?\s*[23]\s*\}?)?[\s.$]*$"
-)
-_UNIT_WORDS_TAIL_RE = re.compile(
-    r"(?<=\s)([A-Za-z][A-Za-z.]*(?:\s+[A-Za-z][A-Za-z.]*){0,2})\s*(?:\^\s*\{?\s*[23]\s*\}?)?[\s.$]*$"
-)
-_NOT_UNITS = frozenset(
-    "and or only for all where when with the of is are to if then else not any none no each every "
-    "real reals numbers number integer integers even odd true false undefined exist exists".split()
-)
-_SHORT_UNIT_WORDS = frozenset("cm mm km m ft in yd mi kg g mg lb lbs oz ml l hr hrs h s sec min mph sq".split())
-
-
-def _unit_words(text: str) -> bool:
-    """True when ``text`` is one to three unit words ("square units", "cm", "sq. ft")."""
-    words = [w for w in re.split(r"[\s.]+", text.strip()) if w]
-    if not 1 <= len(words) <= 3:
-        return False
-    for w in words:
-        lw = w.lower()
-        if not w.isalpha() or lw in _NOT_UNITS:
-            return False
-        if len(lw) < 3 and lw not in _SHORT_UNIT_WORDS:
-            return False
-    return True
-
-
-def _complete_expression(s: str) -> bool:
-    """Whether ``s`` is a finished formula (no dangling operator, no plain words left)."""
-    s = s.strip().rstrip("$").strip()
-    if not s or s[-1] in "+-*/^_=,([{<>|" or re.search(r"\\(?:cdot|times|div|frac|sqrt)\s*$", s):
-        return False
-    bare = re.sub(r"\\[a-zA-Z]+", " ", s)
-    if re.search(r"[A-Za-z]{3,}", bare) or not re.search(r"[0-9A-Za-z]|\\[a-zA-Z]", s):
-        return False
-    depth = 0
-    for c in s:
-        depth += c in "([{"
-        depth -= c in ")]}"
-        if depth < 0:
-            return False
-    return depth == 0
-
-
-def _strip_unit_words(s: str) -> str | None:
-    """``s`` without trailing unit words (``6\\pi \\text{ square units}`` -> ``6\\pi``), else None.
-
-    Only a trailing ``\\text{...}``/``\\mbox{...}`` of unit-like words, or plain unit words
-    after a space, is removed, and only when what remains is a complete expression: text
-    answers (``\\text{Tuesday}``) and choices (``\\text{(B)}``) are left alone.
-    """
-    if len(s) > 600 or not re.search(r"[A-Za-z]{2}", s):
-        return None
-    m = _UNIT_TEXT_TAIL_RE.search(s)
-    if m is None:
-        m = _UNIT_WORDS_TAIL_RE.search(s)
-    if m is None or not _unit_words(m.group(1)):
-        return None
-    rest = s[: m.start()].rstrip()
-    return rest if _complete_expression(rest) else None
-
-
-def _strip_assignment(s: str) -> str:
-    m = _ASSIGN_RE.match(s)
-    if m and "=" not in m.group(1):
-        return m.group(1).strip()
-    return s
-
-
-def _eq(a: str, b: str, budget: _Budget, depth: int = 0) -> bool:
+def _eq(a: str, b: str, ctx: _Context, depth: int = 0) -> bool:
+    ctx.tick()
     raw_a, raw_b = a, b
     a, b = canonical(a), canonical(b)
     if not a or not b:
@@ -559,82 +308,124 @@ def _eq(a: str, b: str, budget: _Budget, depth: int = 0) -> bool:
     ta, tb = _text_key(a), _text_key(b)
     if ta is not None and tb is not None:
         return ta == tb
-    ua, ub = _strip_unit_words(raw_a), _strip_unit_words(raw_b)
+    ca, cb = last_side(a), last_side(b)
+    if ca or cb:
+        return _eq(ca or a, cb or b, ctx, depth + 1)
+    if ":" in a or ":" in b:
+        if looks_like_clock(a) or looks_like_clock(b):
+            ma, mb = clock_minutes(a), clock_minutes(b)
+            return ma is not None and ma == mb
+        ra, rb = ratio_parts(a), ratio_parts(b)
+        if ra and rb:
+            return _ratio_equal(ra, rb, ctx, depth)
+        if (ra and len(ra) == 2 and "=" not in b) or (rb and len(rb) == 2 and "=" not in a):
+            r = ra or rb
+            assert r is not None
+            return _eq(f"\\frac{{{r[0]}}}{{{r[1]}}}", b if ra else a, ctx, depth + 1)
+    ua, ub = strip_unit_words(raw_a), strip_unit_words(raw_b)
     if ua is not None or ub is not None:
-        return _eq(raw_a if ua is None else ua, raw_b if ub is None else ub, budget, depth + 1)
+        return _eq(raw_a if ua is None else ua, raw_b if ub is None else ub, ctx, depth + 1)
+    ga, gb = _ANGLE_RE.match(raw_a), _ANGLE_RE.match(raw_b)
+    if (ga and not gb and "\\pi" in b) or (gb and not ga and "\\pi" in a):
+        g = ga or gb
+        assert g is not None
+        rad = f"\\frac{{{g.group(1)}\\pi}}{{180}}"
+        return _eq(rad, b, ctx, depth + 1) if ga else _eq(a, rad, ctx, depth + 1)
     va, vb = _values(a), _values(b)
     if va is not None and vb is not None:
-        return bool(va & vb)
-    sa, sb = _structure(a), _structure(b)
-    qa, qb = _inequality(a), _inequality(b)
+        if va & vb:
+            return True
+        return bool(_approximates(a, b, ctx) or _approximates(b, a, ctx))
+    sa, sb = structure(a), structure(b)
+    qa, qb = inequality(a), inequality(b)
     if qa or qb:
         # One-variable inequalities compare as intervals, with their open/closed ends.
         if qa and qb:
-            return qa[0] == qb[0] and _interval_equal(qa[1], qb[1], budget, depth)
-        ia = qa[1] if qa else _as_interval(a, sa)
-        ib = qb[1] if qb else _as_interval(b, sb)
+            return qa[0] == qb[0] and _interval_equal(qa[1], qb[1], ctx, depth)
+        ia = qa[1] if qa else as_interval(a, sa)
+        ib = qb[1] if qb else as_interval(b, sb)
         if ia and ib:
-            return _interval_equal(ia, ib, budget, depth)
-    pa, pb = _expand_pm(a), _expand_pm(b)
+            return _interval_equal(ia, ib, ctx, depth)
+    pa, pb = expand_pm(a), expand_pm(b)
     if pa and not pb:
         sa = ("list", pa)
     if pb and not pa:
         sb = ("list", pb)
     if sa or sb:
-        if _struct_equal(sa, sb, a, b, budget, depth):
-            return True
-        # Unordered lists may still be one parenthesised point, etc.; no further layers.
-        if (sa and sa[0] != "interval") or (sb and sb[0] != "interval"):
-            return False
-    a2 = _strip_assignment(a) if "=" not in b else a
-    b2 = _strip_assignment(b) if "=" not in a else b
-    if a2 != a or b2 != b:
-        return _eq(a2, b2, budget, depth + 1)
+        # A structure is decided here, element by element; no further layers.
+        return _struct_equal(sa, sb, a, b, ctx, depth)
+    named = _assignments_equal(a, b, ctx, depth)
+    if named is not None:
+        return named
     if ta is not None or tb is not None:
         # A word against a formula: only an exact (case-insensitive) match counts.
         return a.lower() == b.lower()
-    if (va is not None and _has_plain_number_shape(b)) or (vb is not None and _has_plain_number_shape(a)):
-        return False
-    return _symbolic(a, b, budget)
+    if va is not None or vb is not None:
+        approx = _approximates(a, b, ctx) if va is not None else _approximates(b, a, ctx)
+        if approx is not None:
+            return approx
+        if _NUMBERISH_RE.match(b if va is not None else a):
+            return False
+    verdict = numeric_equal(a, b)
+    if verdict is not None:
+        return verdict
+    return _symbolic(a, b, ctx)
 
 
-_NUMBERISH_RE = re.compile(r"^[-+]?[\d.,]+%?$")
-
-
-def _has_plain_number_shape(s: str) -> bool:
-    return bool(_NUMBERISH_RE.match(s))
-
-
-def _symbolic(a: str, b: str, budget: _Budget) -> bool:
+def _symbolic(a: str, b: str, ctx: _Context) -> bool:
     if is_unsafe(a) or is_unsafe(b):
-        return False
+        return False  # refused by the structural limits: too big for sympy to be asked
     key = (a, b) if a <= b else (b, a)
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
             _CACHE.move_to_end(key)
             return hit
-    remaining = min(budget.remaining() - 0.06, _SYMBOLIC_SHARE)
-    if remaining <= 0.005:
+    if ctx.cpu_left <= 0.005:
+        ctx.timed_out = True
         return False
-    budget.symbolic_calls += 1
-    result = get_pool().call(a, b, remaining)
-    if result is None:
-        return False  # timed out: not cached, a later call may have more budget
+    result = get_pool().call(a, b, ctx.cpu_left)
+    ctx.cpu_left -= result.cpu
+    if result.status != "ok" or result.equal is None:
+        if result.status.startswith("timeout"):
+            ctx.timed_out = True
+        elif ctx.error is None:
+            ctx.error = result.status
+        return False
     with _CACHE_LOCK:
-        _CACHE[key] = result
+        _CACHE[key] = result.equal
         if len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
-    return result
+    return result.equal
+
+
+def compare(
+    a: str | None, b: str | None, *, rel_tol: float | None = None, cpu_budget: float = SYMBOLIC_CPU_BUDGET
+) -> Verdict:
+    """Whether two bare answers are equivalent, with the status of the decision.
+
+    Never raises on strings except for a bug in this package (callers turn it into an
+    ``error:<Kind>`` status). ``rel_tol`` overrides the decimal-approximation tolerance.
+    """
+    if a is None or b is None:
+        return Verdict(False)
+    ctx = _Context(DEFAULT_REL_TOL if rel_tol is None else float(rel_tol), cpu_budget)
+    try:
+        equal = _eq(str(a), str(b), ctx)
+    except _OutOfSteps:
+        return Verdict(False, "timeout")
+    if equal:
+        return Verdict(True)
+    if ctx.error is not None:
+        return Verdict(False, ctx.error)
+    if ctx.timed_out:
+        return Verdict(False, "timeout")
+    return Verdict(False)
 
 
 def answers_equivalent(a: str | None, b: str | None, time_limit: float = ITEM_TIME_LIMIT) -> bool:
-    """Whether two bare answers are equivalent, decided within ``time_limit`` seconds."""
-    if a is None or b is None:
-        return False
+    """Whether two bare answers are equivalent (``compare(...).equal``); never raises on strings."""
     try:
-        return _eq(str(a), str(b), _Budget(time_limit))
-    except RecursionError:
-        return False
-    except Exception:  # never raise on string input
+        return compare(a, b, cpu_budget=min(SYMBOLIC_CPU_BUDGET, time_limit / 2)).equal
+    except Exception:
         return False

@@ -27,6 +27,7 @@ import ast
 import math
 import operator
 import re
+from typing import Any
 
 __all__ = [
     "answer_process",
@@ -91,7 +92,7 @@ def _space(string: str) -> str:
 
 def _unwrap_first(string: str, command: str, or_and: bool = False) -> str:
     """Handle the first ``\\command{...}`` the way the released code does (may raise)."""
-    match = re.search("\\\\" + command + r"{(.*?)}", string)
+    match: Any = re.search("\\\\" + command + r"{(.*?)}", string)
     inner = match[0].replace("}", "")  # TypeError when nothing matched, as released
     inner = inner.replace("\\" + command + "{", "")
     if or_and and inner in (" or ", ", and "):
@@ -155,20 +156,26 @@ def answer_process(string):
 
 
 def extract_boxed_content(text: str):
-    """Content of the last ``\\boxed{`` (plain brace counting), or ``None`` if unbalanced."""
+    """Content of the last ``\\boxed{`` (plain brace counting), or ``None`` if unbalanced.
+
+    This is the released code's brace counting (no escapes, no fallback to an earlier box),
+    kept on purpose so that this grader reproduces the released numbers; the grader's own
+    parser is :mod:`selfimprove.grading.latex`. The scan visits braces only (one regular
+    expression), so it stays linear and fast on megabyte inputs.
+    """
     start = text.rfind("\\boxed{")
     if start == -1:
         return None
     depth = 1
     begin = start + len("\\boxed{")
-    for i in range(begin, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
+    for m in _BRACE_RE.finditer(text, begin):
+        depth += 1 if m.group() == "{" else -1
         if depth == 0:
-            return text[begin:i]
+            return text[begin : m.start()]
     return None
+
+
+_BRACE_RE = re.compile(r"[{}]")
 
 
 # --------------------------------------------------------------------------- extraction
@@ -250,7 +257,7 @@ def _mul(a, b):
     return operator.mul(a, b)
 
 
-_BINOPS = {
+_BINOPS: dict[type, Any] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: _mul,
@@ -258,7 +265,7 @@ _BINOPS = {
     ast.FloorDiv: operator.floordiv,
     ast.Pow: _pow,
 }
-_UNOPS = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+_UNOPS: dict[type, Any] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 
 
 def _evaluate(node):

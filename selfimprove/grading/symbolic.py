@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from .latex import group_end
+
 __all__ = ["is_unsafe", "symbolic_equal", "warm_up"]
 
 _MAX_LEN = 600
@@ -24,18 +26,6 @@ _EXP_GROUP_RE = re.compile(r"\^\s*\{")
 _EXP_NUM_RE = re.compile(r"\^\s*(\d+(?:\.\d+)?)")
 _FACT_RE = re.compile(r"(\d+)\s*!")
 _BIG_INT_RE = re.compile(r"\d{200,}")
-
-
-def _group_end(s: str, start: int) -> int:
-    depth = 0
-    for i in range(start, len(s)):
-        if s[i] == "{":
-            depth += 1
-        elif s[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-    return -1
 
 
 def is_unsafe(s: str) -> bool:
@@ -64,7 +54,7 @@ def is_unsafe(s: str) -> bool:
         if tail.startswith("^"):
             return True
     for m in _EXP_GROUP_RE.finditer(s):
-        end = _group_end(s, m.end() - 1)
+        end = group_end(s, m.end() - 1)
         if end == -1:
             return True
         inner = s[m.end() : end - 1]
@@ -107,9 +97,19 @@ def _lib():
     return _SYMPY
 
 
+_FATAL = (MemoryError, RecursionError)
+
+
 def _parse(s: str):
     sympy, latex2sympy, norm, conv = _lib()
-    return latex2sympy(s, normalization_config=norm, conversion_config=conv)
+    expr = latex2sympy(s, normalization_config=norm, conversion_config=conv)
+    # "i" is the imaginary unit, as in the in-process numeric layer.
+    free = getattr(expr, "free_symbols", None)
+    if free:
+        imag = [sym for sym in free if sym.name == "i"]
+        if imag:
+            expr = expr.subs(imag[0], sympy.I)
+    return expr
 
 
 def _close(sympy, x, y, subs=None, digits: int = 30, rel: float = 1e-9):
@@ -130,6 +130,8 @@ def _close(sympy, x, y, subs=None, digits: int = 30, rel: float = 1e-9):
         if scale == 0:
             return True
         return bool(d <= scale * sympy.Float(rel, digits))
+    except _FATAL:
+        raise
     except Exception:
         return None
 
@@ -160,6 +162,8 @@ def _expr_equal(sympy, x, y) -> bool:
         diff = x - y
         if sympy.expand(diff) == 0 or sympy.simplify(diff) == 0:
             return True
+    except _FATAL:
+        raise
     except Exception:
         pass
     if not free:
@@ -178,6 +182,8 @@ def _rel_equal(sympy, x, y) -> bool:
     try:
         ratio = sympy.simplify(fx / fy)
         return bool(ratio.is_number and ratio != 0 and ratio.is_finite)
+    except _FATAL:
+        raise
     except Exception:
         return False
 
@@ -236,6 +242,8 @@ def _equal(x, y, depth: int = 0) -> bool:
         return _expr_equal(sympy, x, y)
     try:
         return bool(x == y)
+    except _FATAL:
+        raise
     except Exception:
         return False
 
@@ -243,17 +251,23 @@ def _equal(x, y, depth: int = 0) -> bool:
 def symbolic_equal(a: str, b: str) -> bool:
     """Whether two canonical LaTeX answers denote the same mathematical object.
 
-    Returns ``False`` for anything that cannot be parsed or compared; never raises.
+    Returns ``False`` for anything that cannot be parsed (not an answer sympy can read) or that
+    sympy refuses to compare. ``MemoryError`` and ``RecursionError`` are raised, not turned into
+    verdicts: the worker reports them as ``error:<kind>``.
     """
     if is_unsafe(a) or is_unsafe(b):
         return False
     try:
         x = _parse(a)
         y = _parse(b)
+    except _FATAL:
+        raise
     except Exception:
         return False
     try:
         return bool(_equal(x, y))
+    except _FATAL:
+        raise
     except Exception:
         return False
 

@@ -1,18 +1,31 @@
-"""A small pool of killable worker processes that enforces a hard deadline per call.
+"""A warm pool of worker processes for the symbolic layer, bounded in CPU time, not wall time.
 
-Why not ``signal.alarm``: signals only work in the main thread of the main interpreter, so
-graders that rely on them break (or silently stop bounding time) inside thread pools and
-worker pools. Here the expensive call runs in a separate process
-(``python -m selfimprove.grading.worker``); the caller waits on its pipe with ``select`` and a
-timeout and, if the worker overruns, kills it (SIGKILL) and starts a replacement in the
-background. This works the same from any thread and from any kind of worker process
-(including daemonic ``multiprocessing.Pool`` workers, which may not use ``multiprocessing``
-children), and never re-imports the caller's ``__main__`` module.
+Why processes and not ``signal.alarm`` in the caller: signals only work in the main thread,
+so a grader relying on them breaks inside thread pools. Here each sympy comparison runs in a
+``python -m selfimprove.grading.worker`` child; the caller waits on its pipe with ``select``.
 
-Workers are plain interpreters that import sympy and latex2sympy2_extended once (about a
-second, paid when the pool starts). On platforms without ``select`` on pipes (Windows) the
-symbolic layer runs in-process: the regex guards of :mod:`selfimprove.grading.symbolic`
-still refuse the inputs known to explode, but the hard deadline is then not enforced.
+Why CPU time: on a busy machine (training next door, both cores taken) wall time stretches
+while the work does not, so a wall-clock budget turns load into verdicts. The budget of a
+call is measured in CPU seconds *of the worker*: the worker arms ``ITIMER_PROF`` (a CPU-time
+timer) and answers ``timeout`` when it fires; the caller also reads the worker's CPU clock
+(``/proc/<pid>/stat``) while it waits and kills it only when it overran its CPU budget by
+``GRACE`` seconds (stuck in C code that never returns to the interpreter). A call that truly
+ran out of budget comes back as ``timeout`` -- its own status, never "not equivalent".
+
+Determinism under load, in detail:
+
+* the pool holds one worker more than the threads that use it, and a killed worker's
+  replacement is started at once in the background: a warm spare is ready before it is needed;
+* a caller that finds no idle worker waits (up to ``WAIT_CAP`` seconds of wall time) instead
+  of giving up; a worker that dies in the middle of a call (not killed by us) is replaced and
+  the call is retried on another worker (``RETRIES`` times);
+* workers run with ``PYTHONHASHSEED=0`` so sympy's set orderings are the same in every run;
+* only the wall-clock cap ``WAIT_CAP`` (seconds, far above any CPU budget) can still end a
+  call on a machine so overloaded that the worker gets no CPU at all; the call is then
+  reported ``timeout`` as well.
+
+On platforms without ``/proc`` the caller falls back to a wall-clock watchdog of the same
+size; without ``select`` on pipes (Windows) the symbolic layer runs in-process.
 """
 
 from __future__ import annotations
@@ -27,17 +40,48 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
-__all__ = ["SymbolicPool", "get_pool", "shutdown_pool"]
+__all__ = ["SymbolicPool", "SymbolicResult", "get_pool", "shutdown_pool", "GRACE", "WAIT_CAP"]
 
 log = logging.getLogger(__name__)
 
+GRACE = 0.1  # CPU seconds a worker may overrun its budget before it is killed
+WAIT_CAP = 60.0  # wall seconds a call may wait for a worker or for its answer
+RETRIES = 2
+_POLL = 0.02
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") and "SC_CLK_TCK" in os.sysconf_names else 100
+
+
+@dataclass(frozen=True)
+class SymbolicResult:
+    """One symbolic comparison: ``equal`` (``None`` unless ``status == "ok"``), CPU seconds used."""
+
+    equal: bool | None
+    status: str
+    cpu: float
+
+
+def _proc_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) a process has used, from ``/proc``; ``None`` where unavailable."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2 :].split()
+    try:
+        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    except (IndexError, ValueError):
+        return None
+
 
 def _child_env() -> dict[str, str]:
-    """Environment for a worker: the project importable, threads of numeric libs capped."""
+    """Environment for a worker: the project importable, hashing fixed, numeric threads capped."""
     env = dict(os.environ)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONHASHSEED"] = "0"
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
 
@@ -45,7 +89,7 @@ def _child_env() -> dict[str, str]:
 class _Worker:
     """One ``python -m selfimprove.grading.worker`` child speaking JSON lines on its pipes."""
 
-    __slots__ = ("proc", "_buf")
+    __slots__ = ("proc", "stdin", "stdout", "_buf", "use_proc")
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
@@ -56,51 +100,74 @@ class _Worker:
             env=_child_env(),
             close_fds=True,
         )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
         self._buf = b""
+        self.use_proc = _proc_cpu(self.proc.pid) is not None
 
-    def _readline(self, timeout: float) -> bytes | None:
-        deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in self._buf:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if not ready:
-                return None
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return None
-            self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        return line
+    def _read_chunk(self, timeout: float) -> bool | None:
+        """Read what is there within ``timeout``: True (got data), False (nothing yet), None (EOF)."""
+        fd = self.stdout.fileno()
+        ready, _, _ = select.select([fd], [], [], max(0.0, timeout))
+        if not ready:
+            return False
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return None
+        self._buf += chunk
+        return True
 
     def wait_ready(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
         try:
-            return self._readline(timeout) == b"ready"
+            while b"\n" not in self._buf:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._read_chunk(left) is None:
+                    return False
         except OSError:
             return False
+        line, self._buf = self._buf.split(b"\n", 1)
+        return line == b"ready"
 
-    def request(self, a: str, b: str, timeout: float) -> bool | None:
+    def request(self, a: str, b: str, budget: float) -> SymbolicResult | None:
+        """The worker's answer; a ``timeout`` result when it overran (then it must be killed);
+        ``None`` when it died on its own."""
+        cpu0 = _proc_cpu(self.proc.pid) if self.use_proc else None
+        start = time.monotonic()
         try:
-            self.proc.stdin.write(json.dumps([a, b]).encode() + b"\n")
-            self.proc.stdin.flush()
-            line = self._readline(timeout)
+            self.stdin.write(json.dumps([a, b, budget]).encode() + b"\n")
+            self.stdin.flush()
+            while b"\n" not in self._buf:
+                got = self._read_chunk(_POLL)
+                if got is None:
+                    return None
+                if got:
+                    continue
+                wall = time.monotonic() - start
+                if cpu0 is not None:
+                    cpu = _proc_cpu(self.proc.pid)
+                    if cpu is None:
+                        return None
+                    used = cpu - cpu0
+                else:
+                    used = wall
+                if used > budget + GRACE or wall > WAIT_CAP:
+                    return SymbolicResult(None, "timeout:killed", used)
         except (OSError, ValueError):
             return None
-        if line is None:
-            return None
+        line, self._buf = self._buf.split(b"\n", 1)
         try:
-            return bool(json.loads(line))
-        except ValueError:
-            return None
+            reply = json.loads(line)
+            return SymbolicResult(reply["r"], str(reply["s"]), float(reply["cpu"]))
+        except (ValueError, KeyError, TypeError):
+            return SymbolicResult(None, "error:BadReply", 0.0)
 
     def kill(self) -> None:
         try:
             self.proc.kill()
         except Exception:
             pass
-        for stream in (self.proc.stdin, self.proc.stdout):
+        for stream in (self.stdin, self.stdout):
             try:
                 stream.close()
             except Exception:
@@ -112,7 +179,7 @@ class _Worker:
 
 
 class SymbolicPool:
-    """``size`` worker processes answering ``symbolic_equal(a, b)`` under a deadline."""
+    """``size`` warm worker processes answering ``symbolic_equal(a, b)`` within a CPU budget."""
 
     def __init__(self, size: int = 2) -> None:
         self.size = max(1, int(size))
@@ -122,9 +189,10 @@ class SymbolicPool:
         self._inprocess = os.name != "posix"
         self._started = False
         self.kills = 0
+        self.deaths = 0
 
     # -- lifecycle ---------------------------------------------------------------------
-    def start(self, startup_timeout: float = 60.0) -> None:
+    def start(self, startup_timeout: float = 120.0) -> None:
         """Start the workers and wait until they are warm (one-time cost, about a second)."""
         with self._lock:
             if self._started:
@@ -141,7 +209,7 @@ class SymbolicPool:
                 self.size = max(self.size, size)
                 return
             self.size = size
-        self._add_workers(extra, 60.0)
+        self._add_workers(extra, 120.0)
 
     def _add_workers(self, count: int, timeout: float) -> None:
         if count <= 0 or self._inprocess:
@@ -163,15 +231,16 @@ class SymbolicPool:
     def _replace(self, dead: _Worker) -> None:
         with self._lock:
             self._workers.discard(dead)
+            started = self._started
         dead.kill()
-        if self._inprocess:
+        if self._inprocess or not started:
             return
         try:
             w = _Worker()
         except Exception as exc:  # pragma: no cover - resource exhaustion
             log.warning("could not start a replacement grader worker: %s", exc)
             return
-        if w.wait_ready(60.0):
+        if w.wait_ready(120.0):
             with self._lock:
                 self._workers.add(w)
             self._idle.put(w)
@@ -192,28 +261,36 @@ class SymbolicPool:
         for w in workers:
             w.kill()
 
+    def _replace_later(self, w: _Worker) -> None:
+        threading.Thread(target=self._replace, args=(w,), daemon=True).start()
+
     # -- calls -------------------------------------------------------------------------
-    def call(self, a: str, b: str, timeout: float) -> bool | None:
-        """``symbolic_equal(a, b)`` or ``None`` when it could not finish within ``timeout``."""
+    def call(self, a: str, b: str, budget: float) -> SymbolicResult:
+        """``symbolic_equal(a, b)`` within ``budget`` CPU seconds of a worker."""
         if not self._started:
             self.start()
         if self._inprocess:
             from . import symbolic
 
-            return symbolic.symbolic_equal(a, b)
-        deadline = time.monotonic() + max(0.0, timeout)
-        try:
-            w = self._idle.get(timeout=max(0.001, timeout))
-        except queue.Empty:
-            return None
-        remaining = deadline - time.monotonic()
-        result = w.request(a, b, remaining) if remaining > 0 else None
-        if result is not None:
+            t0 = time.process_time()
+            return SymbolicResult(symbolic.symbolic_equal(a, b), "ok", time.process_time() - t0)
+        for _attempt in range(RETRIES + 1):
+            try:
+                w = self._idle.get(timeout=WAIT_CAP)
+            except queue.Empty:
+                return SymbolicResult(None, "error:NoWorker", 0.0)
+            result = w.request(a, b, budget)
+            if result is None:  # died on its own (not our kill): replace it and try another
+                self.deaths += 1
+                self._replace_later(w)
+                continue
+            if result.status == "timeout:killed":
+                self.kills += 1
+                self._replace_later(w)
+                return SymbolicResult(None, "timeout", result.cpu)
             self._idle.put(w)
             return result
-        self.kills += 1
-        threading.Thread(target=self._replace, args=(w,), daemon=True).start()
-        return None
+        return SymbolicResult(None, "error:WorkerDied", 0.0)
 
 
 _POOL: SymbolicPool | None = None
@@ -222,16 +299,21 @@ _POOL_PID: int | None = None
 
 
 def get_pool(min_size: int | None = None) -> SymbolicPool:
-    """The process-wide pool (created lazily; a forked child gets its own)."""
+    """The process-wide pool (created lazily; a forked child gets its own).
+
+    Its size is one more than ``min_size`` (the threads that will use it): the spare.
+    """
     global _POOL, _POOL_PID
+    want = (min_size + 1) if min_size else None
     with _POOL_LOCK:
         if _POOL is None or _POOL_PID != os.getpid():
-            size = min_size or int(os.environ.get("GRADER_SYMBOLIC_WORKERS", "0") or 0) or min(2, os.cpu_count() or 1)
+            env = int(os.environ.get("GRADER_SYMBOLIC_WORKERS", "0") or 0)
+            size = want or env or min(2, os.cpu_count() or 1) + 1
             _POOL = SymbolicPool(size)
             _POOL_PID = os.getpid()
         pool = _POOL
-    if min_size and min_size > pool.size:
-        pool.resize(min_size)
+    if want and want > pool.size:
+        pool.resize(want)
     return pool
 
 
