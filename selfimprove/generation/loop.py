@@ -38,12 +38,24 @@ def generate_into(
     is completed, never duplicated. Every record also gets its completion's ``finish_reason``,
     ``prompt_tokens`` and ``completion_tokens``. Records flag ``"empty": true`` when the model
     produced no text; those are counted and reported (and graded wrong like any other answer), and
-    so are truncated ones (``finish_reason`` "length"). Returns counts: items, items skipped as
-    done, records written, empty texts, truncated texts.
+    so are truncated ones (``finish_reason`` "length").
+
+    An item whose prompt does not fit the engine's context with room for ``max_tokens`` (counted
+    with the engine's tokenizer, :func:`too_long`) is reported (``id: reason``) and skipped: it is
+    never sent to the engine and writes no record, so it neither crashes a run nor is taken for
+    done. Returns counts: items, items skipped as done, items skipped as too long, records
+    written, empty texts, truncated texts.
     """
     missing = {id(it): [i for i in expected_ids(it) if i not in out.done] for it in items}
     todo = [it for it in items if missing[id(it)]]
-    counts = {"items": len(items), "skipped_done": len(items) - len(todo), "generated": 0, "empty": 0, "truncated": 0}
+    counts = {
+        "items": len(items),
+        "skipped_done": len(items) - len(todo),
+        "skipped_too_long": 0,
+        "generated": 0,
+        "empty": 0,
+        "truncated": 0,
+    }
     if not todo:
         return counts
     # Items missing only some of their completions (a larger n than last time, or a torn write)
@@ -55,11 +67,23 @@ def generate_into(
         groups.setdefault((len(missing[id(it)]), first), []).append(it)
     empty_ids: list[str] = []
     truncated_ids: list[str] = []
+    too_long_ids: list[str] = []
     bar = tqdm(total=len(todo), desc=desc, unit="item", file=sys.stderr, dynamic_ncols=True)
     for (n_missing, first), group in groups.items():
         p = params if n_missing == params.n else replace(params, n=n_missing, seed=params.seed + 7919 * first)
         for chunk in chunks(group, chunk_size):
-            outs = engine.generate([build_prompt(it) for it in chunk], p)
+            prompts = [build_prompt(it) for it in chunk]
+            refused = too_long(engine, prompts, p.max_tokens)
+            if refused:
+                for i in sorted(refused):
+                    _report_skip(str(chunk[i].get("id")), refused[i], len(too_long_ids))
+                    too_long_ids.append(str(chunk[i].get("id")))
+                bar.update(len(refused))
+                chunk = [it for i, it in enumerate(chunk) if i not in refused]
+                prompts = [pr for i, pr in enumerate(prompts) if i not in refused]
+                if not chunk:
+                    continue
+            outs = engine.generate(prompts, p)
             if len(outs) != len(chunk):
                 raise RuntimeError(f"engine returned {len(outs)} results for {len(chunk)} prompts")
             records = []
@@ -80,6 +104,13 @@ def generate_into(
     bar.close()
     counts["empty"] = len(empty_ids)
     counts["truncated"] = len(truncated_ids)
+    counts["skipped_too_long"] = len(too_long_ids)
+    if len(too_long_ids) > _SKIP_LINES:
+        print(
+            f"warning: {len(too_long_ids)} item(s) skipped in all for {out.path}: their prompts do not fit "
+            f"the context ({_some(too_long_ids)})",
+            file=sys.stderr,
+        )
     if empty_ids:
         print(
             f"warning: {len(empty_ids)} empty generation(s) in {out.path} (graded wrong): {_some(empty_ids)}",
@@ -92,6 +123,31 @@ def generate_into(
             file=sys.stderr,
         )
     return counts
+
+
+_SKIP_LINES = 20  # skipped items reported one per line, then only counted
+
+
+def too_long(engine: Engine, prompts: Sequence[Prompt], max_tokens: int) -> dict[int, str]:
+    """Index -> reason for each prompt that does not fit ``engine.context_length`` with room for
+    ``max_tokens`` more tokens. Empty when the engine does not know its context or cannot count."""
+    limit = engine.context_length
+    if not limit or not prompts:
+        return {}
+    lengths = engine.count_prompt_tokens(prompts)
+    if lengths is None:
+        return {}
+    room = limit - max_tokens
+    return {
+        i: f"prompt of {n} tokens + max_tokens {max_tokens} > context of {limit} tokens"
+        for i, n in enumerate(lengths)
+        if n > room
+    }
+
+
+def _report_skip(item_id: str, reason: str, already: int) -> None:
+    if already < _SKIP_LINES:
+        print(f"warning: skipped {item_id}: {reason}", file=sys.stderr)
 
 
 _ABSENT = Completion("")  # stands in for completions already written (their records are dropped)
