@@ -1,0 +1,341 @@
+"""Flawed reasoning paths (AutoMathCritique, stage 1): the solutions critiques are written about.
+
+Strategies, selectable and mixable (each record is tagged with its ``strategy``, the ``step``
+index t where the strategy put the error, and the ``mistake_type`` where known). A step is a
+line of the solution.
+
+* ``rg1`` — sampling from scratch: the actor's own samples at the normal temperature. The wrong
+  ones are kept, and up to ``keep_correct`` correct ones per question, so that the critic also
+  learns to say "Correct".
+* ``rg2`` — error-location-aware: each RG1 sample's first t lines (t drawn from 1 .. lines-1)
+  are kept and the actor continues from step t at a raised temperature (``rg2_temperature``);
+  ``step`` = t.
+* ``rg3`` — detailed mistakes: line t of the reference solution is rewritten to contain a mistake
+  of a named type (:data:`~selfimprove.critic.prompts.MISTAKE_TYPES`), by a second model
+  (``inserter="model"``, prompted with :func:`~selfimprove.critic.prompts.insert_prompt`) or by the
+  programmatic inserter (``inserter="programmatic"``, :mod:`selfimprove.critic.insert`: the first
+  error is exactly at t); then the actor continues. ``step`` = t, ``mistake_type`` recorded.
+* ``reference`` — the reference solution in the actor's answer format: a correct path (the
+  embedded model rarely writes one itself).
+
+Ids: ``<qid>/ref``, ``<qid>/rg1/<j>``, ``<qid>/rg2/<j>`` (continuing ``<qid>/rg1/<j>``),
+``<qid>/rg3/<j>``. Every record is graded (``pred``, ``correct``) and carries ``selected``: the
+paths handed to annotation (not empty, at most ``max_steps`` lines, the keep-correct rule). RG1
+samples are generated whenever RG2 needs them; they are only selected when ``rg1`` is chosen.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+
+from selfimprove.core.io import ResumableJsonl, atomic_write_jsonl, chunks
+from selfimprove.critic.insert import ARITHMETIC_ONLY, PROGRAMMATIC_TYPES, candidate_steps, insert_mistake
+from selfimprove.critic.programmatic import solution_steps, true_steps
+from selfimprove.critic.prompts import MISTAKE_TYPES, insert_prompt
+from selfimprove.generation.engines import Completion, Engine, SamplingParams
+from selfimprove.generation.loop import generate_into, grade_records
+from selfimprove.generation.prompts import SOLUTION_PREFIX, Prompt, solve_prompt
+from selfimprove.training.export import reference_solution
+
+STRATEGIES = ("rg1", "rg2", "rg3", "reference")
+INSERTERS = ("programmatic", "model")
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    strategies: tuple[str, ...] = ("rg1", "rg3", "reference")
+    samples: int = 2  # RG1 samples per question (RG2 continues each of them)
+    temperature: float = 0.7
+    rg2_temperature: float = 1.0
+    rg3_per_question: int = 1
+    inserter: str = "programmatic"
+    mistake_types: tuple[str, ...] = tuple(MISTAKE_TYPES)
+    keep_correct: int = 1  # correct RG1 (and RG2) paths kept per question
+    max_steps: int = 12  # longer paths are not selected
+    max_tokens: int = 256
+    seed: int = 0
+    grader: str = "default"
+
+    def __post_init__(self) -> None:
+        bad = [s for s in self.strategies if s not in STRATEGIES]
+        if bad or not self.strategies:
+            raise ValueError(f"strategies must be some of {', '.join(STRATEGIES)}, not {','.join(self.strategies)!r}")
+        if self.inserter not in INSERTERS:
+            raise ValueError(f"inserter must be one of {', '.join(INSERTERS)}, not {self.inserter!r}")
+        unknown = [t for t in self.mistake_types if t not in MISTAKE_TYPES]
+        if unknown or not self.mistake_types:
+            raise ValueError(f"unknown mistake type(s) {unknown}; the types are: {', '.join(MISTAKE_TYPES)}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def continue_prompt(q: dict, lines: Sequence[str]) -> Prompt:
+    """The actor's solve prompt with the reply already started by ``lines``."""
+    base = solve_prompt(q["question"], q["dataset_type"])
+    return replace(base, prefix=SOLUTION_PREFIX + "".join(line + "\n" for line in lines))
+
+
+def _rng(seed: int, key: str) -> random.Random:
+    return random.Random(f"{seed}:{key}")
+
+
+def _path_record(q: dict, pid: str, strategy: str, response: str, **extra) -> dict:
+    rec = {
+        "id": pid,
+        "qid": q["id"],
+        "strategy": strategy,
+        "step": None,
+        "mistake_type": None,
+        "dataset": q.get("dataset"),
+        "dataset_type": q["dataset_type"],
+        "level": q.get("level"),
+        "question": q["question"],
+        "gold": q["gold"],
+        "response": response,
+        "empty": not solution_steps(response),
+    }
+    if q.get("steps"):
+        rec["steps"] = q["steps"]
+    rec.update(extra)
+    return rec
+
+
+def _generate(
+    out: ResumableJsonl,
+    jobs: list[dict],
+    engine: Engine,
+    params: SamplingParams,
+    build: Callable[[dict], Prompt],
+    make: Callable[[dict, Completion], dict],
+    grader: str,
+    grade_workers: int | None,
+    chunk_size: int,
+    desc: str,
+) -> dict:
+    return generate_into(
+        out,
+        jobs,
+        engine,
+        params,
+        build_prompt=build,
+        make_records=lambda job, comps: [make(job, comps[0])],
+        expected_ids=lambda job: [job["id"]],
+        postprocess=lambda recs: grade_records(recs, grader, grade_workers),
+        chunk_size=chunk_size,
+        desc=desc,
+    )
+
+
+def build_paths(
+    actor: Engine,
+    questions: list[dict],
+    out_path,
+    settings: PathSettings,
+    inserter: Engine | None = None,
+    chunk_size: int = 512,
+    grade_workers: int | None = None,
+) -> tuple[list[dict], dict]:
+    """Write the flawed paths of every strategy in ``settings`` into ``out_path`` (resumable)."""
+    s = settings
+    out = ResumableJsonl(out_path)
+    counts: dict[str, dict] = {}
+    base = SamplingParams(n=1, temperature=s.temperature, max_tokens=s.max_tokens, seed=s.seed)
+    qmap = {q["id"]: q for q in questions}
+
+    if "reference" in s.strategies:
+        recs = [
+            _path_record(q, f"{q['id']}/ref", "reference", reference_solution(q, strip_calculator=True), model=None)
+            for q in questions
+            if q.get("reference") and f"{q['id']}/ref" not in out.done
+        ]
+        out.append(grade_records(recs, s.grader, grade_workers) if recs else [])
+
+    if "rg1" in s.strategies or "rg2" in s.strategies:
+        params = replace(base, n=s.samples)
+
+        def make_rg1(q: dict, comps: list[Completion]) -> list[dict]:
+            return [
+                _path_record(q, f"{q['id']}/rg1/{j}", "rg1", SOLUTION_PREFIX + c.text, model=actor.name, index=j)
+                for j, c in enumerate(comps)
+            ]
+
+        counts["rg1"] = generate_into(
+            out,
+            questions,
+            actor,
+            params,
+            build_prompt=lambda q: solve_prompt(q["question"], q["dataset_type"]),
+            make_records=make_rg1,
+            expected_ids=lambda q: [f"{q['id']}/rg1/{j}" for j in range(s.samples)],
+            postprocess=lambda recs: grade_records(recs, s.grader, grade_workers),
+            chunk_size=chunk_size,
+            desc="RG1 samples",
+        )
+
+    if "rg2" in s.strategies:
+        jobs = []
+        for r in [r for r in out.records if r["strategy"] == "rg1"]:
+            lines = solution_steps(r["response"])
+            if len(lines) < 2 or r["qid"] not in qmap:
+                continue
+            t = _rng(s.seed, r["id"]).randrange(1, len(lines))
+            jobs.append({"id": r["id"].replace("/rg1/", "/rg2/"), "source": r, "lines": lines[:t], "t": t})
+
+        def make_rg2(job: dict, c: Completion) -> dict:
+            q = qmap[job["source"]["qid"]]
+            prefix = continue_prompt(q, job["lines"]).prefix
+            return _path_record(
+                q, job["id"], "rg2", prefix + c.text, step=job["t"], source_id=job["source"]["id"], model=actor.name
+            )
+
+        counts["rg2"] = _generate(
+            out,
+            jobs,
+            actor,
+            replace(base, temperature=s.rg2_temperature),
+            lambda job: continue_prompt(qmap[job["source"]["qid"]], job["lines"]),
+            make_rg2,
+            s.grader,
+            grade_workers,
+            chunk_size,
+            "RG2 continuations",
+        )
+
+    if "rg3" in s.strategies:
+        counts["rg3"] = _rg3(out, questions, actor, inserter or actor, s, base, chunk_size, grade_workers)
+
+    records = mark_selected(out.records, s)
+    atomic_write_jsonl(out_path, records)
+    summary: dict = {"paths": len(records), "selected": sum(r["selected"] for r in records)}
+    for st in STRATEGIES:
+        mine = [r for r in records if r["strategy"] == st]
+        if mine:
+            summary[f"{st}_paths"] = len(mine)
+            summary[f"{st}_selected"] = sum(r["selected"] for r in mine)
+            summary[f"{st}_correct"] = sum(bool(r.get("correct")) for r in mine)
+    summary["truncated"] = sum(c.get("truncated", 0) for c in counts.values())
+    return records, summary
+
+
+def _rg3(
+    out: ResumableJsonl,
+    questions: list[dict],
+    actor: Engine,
+    inserter: Engine,
+    s: PathSettings,
+    base: SamplingParams,
+    chunk_size: int,
+    grade_workers: int | None,
+) -> dict:
+    """RG3: insert one mistake per job (programmatically or by a model), then let the actor continue."""
+    jobs = []
+    for q in questions:
+        if not q.get("reference"):
+            continue
+        lines = solution_steps(reference_solution(q, strip_calculator=True))
+        for j in range(s.rg3_per_question):
+            pid = f"{q['id']}/rg3/{j}"
+            if pid not in out.done:
+                jobs.append({"id": pid, "q": q, "lines": lines, "rng": _rng(s.seed, pid)})
+    counts = {"jobs": len(jobs), "insert_failed": 0}
+    for chunk in chunks(jobs, chunk_size):
+        ready = []
+        if s.inserter == "programmatic":
+            for job in chunk:
+                truth = true_steps(job["q"])
+                types = [t for t in s.mistake_types if t in PROGRAMMATIC_TYPES] if truth else list(ARITHMETIC_ONLY)
+                ins = insert_mistake(
+                    job["lines"],
+                    job["rng"],
+                    job["q"]["question"],
+                    types or ARITHMETIC_ONLY,
+                    avoid=[t.value for t in truth or []],
+                )
+                if ins is not None:
+                    ready.append({**job, "t": ins.step, "type": ins.mistake_type, "line": ins.line})
+                else:
+                    ready.append({**job, "t": None, "type": None, "line": None})
+        else:
+            for job in chunk:
+                cands = candidate_steps(job["lines"]) or list(range(max(1, len(job["lines"]) - 1)))
+                job.update(t=job["rng"].choice(cands), type=job["rng"].choice(list(s.mistake_types)))
+            outs = inserter.generate(
+                [insert_prompt(j["q"]["question"], j["lines"], j["t"], j["type"]) for j in chunk],
+                SamplingParams(n=1, temperature=0.0, max_tokens=128, seed=s.seed),
+            )
+            for job, comps in zip(chunk, outs):
+                line = _first_line(comps[0].text)
+                ok = bool(line) and line != job["lines"][job["t"]]
+                ready.append({**job, "line": line if ok else None})
+        failed = [j for j in ready if j["line"] is None]
+        counts["insert_failed"] += len(failed)
+        out.append(
+            [
+                _path_record(
+                    j["q"], j["id"], "rg3", "", insert_failed=True, inserter=s.inserter, pred=None, correct=False
+                )
+                for j in failed
+            ]
+        )
+        todo = [j for j in ready if j["line"] is not None]
+
+        def make(job: dict, c: Completion) -> dict:
+            prefix = continue_prompt(job["q"], job["lines"][: job["t"]] + [job["line"]]).prefix
+            return _path_record(
+                job["q"],
+                job["id"],
+                "rg3",
+                prefix + c.text,
+                step=job["t"],
+                mistake_type=job["type"],
+                inserter=s.inserter if s.inserter == "programmatic" else inserter.name,
+                original_line=job["lines"][job["t"]],
+                model=actor.name,
+            )
+
+        _generate(
+            out,
+            todo,
+            actor,
+            base,
+            lambda job: continue_prompt(job["q"], job["lines"][: job["t"]] + [job["line"]]),
+            make,
+            s.grader,
+            grade_workers,
+            chunk_size,
+            "RG3 continuations",
+        )
+    return counts
+
+
+def _first_line(text: str) -> str:
+    for line in (text or "").splitlines():
+        line = line.strip().strip('"').strip()
+        if line.lower().startswith("rewritten step"):
+            line = line.split(":", 1)[-1].strip()
+        if line:
+            return line
+    return ""
+
+
+def _natural_key(s: str) -> list:
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", s)]
+
+
+def mark_selected(records: list[dict], s: PathSettings) -> list[dict]:
+    """Set ``selected``: the paths annotation receives (see the module docstring)."""
+    kept_correct: dict[tuple[str, str], int] = defaultdict(int)
+    for r in sorted(records, key=lambda r: _natural_key(r["id"])):
+        ok = r["strategy"] in s.strategies and not r.get("empty") and not r.get("insert_failed")
+        ok = ok and len(solution_steps(r["response"])) <= s.max_steps
+        if ok and r["strategy"] in ("rg1", "rg2") and r.get("correct"):
+            key = (r["qid"], r["strategy"])
+            ok = kept_correct[key] < s.keep_correct
+            kept_correct[key] += ok
+        r["selected"] = bool(ok)
+    return records
