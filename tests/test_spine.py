@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from selfimprove.core.errors import SettingsChanged
 from selfimprove.core.io import RecordError, ResumableJsonl, read_jsonl
 from selfimprove.core.manifest import Step
 from selfimprove.core.manifest import read as read_manifest
@@ -347,7 +348,7 @@ def test_step_skips_when_done_and_refuses_other_settings(tmp_path):
     entry = read_manifest(tmp_path)["steps"]["iter_1/01_samples"]
     assert entry["status"] == "done" and entry["counts"] == {"samples": 4} and entry["seconds"] >= 0
     assert Step(tmp_path, "iter_1/01_samples", {"n": 2}).done
-    with pytest.raises(SystemExit, match="other settings"):
+    with pytest.raises(SettingsChanged, match="other settings"):
         Step(tmp_path, "iter_1/01_samples", {"n": 3}).done
     with pytest.raises(RuntimeError):
         with Step(tmp_path, "iter_1/02_critiques", {}):

@@ -1,64 +1,142 @@
-"""Shared command-line plumbing for the stages: common options and clean error exits."""
+"""Command-line plumbing shared by the stages: knob-backed options, logging, and the one error exit.
+
+* :func:`parser` builds an :class:`ArgumentParser` whose errors are :class:`UsageError` (one
+  line, exit 2) and whose *knob options* take their default from the configuration loader
+  (defaults -> PRESET -> environment, :mod:`selfimprove.core.config`) after parsing: no
+  environment variable is read inside an argparse default, and a value from the command line is
+  checked by the same rules as the knob.
+* :func:`run` is the only place that turns errors into exit codes and sets up ``logging``
+  (level: the ``LOG_LEVEL`` knob). Stages log messages; tqdm keeps drawing progress bars.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
+import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
-from selfimprove.core.io import RecordError
+from selfimprove.core import config as C
+from selfimprove.core.errors import MathCritiqueError, UsageError
+from selfimprove.core.layout import RunLayout
 
-GRADER_CHOICES = ("default", "mathcritique", "math-verify")
+GRADER_CHOICES = C.GRADERS
+log = logging.getLogger("selfimprove")
 
 
-def parser(prog: str, description: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line :class:`UsageError` errors and options backed by knobs."""
+
+    def __init__(self, *a: Any, scope: str = C.STAGE, **kw: Any):
+        super().__init__(*a, **kw)
+        self.scope = scope
+        self.knob_options: dict[str, str] = {}  # dest -> Config attribute
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+    def add_knob(self, group: Any, flag: str, attr: str, help: str = "", **kw: Any) -> None:  # noqa: A002
+        """An option whose default is the knob ``attr`` (parsed and checked like the knob)."""
+        k = C.knobs()[attr]
+        dest = kw.pop("dest", flag.lstrip("-").replace("-", "_"))
+        text = f"{help or k.meaning} (default: knob {k.env}, {_show_default(k, self.scope)})"
+        (group or self).add_argument(flag, dest=dest, default=None, help=text, **kw)
+        self.knob_options[dest] = attr
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        ns = super().parse_args(args, namespace)
+        if self.knob_options:
+            overrides = {a: getattr(ns, d) for d, a in self.knob_options.items() if getattr(ns, d) is not None}
+            cfg = C.load(self.scope, overrides=overrides, check=set(self.knob_options.values()))
+            for d, a in self.knob_options.items():
+                setattr(ns, d, getattr(cfg, a))
+        for name, rule in _FIXED_RULES.items():
+            value = getattr(ns, name, None)
+            if name not in self.knob_options and value is not None and rule(value):
+                raise UsageError(f"--{name.replace('_', '-')}={value}: {rule(value)}")
+        return ns
+
+
+_FIXED_RULES: dict[str, Callable[[Any], str | None]] = {
+    "n": C.at_least(1),
+    "temperature": C.at_least(0),
+    "top_p": C.in_range(0, 1),
+    "max_tokens": C.at_least(1),
+    "max_model_len": C.at_least(1),
+    "chunk_size": C.at_least(1),
+}
+
+
+def _show_default(k: C.Knob, scope: str) -> str:
+    if k.derive is not None and k.default is None:
+        return "derived"
+    return repr(k.per_scope.get(scope, k.default))
+
+
+def parser(prog: str, description: str | None, scope: str = C.STAGE) -> ArgumentParser:
+    return ArgumentParser(
         prog=f"python -m selfimprove.{prog}",
         description=description,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        scope=scope,
     )
 
 
-def add_run_args(ap: argparse.ArgumentParser, step: str | None = None) -> None:
+def add_run_args(ap: argparse.ArgumentParser, step: str | None = None, iteration: bool = False) -> None:
+    """``--run-dir``, ``--step``, ``--seed`` (knob SEED) and, with ``iteration``, ``--iter``."""
     g = ap.add_argument_group("run")
     g.add_argument(
         "--run-dir", default=None, help="experiment folder holding manifest.json (timings, counts, skip-when-done)"
     )
+    if iteration:
+        g.add_argument("--iter", type=int, default=None, help="iteration k: file paths default to the run's layout")
     g.add_argument("--step", default=step, help="step name recorded in the manifest, e.g. iter_1/01_samples")
-    g.add_argument("--seed", type=int, default=int(os.environ.get("SEED", 0)), help="sampling seed")
+    _knob_or_fixed(ap, g, "--seed", "seed", None, type_=int, help="sampling seed")
 
 
-def add_generation_args(ap: argparse.ArgumentParser, temperature: float, max_tokens: int, n: int = 1) -> None:
+def add_generation_args(
+    ap: argparse.ArgumentParser,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    n: int | None = None,
+    *,
+    knobs: Mapping[str, str] | None = None,
+) -> None:
+    """Generation options. ``knobs`` maps an option (``n``, ``temperature``, ``top_p``,
+    ``max_tokens``) to the knob that gives its default, e.g. ``{"n": "sample_num"}``; a number
+    passed instead is a fixed default. Unset: ``n`` is 1, the others follow their own knobs."""
+    bound = {"temperature": "temperature", "top_p": "top_p", "max_tokens": "max_tokens", **(knobs or {})}
+    fixed = {"n": 1 if n is None else n, "temperature": temperature, "max_tokens": max_tokens}
+    for name, value in fixed.items():
+        if value is not None and name not in (knobs or {}):
+            bound.pop(name, None)
     g = ap.add_argument_group("generation")
-    g.add_argument("--n", type=int, default=n, help="completions per item")
-    g.add_argument("--temperature", type=float, default=temperature)
-    g.add_argument("--top-p", type=float, default=1.0)
-    g.add_argument("--max-tokens", type=int, default=max_tokens, help="new tokens per completion")
-    g.add_argument(
-        "--max-model-len",
-        type=int,
-        default=int(os.environ.get("MAX_MODEL_LEN", 4096)),
-        help="context length the engine reserves",
+    _knob_or_fixed(ap, g, "--n", bound.get("n"), fixed["n"], int, "completions per item")
+    _knob_or_fixed(
+        ap, g, "--temperature", bound.get("temperature"), fixed["temperature"], float, "sampling temperature"
     )
-    g.add_argument("--gpu-memory-utilization", type=float, default=float(os.environ.get("GPU_MEMORY_UTILIZATION", 0.9)))
-    g.add_argument(
-        "--chunk-size",
-        type=int,
-        default=int(os.environ.get("CHUNK_SIZE", 1024)),
-        help="items generated between two checkpoint appends",
+    _knob_or_fixed(ap, g, "--top-p", bound.get("top_p"), 1.0, float, "nucleus sampling")
+    _knob_or_fixed(
+        ap, g, "--max-tokens", bound.get("max_tokens"), fixed["max_tokens"], int, "new tokens per completion"
     )
-    g.add_argument(
-        "--grader",
-        default=os.environ.get("GRADER", "default"),
-        choices=GRADER_CHOICES,
-        help="answer grader (see selfimprove/process.py)",
-    )
+    _knob_or_fixed(ap, g, "--max-model-len", "max_model_len", None, int, "context length the engine reserves")
+    _knob_or_fixed(ap, g, "--gpu-memory-utilization", "gpu_memory_utilization", None, float, "")
+    _knob_or_fixed(ap, g, "--chunk-size", "chunk_size", None, int, "items generated between two checkpoint appends")
+    _knob_or_fixed(ap, g, "--grader", "grader", None, str, "answer grader (see selfimprove/grading/api.py)")
     g.add_argument("--grade-workers", type=int, default=None, help="grading worker processes")
 
 
+def _knob_or_fixed(ap, group, flag: str, attr: str | None, fixed: Any, type_: Any = str, help: str = "") -> None:  # noqa: A002
+    if attr is not None and isinstance(ap, ArgumentParser):
+        ap.add_knob(group, flag, attr, help=help)
+    else:
+        group.add_argument(flag, type=type_, default=fixed, help=f"{help} (default: {fixed})")
+
+
 def sampling_from_args(args: argparse.Namespace):
-    """The :class:`~selfimprove.engines.SamplingParams` given by the generation options."""
+    """The :class:`~selfimprove.generation.engines.SamplingParams` given by the generation options."""
     from selfimprove.generation.engines import SamplingParams
 
     return SamplingParams(
@@ -70,17 +148,73 @@ def positive(ap: argparse.ArgumentParser, args: argparse.Namespace, *names: str)
     for name in names:
         v = getattr(args, name)
         if v is None or v <= 0:
-            ap.error(f"--{name.replace('_', '-')} must be positive (got {v})")
+            raise UsageError(f"--{name.replace('_', '-')} must be positive (got {v})")
+
+
+def layout_paths(args: argparse.Namespace, **roles: Callable[[RunLayout, int], Path]) -> None:
+    """Fill every path option in ``roles`` that was not given from the run's layout
+    (``--run-dir`` and ``--iter``), e.g. ``layout_paths(args, out=lambda lay, k: lay.samples(k))``."""
+    missing = [dest for dest in roles if getattr(args, dest, None) is None]
+    if not missing:
+        return
+    if args.run_dir is None or getattr(args, "iter", None) is None:
+        flags = ", ".join(f"--{d.replace('_', '-')}" for d in missing)
+        raise UsageError(f"give {flags}, or --run-dir and --iter to use the run's layout")
+    lay = RunLayout(args.run_dir)
+    for dest in missing:
+        setattr(args, dest, str(roles[dest](lay, args.iter)))
+
+
+# ---------------------------------------------------------------------- logging and exits
+class _Format(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.getMessage()
+        if record.exc_info and record.levelno >= logging.ERROR:
+            msg += "\n" + self.formatException(record.exc_info)
+        return msg if record.levelno == logging.INFO else f"{record.levelname.lower()}: {msg}"
+
+
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (it may be replaced, e.g. by pytest)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def setup_logging(level: str | None = None) -> None:
+    """Messages of the package go to stderr at ``level`` (default: the ``LOG_LEVEL`` knob)."""
+    root = logging.getLogger("selfimprove")
+    if not any(isinstance(h.formatter, _Format) for h in root.handlers):
+        handler = _Stderr()
+        handler.setFormatter(_Format())
+        root.addHandler(handler)  # records still propagate (to pytest's capture, for one)
+    if level is None:
+        try:
+            level = C.load(check={"log_level"}).log_level
+        except UsageError:
+            level = "INFO"
+    root.setLevel(level)
 
 
 def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> None:
-    """Run a stage's main: bad input ends with a one-line message and exit code 2."""
+    """Run a command's ``main``: errors of the package end with one ``error:`` line and their
+    exit code (:mod:`selfimprove.core.errors`); an interruption says how to continue."""
+    setup_logging()
     try:
+        C.load(check={"log_level"})  # a bad LOG_LEVEL is reported like any other knob
         code = main(argv)
-    except RecordError as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = 2
+    except MathCritiqueError as e:
+        log.error("%s", str(e).replace("\n", " "))
+        code = e.exit_code
     except KeyboardInterrupt:
-        print("interrupted; rerun the same command to continue where it stopped", file=sys.stderr)
+        log.error("interrupted; rerun the same command to continue where it stopped")
         code = 130
     sys.exit(code or 0)

@@ -12,19 +12,31 @@ Every stage reads and writes JSON Lines keyed by a stable ``id``. Two guarantees
 from __future__ import annotations
 
 import json
+import logging
 import os
-import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from selfimprove.core.errors import RecordError
+
+__all__ = [
+    "RecordError",
+    "ResumableJsonl",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_jsonl",
+    "atomic_write_text",
+    "chunks",
+    "iter_jsonl",
+    "read_json",
+    "read_jsonl",
+]
+
+log = logging.getLogger(__name__)
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-
-
-class RecordError(ValueError):
-    """A record in an input file is malformed. The message starts with ``path:line:``."""
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -68,6 +80,8 @@ def read_json(path: str | os.PathLike) -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         where = f":{e.lineno}" if isinstance(e, json.JSONDecodeError) else ""
         raise RecordError(f"{path}{where}: invalid JSON ({getattr(e, 'msg', e)})") from None
+    except RecursionError:
+        raise RecordError(f"{path}: JSON nested too deeply") from None
 
 
 def iter_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> Iterator[tuple[int, dict]]:
@@ -75,17 +89,23 @@ def iter_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> Iterato
     path = Path(path)
     required = tuple(required)
     try:
-        f = open(path, encoding="utf-8")
+        f = open(path, "rb")
     except FileNotFoundError:
         raise RecordError(f"{path}: file not found") from None
+    except OSError as e:
+        raise RecordError(f"{path}: cannot read ({e.strerror})") from None
     with f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip():
                 continue
             try:
-                rec = json.loads(line)
+                rec = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as e:
+                raise RecordError(f"{path}:{lineno}: not UTF-8 ({e.reason} at byte {e.start})") from None
             except json.JSONDecodeError as e:
                 raise RecordError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
+            except RecursionError:
+                raise RecordError(f"{path}:{lineno}: JSON nested too deeply") from None
             if not isinstance(rec, dict):
                 raise RecordError(f"{path}:{lineno}: expected a JSON object")
             missing = [k for k in required if k not in rec]
@@ -134,11 +154,11 @@ class ResumableJsonl:
             if line.strip():
                 try:
                     rec = json.loads(line)
-                except json.JSONDecodeError:
+                except (ValueError, RecursionError):
                     if data.find(b"\n", nl + 1) == -1 and not data[nl + 1 :].strip():
                         break  # torn (corrupt) last line
                     raise RecordError(f"{self.path}:{lineno}: invalid JSON in the middle of the file") from None
-                rid = rec.get(self.key)
+                rid = rec.get(self.key) if isinstance(rec, dict) else None
                 if rid is None:
                     raise RecordError(f"{self.path}:{lineno}: record without '{self.key}'")
                 if rid in self.done:
@@ -151,9 +171,8 @@ class ResumableJsonl:
             self.repaired_bytes = len(data) - good_end
             with open(self.path, "r+b") as f:
                 f.truncate(good_end)
-            print(
-                f"{self.path}: dropped a torn last line ({self.repaired_bytes} bytes) left by an interrupted run",
-                file=sys.stderr,
+            log.warning(
+                "%s: dropped a torn last line (%d bytes) left by an interrupted run", self.path, self.repaired_bytes
             )
 
     def append(self, records: Iterable[dict]) -> None:

@@ -1,0 +1,622 @@
+"""One configuration: every knob, its default, its check and its meaning, in one typed table.
+
+A knob is an environment variable of the drivers (``sample_num``, ``MAX_MODEL_LEN``, ...). One
+loader resolves them for drivers and stages alike, in this order (later wins)::
+
+    defaults (below) -> PRESET file (KEY=VALUE lines) -> environment -> command line
+
+and checks every value in one pass (types, ranges, choices, names) before any model is loaded;
+all problems are reported together on one line (:class:`~selfimprove.core.errors.UsageError`).
+Two knobs have a default per driver, because they mean a different thing there: ``sample_num``
+(N per training question in ``inference``, the pool size in ``evaluate``) and
+``GPU_MEMORY_UTILIZATION`` (0.9 when a stage loads one engine, 0.45 each when the evaluation
+loads the actor and the critic together). Checks that need more than the value itself (the
+dataset registry, the feedback file's rows, the run lock) live in ``python -m selfimprove.config``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from selfimprove.core.errors import UsageError
+from selfimprove.core.layout import RunLayout, check_experiment_name
+
+ROOT = Path(__file__).resolve().parents[2]
+INFERENCE, EVALUATE, STAGE = "inference", "evaluate", "stage"
+SCOPES = (INFERENCE, EVALUATE)
+_BOTH = frozenset(SCOPES)
+_I, _E = frozenset({INFERENCE}), frozenset({EVALUATE})
+GRADERS = ("default", "mathcritique", "math-verify")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+# ---------------------------------------------------------------------- value types and checks
+def _int(s: str) -> int:
+    return int(s.strip())
+
+
+def _float(s: str) -> float:
+    v = float(s.strip())
+    if not math.isfinite(v):
+        raise ValueError
+    return v
+
+
+def _flag(s: str) -> bool:
+    if s.strip() not in ("0", "1"):
+        raise ValueError
+    return s.strip() == "1"
+
+
+def _ints(s: str) -> tuple[int, ...]:
+    return tuple(int(t) for t in s.split())
+
+
+def _words(s: str) -> tuple[str, ...]:
+    return tuple(s.split())
+
+
+_EMPTY: dict[Callable[[str], Any], Any] = {str: "", _words: ()}
+_TYPE_NAMES: dict[Callable[[str], Any], str] = {
+    _int: "an integer",
+    _float: "a number",
+    _flag: "0 or 1",
+    _ints: "integers separated by spaces",
+}
+
+
+def at_least(lo: float) -> Callable[[Any], str | None]:
+    return lambda v: None if v is None or v >= lo else f"must be >= {lo:g}"
+
+
+def in_range(lo: float, hi: float) -> Callable[[Any], str | None]:
+    return lambda v: None if lo < v <= hi else f"must be in ({lo:g}, {hi:g}]"
+
+
+def one_of(*choices: Any) -> Callable[[Any], str | None]:
+    return lambda v: None if v in choices else f"must be one of {', '.join(map(str, choices))}"
+
+
+def _all_at_least_0(v: tuple[int, ...] | None) -> str | None:
+    return None if not v or min(v) >= 0 else "iterations must be >= 0"
+
+
+def _key_values(v: str) -> str | None:
+    bad = [t for t in v.split() if "=" not in t or t.startswith("=")]
+    return f"expects key=value items separated by spaces (bad: {' '.join(bad)})" if bad else None
+
+
+@dataclass(frozen=True)
+class Knob:
+    env: str  # the environment variable (and shell variable) name
+    default: Any
+    meaning: str
+    parse: Callable[[str], Any] = str
+    check: Callable[[Any], str | None] | None = None
+    scopes: frozenset[str] = _BOTH  # drivers that have this knob
+    export: frozenset[str] = frozenset()  # drivers that export it (stages and evaluate-all.sh inherit it)
+    empty: bool = False  # an empty value is a value (None/""), not "use the default"
+    derive: Callable[[dict[str, Any]], Any] | None = None  # default computed from other knobs
+    per_scope: Mapping[str, Any] = field(default_factory=dict)  # a different default in one driver
+
+
+def knob(env: str, default: Any, meaning: str, **kw: Any) -> Any:
+    return field(default=default, metadata={"knob": Knob(env, default, meaning, **kw)})
+
+
+def _gpu_profile(_: dict) -> str:
+    if shutil.which("nvidia-smi"):
+        try:
+            ok = subprocess.run(["nvidia-smi", "-L"], capture_output=True, timeout=20).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            ok = False
+        return "gpu" if ok else "cpu"
+    return "cpu"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The resolved knobs. Attribute names are the lower-case knob names."""
+
+    # run
+    exp_num: str = knob("EXP_NUM", "demo", "experiment name: runs/$EXP_NUM/", check=lambda v: _name(v), export=_I)
+    runs_dir: str = knob("RUNS_DIR", str(ROOT / "runs"), "where experiments live", export=_I)
+    iter_num: int = knob(
+        "ITER_NUM", 1, "self-improvement iterations after iteration 0", parse=_int, check=at_least(0), export=_I
+    )
+    seed: int = knob("SEED", 0, "sampling and subset seed", parse=_int, export=_BOTH)
+    log_level: str = knob(
+        "LOG_LEVEL",
+        "INFO",
+        "message level: DEBUG, INFO, WARNING, ERROR",
+        parse=str.upper,
+        check=one_of(*LOG_LEVELS),
+        export=_BOTH,
+    )
+    python: str = knob(
+        "PYTHON", str(ROOT / ".venv" / "bin" / "python"), "interpreter with the inference stack", export=_I
+    )
+    data_dir: str = knob("DATA_DIR", str(ROOT / "data"), "folder of local datasets and feedback files", export=_BOTH)
+    # data
+    dataset_name: str = knob(
+        "dataset_name",
+        "synthetic",
+        "training datasets (space-separated): synthetic gsm8k math math500 file:...",
+        scopes=_I,
+    )
+    test_dataset_name: str = knob(
+        "test_dataset_name",
+        None,
+        "evaluation datasets (default: dataset_name)",
+        derive=lambda v: v["dataset_name"],
+        export=_I,
+    )
+    train_limit: int | None = knob(
+        "train_limit",
+        24,
+        "training questions per dataset (empty = all)",
+        parse=_int,
+        check=at_least(1),
+        scopes=_I,
+        empty=True,
+    )
+    test_limit: int | None = knob(
+        "test_limit",
+        12,
+        "test questions per dataset (empty = all)",
+        parse=_int,
+        check=at_least(1),
+        empty=True,
+        export=_I,
+    )
+    # generation
+    sample_num: int = knob(
+        "sample_num",
+        2,
+        "N: solutions per training question (evaluate: samples per question, Pass@K/MV@K)",
+        parse=_int,
+        check=at_least(1),
+        per_scope={EVALUATE: 4},
+    )
+    temperature: float = knob(
+        "temperature",
+        0.7,
+        "sampling temperature of the actor (greedy answers use 0)",
+        parse=_float,
+        check=at_least(0),
+        export=_I,
+    )
+    top_p: float = knob("top_p", 1.0, "nucleus sampling of the actor", parse=_float, check=in_range(0, 1), export=_BOTH)
+    max_tokens: int = knob("max_tokens", 256, "new tokens per solution", parse=_int, check=at_least(1), export=_I)
+    critic_max_tokens: int = knob(
+        "critic_max_tokens", 384, "new tokens per critique", parse=_int, check=at_least(1), export=_I
+    )
+    refine_num: int = knob(
+        "refine_num",
+        None,
+        "refinements per critique (default: sample_num)",
+        parse=_int,
+        check=at_least(1),
+        scopes=_I,
+        derive=lambda v: v["sample_num"],
+    )
+    reserved_new_data: int = knob(
+        "reserved_new_data",
+        1,
+        "at most this many kept refinements per question",
+        parse=_int,
+        check=at_least(1),
+        scopes=_I,
+    )
+    # models
+    model_name: str = knob(
+        "model_name",
+        str(ROOT / "models" / "SmolLM2-135M-Instruct"),
+        "base model (folder or hub id); every iteration trains from it",
+        export=_I,
+    )
+    model_type: str = knob(
+        "model_type",
+        "Instruct",
+        "Instruct (chat template, sharegpt SFT) or Base (Human:/Assistant:, alpaca SFT)",
+        check=one_of("Instruct", "Base"),
+        export=_I,
+    )
+    template: str = knob(
+        "template", "smollm2", "LLaMA-Factory template matching the model (default for Base models)", scopes=_I
+    )
+    default_system: str = knob(
+        "default_system",
+        "You are a helpful AI assistant named SmolLM, trained by Hugging Face",
+        "system prompt of the model's own chat template (empty = the template's)",
+        scopes=_I,
+        empty=True,
+    )
+    critic_model_name: str = knob(
+        "critic_model_name",
+        None,
+        "critique model: folder, hub id, or API model with CRITIC_BASE_URL (default: model_name)",
+        derive=lambda v: v["model_name"],
+        export=_I,
+    )
+    critic_model_type: str = knob(
+        "critic_model_type",
+        "auto",
+        "prompt format of the critic: auto, Instruct/chat, Base/base",
+        check=one_of("auto", "Instruct", "chat", "Base", "base"),
+        export=_I,
+    )
+    critic_base_url: str = knob(
+        "CRITIC_BASE_URL",
+        "",
+        "OpenAI-compatible endpoint for the critic (key in $OPENAI_API_KEY)",
+        empty=True,
+        export=_I,
+    )
+    # engines and grading
+    engine: str = knob(
+        "ENGINE", "auto", "generation engine: auto, vllm, hf", check=one_of("auto", "vllm", "hf"), export=_BOTH
+    )
+    tp_size: int = knob(
+        "TP_SIZE",
+        1,
+        "vLLM tensor-parallel GPUs per engine (engines = GPUs / TP_SIZE)",
+        parse=_int,
+        check=at_least(1),
+        export=_BOTH,
+    )
+    max_model_len: int = knob(
+        "MAX_MODEL_LEN", 2048, "context length reserved by the engine", parse=_int, check=at_least(1), export=_BOTH
+    )
+    gpu_memory_utilization: float = knob(
+        "GPU_MEMORY_UTILIZATION",
+        0.9,
+        "GPU memory share per vLLM engine (evaluate: 0.45, actor and critic share the GPUs)",
+        parse=_float,
+        check=in_range(0, 1),
+        per_scope={EVALUATE: 0.45},
+        export=_E,
+    )
+    chunk_size: int = knob(
+        "CHUNK_SIZE",
+        1024,
+        "items generated between two checkpoint appends",
+        parse=_int,
+        check=at_least(1),
+        export=_BOTH,
+    )
+    grader: str = knob(
+        "GRADER",
+        "default",
+        "answer grader: default, mathcritique (seed-faithful), math-verify",
+        check=one_of(*GRADERS),
+        export=_BOTH,
+    )
+    # training
+    profile: str = knob(
+        "PROFILE",
+        None,
+        "training profile: cpu or gpu (default: gpu if nvidia-smi sees one)",
+        check=one_of("cpu", "gpu"),
+        scopes=_I,
+        derive=_gpu_profile,
+        export=_I,
+    )
+    train_args: str = knob(
+        "TRAIN_ARGS",
+        "",
+        'extra LLaMA-Factory arguments, e.g. "max_steps=20 learning_rate=1e-5"',
+        check=_key_values,
+        scopes=_I,
+        empty=True,
+    )
+    keep_checkpoints: bool = knob(
+        "KEEP_CHECKPOINTS",
+        False,
+        "keep full training checkpoints next to each model (a killed training resumes from them)",
+        parse=_flag,
+        scopes=_I,
+        export=_I,
+    )
+    zero_stage: int = knob(
+        "ZERO_STAGE",
+        2,
+        "DeepSpeed ZeRO stage of the gpu profile: 2 or 3",
+        parse=_int,
+        check=one_of(2, 3),
+        scopes=_I,
+        export=_I,
+    )
+    use_critic: bool = knob(
+        "USE_CRITIC", True, "critique + refine the wrong samples, train on kept refinements", parse=_flag, scopes=_I
+    )
+    use_original: bool = knob(
+        "USE_ORIGINAL", True, "keep the iteration-0 reference data in every iteration", parse=_flag, scopes=_I
+    )
+    use_previous: bool = knob(
+        "USE_PREVIOUS", False, "train on the sampled data of all iterations so far", parse=_flag, scopes=_I
+    )
+    use_selfimprove_feedback: bool = knob(
+        "USE_SELFIMPROVE_FEEDBACK",
+        False,
+        "also train on (solution, critique) -> refinement examples",
+        parse=_flag,
+        scopes=_I,
+    )
+    use_gpt4_feedback: bool = knob(
+        "USE_GPT4_FEEDBACK", True, "add FEEDBACK_FILE's critique->refinement examples", parse=_flag, scopes=_I
+    )
+    feedback_file: str = knob(
+        "FEEDBACK_FILE",
+        "auto",
+        "critique->refinement files (alpaca JSON, space-separated); auto: the paper's released files for "
+        "the training datasets' types found in DATA_DIR; empty: none",
+        scopes=_I,
+        empty=True,
+    )
+    critique_which: str = knob(
+        "CRITIQUE_WHICH",
+        "incorrect",
+        "critique the incorrect samples, or all",
+        check=one_of("incorrect", "all"),
+        scopes=_I,
+    )
+    evaluate: bool = knob("EVALUATE", True, "run selfimprove/evaluate-all.sh at the end", parse=_flag, scopes=_I)
+    # evaluation
+    eval_iters: tuple[int, ...] | None = knob(
+        "EVAL_ITERS",
+        None,
+        'evaluate exactly these iterations (space-separated), e.g. "1"',
+        parse=_ints,
+        check=_all_at_least_0,
+        scopes=_E,
+        empty=True,
+    )
+    eval_base: bool = knob("EVAL_BASE", False, "also evaluate the untrained base model", parse=_flag, scopes=_E)
+    actor_models: tuple[str, ...] = knob(
+        "ACTOR_MODELS",
+        (),
+        "evaluate these model folders instead of a run's actors",
+        parse=_words,
+        scopes=_E,
+        empty=True,
+    )
+    test_use_critic: bool = knob("TEST_USE_CRITIC", True, "run the critique methods", parse=_flag, scopes=_E)
+    mv_num: int = knob("MV_NUM", 2, "sequential critique-refine rounds", parse=_int, check=at_least(0), scopes=_E)
+    test_know_answer: bool = knob(
+        "TEST_KNOW_ANSWER", False, "1: oracle (refine only answers known to be wrong)", parse=_flag, scopes=_E
+    )
+    sequential_mode: str = knob(
+        "SEQUENTIAL_MODE",
+        None,
+        "oracle, all or verifier (default: oracle if TEST_KNOW_ANSWER=1, else all)",
+        check=one_of("oracle", "all", "verifier"),
+        scopes=_E,
+        derive=lambda v: "oracle" if v["test_know_answer"] else "all",
+    )
+    only_final_sequential: bool = knob(
+        "ONLY_FINAL_SEQUENTIAL",
+        False,
+        "1: headline the chain's final answer, not its majority vote",
+        parse=_flag,
+        scopes=_E,
+    )
+
+    # where each value came from: default, PRESET file:line, environment, command line
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    # ------------------------------------------------------------------ derived views
+    @property
+    def layout(self) -> RunLayout:
+        return RunLayout.of(self.runs_dir, self.exp_num)
+
+    @property
+    def sft_format(self) -> str:
+        return "sharegpt" if self.model_type == "Instruct" else "alpaca"
+
+    def as_dict(self, scope: str | None = None) -> dict[str, Any]:
+        """``{KNOB: value}`` (JSON types) of one driver's knobs, or of all."""
+        out = {}
+        for f, k in knobs().items():
+            if scope is None or scope in k.scopes:
+                v = getattr(self, f)
+                out[k.env] = list(v) if isinstance(v, tuple) else v
+        return out
+
+
+def _name(v: str) -> str | None:
+    try:
+        check_experiment_name(v)
+    except UsageError as e:
+        return str(e).split(" ", 1)[1]
+    return None
+
+
+def knobs(scope: str | None = None) -> dict[str, Knob]:
+    """``{attribute: Knob}`` in declaration order, of one driver or all."""
+    out = {f.name: f.metadata["knob"] for f in dataclasses.fields(Config) if "knob" in f.metadata}
+    return {a: k for a, k in out.items() if scope in (None, STAGE) or scope in k.scopes}
+
+
+# ---------------------------------------------------------------------- presets
+def preset_path(name: str) -> Path:
+    """A preset file given as a path, or as a name of ``selfimprove/presets/<name>.env``."""
+    p = Path(name).expanduser()
+    if p.is_file():
+        return p
+    q = ROOT / "selfimprove" / "presets" / (name if name.endswith(".env") else f"{name}.env")
+    if q.is_file():
+        return q
+    raise UsageError(f"PRESET={name}: no such file (nor selfimprove/presets/{q.name})")
+
+
+_LEGACY = re.compile(r'^:\s*"\$\{(\w+):?=([^"$`]*)\}"\s*(#.*)?$')
+
+
+def read_preset(path: str | os.PathLike, strict: bool = True) -> dict[str, tuple[str, str]]:
+    """``KEY=VALUE`` lines (shell quoting, ``#`` comments) -> ``{KEY: (value, "file:line")}``.
+
+    The older ``: "${KEY:=VALUE}"`` form is read too (literal values only). ``strict``: a line
+    that is not an assignment of a known knob is an error; otherwise it is ignored (a stage
+    started by another driver may see that driver's preset)."""
+    names = {k.env for k in knobs().values()}
+    out: dict[str, tuple[str, str]] = {}
+    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        where = f"{path}:{i}"
+        legacy = _LEGACY.match(line.strip())
+        if legacy:
+            key, raw = legacy.group(1), shlex.quote(legacy.group(2))
+        else:
+            key, sep, raw = line.partition("=")
+            key = key.strip().removeprefix("export ").strip() if sep else ""
+        if key not in names:
+            if strict:
+                raise UsageError(f"{where}: expected KNOB=VALUE with a known knob, got {line.strip()!r}")
+            continue
+        try:
+            value = " ".join(shlex.split(raw, comments=True))
+        except ValueError as e:
+            raise UsageError(f"{where}: {e}") from None
+        out[key] = (value, where)
+    return out
+
+
+# ---------------------------------------------------------------------- the loader
+def load(
+    scope: str = STAGE,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    check: Iterable[str] | None = None,
+) -> Config:
+    """Resolve every knob: defaults -> PRESET -> ``env`` -> ``overrides`` (attribute -> value;
+    a string is parsed like an environment value, anything else is taken as typed).
+
+    ``check``: the attributes whose values are parsed and checked strictly (default: the scope's
+    knobs); a bad value of another knob falls back to its default, so a stage is not stopped by
+    a knob it does not use. Raises :class:`UsageError` naming every bad value.
+    """
+    env = os.environ if env is None else env
+    overrides = dict(overrides or {})
+    table = knobs()
+    strict = set(knobs(scope) if check is None else check)
+    raw: dict[str, tuple[str, str]] = {}
+    if env.get("PRESET"):
+        raw.update(read_preset(preset_path(env["PRESET"]), strict=scope != STAGE))
+    for k in table.values():
+        if k.env in env:
+            raw[k.env] = (env[k.env], "environment")
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    errors: list[str] = []
+    for attr, k in table.items():
+        given = overrides.get(attr)
+        text: str | None = None
+        if isinstance(given, str):
+            text, where = given, "command line"
+        elif given is None and k.env in raw:
+            text, where = raw[k.env]
+        if given is not None and not isinstance(given, str):
+            v, where = given, "command line"
+        elif text is not None and (text.strip() or k.empty):
+            try:
+                v = k.parse(text) if text.strip() else _EMPTY.get(k.parse)
+            except ValueError:
+                if attr in strict:
+                    errors.append(f"{k.env}={text!r} ({where}): expected {_TYPE_NAMES.get(k.parse, 'a value')}")
+                where = "default"
+                v = k.derive(values) if k.derive else k.per_scope.get(scope, k.default)
+        else:
+            v, where = (k.derive(values) if k.derive else k.per_scope.get(scope, k.default)), "default"
+        if k.check is not None and attr in strict and v is not None and where != "default":
+            problem = k.check(v)
+            if problem:
+                errors.append(f"{k.env}={_show(v)} ({where}): {problem}")
+        values[attr], sources[attr] = v, where
+    cfg = Config(**values, sources=sources)
+    for attr, lim in (("max_tokens", "max_model_len"), ("critic_max_tokens", "max_model_len")):
+        if attr in strict and lim in strict and getattr(cfg, attr) >= getattr(cfg, lim):
+            errors.append(
+                f"{table[attr].env}={getattr(cfg, attr)} leaves no room for a prompt in "
+                f"{table[lim].env}={getattr(cfg, lim)}; raise {table[lim].env} or lower {table[attr].env}"
+            )
+    if errors:
+        raise UsageError("; ".join(errors))
+    return cfg
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(int(v))
+    if isinstance(v, tuple):
+        return repr(" ".join(map(str, v)))
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+# ---------------------------------------------------------------------- models
+HUB_OFFLINE_VALUES = ("1", "true", "yes", "on")
+
+
+def check_model(name: str, knob_name: str, env: Mapping[str, str] | None = None) -> str | None:
+    """A problem with a model knob, or None. A name that looks like a path (absolute, ``.``/``~``,
+    more than one ``/``, or whose first folder exists here) must be a folder with ``config.json``;
+    a hub id must be in the Hugging Face cache unless the hub may be reached (HF_HUB_OFFLINE unset)."""
+    env = os.environ if env is None else env
+    p = Path(name).expanduser()
+    first = Path(name.split("/", 1)[0])
+    looks_local = (
+        name.startswith(("/", ".", "~")) or name.count("/") != 1 or p.exists() or (first.is_dir() and "/" in name)
+    )
+    if looks_local:
+        if (p / "config.json").is_file():
+            return None
+        what = "not found" if not p.exists() else "is not a model folder (no config.json)"
+        return f"{knob_name}: model {name} {what} (run 'bash scripts/setup_env.sh' for the embedded model)"
+    if env.get("HF_HUB_OFFLINE", "").strip().lower() not in HUB_OFFLINE_VALUES:
+        return None
+    if _hub_cached(name, env):
+        return None
+    return (
+        f"{knob_name}: {name} is neither a local model folder nor in the Hugging Face cache, and "
+        f"HF_HUB_OFFLINE is set; download it first (huggingface-cli download {name}) or unset HF_HUB_OFFLINE"
+    )
+
+
+def _hub_cached(repo: str, env: Mapping[str, str]) -> bool:
+    home = Path(env.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    cache = Path(env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or home / "hub")
+    snaps = cache / f"models--{repo.replace('/', '--')}" / "snapshots"
+    return snaps.is_dir() and any((s / "config.json").exists() for s in snaps.iterdir())
+
+
+# ---------------------------------------------------------------------- shell form
+def shell_lines(cfg: Config, scope: str) -> list[str]:
+    """``KEY=value`` lines (``export`` where the driver passes the knob on), shell-quoted."""
+    lines = []
+    for attr, k in knobs(scope).items():
+        v = getattr(cfg, attr)
+        text = (
+            ""
+            if v is None
+            else str(int(v))
+            if isinstance(v, bool)
+            else " ".join(map(str, v))
+            if isinstance(v, tuple)
+            else str(v)
+        )
+        lines.append(f"{'export ' if scope in k.export else ''}{k.env}={shlex.quote(text)}")
+    lines.append(f"RUN={shlex.quote(str(cfg.layout.root))}")
+    if scope == INFERENCE:
+        lines.append(f"sft_format={cfg.sft_format}")
+    return lines

@@ -1,0 +1,71 @@
+"""One error hierarchy for the whole package; :func:`selfimprove.core.cli.run` turns it into exit codes.
+
+Library code raises these (never ``SystemExit``); the command-line entry points catch them in one
+place, print the message as one ``error: ...`` line and exit with the class's ``exit_code``:
+
+======================  ====  ==================================================================
+class                   code  meaning
+======================  ====  ==================================================================
+``MathCritiqueError``   1     base class: something failed
+``UsageError``          2     a knob, flag, name or path is wrong; refused before any compute
+``DataError``           2     an input file or record is unusable (``RecordError``: ``path:line:``)
+``StepError``           1     a step cannot run or failed (an external tool, a broken output)
+``SettingsChanged``     2     a finished step is asked to run again with other settings
+``RunLocked``           75    another live process holds the experiment's run lock (retry later)
+``EngineError``         1     a generation engine could not start or answer
+======================  ====  ==================================================================
+
+Messages are written for the user: one line, naming the file, knob or step and what to do.
+"""
+
+from __future__ import annotations
+
+
+class MathCritiqueError(Exception):
+    """Base of every error the package raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(MathCritiqueError, ValueError):
+    """Bad configuration: a knob, flag, model name, experiment name or file argument."""
+
+    exit_code = 2
+
+
+class DataError(MathCritiqueError, ValueError):
+    """An input file or record cannot be used."""
+
+    exit_code = 2
+
+
+class RecordError(DataError):
+    """A record in an input file is malformed. The message starts with ``path:line:``."""
+
+
+class ManifestError(DataError):
+    """``manifest.json`` of a run cannot be read."""
+
+
+class StepError(MathCritiqueError):
+    """A step of a run cannot run, or failed."""
+
+    exit_code = 1
+
+
+class SettingsChanged(StepError):
+    """A step recorded with some settings is started again with different ones."""
+
+    exit_code = 2
+
+
+class RunLocked(StepError):
+    """The experiment is being run by another live process."""
+
+    exit_code = 75
+
+
+class EngineError(MathCritiqueError):
+    """A generation engine could not be built, started or could not answer."""
+
+    exit_code = 1

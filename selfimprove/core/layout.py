@@ -1,0 +1,295 @@
+"""The run layout: every path and step name under ``runs/<EXP>/``, spelled once.
+
+::
+
+    runs/<EXP>/
+      manifest.json  accuracy.json  .run.lock
+      data/train.jsonl  data/test.jsonl                         step data/<split>
+      iter_0/sft.json                                           step iter_0/sft
+      iter_k/01_samples.jsonl                                   step iter_k/01_samples
+             02_critiques.jsonl                                 step iter_k/02_critiques
+             03_refinements.jsonl                               step iter_k/03_refinements
+             04_sft.json  04_critic_data.json                   step iter_k/04_sft
+             dataset_info.json  train.yaml  train.log  actor/  actor.partial/   step iter_k/05_train
+      eval/<label>/greedy.jsonl  pool.jsonl  pool_critiques.jsonl  pool_refinements.jsonl
+                   chain_<mode>.jsonl  chain_<mode>_critiques.jsonl  chain_<mode>_round<r>.jsonl
+                   results.json                                 step eval/<label>
+      eval/report.md  eval/*.png
+      critic/...                                                steps critic/<name>
+
+Code asks a :class:`RunLayout` for a path (``layout.samples(1)``) or a step name
+(``layout.step("samples", 1)``); shell drivers ask ``python -m selfimprove.layout RUN_DIR
+samples --iter 1``. The experiment name is checked here (:func:`check_experiment_name`), so a
+run directory always stays inside its ``RUNS_DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from selfimprove.core.errors import UsageError
+
+MANIFEST = "manifest.json"
+SPLITS = ("train", "test")
+
+# file (or folder) names inside iter_k/, by role
+ITER_FILES = {
+    "samples": "01_samples.jsonl",
+    "critiques": "02_critiques.jsonl",
+    "refinements": "03_refinements.jsonl",
+    "sft": "04_sft.json",  # iteration 0: "sft.json"
+    "critic_data": "04_critic_data.json",
+    "dataset_info": "dataset_info.json",
+    "train_yaml": "train.yaml",
+    "train_log": "train.log",
+    "actor": "actor",
+    "actor_partial": "actor.partial",
+}
+ITER0_SFT = "sft.json"
+# step names inside iter_k/, by role (the manifest's keys are iter_k/<name>)
+ITER_STEPS = {
+    "samples": "01_samples",
+    "critiques": "02_critiques",
+    "refinements": "03_refinements",
+    "sft": "04_sft",  # iteration 0: "sft"
+    "train": "05_train",
+}
+# files of one evaluated actor, eval/<label>/
+EVAL_FILES = {
+    "greedy": "greedy.jsonl",
+    "pool": "pool.jsonl",
+    "pool_critiques": "pool_critiques.jsonl",
+    "pool_refinements": "pool_refinements.jsonl",
+    "results": "results.json",
+}
+
+
+def check_experiment_name(name: str, what: str = "EXP_NUM") -> str:
+    """Return ``name`` if it is a safe single folder name, else raise :class:`UsageError`.
+
+    Refused: empty, ``.``/``..`` or any ``..``, a path separator, control characters, a leading
+    ``-`` (it would read as an option), and names longer than 200 characters."""
+    problem = None
+    if not name:
+        problem = "is empty"
+    elif "/" in name or "\\" in name or os.sep in name:
+        problem = "contains a path separator"
+    elif ".." in name or name == ".":
+        problem = "contains '..' or is '.'"
+    elif any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+        problem = "contains a control character"
+    elif name.startswith("-"):
+        problem = "starts with '-'"
+    elif len(name) > 200:
+        problem = "is longer than 200 characters"
+    if problem:
+        raise UsageError(f"{what}={name!r} {problem}; use a plain folder name such as exp1 (letters, digits, -, _, .)")
+    return name
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Paths of one experiment folder (``root`` = ``RUNS_DIR/EXP_NUM``)."""
+
+    root: Path
+
+    def __init__(self, root: str | os.PathLike):
+        object.__setattr__(self, "root", Path(root))
+
+    @classmethod
+    def of(cls, runs_dir: str | os.PathLike, exp: str) -> RunLayout:
+        """The layout of experiment ``exp`` under ``runs_dir`` (the name is checked)."""
+        check_experiment_name(exp)
+        return cls(Path(os.path.abspath(runs_dir)) / exp)
+
+    # ------------------------------------------------------------------ run level
+    @property
+    def manifest(self) -> Path:
+        return self.root / MANIFEST
+
+    @property
+    def manifest_lock(self) -> Path:
+        return self.root / f".{MANIFEST}.lock"
+
+    @property
+    def run_lock(self) -> Path:
+        return self.root / ".run.lock"
+
+    @property
+    def accuracy(self) -> Path:
+        return self.root / "accuracy.json"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    def questions(self, split: str) -> Path:
+        if split not in SPLITS:
+            raise UsageError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
+        return self.data_dir / f"{split}.jsonl"
+
+    # ------------------------------------------------------------------ iterations
+    def iter_dir(self, k: int) -> Path:
+        if k < 0:
+            raise UsageError(f"iteration must be >= 0 (got {k})")
+        return self.root / f"iter_{k}"
+
+    def iter_file(self, role: str, k: int) -> Path:
+        if role not in ITER_FILES:
+            raise UsageError(f"unknown iteration file {role!r} (known: {', '.join(ITER_FILES)})")
+        name = ITER0_SFT if role == "sft" and k == 0 else ITER_FILES[role]
+        return self.iter_dir(k) / name
+
+    def samples(self, k: int) -> Path:
+        return self.iter_file("samples", k)
+
+    def critiques(self, k: int) -> Path:
+        return self.iter_file("critiques", k)
+
+    def refinements(self, k: int) -> Path:
+        return self.iter_file("refinements", k)
+
+    def sft(self, k: int) -> Path:
+        return self.iter_file("sft", k)
+
+    def critic_data(self, k: int) -> Path:
+        return self.iter_file("critic_data", k)
+
+    def dataset_info(self, k: int) -> Path:
+        return self.iter_file("dataset_info", k)
+
+    def train_yaml(self, k: int) -> Path:
+        return self.iter_file("train_yaml", k)
+
+    def train_log(self, k: int) -> Path:
+        return self.iter_file("train_log", k)
+
+    def actor(self, k: int) -> Path:
+        return self.iter_file("actor", k)
+
+    def actor_partial(self, k: int) -> Path:
+        return self.iter_file("actor_partial", k)
+
+    def iterations(self) -> list[int]:
+        """The iterations that have a folder, in order."""
+        ks = []
+        for p in self.root.glob("iter_*"):
+            tail = p.name[len("iter_") :]
+            if p.is_dir() and tail.isdigit():
+                ks.append(int(tail))
+        return sorted(ks)
+
+    # ------------------------------------------------------------------ step names
+    @staticmethod
+    def step(role: str, k: int) -> str:
+        """The manifest name of an iteration step, e.g. ``step("samples", 1) == "iter_1/01_samples"``."""
+        if role not in ITER_STEPS:
+            raise UsageError(f"unknown step {role!r} (known: {', '.join(ITER_STEPS)})")
+        name = "sft" if role == "sft" and k == 0 else ITER_STEPS[role]
+        return f"iter_{k}/{name}"
+
+    @staticmethod
+    def data_step(split: str) -> str:
+        return f"data/{split}"
+
+    @staticmethod
+    def eval_step(label: str) -> str:
+        return f"eval/{label}"
+
+    @staticmethod
+    def critic_step(name: str) -> str:
+        return f"critic/{name}"
+
+    # ------------------------------------------------------------------ evaluation
+    @property
+    def eval_root(self) -> Path:
+        return self.root / "eval"
+
+    def eval_dir(self, label: str) -> Path:
+        check_experiment_name(label, "evaluation label")
+        return self.eval_root / label
+
+    def eval_file(self, label: str, role: str) -> Path:
+        if role not in EVAL_FILES:
+            raise UsageError(f"unknown evaluation file {role!r} (known: {', '.join(EVAL_FILES)})")
+        return self.eval_dir(label) / EVAL_FILES[role]
+
+    @staticmethod
+    def chain_files(eval_dir: str | os.PathLike, mode: str, rounds: int) -> dict[str, Path]:
+        """Sequential critique-refine files of one mode inside an actor's evaluation folder."""
+        d = Path(eval_dir)
+        files = {"chain": d / f"chain_{mode}.jsonl", "critiques": d / f"chain_{mode}_critiques.jsonl"}
+        files.update({f"round{r}": d / f"chain_{mode}_round{r}.jsonl" for r in range(1, rounds + 1)})
+        return files
+
+    @property
+    def report(self) -> Path:
+        return self.eval_root / "report.md"
+
+    # ------------------------------------------------------------------ critic pipeline
+    @property
+    def critic_root(self) -> Path:
+        return self.root / "critic"
+
+    def critic_file(self, name: str) -> Path:
+        check_experiment_name(name, "critic file name")
+        return self.critic_root / name
+
+
+# ---------------------------------------------------------------------- the shell query
+
+_RUN_PATHS = ("root", "manifest", "accuracy", "data_dir", "eval_root", "report", "critic_root", "run_lock")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m selfimprove.layout",
+        description="Print a path (or, with --step, a step name) of a run's layout; drivers use it "
+        "instead of spelling file names.",
+    )
+    ap.add_argument("run_dir", help="the experiment folder, runs/<EXP>")
+    ap.add_argument(
+        "what",
+        help=f"an iteration file ({', '.join(ITER_FILES)}), a split's questions (train, test), "
+        f"an evaluation file or folder (eval_dir, {', '.join(EVAL_FILES)}; with --label), "
+        f"or a run path ({', '.join(_RUN_PATHS)})",
+    )
+    ap.add_argument("--iter", type=int, default=None, help="iteration k (for iteration files and steps)")
+    ap.add_argument("--label", default=None, help="evaluated actor's label (for evaluation files)")
+    ap.add_argument("--step", action="store_true", help="print the manifest step name instead of a path")
+    args = ap.parse_args(argv)
+    lay = RunLayout(args.run_dir)
+    w = args.what
+    if args.step:
+        if w in SPLITS:
+            out = lay.data_step(w)
+        elif w == "eval":
+            out = lay.eval_step(_need(args.label, "--label"))
+        else:
+            out = lay.step(w, _need(args.iter, "--iter"))
+    elif w in ITER_FILES:
+        out = str(lay.iter_file(w, _need(args.iter, "--iter")))
+    elif w == "iter_dir":
+        out = str(lay.iter_dir(_need(args.iter, "--iter")))
+    elif w in SPLITS:
+        out = str(lay.questions(w))
+    elif w == "eval_dir":
+        out = str(lay.eval_dir(_need(args.label, "--label")))
+    elif w in EVAL_FILES:
+        out = str(lay.eval_file(_need(args.label, "--label"), w))
+    elif w in _RUN_PATHS:
+        out = str(getattr(lay, w))
+    else:
+        raise UsageError(f"layout has no {w!r}; see --help")
+    print(out)
+    return 0
+
+
+def _need(value, flag: str):
+    if value is None:
+        raise UsageError(f"{flag} is required for this query")
+    return value

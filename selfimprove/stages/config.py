@@ -1,0 +1,192 @@
+"""``python -m selfimprove.config``: the drivers' configuration, checked in full before any compute.
+
+::
+
+    eval "$(python -m selfimprove.config shell inference)"   # resolve + check, print KEY=VALUE lines
+    python -m selfimprove.config begin inference --owner-pid $$   # ... and lock runs/<EXP>, record the config
+    python -m selfimprove.config end --run-dir RUN --owner-pid $$  # release the lock
+    python -m selfimprove.config show evaluate               # the resolved knobs as JSON
+    python -m selfimprove.config knobs inference             # every knob and its meaning
+
+Beyond the per-knob checks of :mod:`selfimprove.core.config` (types, ranges, names), ``shell``
+and ``begin`` check what needs the rest of the package: model folders or cached hub ids, the
+dataset specs (registry, files), the feedback files (parsed now, not after iteration 0's
+training), and for the evaluation the actors to evaluate. The inference driver also checks the
+evaluation's knobs when ``EVALUATE=1``. Every problem is one ``error:`` line, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import shlex
+from collections.abc import Mapping
+
+from selfimprove.core import config as C
+from selfimprove.core import manifest, runlock
+from selfimprove.core.errors import DataError, UsageError
+
+log = logging.getLogger(__name__)
+
+
+def _dataset_types(specs: list[str]) -> list[str]:
+    from selfimprove.data.registry import ENTRIES
+    from selfimprove.data.spec import parse_spec
+
+    types = []
+    for s in specs:
+        p = parse_spec(s)
+        t = ENTRIES[p.entry].dtype if p.entry in ENTRIES else p.mapping.get("type", "gsm8k")
+        if t not in types:
+            types.append(t)
+    return types
+
+
+def check_datasets(specs: str, split: str, knob: str) -> list[str]:
+    from selfimprove.data.datasets import DatasetError, check_spec
+
+    problems = []
+    for spec in specs.split():
+        try:
+            check_spec(spec, split)
+        except DatasetError as e:
+            problems.append(f"{knob}: {e}")
+    return problems or ([] if specs.split() else [f"{knob} is empty"])
+
+
+def resolve_feedback(cfg: C.Config) -> C.Config:
+    """``FEEDBACK_FILE=auto`` -> the released files for the training datasets' types in DATA_DIR;
+    every file is parsed now. Without a file, ``USE_GPT4_FEEDBACK`` left at its default turns off
+    with a warning; set to 1 explicitly, it is an error."""
+    if not cfg.use_gpt4_feedback:
+        return cfg
+    files = cfg.feedback_file.split()
+    if cfg.feedback_file.strip() == "auto":
+        os.environ.setdefault("DATA_DIR", cfg.data_dir)
+        from selfimprove.data.feedback import FeedbackFilesMissing, feedback_files
+
+        try:
+            files = [str(p) for p in feedback_files(_dataset_types(cfg.dataset_name.split()))]
+        except FeedbackFilesMissing as e:
+            if cfg.sources.get("use_gpt4_feedback") != "default":
+                raise UsageError(f"USE_GPT4_FEEDBACK=1: {e}; or set USE_GPT4_FEEDBACK=0") from None
+            log.warning("%s; iteration 0 trains without critique->refinement examples (USE_GPT4_FEEDBACK=0)", e)
+            return dataclasses.replace(cfg, use_gpt4_feedback=False, feedback_file="")
+    elif not files:
+        raise UsageError(
+            "USE_GPT4_FEEDBACK=1 but FEEDBACK_FILE is empty; name the files, use auto, or set USE_GPT4_FEEDBACK=0"
+        )
+    from selfimprove.training.export import load_feedback_files
+
+    for f in files:
+        if not os.path.isfile(f):
+            raise UsageError(f"FEEDBACK_FILE {f} not found")
+    try:
+        _, problems, _ = load_feedback_files(files)
+    except DataError as e:
+        raise UsageError(f"FEEDBACK_FILE: {e}") from None
+    for p in problems:
+        log.warning("FEEDBACK_FILE: %s (row skipped)", p)
+    return dataclasses.replace(cfg, feedback_file=" ".join(files))
+
+
+def eval_actors(cfg: C.Config, check_exists: bool = True) -> list[tuple[str, str]]:
+    """``(label, model path)`` of every actor the evaluation covers."""
+    lay = cfg.layout
+    if cfg.actor_models:
+        return [(os.path.basename(m.rstrip("/")), m) for m in cfg.actor_models]
+    actors = [("base", cfg.model_name)] if cfg.eval_base else []
+    iters = cfg.eval_iters if cfg.eval_iters is not None else tuple(range(cfg.iter_num + 1))
+    for k in iters:
+        if check_exists and not (lay.actor(k) / "config.json").is_file():
+            raise UsageError(f"{lay.actor(k)} not found (run inference-all.sh first, or set EVAL_ITERS)")
+        actors.append((f"iter_{k}", str(lay.actor(k))))
+    return actors
+
+
+def resolve(scope: str, env: Mapping[str, str] | None = None, nested: bool = False) -> C.Config:
+    """Load and check one driver's configuration completely (raises :class:`UsageError`)."""
+    env = os.environ if env is None else env
+    cfg = C.load(scope, env=env)
+    problems = [C.check_model(cfg.model_name, "model_name", env)]
+    uses_critic = cfg.use_critic if scope == C.INFERENCE else cfg.test_use_critic
+    if uses_critic and not cfg.critic_base_url and cfg.critic_model_name != cfg.model_name:
+        problems.append(C.check_model(cfg.critic_model_name, "critic_model_name", env))
+    if scope == C.EVALUATE:
+        for label, path in eval_actors(cfg, check_exists=not nested) if cfg.actor_models else []:
+            problems.append(C.check_model(path, f"ACTOR_MODELS ({label})", env))
+    issues = [p for p in problems if p]
+    if scope == C.INFERENCE:
+        issues += check_datasets(cfg.dataset_name, "train", "dataset_name")
+    if scope == C.EVALUATE or cfg.test_dataset_name != cfg.dataset_name or not issues:
+        issues += check_datasets(cfg.test_dataset_name, "test", "test_dataset_name")
+    if issues:
+        raise UsageError("; ".join(dict.fromkeys(issues)))
+    if scope == C.INFERENCE:
+        cfg = resolve_feedback(cfg)
+        if cfg.evaluate:  # the evaluation at the end sees what this driver exports
+            inherited = dict(env)
+            inherited.update(_exports(cfg, C.INFERENCE))
+            resolve(C.EVALUATE, inherited, nested=True)
+    elif not nested:
+        eval_actors(cfg)
+    return cfg
+
+
+def _exports(cfg: C.Config, scope: str) -> dict[str, str]:
+    out = {}
+    for line in C.shell_lines(cfg, scope):
+        if line.startswith("export "):
+            k, _, v = line[len("export ") :].partition("=")
+            out[k] = " ".join(shlex.split(v)) if v else ""
+    return out
+
+
+def shell(cfg: C.Config, scope: str, token: str | None = None) -> str:
+    lines = C.shell_lines(cfg, scope)
+    if scope == C.EVALUATE:
+        actors = " ".join(shlex.quote(f"{label}={path}") for label, path in eval_actors(cfg))
+        lines.append(f"actors=({actors})")
+    if token:
+        lines.append(f"export {runlock.TOKEN_ENV}={shlex.quote(token)}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m selfimprove.config", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name, text in (
+        ("shell", "check everything, print shell assignments"),
+        ("begin", "check everything, take the run lock, record the config, print shell assignments"),
+        ("show", "check everything, print the resolved knobs as JSON"),
+        ("knobs", "print each knob of a driver with its meaning"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("driver", choices=C.SCOPES)
+        if name == "begin":
+            p.add_argument("--owner-pid", type=int, required=True, help="the driver's process id ($$)")
+    e = sub.add_parser("end", help="release the run lock taken by begin")
+    e.add_argument("--run-dir", required=True)
+    e.add_argument("--owner-pid", type=int, required=True)
+    args = ap.parse_args(argv)
+    if args.cmd == "end":
+        runlock.release(args.run_dir, args.owner_pid)
+        return 0
+    if args.cmd == "knobs":
+        for k in C.knobs(args.driver).values():
+            print(f"{k.env:<26} {k.meaning}")
+        return 0
+    cfg = resolve(args.driver)
+    if args.cmd == "show":
+        print(json.dumps(cfg.as_dict(args.driver), indent=2))
+        return 0
+    token = None
+    if args.cmd == "begin":
+        run_dir = cfg.layout.root
+        token, _ = runlock.acquire(run_dir, args.owner_pid)
+        manifest.record_run(run_dir, args.driver, cfg.as_dict(args.driver))
+    print(shell(cfg, args.driver, token), end="")
+    return 0
