@@ -4,34 +4,40 @@ By default only the incorrect samples are critiqued (what training-time refineme
 ``--which all`` critiques every sample (the released code's other mode, and what test-time
 evaluation needs). Output: ``{"id": "<sample id>/c<k>", "sample_id", "qid", "critique",
 "verdict": "correct"|"wrong"|null, "follows_format", "step_verdicts"}``. Critiques that ignore
-the "Correctness of the final answer" format get ``verdict: null`` and are counted.
+the "Correctness of the final answer" format get ``verdict: null`` and are counted. With
+``--run-dir`` and ``--iter k`` the files are the run's ``iter_k/01_samples.jsonl`` and
+``iter_k/02_critiques.jsonl``, and the step is ``iter_k/02_critiques``.
 """
 
 from __future__ import annotations
 
-from selfimprove.core.cli import add_generation_args, add_run_args, parser, positive, run, sampling_from_args
+from selfimprove.core.cli import add_generation_args, add_run_args, layout_paths, parser, sampling_from_args
 from selfimprove.core.io import ResumableJsonl, read_jsonl
+from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
+from selfimprove.core.records import SAMPLE_FIELDS
 from selfimprove.generation.engines import add_engine_args, engine_kwargs, make_engine
-from selfimprove.generation.tasks import SAMPLE_FIELDS, critique_samples, select_samples
+from selfimprove.generation.tasks import critique_samples, select_samples
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = parser("critique", __doc__)
-    ap.add_argument("--samples", required=True, help="graded samples (JSONL)")
-    ap.add_argument("--out", required=True, help="output critiques (JSONL, appended/resumed)")
+    ap.add_argument("--samples", default=None, help="graded samples (JSONL)")
+    ap.add_argument("--out", default=None, help="output critiques (JSONL, appended/resumed)")
     ap.add_argument("--which", default="incorrect", choices=("incorrect", "all"), help="which samples to critique")
     add_engine_args(ap, "critic")
-    add_generation_args(ap, temperature=0.0, max_tokens=1536, n=1)
-    add_run_args(ap)
+    add_generation_args(ap, temperature=0.0, n=1, knobs={"max_tokens": "critic_max_tokens"})
+    add_run_args(ap, iteration=True)
     args = ap.parse_args(argv)
-    positive(ap, args, "n", "max_tokens", "chunk_size")
+    layout_paths(args, samples=lambda lay, k: lay.samples(k), out=lambda lay, k: lay.critiques(k))
     samples = select_samples(read_jsonl(args.samples, required=SAMPLE_FIELDS), args.which)
     params = sampling_from_args(args)
     step = Step(
         args.run_dir,
-        args.step or "critique",
+        args.step or (RunLayout.step("critiques", args.iter) if args.iter is not None else "critique"),
         {"samples": args.samples, "model": args.critic_model, "which": args.which, **params.as_dict()},
+        inputs=[args.samples],
+        outputs=[args.out],
     )
     if step.skip():
         return 0
@@ -45,7 +51,3 @@ def main(argv=None) -> int:
             counts = {"critiques": 0, "format_violations": 0}
         step.count(**counts)
     return 0
-
-
-if __name__ == "__main__":
-    run(main)

@@ -2,31 +2,38 @@
 
 Several datasets can be combined (``--dataset gsm8k math``); each record keeps its dataset,
 type, stable id, reference solution, gold answer and level. ``--check`` only validates the
-dataset names (no download, no compute), so a driver can fail fast on a typo.
+dataset names (no download, no compute), so a driver can fail fast on a typo. With ``--run-dir``
+the output is the run's ``data/<split>.jsonl`` and the step is ``data/<split>``.
 """
 
 from __future__ import annotations
 
-import sys
+import logging
 
-from selfimprove.core.cli import parser, run
+from selfimprove.core.cli import parser
+from selfimprove.core.errors import DataError, UsageError
 from selfimprove.core.io import atomic_write_jsonl
+from selfimprove.core.layout import SPLITS, RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.data.datasets import DatasetError, check_spec, known_specs, load_questions_with_report
 
+log = logging.getLogger(__name__)
 
-def main(argv=None) -> int:
-    ap = parser("prepare", __doc__.split("\n\n")[0])
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser("prepare", (__doc__ or "").split("\n\n")[0])
     ap.add_argument(
         "--dataset",
         nargs="+",
         required=True,
         help=f"dataset specs, e.g. {', '.join(known_specs())}, or file:PATH?type=...",
     )
-    ap.add_argument("--split", required=True, choices=("train", "test"))
+    ap.add_argument("--split", required=True, choices=SPLITS)
     ap.add_argument("--limit", type=int, default=None, help="questions per dataset (seeded subset)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=None, help="output question records (JSONL)")
+    ap.add_argument(
+        "--out", default=None, help="output question records (JSONL; default: the run's data/<split>.jsonl)"
+    )
     ap.add_argument("--check", action="store_true", help="only validate the dataset specs")
     ap.add_argument("--run-dir", default=None)
     ap.add_argument("--step", default=None)
@@ -35,18 +42,20 @@ def main(argv=None) -> int:
         for spec in args.dataset:
             check_spec(spec, args.split)
     except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        raise UsageError(str(e)) from None
     if args.check:
         return 0
+    if args.out is None and args.run_dir is not None:
+        args.out = str(RunLayout(args.run_dir).questions(args.split))
     if not args.out:
-        ap.error("--out is required unless --check")
+        raise UsageError("give --out or --run-dir (unless --check)")
     if args.limit is not None and args.limit <= 0:
-        ap.error("--limit must be positive")
+        raise UsageError(f"--limit must be positive (got {args.limit})")
     step = Step(
         args.run_dir,
-        args.step or f"data/{args.split}",
+        args.step or RunLayout.data_step(args.split),
         {"dataset": args.dataset, "limit": args.limit, "seed": args.seed},
+        outputs=[args.out],
     )
     if step.skip():
         return 0
@@ -58,21 +67,16 @@ def main(argv=None) -> int:
                     spec, args.split, limit=args.limit, seed=args.seed, shuffle=args.limit is not None
                 )
             except DatasetError as e:
-                print(f"error: {e}", file=sys.stderr)
-                return 2
+                raise DataError(str(e)) from None
             for p in problems:
-                print(f"skipped: {p}", file=sys.stderr)
+                log.warning("skipped: %s", p)
             for r in recs:
                 if r["id"] in seen:
-                    raise SystemExit(f"error: question id {r['id']} appears in two datasets")
+                    raise DataError(f"question id {r['id']} appears in two datasets ({spec} and an earlier one)")
                 seen.add(r["id"])
             records += recs
             step.count(**{f"{spec}": len(recs), f"{spec}_skipped": len(problems)})
         atomic_write_jsonl(args.out, records)
         step.count(questions=len(records))
-    print(f"{len(records)} {args.split} questions -> {args.out}")
+    log.info("%d %s questions -> %s", len(records), args.split, args.out)
     return 0
-
-
-if __name__ == "__main__":
-    run(main)

@@ -4,34 +4,47 @@ For every critique the actor writes ``--n`` new solutions. A refinement is *kept
 data) when it is graded correct, passes the shortcut barrier, and its question has fewer than
 ``--reserved-new-data`` kept refinements so far (in id order, so the choice does not depend on
 how a run was interrupted). Output: ``{"id": "<critique id>/r<k>", "critique_id", "sample_id",
-"qid", "response", "pred", "correct", "shortcut", "kept"}``.
+"qid", "response", "pred", "correct", "shortcut", "kept"}``. With ``--run-dir`` and ``--iter k``
+the files are the run's ``data/train.jsonl`` and ``iter_k/0{1,2,3}_*.jsonl``, and the step is
+``iter_k/03_refinements``.
 """
 
 from __future__ import annotations
 
-from selfimprove.core.cli import add_generation_args, add_run_args, parser, positive, run, sampling_from_args
+from typing import cast
+
+from selfimprove.core.cli import add_generation_args, add_run_args, layout_paths, parser, sampling_from_args
 from selfimprove.core.io import read_jsonl
+from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
-from selfimprove.generation.engines import add_engine_args, engine_kwargs, make_engine
-from selfimprove.generation.tasks import CRITIQUE_FIELDS, refine_critiques
+from selfimprove.core.records import CRITIQUE_FIELDS
+from selfimprove.generation.engines import Engine, add_engine_args, engine_kwargs, make_engine
+from selfimprove.generation.tasks import refine_critiques
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = parser("refine", __doc__)
-    ap.add_argument("--samples", required=True, help="graded samples (JSONL)")
-    ap.add_argument("--critiques", required=True, help="critiques of (some of) the samples (JSONL)")
+    ap.add_argument("--samples", default=None, help="graded samples (JSONL)")
+    ap.add_argument("--critiques", default=None, help="critiques of (some of) the samples (JSONL)")
     ap.add_argument(
         "--questions", default=None, help="question records, for the reference solutions the shortcut barrier uses"
     )
-    ap.add_argument("--out", required=True, help="output refinements (JSONL)")
-    ap.add_argument(
-        "--reserved-new-data", type=int, default=1, help="keep at most this many correct refinements per question"
+    ap.add_argument("--out", default=None, help="output refinements (JSONL)")
+    ap.add_knob(
+        None, "--reserved-new-data", "reserved_new_data", "keep at most this many correct refinements per question"
     )
     add_engine_args(ap, "actor")
-    add_generation_args(ap, temperature=0.7, max_tokens=1024, n=1)
-    add_run_args(ap)
+    add_generation_args(ap, knobs={"n": "refine_num"})
+    add_run_args(ap, iteration=True)
     args = ap.parse_args(argv)
-    positive(ap, args, "n", "max_tokens", "chunk_size", "reserved_new_data")
+    if args.run_dir is not None and args.iter is not None and args.questions is None:
+        args.questions = str(RunLayout(args.run_dir).questions("train"))
+    layout_paths(
+        args,
+        samples=lambda lay, k: lay.samples(k),
+        critiques=lambda lay, k: lay.critiques(k),
+        out=lambda lay, k: lay.refinements(k),
+    )
     samples = {
         s["id"]: s
         for s in read_jsonl(args.samples, required=("id", "qid", "question", "response", "gold", "dataset_type"))
@@ -45,7 +58,7 @@ def main(argv=None) -> int:
     params = sampling_from_args(args)
     step = Step(
         args.run_dir,
-        args.step or "refine",
+        args.step or (RunLayout.step("refinements", args.iter) if args.iter is not None else "refine"),
         {
             "critiques": args.critiques,
             "model": args.actor_model,
@@ -53,13 +66,15 @@ def main(argv=None) -> int:
             "reserved_new_data": args.reserved_new_data,
             **params.as_dict(),
         },
+        inputs=[p for p in (args.samples, args.critiques, args.questions) if p],
+        outputs=[args.out],
     )
     if step.skip():
         return 0
     with step:
         engine = make_engine(**engine_kwargs(args, "actor")) if critiques else None
         _, counts = refine_critiques(
-            engine,
+            cast(Engine, engine),  # without critiques nothing is generated: no engine is started
             critiques,
             samples,
             args.out,
@@ -74,7 +89,3 @@ def main(argv=None) -> int:
         if engine:
             engine.close()
     return 0
-
-
-if __name__ == "__main__":
-    run(main)

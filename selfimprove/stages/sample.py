@@ -2,32 +2,38 @@
 
 Input: question records (``prepare`` writes them). Output: one record per sample,
 ``{"id": "<qid>/s<j>", "qid", "index": j, ..., "response", "pred", "correct", "grader"}``.
+With ``--run-dir`` and ``--iter k`` the files are the run's ``data/train.jsonl`` and
+``iter_k/01_samples.jsonl``, and the step is ``iter_k/01_samples``.
 """
 
 from __future__ import annotations
 
-from selfimprove.core.cli import add_generation_args, add_run_args, parser, positive, run, sampling_from_args
+from selfimprove.core.cli import add_generation_args, add_run_args, layout_paths, parser, sampling_from_args
 from selfimprove.core.io import read_jsonl
+from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
+from selfimprove.core.records import QUESTION_FIELDS
 from selfimprove.generation.engines import add_engine_args, engine_kwargs, make_engine
-from selfimprove.generation.tasks import QUESTION_FIELDS, sample_questions
+from selfimprove.generation.tasks import sample_questions
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = parser("sample", __doc__)
-    ap.add_argument("--questions", required=True, help="question records (JSONL)")
-    ap.add_argument("--out", required=True, help="output samples (JSONL, appended/resumed)")
+    ap.add_argument("--questions", default=None, help="question records (JSONL)")
+    ap.add_argument("--out", default=None, help="output samples (JSONL, appended/resumed)")
     add_engine_args(ap, "actor")
-    add_generation_args(ap, temperature=0.7, max_tokens=1024, n=1)
-    add_run_args(ap)
+    add_generation_args(ap, knobs={"n": "sample_num"})
+    add_run_args(ap, iteration=True)
     args = ap.parse_args(argv)
-    positive(ap, args, "n", "max_tokens", "chunk_size")
+    layout_paths(args, questions=lambda lay, k: lay.questions("train"), out=lambda lay, k: lay.samples(k))
     questions = read_jsonl(args.questions, required=QUESTION_FIELDS)
     params = sampling_from_args(args)
     step = Step(
         args.run_dir,
-        args.step or "sample",
+        args.step or (RunLayout.step("samples", args.iter) if args.iter is not None else "sample"),
         {"questions": args.questions, "model": args.actor_model, "grader": args.grader, **params.as_dict()},
+        inputs=[args.questions],
+        outputs=[args.out],
     )
     if step.skip():
         return 0
@@ -39,7 +45,3 @@ def main(argv=None) -> int:
         step.count(**counts, accuracy=round(counts["correct"] / max(1, counts["samples"]), 4))
         engine.close()
     return 0
-
-
-if __name__ == "__main__":
-    run(main)
