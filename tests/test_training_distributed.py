@@ -32,8 +32,9 @@ def test_single_node_defaults():
     topo = read_topology({}, gpus=None)
     assert topo == Topology() and not topo.multinode and topo.is_main
     assert launch_env(topo, "cpu") == {} and launch_env(topo, "gpu") == {"FORCE_TORCHRUN": "1"}
-    # an explicit FORCE_TORCHRUN passes through untouched
+    # an explicit FORCE_TORCHRUN passes through untouched; Ray launches its own workers
     assert launch_env(read_topology({"FORCE_TORCHRUN": "0"}), "gpu") == {}
+    assert launch_env(read_topology({"USE_RAY": "1"}), "gpu") == {}
 
 
 def test_complete_multinode_settings():
@@ -57,6 +58,7 @@ def test_complete_multinode_settings():
         ({"FORCE_TORCHRUN": "maybe"}, "FORCE_TORCHRUN must be 0 or 1"),
         ({"NODE_RANK": "1"}, "NODE_RANK=1 without NNODES > 1"),
         ({"NPROC_PER_NODE": "4"}, "NPROC_PER_NODE=4 but this node sees 2 GPU(s)"),
+        ({**NODES, "USE_RAY": "1"}, "USE_RAY=1 places the workers through Ray"),
     ],
 )
 def test_bad_settings_are_refused(env, message):

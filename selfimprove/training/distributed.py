@@ -7,6 +7,9 @@ does not fail: the nodes wait for each other until NCCL's time-out, hours later.
 per node available, master address resolvable), and :func:`wait_for_nodes` makes every node leave
 a marker in the run folder and wait until all nodes' markers are there: a node that does not see
 the same run folder (no shared filesystem) stops with a message instead of hanging.
+
+``USE_RAY=1`` is LLaMA-Factory's alternative: Ray places ``ray_num_workers`` workers on a running
+cluster (``--set ray_num_workers=16``); torchrun and the node variables are then not used.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class Topology:
     master_port: int | None = None
     nproc_per_node: int | None = None
     force_torchrun: bool | None = None
+    use_ray: bool = False
 
     @property
     def multinode(self) -> bool:
@@ -83,6 +87,11 @@ def read_topology(
     if force_raw and force_raw not in _TRUE + _FALSE:
         raise DistributedError(f"FORCE_TORCHRUN must be 0 or 1, not {env['FORCE_TORCHRUN']!r}")
     force = None if not force_raw else force_raw in _TRUE
+    use_ray = env.get("USE_RAY", "").strip().lower() in _TRUE
+    if use_ray and (nnodes > 1 or force):
+        raise DistributedError(
+            "USE_RAY=1 places the workers through Ray (ray_num_workers); unset NNODES and FORCE_TORCHRUN"
+        )
     if nnodes > 1:
         missing = [n for n in MULTINODE if not env.get(n, "").strip()]
         if missing:
@@ -103,12 +112,13 @@ def read_topology(
             (resolve or _resolve)(addr)
         except (OSError, UnicodeError) as e:
             raise DistributedError(f"MASTER_ADDR {addr!r} does not resolve on this node ({e})") from None
-    return Topology(nnodes, rank or 0, addr, port, nproc, force)
+    return Topology(nnodes, rank or 0, addr, port, nproc, force, use_ray)
 
 
 def launch_env(topo: Topology, profile: str) -> dict[str, str]:
-    """Variables to set for ``llamafactory-cli``: torchrun whenever DeepSpeed or several nodes are used."""
-    if topo.force_torchrun is None and (profile == "gpu" or topo.multinode):
+    """Variables to set for ``llamafactory-cli``: torchrun whenever DeepSpeed or several nodes are
+    used, unless Ray launches the workers (``USE_RAY=1``)."""
+    if topo.force_torchrun is None and not topo.use_ray and (profile == "gpu" or topo.multinode):
         return {"FORCE_TORCHRUN": "1"}
     return {}
 

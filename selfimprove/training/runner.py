@@ -132,8 +132,10 @@ def _digest(path: Path) -> str:
 def run_job(job: TrainJob, env: Mapping[str, str] | None = None) -> Path | None:
     """Train ``job`` (or skip it when done and intact). Returns the model folder (None on worker nodes)."""
     env = dict(os.environ if env is None else env)
-    if not (Path(job.base_model) / "config.json").is_file() and Path(job.base_model).exists():
-        raise TrainingError(f"{job.base_model} is not a model folder (no config.json)")
+    if Path(job.base_model).exists():
+        if not (Path(job.base_model) / "config.json").is_file():
+            raise TrainingError(f"{job.base_model} is not a model folder (no config.json)")
+        job.base_model = str(Path(job.base_model).resolve())  # the trainer runs in the data's folder
     records = load_records(job)
     template, system = resolve_template(job, records)
     gpus = distributed.visible_gpus(env) if job.profile == "gpu" else None
