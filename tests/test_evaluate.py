@@ -124,7 +124,7 @@ def value(curve: list[dict], k: int) -> float:
 
 
 def test_parallel_methods_and_critic_metrics_by_hand(tmp_path):
-    from selfimprove.evaluation.sequential import _by_sample
+    from selfimprove.evaluation.sequential import by_sample
     from selfimprove.generation.tasks import critique_samples, refine_critiques
 
     a, c = pool_actor(), pool_critic()
@@ -133,7 +133,7 @@ def test_parallel_methods_and_critic_metrics_by_hand(tmp_path):
     refs, _ = refine_critiques(
         a, crits, {s["id"]: s for s in pool}, tmp_path / "ref.jsonl", SamplingParams(), reserved_new_data=10**9
     )
-    critiques, refinements = _by_sample(crits, refs)
+    critiques, refinements = by_sample(crits, refs)
     assert cc["format_violations"] == 1
     results = compute_results(QUESTIONS, None, pool, critiques, refinements, None, {})["datasets"]["toy"]
     block = results["overall"]

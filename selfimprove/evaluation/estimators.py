@@ -212,3 +212,98 @@ def as_fraction(hit: bool) -> Fraction:
 def mean(values: Sequence[Fraction]) -> dict[str, Any]:
     """Mean of per-item values with ``n = len(values)``; ``None`` when there are none."""
     return num(sum(values, Fraction(0)) / len(values) if values else None, len(values))
+
+
+# ---------------------------------------------------------------------------------------
+# Bootstrap confidence intervals over questions
+# ---------------------------------------------------------------------------------------
+
+#: Resamples and coverage of every confidence interval unless a caller says otherwise.
+BOOTSTRAP_SAMPLES = 2000
+CONFIDENCE = 0.95
+
+
+def bootstrap_mean(
+    values: Sequence[float], samples: int = BOOTSTRAP_SAMPLES, confidence: float = CONFIDENCE, seed: int = 0
+) -> dict[str, Any]:
+    """Mean of per-question values with a percentile bootstrap interval (questions resampled with
+    replacement): ``{"value", "low", "high", "n"}``; all ``None`` without values."""
+    import numpy as np
+
+    n = len(values)
+    if n == 0:
+        return {"value": None, "low": None, "high": None, "n": 0}
+    x = np.asarray(values, dtype=float)
+    idx = np.random.default_rng(seed).integers(0, n, size=(samples, n))
+    means = x[idx].mean(axis=1)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return {"value": float(x.mean()), "low": float(low), "high": float(high), "n": n}
+
+
+def bootstrap_difference(
+    a: Sequence[float],
+    b: Sequence[float],
+    paired: bool,
+    samples: int = BOOTSTRAP_SAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """``mean(b) - mean(a)`` with a percentile bootstrap interval.
+
+    ``paired``: ``a[i]`` and ``b[i]`` belong to the same question and are resampled together;
+    otherwise each side is resampled on its own. ``significant`` is true when the interval
+    excludes zero.
+    """
+    import numpy as np
+
+    if not len(a) or not len(b) or (paired and len(a) != len(b)):
+        return {
+            "value": None,
+            "low": None,
+            "high": None,
+            "n": min(len(a), len(b)),
+            "paired": paired,
+            "significant": False,
+        }
+    xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    rng = np.random.default_rng(seed)
+    if paired:
+        idx = rng.integers(0, len(xa), size=(samples, len(xa)))
+        diffs = (xb - xa)[idx].mean(axis=1)
+    else:
+        ia = rng.integers(0, len(xa), size=(samples, len(xa)))
+        ib = rng.integers(0, len(xb), size=(samples, len(xb)))
+        diffs = xb[ib].mean(axis=1) - xa[ia].mean(axis=1)
+    tail = (1 - confidence) / 2
+    low, high = (float(v) for v in np.quantile(diffs, [tail, 1 - tail]))
+    return {
+        "value": float((xb - xa).mean() if paired else xb.mean() - xa.mean()),
+        "low": low,
+        "high": high,
+        "n": len(xa) if paired else min(len(xa), len(xb)),
+        "paired": paired,
+        "significant": low > 0 or high < 0,
+    }
+
+
+def bootstrap_ratio(
+    hits: Sequence[int],
+    totals: Sequence[int],
+    samples: int = BOOTSTRAP_SAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """``sum(hits) / sum(totals)`` over questions (a sample-level share such as helpfulness) with a
+    percentile bootstrap interval that resamples questions; ``n`` is ``sum(totals)``."""
+    import numpy as np
+
+    h, t = np.asarray(hits, dtype=float), np.asarray(totals, dtype=float)
+    if not len(t) or t.sum() == 0:
+        return {"value": None, "low": None, "high": None, "n": int(t.sum()) if len(t) else 0}
+    idx = np.random.default_rng(seed).integers(0, len(t), size=(samples, len(t)))
+    den = t[idx].sum(axis=1)
+    ratios = h[idx].sum(axis=1)[den > 0] / den[den > 0]
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(ratios, [tail, 1 - tail])
+    return {"value": float(h.sum() / t.sum()), "low": float(low), "high": float(high), "n": int(t.sum())}

@@ -110,10 +110,10 @@ def load_iterations(run_dir: Path) -> list[Iteration]:
     out = []
     for k, d in iteration_dirs(run_dir):
         samples: dict[str, list[dict]] = {}
-        recs = read_jsonl(d / "01_samples.jsonl", required=("id", "qid", "correct"))
+        recs = read_jsonl(d / "01_samples.jsonl", required=("id", "qid", "dataset_type", "correct"))
         for r in sorted(recs, key=lambda r: (r["qid"], r.get("index", 0))):
             samples.setdefault(r["qid"], []).append(r)
-        it = Iteration(k=k, samples=samples, dataset_type={r["qid"]: r.get("dataset_type", "") for r in recs})
+        it = Iteration(k=k, samples=samples, dataset_type={r["qid"]: r["dataset_type"] for r in recs})
         ref_path = d / "03_refinements.jsonl"
         if ref_path.is_file():
             it.refinements = {}

@@ -19,7 +19,7 @@ from selfimprove.generation.tasks import critique_samples, refine_critiques
 SEQUENTIAL_MODES = ("oracle", "all", "verifier")
 
 
-def _by_sample(critiques: list[dict], refinements: list[dict]) -> tuple[list[dict], list[dict]]:
+def by_sample(critiques: list[dict], refinements: list[dict]) -> tuple[list[dict], list[dict]]:
     """Critiques/refinements keyed by the sample they judge, as the metrics expect."""
     crit = [{**c, "id": c["sample_id"], "index": _index(c["sample_id"])} for c in critiques]
     refs = [{**r, "id": r["sample_id"], "index": _index(r["sample_id"])} for r in refinements]

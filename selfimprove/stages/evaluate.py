@@ -32,7 +32,7 @@ from pathlib import Path
 from selfimprove.core.cli import add_generation_args, add_run_args, parser, positive, run
 from selfimprove.core.io import atomic_write_json, read_jsonl
 from selfimprove.core.manifest import Step
-from selfimprove.evaluation.sequential import SEQUENTIAL_MODES, _by_sample, run_sequential
+from selfimprove.evaluation.sequential import SEQUENTIAL_MODES, by_sample, run_sequential
 from selfimprove.generation.engines import SamplingParams, add_engine_args, engine_kwargs, shared_engine
 from selfimprove.generation.tasks import QUESTION_FIELDS, critique_samples, refine_critiques, sample_questions
 
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
                 desc="refining pool",
             )
             refs = [x for x in refs if x["sample_id"] in samples]
-            critiques, refinements = _by_sample(crits, refs)
+            critiques, refinements = by_sample(crits, refs)
             step.count(format_violations=cc["format_violations"], refined_correct=rc["correct"])
             if args.rounds:
                 chain, sc = run_sequential(

@@ -1,0 +1,272 @@
+"""Cross-run comparison: the paper's tables and figures over several runs, with confidence intervals.
+
+``python -m selfimprove.compare runs/A runs/B ... --out DIR`` reads each run's evaluations
+(``eval/<actor>/results.json`` and the graded records beside it) and training records, and writes
+``comparison.json``, ``report.md`` and plots into DIR:
+
+* **Pass@1 per iteration** for every run, one series per (method, N) -- vanilla vs
+  critique-in-the-loop self-improvement (Fig. 6);
+* the **Table-3 grid**: each run's last actor, response only and with the critique model
+  (Acc, Pass@K, MV@K with K = 5, or N when the pool is smaller);
+* the **critic table** (Table 2): discrimination, helpfulness, harm, format violations;
+* **per-level differences** of each run from the first one (Fig. 8), and each run's share of
+  kept training data per level (Fig. 7).
+
+Every accuracy carries a 95 % percentile-bootstrap interval over questions and the number of
+questions (or samples) behind it; differences are paired by question when both runs were
+evaluated on the same questions and are marked when their interval excludes zero. A run whose
+records are gone falls back to the numbers of its ``results.json`` (no interval). A run's
+method is read from its records: critique-in-the-loop when ``iter_k/03_refinements.jsonl``
+exists, vanilla otherwise; N is the number of samples per training question. The paper's own
+numbers come from one file (:data:`REFERENCE_FILE`, or ``--reference``) and are shown beside
+ours where the experiment matches (model, dataset, method, metric).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from selfimprove.core.errors import DataError
+from selfimprove.core.io import atomic_write_json
+from selfimprove.evaluation.compare_data import TABLE_K, Evaluated, Run, load_run
+from selfimprove.evaluation.estimators import (
+    VoteFn,
+    bootstrap_difference,
+    bootstrap_mean,
+    bootstrap_ratio,
+    default_vote_fn,
+    memoised_vote,
+)
+from selfimprove.evaluation.exploration import analyse_run, has_training_records
+
+COMPARISON_VERSION = 1
+REFERENCE_FILE = Path(__file__).with_name("paper_reference.json")
+
+
+# ---------------------------------------------------------------------------------------
+# Numbers with intervals
+# ---------------------------------------------------------------------------------------
+
+
+def _aggregate(results: Mapping, dataset: str, metric: str) -> dict[str, Any] | None:
+    """A metric from results.json when the records are gone (no interval)."""
+    o = (results["datasets"].get(dataset) or {}).get("overall") or {}
+    ro, par = o.get("response_only") or {}, ((o.get("parallel") or {}).get("refine_all")) or {}
+    k = min(TABLE_K, results["N"])
+
+    def at(points, x):
+        return next((p for p in points or [] if p.get("k") == x), None)
+
+    num = {
+        "greedy": ro.get("greedy"),
+        "pass_at_1": at(ro.get("pass_at_k"), 1),
+        "pass_at_k": at(ro.get("pass_at_k"), k),
+        "mv_at_k": at(ro.get("mv_at_k"), k),
+        "critique_pass_at_k": at(par.get("pass_at_k"), k),
+        "critique_mv_at_k": at(par.get("mv_at_k"), k),
+    }.get(metric)
+    return None if num is None else {"value": num["value"], "low": None, "high": None, "n": num["n"]}
+
+
+def interval(ev: Evaluated, dataset: str, metric: str, seed: int) -> dict[str, Any] | None:
+    if ev.values is None:
+        return _aggregate(ev.results, dataset, metric)
+    vals = [v[metric] for v in (ev.values.get(dataset) or {}).values() if v.get(metric) is not None]
+    return bootstrap_mean(vals, seed=seed) if vals else None
+
+
+def critic_row(ev: Evaluated, dataset: str, seed: int) -> dict[str, Any]:
+    """Table 2 for one actor: critic shares with question-bootstrap intervals (n = samples)."""
+    o = ev.results["datasets"][dataset]["overall"]["critic"]
+    row: dict[str, Any] = {"critic": (ev.results.get("config") or {}).get("critic")}
+    pairs = {
+        "accuracy_before_refinement": ("correct_before", "samples"),
+        "accuracy_after_refinement": ("correct_after", "samples"),
+        "helpfulness": ("fixed", "wrong"),
+        "harm": ("broken", "right"),
+        "discrimination_accuracy": ("verdict_right", "judged"),
+    }
+    counts = [v.get("critic_counts") or {} for v in ((ev.values or {}).get(dataset) or {}).values()]
+    for key, (hit, total) in pairs.items():
+        if counts and all(total in c for c in counts):
+            row[key] = bootstrap_ratio([c[hit] for c in counts], [c[total] for c in counts], seed=seed)
+            continue
+        stored = {
+            "accuracy_before_refinement": o.get("accuracy_before_refinement"),
+            "accuracy_after_refinement": (o.get("accuracy_after_refinement") or {}).get("refine_all"),
+            "helpfulness": o.get("helpfulness"),
+            "harm": o.get("harm"),
+            "discrimination_accuracy": (o.get("discrimination") or {}).get("accuracy"),
+        }[key]
+        row[key] = None if stored is None else {"value": stored["value"], "low": None, "high": None, "n": stored["n"]}
+    row["f1"] = (o.get("discrimination") or {}).get("f1")
+    row["format_violations"] = o.get("format_violations")
+    return row
+
+
+def level_differences(base: Run, other: Run, seed: int) -> list[dict[str, Any]]:
+    """Per level and dataset, ``other - base`` on the last actors' greedy accuracy and Pass@1.
+
+    Paired by question when both were evaluated on the same questions (levels then come from the
+    first run, so both sides are binned alike); otherwise each side is resampled on its own.
+    """
+    a, b = base.evaluated[-1], other.evaluated[-1]
+    if a.values is None or b.values is None:
+        return []
+    rows = []
+    for dataset in sorted(set(a.values) & set(b.values)):
+        va, vb = a.values[dataset], b.values[dataset]
+        paired = set(va) == set(vb)
+        levels = sorted(
+            {v["level"] for v in va.values()} | ({v["level"] for v in vb.values()} if not paired else set())
+        )
+        for metric in ("greedy", "pass_at_1"):
+            for lv in levels:
+                qa = [q for q in va if va[q]["level"] == lv]
+                qb = qa if paired else [q for q in vb if vb[q]["level"] == lv]
+                xa = [va[q][metric] for q in qa if va[q][metric] is not None]
+                xb = [vb[q][metric] for q in qb if vb[q][metric] is not None]
+                if not xa or not xb or (paired and len(xa) != len(xb)):
+                    continue
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "level": str(lv),
+                        "metric": metric,
+                        "base": base.label,
+                        "run": other.label,
+                        "base_value": bootstrap_mean(xa, seed=seed),
+                        "run_value": bootstrap_mean(xb, seed=seed),
+                        "difference": bootstrap_difference(xa, xb, paired, seed=seed),
+                    }
+                )
+    return rows
+
+
+def load_reference(path: str | os.PathLike | None = None) -> dict:
+    """The paper's reference numbers (``{"source", "entries": [...]}``)."""
+    p = Path(path) if path else REFERENCE_FILE
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DataError(f"{p}: cannot read the reference numbers ({e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
+        raise DataError(f"{p}: expected an object with an 'entries' list")
+    return data
+
+
+def match_reference(reference: Mapping, run: Run, **key: Any) -> dict | None:
+    """The paper's number for this run and quantity: every field of ``key`` must equal the entry's,
+    and the entry's ``model`` must occur in the run's base model name."""
+    if not run.model:
+        return None
+    for e in reference.get("entries", []):
+        if str(e.get("model", "")).lower() not in run.model.lower():
+            continue
+        if all(e.get(f) == v for f, v in key.items()):
+            return {"value": e["value"], "where": e.get("where"), "source": reference.get("source")}
+    return None
+
+
+def compare_runs(
+    run_dirs: Sequence[str | os.PathLike],
+    vote_fn: VoteFn | None = None,
+    reference: Mapping | None = None,
+    seed: int = 0,
+) -> dict:
+    """Everything ``comparison.json`` holds (see the module docstring and ``docs/evaluation.md``)."""
+    vote = memoised_vote(vote_fn if vote_fn is not None else default_vote_fn())
+    runs = [load_run(p, vote) for p in run_dirs]
+    reference = reference if reference is not None else load_reference()
+    out: dict[str, Any] = {
+        "comparison_version": COMPARISON_VERSION,
+        "confidence": 0.95,
+        "seed": seed,
+        "runs": [
+            {"run": str(r.path), "label": r.label, "method": r.method, "N": r.n, "model": r.model}
+            | {"evaluated": [e.label for e in r.evaluated], "records": [e.values is not None for e in r.evaluated]}
+            for r in runs
+        ],
+        "reference_source": reference.get("source"),
+        "per_iteration": [],
+        "grid": [],
+        "critics": [],
+        "level_differences": [],
+        "exploration": [],
+    }
+    for r in runs:
+        for ev in r.evaluated:
+            for ds in ev.results["datasets"]:
+                point = {"run": r.label, "method": r.method, "N": r.n, "actor": ev.label, "dataset": ds}
+                point["pass_at_1"] = interval(ev, ds, "pass_at_1", seed)
+                point["paper"] = match_reference(
+                    reference, r, figure="fig6", dataset=ds, method=r.method, N=r.n, iteration=ev.order
+                )
+                out["per_iteration"].append(point)
+        last = r.evaluated[-1]
+        k = min(TABLE_K, last.results["N"])
+        for ds in last.results["datasets"]:
+            row: dict[str, Any] = {"run": r.label, "method": r.method, "actor": last.label, "dataset": ds, "k": k}
+            for side, prefix in (("response_only", ""), ("with_critique", "critique_")):
+                metrics = {"acc": "greedy" if not prefix else "critique_acc"}
+                metrics |= {"pass_at_k": f"{prefix}pass_at_k", "mv_at_k": f"{prefix}mv_at_k"}
+                row[side] = {name: interval(last, ds, m, seed) for name, m in metrics.items()}
+                row[side]["paper"] = {
+                    name: match_reference(
+                        reference,
+                        r,
+                        figure="table3",
+                        dataset=ds,
+                        method=r.method,
+                        metric=name,
+                        with_critique=bool(prefix),
+                    )
+                    for name in metrics
+                }
+            out["grid"].append(row)
+            out["critics"].append({"run": r.label, "actor": last.label, "dataset": ds, **critic_row(last, ds, seed)})
+        if has_training_records(r.path):
+            analysis = analyse_run(r.path, vote)
+            last_it = analysis["per_iteration"][str(analysis["iterations"][-1])]
+            kept = last_it["kept_data"]["critique"] or last_it["kept_data"]["vanilla"]
+            out["exploration"].append(
+                {"run": r.label, "method": r.method, "iteration": analysis["iterations"][-1], "kept_by_level": kept}
+            )
+    for other in runs[1:]:
+        out["level_differences"] += level_differences(runs[0], other, seed)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from selfimprove.evaluation.compare_report import write_comparison
+
+    parser = argparse.ArgumentParser(
+        prog="python -m selfimprove.compare",
+        description="Compare several runs: Pass@1 per iteration (Fig. 6), the Table-3 grid, the critic table, "
+        "per-level differences, with bootstrap confidence intervals and the paper's numbers where they match.",
+    )
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders (runs/<EXP>); the first is the baseline")
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder for report.md, comparison.json, plots")
+    parser.add_argument("--reference", metavar="JSON", help=f"the paper's numbers (default: {REFERENCE_FILE.name})")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    args = parser.parse_args(argv)
+    try:
+        comparison = compare_runs(args.runs, reference=load_reference(args.reference), seed=args.seed)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    atomic_write_json(out / "comparison.json", comparison)
+    report = write_comparison(comparison, out)
+    print(f"wrote {report} and {out / 'comparison.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Runs as the comparison reads them: evaluated actors, their results and per-question values.
+
+Per-question values are recomputed from the graded records of ``eval/<actor>/`` (the pool, greedy
+answers, critiques, refinements and the sequential chain), so that every number of a comparison
+can be bootstrapped over questions; when the records are gone only ``results.json`` is used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from selfimprove.core.errors import DataError
+from selfimprove.core.io import read_jsonl
+from selfimprove.evaluation.estimators import VoteFn, mv_at_k, parallel_final_answers, pass_at_k
+from selfimprove.evaluation.exploration import has_training_records, iteration_dirs
+from selfimprove.evaluation.joins import QuestionData, prepare
+from selfimprove.evaluation.schema import SchemaError, validate_results
+from selfimprove.evaluation.sequential import by_sample
+
+#: Pass@K and MV@K of the Table-3 grid use K = 5 (or N when the pool is smaller).
+TABLE_K = 5
+VANILLA, CRITIQUE = "vanilla", "critique-in-the-loop"
+
+
+@dataclass
+class Evaluated:
+    """One evaluated actor of a run: its results and, where the records exist, per-question values."""
+
+    label: str
+    order: int
+    results: dict
+    values: dict[str, dict[str, dict[str, Any]]] | None  # dataset -> qid -> metric -> value
+
+
+@dataclass
+class Run:
+    path: Path
+    label: str
+    method: str
+    n: int | None
+    model: str | None
+    evaluated: list[Evaluated]
+
+
+def _order(label: str, position: int) -> int:
+    if label == "base":
+        return -1
+    m = re.fullmatch(r"iter_(\d+)", label)
+    return int(m.group(1)) if m else 1000 + position
+
+
+def _question_values(q: QuestionData, k: int, vote_fn: VoteFn) -> dict[str, Any]:
+    n = len(q.pool)
+    c = sum(a.correct for a in q.pool)
+    out: dict[str, Any] = {
+        "level": q.level,
+        "greedy": None if q.greedy is None else float(q.greedy.correct),
+        "pass_at_1": c / n,
+        "pass_at_k": float(pass_at_k(n, c, k)),
+        "mv_at_k": float(mv_at_k(q.pool, k, q.dataset_type, vote_fn)),
+        "critique_acc": None,
+        "critique_pass_at_k": None,
+        "critique_mv_at_k": None,
+    }
+    if q.chains is not None and len(q.sequential_chains()[0]) > 1:
+        out["critique_acc"] = float(q.chain_answer(0, 1).correct)
+    if q.refined is not None:
+        finals = parallel_final_answers(q.pool, q.refinements(), q.verdicts, "refine_all")
+        out["critique_pass_at_k"] = float(pass_at_k(n, sum(a.correct for a in finals), k))
+        out["critique_mv_at_k"] = float(mv_at_k(finals, k, q.dataset_type, vote_fn))
+        wrong = [r for s, r in zip(q.pool, q.refinements()) if not s.correct]
+        right = [r for s, r in zip(q.pool, q.refinements()) if s.correct]
+        out["critic_counts"] = {
+            "correct_before": c,
+            "samples": n,
+            "correct_after": sum(a.correct for a in finals),
+            "fixed": sum(r.correct for r in wrong),
+            "wrong": len(wrong),
+            "broken": sum(not r.correct for r in right),
+            "right": len(right),
+        }
+    if q.verdicts is not None:
+        judged = [(s, v) for s, v in zip(q.pool, q.critiqued()) if v is not None]
+        counts = out.setdefault("critic_counts", {})
+        counts["verdict_right"] = sum((v == "wrong") != s.correct for s, v in judged)
+        counts["judged"] = len(judged)
+    return out
+
+
+def load_values(run_dir: Path, folder: Path, results: Mapping, vote_fn: VoteFn) -> dict | None:
+    """Per-question values of one evaluated actor from its graded records (``None`` when absent)."""
+    questions_path, pool_path = run_dir / "data" / "test.jsonl", folder / "pool.jsonl"
+    if not questions_path.is_file() or not pool_path.is_file():
+        return None
+    n = results["N"]
+    pool = [r for r in read_jsonl(pool_path) if r.get("index", 0) < n]
+    ids = {r["id"] for r in pool}
+    qids = {r["qid"] for r in pool}
+    questions = [q for q in read_jsonl(questions_path) if q["id"] in qids]
+    greedy = read_jsonl(folder / "greedy.jsonl") if (folder / "greedy.jsonl").is_file() else None
+    crit = [c for c in _maybe(folder / "pool_critiques.jsonl") if c.get("sample_id") in ids]
+    refs = [r for r in _maybe(folder / "pool_refinements.jsonl") if r.get("sample_id") in ids]
+    critiques, refinements = by_sample(crit, refs)
+    cfg = results.get("config") or {}
+    chains = None
+    k_chains = cfg.get("sequential_chains", 1)
+    mode = cfg.get("sequential_mode")
+    if mode and results.get("R"):
+        name = f"chains_{mode}.jsonl" if k_chains > 1 else f"chain_{mode}.jsonl"
+        chains = [c for c in _maybe(folder / name) if c.get("chain", 0) < k_chains and c["round"] <= results["R"]]
+    qs, n_pool, _ = prepare(questions, greedy, pool, critiques or None, refinements or None, chains or None)
+    k = min(TABLE_K, n_pool)
+    out: dict[str, dict[str, Any]] = {}
+    for q in qs:
+        out.setdefault(q.dataset, {})[q.qid] = _question_values(q, k, vote_fn)
+    return out
+
+
+def _maybe(path: Path) -> list[dict]:
+    return read_jsonl(path) if path.is_file() else []
+
+
+def _training_n(run_dir: Path) -> int | None:
+    dirs = iteration_dirs(run_dir)
+    if not dirs:
+        return None
+    counts: dict[str, int] = {}
+    for r in read_jsonl(dirs[0][1] / "01_samples.jsonl"):
+        counts[r["qid"]] = counts.get(r["qid"], 0) + 1
+    return max(counts.values()) if counts else None
+
+
+def load_run(path: str | os.PathLike, vote_fn: VoteFn) -> Run:
+    run_dir = Path(path)
+    found = sorted((run_dir / "eval").glob("*/results.json"))
+    if not found:
+        raise DataError(f"{run_dir}: no evaluations (eval/<actor>/results.json); run evaluate-all.sh first")
+    evaluated = []
+    for i, res_path in enumerate(found):
+        results = json.loads(res_path.read_text(encoding="utf-8"))
+        try:
+            validate_results(results)
+        except SchemaError as e:
+            raise DataError(f"{res_path}: not a valid MathCritique results file: {e}") from None
+        label = res_path.parent.name
+        values = load_values(run_dir, res_path.parent, results, vote_fn)
+        evaluated.append(Evaluated(label, _order(label, i), results, values))
+    evaluated.sort(key=lambda e: e.order)
+    refined = any((d / "03_refinements.jsonl").is_file() for _, d in iteration_dirs(run_dir))
+    manifest = run_dir / "manifest.json"
+    model = None
+    if manifest.is_file():
+        cfg = json.loads(manifest.read_text(encoding="utf-8")).get("config") or {}
+        model = cfg.get("model_name") if isinstance(cfg, dict) else None
+    method = (CRITIQUE if refined else VANILLA) if has_training_records(run_dir) else "untrained"
+    return Run(run_dir, run_dir.name, method, _training_n(run_dir), model, evaluated)

@@ -1,0 +1,255 @@
+"""Cross-run comparison on two small hand-made runs, and the bootstrap against known cases.
+
+Test questions x, y (level 1) and z, w (level 2), gold 1, 2, 3, 4; pools of N = 2 (T/F):
+
+    run A (vanilla)      every actor:  x TT  y TF  z FF  w FF     greedy x F  y F  z F  w F
+    run B (critique)     iter_0 as A;  iter_1: x TT  y TT  z TF  w FF     greedy x T  y T  z T  w F
+                         iter_1 refinements (refine all): all right but w/s1; critic wrong only on z/s1
+                         one sequential round from the greedy answer: x y z right, w wrong
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_evaluation_sequential import by_string
+
+from selfimprove.evaluation import compare as C
+from selfimprove.evaluation.estimators import bootstrap_difference, bootstrap_mean, bootstrap_ratio
+from selfimprove.evaluation.metrics import compute_results
+
+GOLD = {"x": "1", "y": "2", "z": "3", "w": "4"}
+LEVEL = {"x": 1, "y": 1, "z": 2, "w": 2}
+POOL_A = {"x": "TT", "y": "TF", "z": "FF", "w": "FF"}
+POOL_B = {"x": "TT", "y": "TT", "z": "TF", "w": "FF"}
+GREEDY_A = {"x": "F", "y": "F", "z": "F", "w": "F"}
+GREEDY_B = {"x": "T", "y": "T", "z": "T", "w": "F"}
+REFERENCE = {
+    "source": "a fixture",
+    "entries": [
+        {
+            "model": "llama-3-8b",
+            "figure": "table3",
+            "dataset": "toy",
+            "method": "critique-in-the-loop",
+            "metric": "mv_at_k",
+            "with_critique": False,
+            "value": 0.5,
+            "where": "Table 3",
+        }
+    ],
+}
+
+
+def jsonl(path: Path, records) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def answer(q: str, ok: str) -> dict:
+    return {"pred": GOLD[q] if ok == "T" else "9", "correct": ok == "T"}
+
+
+def write_eval(folder: Path, questions, pool, greedy, critic: bool) -> None:
+    pool_recs = [
+        {"id": f"{q}/s{j}", "qid": q, "index": j, **answer(q, ok)}
+        for q, oks in pool.items()
+        for j, ok in enumerate(oks)
+    ]
+    greedy_recs = [{"id": f"{q}/s0", "qid": q, "index": 0, **answer(q, ok)} for q, ok in greedy.items()]
+    jsonl(folder / "pool.jsonl", pool_recs)
+    jsonl(folder / "greedy.jsonl", greedy_recs)
+    crits = refs = chain = None
+    config = {"critic": "critic-x" if critic else None, "sequential_mode": "all", "sequential_chains": 1}
+    if critic:
+        crits, refs = [], []
+        for r in pool_recs:
+            sid = r["id"]
+            verdict = "correct" if r["correct"] or sid == "z/s1" else "wrong"
+            crits.append({"id": f"{sid}/c0", "sample_id": sid, "qid": r["qid"], "verdict": verdict})
+            refs.append(
+                {
+                    "id": f"{sid}/c0/r0",
+                    "sample_id": sid,
+                    "qid": r["qid"],
+                    **answer(r["qid"], "F" if sid == "w/s1" else "T"),
+                }
+            )
+        jsonl(folder / "pool_critiques.jsonl", crits)
+        jsonl(folder / "pool_refinements.jsonl", refs)
+        chain = [{**g, "id": f"{g['qid']}/r0", "round": 0, "chain": 0} for g in greedy_recs]
+        chain += [
+            {"id": f"{q}/r1", "qid": q, "round": 1, "chain": 0, **answer(q, "F" if q == "w" else "T")} for q in GOLD
+        ]
+        jsonl(folder / "chain_all.jsonl", chain)
+        crits = [{**c, "id": c["sample_id"], "index": int(c["sample_id"][-1])} for c in crits]
+        refs = [{**r, "id": r["sample_id"], "index": int(r["sample_id"][-1])} for r in refs]
+    res = compute_results(questions, greedy_recs, pool_recs, crits, refs, chain, config, vote_fn=by_string)
+    (folder / "results.json").write_text(json.dumps(res))
+
+
+def make_run(root: Path, name: str, critique: bool) -> Path:
+    run = root / name
+    questions = [
+        {"id": q, "dataset": "toy", "dataset_type": "gsm8k", "question": "?", "gold": g, "level": LEVEL[q]}
+        for q, g in GOLD.items()
+    ]
+    jsonl(run / "data" / "test.jsonl", questions)
+    write_eval(run / "eval" / "iter_0", questions, POOL_A, GREEDY_A, critic=False)
+    if critique:
+        write_eval(run / "eval" / "iter_1", questions, POOL_B, GREEDY_B, critic=True)
+    else:
+        write_eval(run / "eval" / "iter_1", questions, POOL_A, GREEDY_A, critic=False)
+    samples = [
+        {
+            "id": f"t{i}/s{j}",
+            "qid": f"t{i}",
+            "index": j,
+            "dataset_type": "gsm8k",
+            "response": "",
+            "pred": p,
+            "correct": p == "1",
+        }
+        for i, preds in ((1, "19"), (2, "99"))
+        for j, p in enumerate(preds)
+    ]
+    jsonl(run / "iter_1" / "01_samples.jsonl", samples)
+    if critique:
+        ref = {
+            "id": "t2/s0/c0/r0",
+            "sample_id": "t2/s0",
+            "qid": "t2",
+            "response": "",
+            "pred": "1",
+            "correct": True,
+            "kept": True,
+        }
+        jsonl(run / "iter_1" / "03_refinements.jsonl", [ref])
+        (run / "manifest.json").write_text(
+            json.dumps({"config": {"model_name": "models/Meta-Llama-3-8B"}, "steps": {}})
+        )
+    return run
+
+
+@pytest.fixture()
+def runs(tmp_path):
+    return make_run(tmp_path, "A", critique=False), make_run(tmp_path, "B", critique=True)
+
+
+def find(rows, **key):
+    return next(r for r in rows if all(r[k] == v for k, v in key.items()))
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+def test_bootstrap_mean_matches_the_binomial_case():
+    # the mean of 100 coin flips: its bootstrap distribution is Binomial(100, 1/2) / 100,
+    # whose 2.5% and 97.5% quantiles are 0.40 and 0.60
+    ci = bootstrap_mean([1.0] * 50 + [0.0] * 50, samples=20000, seed=3)
+    assert ci["value"] == 0.5 and ci["n"] == 100
+    assert ci["low"] == pytest.approx(0.40, abs=0.011) and ci["high"] == pytest.approx(0.60, abs=0.011)
+    assert bootstrap_mean([1.0] * 50 + [0.0] * 50, samples=20000, seed=3) == ci  # seeded: reproducible
+    assert bootstrap_mean([0.25, 0.25, 0.25]) == {"value": 0.25, "low": 0.25, "high": 0.25, "n": 3}
+    assert bootstrap_mean([])["value"] is None
+
+
+def test_bootstrap_differences_paired_and_unpaired():
+    shifted = bootstrap_difference([0.0, 0.5, 1.0], [0.25, 0.75, 1.25], paired=True)
+    assert shifted == {"value": 0.25, "low": 0.25, "high": 0.25, "n": 3, "paired": True, "significant": True}
+    same = bootstrap_difference([1.0, 0.0], [1.0, 0.0], paired=True)
+    assert same["value"] == 0 and same["low"] == same["high"] == 0 and not same["significant"]
+    # unpaired constant sides: no spread at all
+    assert bootstrap_difference([0.0] * 3, [1.0] * 5, paired=False)["low"] == 1.0
+    wide = bootstrap_difference([0.0, 1.0], [0.0, 1.0, 1.0], paired=False)
+    assert wide["low"] < 0 < wide["high"] and not wide["significant"]
+    ratio = bootstrap_ratio([1, 1], [2, 2])
+    assert ratio == {"value": 0.5, "low": 0.5, "high": 0.5, "n": 4}
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def test_runs_are_read_from_their_records(runs):
+    c = C.compare_runs(runs, vote_fn=by_string, reference=REFERENCE)
+    assert [(r["label"], r["method"], r["N"], r["evaluated"]) for r in c["runs"]] == [
+        ("A", "vanilla", 2, ["iter_0", "iter_1"]),
+        ("B", "critique-in-the-loop", 2, ["iter_0", "iter_1"]),
+    ]
+    # Fig. 6: Pass@1 per actor; A (1 + 1/2 + 0 + 0) / 4, B iter_1 (1 + 1 + 1/2 + 0) / 4
+    pass1 = {(p["run"], p["actor"]): p["pass_at_1"]["value"] for p in c["per_iteration"]}
+    assert pass1 == {("A", "iter_0"): 0.375, ("A", "iter_1"): 0.375, ("B", "iter_0"): 0.375, ("B", "iter_1"): 0.625}
+    assert find(c["per_iteration"], run="B", actor="iter_1")["pass_at_1"]["n"] == 4
+
+
+def test_table3_grid_by_hand(runs):
+    row = find(C.compare_runs(runs, vote_fn=by_string, reference=REFERENCE)["grid"], run="B")
+    assert row["actor"] == "iter_1" and row["k"] == 2
+    ro, wc = row["response_only"], row["with_critique"]
+    assert (ro["acc"]["value"], ro["pass_at_k"]["value"], ro["mv_at_k"]["value"]) == (0.75, 0.75, 0.75)
+    # with critique: one round fixes x y z, not w; refine all makes w [T, F]: Pass@2 and MV@2 (tie -> first) right
+    assert (wc["acc"]["value"], wc["pass_at_k"]["value"], wc["mv_at_k"]["value"]) == (0.75, 1.0, 1.0)
+    # the paper's number is shown where model, dataset, method and metric match
+    assert ro["paper"]["mv_at_k"] == {"value": 0.5, "where": "Table 3", "source": "a fixture"}
+    assert ro["paper"]["acc"] is None
+    assert (
+        find(C.compare_runs(runs, vote_fn=by_string, reference=REFERENCE)["grid"], run="A")["response_only"]["paper"][
+            "mv_at_k"
+        ]
+        is None
+    )
+
+
+def test_critic_table_by_hand(runs):
+    row = find(C.compare_runs(runs, vote_fn=by_string, reference=REFERENCE)["critics"], run="B")
+    assert row["critic"] == "critic-x"
+    assert row["discrimination_accuracy"]["value"] == 7 / 8 and row["discrimination_accuracy"]["n"] == 8
+    assert row["helpfulness"]["value"] == pytest.approx(2 / 3) and row["helpfulness"]["n"] == 3
+    assert row["harm"]["value"] == 0 and row["harm"]["n"] == 5
+    assert row["helpfulness"]["low"] <= row["helpfulness"]["value"] <= row["helpfulness"]["high"]
+
+
+def test_level_differences_are_paired_and_marked(runs):
+    rows = C.compare_runs(runs, vote_fn=by_string, reference=REFERENCE)["level_differences"]
+    greedy1 = find(rows, metric="greedy", level="1")["difference"]
+    # level 1 greedy: A [0, 0], B [1, 1] -> +1 in every resample
+    assert greedy1 == {"value": 1.0, "low": 1.0, "high": 1.0, "n": 2, "paired": True, "significant": True}
+    greedy2 = find(rows, metric="greedy", level="2")["difference"]
+    assert greedy2["value"] == 0.5 and greedy2["low"] == 0.0 and greedy2["high"] == 1.0 and not greedy2["significant"]
+    p1 = find(rows, metric="pass_at_1", level="1")
+    assert p1["base_value"]["value"] == 0.75 and p1["run_value"]["value"] == 1.0
+
+
+def test_missing_records_fall_back_to_results_json(runs):
+    (runs[1] / "eval" / "iter_1" / "pool.jsonl").unlink()
+    c = C.compare_runs(runs, vote_fn=by_string, reference=REFERENCE)
+    ro = find(c["grid"], run="B")["response_only"]
+    assert ro["mv_at_k"] == {"value": 0.75, "low": None, "high": None, "n": 4}
+    assert c["runs"][1]["records"] == [True, False]
+    assert c["level_differences"] == []
+
+
+def test_cli_writes_report_json_and_plots(runs, tmp_path, monkeypatch):
+    monkeypatch.setattr(C, "default_vote_fn", lambda: by_string)
+    ref = tmp_path / "ref.json"
+    ref.write_text(json.dumps(REFERENCE))
+    out = tmp_path / "cmp"
+    assert C.main([str(runs[0]), str(runs[1]), "--out", str(out), "--reference", str(ref)]) == 0
+    data = json.loads((out / "comparison.json").read_text())
+    assert data["reference_source"] == "a fixture"
+    md = (out / "report.md").read_text()
+    assert (
+        "| B | toy | greedy | 1 | 0.0 [0.0, 0.0] (n=2) | 100.0 [100.0, 100.0] (n=2) | +100.0 [+100.0, +100.0] * | yes |"
+        in md
+    )
+    assert "75.0 [" in md and "(Table 3)" in md
+    for name in ("pass_at_1_per_iteration", "table3_grid", "critics", "level_differences"):
+        assert (out / f"compare_{name}.png").read_bytes()[:4] == b"\x89PNG"
+    assert C.main([str(tmp_path / "none"), "--out", str(out)]) == 2
+
+
+def test_shipped_reference_file_is_readable():
+    ref = C.load_reference()
+    assert "2411.16579" in ref["source"] and isinstance(ref["entries"], list)
