@@ -117,3 +117,11 @@ def test_alpaca_export_takes_the_eos_of_the_model_to_be_trained(run_dir):
     rec = json.loads((run_dir / "iter_0" / "sft.json").read_text())[0]
     assert rec["instruction"].startswith("Human: A pen costs") and rec["instruction"].endswith("\n\nAssistant:")
     assert rec["output"].endswith("The answer is 24.\n<|im_end|>")
+
+
+def test_filter_step_is_redone_when_its_output_is_gone(run_dir, caplog):
+    assert call(run_dir) == 0
+    assert call(run_dir) == 0 and "already done" in caplog.text
+    (run_dir / "iter_0" / "sft.json").unlink()
+    assert call(run_dir) == 0
+    assert (run_dir / "iter_0" / "sft.json").is_file()

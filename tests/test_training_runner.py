@@ -152,7 +152,7 @@ def test_failed_training_leaves_no_model_and_a_failed_step(tmp_path, cli, monkey
     data.write_text(json.dumps(sharegpt()))
     monkeypatch.setenv("FAKE_FAIL", "1")
     argv = CRITIC + ["--run-dir", str(tmp_path), "--dataset-file", str(data), "--out-dir", str(tmp_path / "m")]
-    assert exit_code(argv) == 2
+    assert exit_code(argv) == 1  # a step that failed (StepError), not bad input
     assert "out of memory" in caplog.text
     assert not (tmp_path / "m").exists()
     assert read_manifest(tmp_path)["steps"]["critic/05_train"]["status"] == "failed"
@@ -225,3 +225,14 @@ def test_gpu_profile_checks_the_nodes_before_launching(tmp_path, cli, monkeypatc
     call = calls(cli)[-1]
     assert call["torchrun"] == "1" and call["args"]["deepspeed"].endswith("ds_z3_config.json")
     assert len(calls(cli)) == 1
+
+
+def test_changed_training_data_is_trained_again(tmp_path, cli, caplog):
+    data = tmp_path / "c.json"
+    data.write_text(json.dumps(sharegpt(3)))
+    argv = CRITIC + ["--run-dir", str(tmp_path), "--dataset-file", str(data), "--out-dir", str(tmp_path / "m")]
+    assert exit_code(argv) == 0
+    data.write_text(json.dumps(sharegpt(5)))
+    assert exit_code(argv) == 0
+    assert len(calls(cli)) == 2 and "training again" in caplog.text
+    assert read_manifest(tmp_path)["steps"]["critic/05_train"]["counts"]["examples"] == 5

@@ -31,16 +31,18 @@ from ``--base-model``'s tokenizer), to be trained with LLaMA-Factory's ``empty``
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from selfimprove.core.cli import parser, run
-from selfimprove.core.io import RecordError, atomic_write_json, read_jsonl
+from selfimprove.core.errors import DataError, UsageError
+from selfimprove.core.io import atomic_write_json, read_jsonl
+from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.training.export import (
     FLAGS,
     _flag,
     assemble,
     export,
+    input_files,
     load_feedback_files,
     model_eos_token,
     uses_feedback,
@@ -51,10 +53,10 @@ log = logging.getLogger(__name__)
 
 
 def main(argv=None) -> int:
-    ap = parser("filter", __doc__.split("\n\n")[0])
+    ap = parser("filter", __doc__)
     ap.add_argument("--run-dir", required=True, help="experiment folder (runs/<EXP>)")
     ap.add_argument("--iter", type=int, required=True, help="iteration k (0 = reference solutions)")
-    ap.add_argument("--questions", required=True, help="training question records (JSONL)")
+    ap.add_argument("--questions", default=None, help="training question records (default: the run's data/train.jsonl)")
     ap.add_argument(
         "--format",
         choices=("sharegpt", "alpaca"),
@@ -85,15 +87,13 @@ def main(argv=None) -> int:
         ap.add_argument(f"--{f.replace('_', '-')}", type=_flag, default=False, metavar="0|1")
     ap.add_argument("--step", default=None)
     args = ap.parse_args(argv)
-    if args.iter < 0:
-        ap.error("--iter must be >= 0")
-    run_dir = Path(args.run_dir)
-    iter_dir = run_dir / f"iter_{args.iter}"
+    lay = RunLayout(args.run_dir)
+    out, critic_out = lay.sft(args.iter), lay.critic_data(args.iter)  # checks iter >= 0
+    questions_file = args.questions or str(lay.questions("train"))
     flags = {f: getattr(args, f) for f in FLAGS}
-    out_name = "sft.json" if args.iter == 0 else "04_sft.json"
     feedback_files = args.feedback_file if uses_feedback(args.iter, flags) else []
     if uses_feedback(args.iter, flags) and not feedback_files:
-        raise RecordError(
+        raise UsageError(
             "USE_GPT4_FEEDBACK=1 but no --feedback-file was given: pass the critique->refinement files of the "
             "training datasets (e.g. gsm8k-critique-refine-100.json, math-critique-refine-100.json) or set "
             "USE_GPT4_FEEDBACK=0"
@@ -104,9 +104,14 @@ def main(argv=None) -> int:
         settings["strip_calculator"] = True
     if args.format == "alpaca":
         settings["eos_token"] = eos
-    step = Step(run_dir, args.step or f"iter_{args.iter}/{out_name.split('.')[0]}", settings)
-    if step.done and (iter_dir / out_name).exists():
-        log.info("[%s] already done, skipping", step.name)
+    step = Step(
+        args.run_dir,
+        args.step or lay.step("sft", args.iter),
+        settings,
+        inputs=[questions_file, *feedback_files, *input_files(lay.root, args.iter, flags)],
+        outputs=[out, critic_out] if args.iter > 0 else [out],
+    )
+    if step.skip():
         return 0
     feedback, problems, per_file = load_feedback_files(feedback_files) if feedback_files else (None, [], {})
     for p in problems:
@@ -114,13 +119,13 @@ def main(argv=None) -> int:
     with step:
         if feedback_files:
             step.count(feedback_skipped=len(problems), feedback_per_file=per_file)
-        questions = read_jsonl(args.questions, required=("id", "question", "dataset_type", "gold"))
-        sft, critic, counts = assemble(run_dir, args.iter, questions, flags, feedback, args.strip_calculator)
+        questions = read_jsonl(questions_file, required=("id", "question", "dataset_type", "gold"))
+        sft, critic, counts = assemble(lay.root, args.iter, questions, flags, feedback, args.strip_calculator)
         if not sft:
-            raise RecordError(f"{iter_dir / out_name}: the SFT set is empty (no usable example)")
-        atomic_write_json(iter_dir / out_name, export(sft, args.format, eos))
+            raise DataError(f"{out}: the SFT set is empty (no usable example)")
+        atomic_write_json(out, export(sft, args.format, eos))
         if args.iter > 0:
-            atomic_write_json(iter_dir / "04_critic_data.json", export(critic, "sharegpt"))
+            atomic_write_json(critic_out, export(critic, "sharegpt"))
         step.count(**counts)
     return 0
 

@@ -22,13 +22,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from selfimprove.core.io import RecordError, atomic_write_text
+from selfimprove.core.errors import UsageError
+from selfimprove.core.io import atomic_write_text
 
 MULTINODE = ("NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT")
 _TRUE, _FALSE = ("1", "true", "y", "yes"), ("0", "false", "n", "no")
 
 
-class DistributedError(RecordError):
+class DistributedError(UsageError):
     """The multi-node settings are incomplete or inconsistent (a one-line reason)."""
 
 

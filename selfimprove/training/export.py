@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from selfimprove.core.io import RecordError, read_json, read_jsonl
+from selfimprove.core.layout import RunLayout
 from selfimprove.generation.prompts import (
     SOLUTION_PREFIX,
     critique_message,
@@ -146,16 +147,15 @@ def export(convs: list[list[dict]], fmt: str, eos_token: str = "<|end_of_text|>"
 # --------------------------------------------------------------------------- one iteration's data
 
 
-def iteration_parts(iter_dir: Path, questions: dict[str, dict]) -> dict[str, list[list[dict]]]:
-    """The examples iteration ``iter_dir`` contributes, by kind (read from its step files)."""
-    samples = read_jsonl(iter_dir / "01_samples.jsonl", required=("id", "qid", "response", "correct"))
+def iteration_parts(lay: RunLayout, k: int, questions: dict[str, dict]) -> dict[str, list[list[dict]]]:
+    """The examples iteration ``k`` contributes, by kind (read from its step files)."""
+    samples = read_jsonl(lay.samples(k), required=("id", "qid", "response", "correct"))
     by_id = {s["id"]: s for s in samples}
     parts: dict[str, list] = {"samples": [], "refinements": [], "selfimprove_feedback": [], "critic": []}
     for s in samples:
         if s["correct"]:
             parts["samples"].append(solution_example(s, _question(questions, s), s["response"]))
-    ref_path = iter_dir / "03_refinements.jsonl"
-    crit_path = iter_dir / "02_critiques.jsonl"
+    ref_path, crit_path = lay.refinements(k), lay.critiques(k)
     if ref_path.exists() and crit_path.exists():
         critiques = {c["id"]: c for c in read_jsonl(crit_path, required=("id", "critique"))}
         for r in read_jsonl(ref_path, required=("id", "critique_id", "sample_id", "kept", "response")):
@@ -178,6 +178,18 @@ def _question(questions: dict[str, dict], rec: dict) -> str:
         return questions[rec["qid"]]["question"]
     except KeyError:
         raise RecordError(f"record {rec['id']}: unknown question {rec['qid']}") from None
+
+
+def used_iterations(k: int, flags: dict[str, bool]) -> list[int]:
+    """The iterations whose samples go into iteration ``k``'s SFT set."""
+    return [] if k == 0 else list(range(1, k + 1)) if flags["use_previous"] else [k]
+
+
+def input_files(run_dir: Path, k: int, flags: dict[str, bool]) -> list[Path]:
+    """The step files iteration ``k``'s SFT set is made from (those that exist)."""
+    lay = RunLayout(run_dir)
+    paths = [p for i in used_iterations(k, flags) for p in (lay.samples(i), lay.critiques(i), lay.refinements(i))]
+    return [p for p in paths if p.exists()]
 
 
 def uses_feedback(k: int, flags: dict[str, bool]) -> bool:
@@ -208,14 +220,15 @@ def assemble(
     critic: list[list[dict]] = []
     if k > 0:
         qmap = {q["id"]: q for q in questions}
-        for i in range(1, k + 1) if flags["use_previous"] else [k]:
-            parts = iteration_parts(run_dir / f"iter_{i}", qmap)
+        lay = RunLayout(run_dir)
+        for i in used_iterations(k, flags):
+            parts = iteration_parts(lay, i, qmap)
             add("samples", parts["samples"])
             if flags["use_critic"]:
                 add("refinements", parts["refinements"])
                 if flags["use_selfimprove_feedback"]:
                     add("selfimprove_feedback", parts["selfimprove_feedback"])
-        critic = iteration_parts(run_dir / f"iter_{k}", qmap)["critic"]
+        critic = iteration_parts(lay, k, qmap)["critic"]
     counts["total"] = len(sft)
     counts["critic_pairs"] = len(critic)
     return sft, critic, counts

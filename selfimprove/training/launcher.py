@@ -1,7 +1,8 @@
 """The LLaMA-Factory launcher: training arguments per profile, dataset entries, checkpoints, the CLI call.
 
-Everything here raises :class:`TrainingError` (a :class:`~selfimprove.core.io.RecordError`, so a
-stage's ``run()`` turns it into a one-line message and exit code 2); nothing exits the process.
+Errors are the package's (:mod:`selfimprove.core.errors`): a setting or file that cannot work is
+a :class:`~selfimprove.core.errors.UsageError` (exit 2, before anything runs); a training that
+failed or left an incomplete model is a :class:`TrainingError` (exit 1). Nothing exits the process.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from selfimprove.core.io import RecordError, atomic_write_json, read_json
+from selfimprove.core.errors import DataError, StepError, UsageError
+from selfimprove.core.io import atomic_write_json, read_json
 from selfimprove.training.weights import check_model_folder
 
 __all__ = [
@@ -43,8 +45,8 @@ DEEPSPEED = {
 BASE_TEMPLATE = "empty"
 
 
-class TrainingError(RecordError):
-    """A training run cannot start or did not finish; the message says what to do."""
+class TrainingError(StepError):
+    """A training run failed or did not leave a complete model; the message says where to look."""
 
 
 COMMON = {
@@ -97,7 +99,7 @@ def checkpoint_args(keep: bool, save_steps: int | None = None) -> dict:
     if not keep:
         return {"save_strategy": "no", "save_only_model": True}
     if save_steps is not None and save_steps <= 0:
-        raise TrainingError(f"--save-steps must be positive, not {save_steps}")
+        raise UsageError(f"--save-steps must be positive, not {save_steps}")
     return {"save_strategy": "steps", "save_steps": save_steps or 500, "save_only_model": False}
 
 
@@ -116,9 +118,9 @@ def training_args(
 ) -> dict:
     """Every LLaMA-Factory argument of one run; ``overrides`` (``--set``) win, None values are dropped."""
     if profile not in PROFILES:
-        raise TrainingError(f"--profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+        raise UsageError(f"--profile must be one of {', '.join(PROFILES)}, not {profile!r}")
     if zero_stage not in DEEPSPEED:
-        raise TrainingError(f"ZeRO stage must be one of {sorted(DEEPSPEED)}, not {zero_stage!r}")
+        raise UsageError(f"ZeRO stage must be one of {sorted(DEEPSPEED)}, not {zero_stage!r}")
     args = {
         "model_name_or_path": base_model,
         "template": template,
@@ -141,7 +143,7 @@ def dataset_entry(file_name: str, fmt: str) -> dict:
         return {"file_name": file_name, "formatting": "sharegpt", "columns": {"messages": "conversations"}}
     if fmt == "alpaca":
         return {"file_name": file_name, "columns": {"prompt": "instruction", "query": "input", "response": "output"}}
-    raise TrainingError(f"SFT format must be sharegpt or alpaca, not {fmt!r}")
+    raise UsageError(f"SFT format must be sharegpt or alpaca, not {fmt!r}")
 
 
 def register_dataset(dataset_dir: Path, name: str, file_name: str, fmt: str) -> None:
@@ -149,7 +151,7 @@ def register_dataset(dataset_dir: Path, name: str, file_name: str, fmt: str) -> 
     path = dataset_dir / "dataset_info.json"
     info = read_json(path) if path.is_file() else {}
     if not isinstance(info, dict):
-        raise TrainingError(f"{path}: expected a JSON object of dataset entries")
+        raise DataError(f"{path}: expected a JSON object of dataset entries")
     info[name] = dataset_entry(file_name, fmt)
     atomic_write_json(path, info)
 
@@ -169,7 +171,7 @@ def parse_overrides(items: list[str]) -> dict:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise TrainingError(f"--set expects key=value, got {item!r}")
+            raise UsageError(f"--set expects key=value, got {item!r}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -186,7 +188,7 @@ def find_cli(explicit: str | None) -> str:
     ):
         if cand and Path(cand).is_file() and os.access(cand, os.X_OK):
             return cand
-    raise TrainingError("llamafactory-cli not found; run `bash scripts/setup_env.sh train` or set LLAMAFACTORY_CLI")
+    raise UsageError("llamafactory-cli not found; run `bash scripts/setup_env.sh train` or set LLAMAFACTORY_CLI")
 
 
 # --------------------------------------------------------------------------- checkpoints

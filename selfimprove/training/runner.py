@@ -8,8 +8,9 @@ Used by both roles of ``python -m selfimprove.train`` (the actor of an iteration
   training argument is written to a YAML file;
 * LLaMA-Factory trains into ``OUT.partial``; only a finished run whose folder passes
   :func:`~selfimprove.training.weights.check_model_folder` is renamed to ``OUT``;
-* the step is recorded in the run manifest. A step recorded as done is skipped only if ``OUT``
-  still passes the check; otherwise it is trained again, saying what was missing;
+* the step is recorded in the run manifest with the data file and the model folder fingerprinted.
+  A step recorded as done is skipped only if the data file is unchanged and ``OUT`` still passes
+  the check; otherwise it is trained again, saying what differs;
 * with checkpoints on, a killed run resumes from its newest complete ``checkpoint-N``; with them
   off (the default) only the final model is kept;
 * with several nodes (``NNODES`` > 1) every node runs the same command: each checks the settings
@@ -18,7 +19,6 @@ Used by both roles of ``python -m selfimprove.train`` (the actor of an iteration
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from selfimprove.core.errors import DataError, UsageError
 from selfimprove.core.io import atomic_write_text, read_json
 from selfimprove.core.manifest import Step
 from selfimprove.training import distributed
@@ -84,7 +85,7 @@ def load_records(job: TrainJob) -> list[dict]:
     """The SFT records of ``job.data_file``, checked for the shape LLaMA-Factory will read."""
     data = read_json(job.data_file)
     if not isinstance(data, list) or not data:
-        raise TrainingError(f"{job.data_file}: expected a non-empty JSON list of {job.fmt} records")
+        raise DataError(f"{job.data_file}: expected a non-empty JSON list of {job.fmt} records")
     for i, rec in enumerate(data):
         ok = isinstance(rec, dict) and (
             isinstance(rec.get("conversations"), list) and rec["conversations"]
@@ -93,7 +94,7 @@ def load_records(job: TrainJob) -> list[dict]:
         )
         if not ok:
             want = "a 'conversations' list" if job.fmt == "sharegpt" else "'instruction' and 'output' strings"
-            raise TrainingError(f"{job.data_file}[{i}]: not a {job.fmt} record (needs {want}); check --format")
+            raise DataError(f"{job.data_file}[{i}]: not a {job.fmt} record (needs {want}); check --format")
     return data
 
 
@@ -106,7 +107,7 @@ def resolve_template(job: TrainJob, records: list[dict]) -> tuple[str, str | Non
     if job.fmt != "alpaca":
         return job.template, job.default_system
     if job.template not in ("default", BASE_TEMPLATE):
-        raise TrainingError(
+        raise UsageError(
             f"alpaca SFT files are rendered in the base layout already; use --template {BASE_TEMPLATE} "
             f"(or default), not {job.template!r}"
         )
@@ -114,19 +115,11 @@ def resolve_template(job: TrainJob, records: list[dict]) -> tuple[str, str | Non
     if eos is not None:
         bad = [i for i, r in enumerate(records) if not r["output"].endswith("\n" + eos)]
         if bad:
-            raise TrainingError(
+            raise DataError(
                 f"{job.data_file}: {len(bad)} of {len(records)} alpaca outputs do not end with the model's EOS "
                 f"{eos!r} (first: record {bad[0]}); rewrite the file with the filter stage's --eos-token {eos}"
             )
     return BASE_TEMPLATE, None
-
-
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
 
 
 def run_job(job: TrainJob, env: Mapping[str, str] | None = None) -> Path | None:
@@ -134,13 +127,13 @@ def run_job(job: TrainJob, env: Mapping[str, str] | None = None) -> Path | None:
     env = dict(os.environ if env is None else env)
     if Path(job.base_model).exists():
         if not (Path(job.base_model) / "config.json").is_file():
-            raise TrainingError(f"{job.base_model} is not a model folder (no config.json)")
+            raise UsageError(f"{job.base_model} is not a model folder (no config.json)")
         job.base_model = str(Path(job.base_model).resolve())  # the trainer runs in the data's folder
     records = load_records(job)
     template, system = resolve_template(job, records)
     gpus = distributed.visible_gpus(env) if job.profile == "gpu" else None
     if job.profile == "gpu" and gpus == 0:
-        raise TrainingError("--profile gpu but this node sees no GPU (CUDA_VISIBLE_DEVICES / nvidia-smi)")
+        raise UsageError("--profile gpu but this node sees no GPU (CUDA_VISIBLE_DEVICES / nvidia-smi)")
     topo = distributed.read_topology(env, gpus)
     yaml_path = job.yaml_path or job.data_file.with_suffix(".train.yaml")
     log_path = job.log_path or job.data_file.with_suffix(".train.log")
@@ -158,9 +151,9 @@ def run_job(job: TrainJob, env: Mapping[str, str] | None = None) -> Path | None:
         save_steps=job.save_steps,
         zero_stage=job.zero_stage,
     )
-    step = Step(job.run_dir, job.step, targs)
+    step = Step(job.run_dir, job.step, targs, inputs=[job.data_file], outputs=[job.out_dir])
     if step.done:
-        problems = check_model_folder(job.out_dir)
+        problems = step.verify() + check_model_folder(job.out_dir)
         if not problems:
             _say(job, f"already done, skipping ({job.out_dir})")
             return job.out_dir
@@ -203,7 +196,6 @@ def run_job(job: TrainJob, env: Mapping[str, str] | None = None) -> Path | None:
         result = train_results(job.out_dir)
         step.count(
             examples=len(records),
-            data_sha256=_digest(job.data_file),
             train_loss=result.get("train_loss"),
             train_runtime=result.get("train_runtime"),
             resumed_from=resumed.name if resumed else None,
