@@ -4,7 +4,7 @@
 #
 #   response only       greedy accuracy; Pass@K and MV@K, K = 1, 2, 4, ..., sample_num
 #   parallel            every sample critiqued once and refined once (oracle / refine-all / verifier)
-#   sequential          MV_NUM rounds of critique -> refine on one chain (final answer and chain MV)
+#   sequential          MV_NUM rounds of critique -> refine on SEQUENTIAL_CHAINS chains (final answer, both votes)
 #   critic metrics      discrimination, F1, helpfulness; compute-matched MV; per difficulty level
 #
 # The released code's flow is TEST_KNOW_ANSWER=1 sample_num=1 temperature=0 (oracle, greedy);
@@ -46,7 +46,8 @@
 #   MV_NUM                    sequential critique-refine rounds
 #   TEST_KNOW_ANSWER          1: oracle (refine only answers known to be wrong)
 #   SEQUENTIAL_MODE           oracle | all | verifier (default: from TEST_KNOW_ANSWER)
-#   ONLY_FINAL_SEQUENTIAL     1: headline the chain's final answer, not the chain's MV (both are kept)
+#   SEQUENTIAL_CHAINS         sequential chains per question: 1 from the greedy answer, K > 1 from the first K pool samples
+#   ONLY_FINAL_SEQUENTIAL     1: report only the final round's answer as the sequential headline (no vote over rounds)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-${ROOT}/.venv/bin/python}"
@@ -73,7 +74,7 @@ for entry in "${actors[@]}"; do
     --actor-model "${path}" --actor-type "${model_type}" "${critic_args[@]}" --use-critic "${TEST_USE_CRITIC}" \
     --pool-size "${sample_num}" --temperature "${temperature}" --max-tokens "${max_tokens}" \
     --critic-max-tokens "${critic_max_tokens}" --rounds "${MV_NUM}" --sequential-mode "${SEQUENTIAL_MODE}" \
-    --only-final-sequential "${ONLY_FINAL_SEQUENTIAL}" --max-model-len "${MAX_MODEL_LEN}" --run-dir "${RUN}"
+    --sequential-chains "${SEQUENTIAL_CHAINS}" --only-final-sequential "${ONLY_FINAL_SEQUENTIAL}" --max-model-len "${MAX_MODEL_LEN}" --run-dir "${RUN}"
   results+=(--results "$(py layout "${RUN}" results --label "${label}")")
 done
 py report "${results[@]}" --out "$(py layout "${RUN}" eval_root)"

@@ -404,10 +404,18 @@ class Config:
         scopes=_E,
         derive=lambda v: "oracle" if v["test_know_answer"] else "all",
     )
+    sequential_chains: int = knob(
+        "SEQUENTIAL_CHAINS",
+        1,
+        "sequential chains per question: 1 from the greedy answer, K > 1 from the first K pool samples",
+        parse=_int,
+        check=at_least(1),
+        scopes=_E,
+    )
     only_final_sequential: bool = knob(
         "ONLY_FINAL_SEQUENTIAL",
         False,
-        "1: headline the chain's final answer, not its majority vote",
+        "1: report only the final round's answer as the sequential headline (no vote over rounds)",
         parse=_flag,
         scopes=_E,
     )
