@@ -132,7 +132,7 @@ def _generate(
 
 
 def build_paths(
-    actor: Engine,
+    actor: Engine | None,
     questions: list[dict],
     out_path,
     settings: PathSettings,
@@ -140,8 +140,11 @@ def build_paths(
     chunk_size: int = 512,
     grade_workers: int | None = None,
 ) -> tuple[list[dict], dict]:
-    """Write the flawed paths of every strategy in ``settings`` into ``out_path`` (resumable)."""
+    """Write the flawed paths of every strategy in ``settings`` into ``out_path`` (resumable).
+    ``actor`` may be None when only ``reference`` paths are asked for."""
     s = settings
+    if actor is None and set(s.strategies) - {"reference"}:
+        raise ValueError("rg1, rg2 and rg3 need an actor engine")
     out = ResumableJsonl(out_path)
     counts: dict[str, dict] = {}
     base = SamplingParams(n=1, temperature=s.temperature, max_tokens=s.max_tokens, seed=s.seed)
@@ -156,6 +159,7 @@ def build_paths(
         out.append(grade_records(recs, s.grader, grade_workers) if recs else [])
 
     if "rg1" in s.strategies or "rg2" in s.strategies:
+        assert actor is not None
         params = replace(base, n=s.samples)
 
         def make_rg1(q: dict, comps: list[Completion]) -> list[dict]:
@@ -178,6 +182,7 @@ def build_paths(
         )
 
     if "rg2" in s.strategies:
+        assert actor is not None
         jobs = []
         for r in [r for r in out.records if r["strategy"] == "rg1"]:
             lines = solution_steps(r["response"])
@@ -207,6 +212,7 @@ def build_paths(
         )
 
     if "rg3" in s.strategies:
+        assert actor is not None
         counts["rg3"] = _rg3(out, questions, actor, inserter or actor, s, base, chunk_size, grade_workers)
 
     records = mark_selected(out.records, s)

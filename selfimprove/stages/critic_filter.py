@@ -1,0 +1,84 @@
+"""Stage: Monte-Carlo filtering of the critiques (AutoMathCritique stage 3).
+
+For each annotated wrong path whose critique calls it wrong, the actor refines it ``--n`` times
+guided by the critique; the critique is kept when at least ``--k`` refinements are correct.
+Critiques of correct paths are kept when they call the path correct; critiques with a wrong
+verdict, no verdict, or none at all are dropped. ``--k 0`` keeps every critique with the right
+verdict and refines nothing. Output: one decision per annotation (``n_correct``, ``kept``,
+``reason``) in ``--out``, the refinements in ``--refinements``.
+"""
+
+from __future__ import annotations
+
+from selfimprove.core.cli import add_generation_args, add_run_args, parser, run, sampling_from_args
+from selfimprove.core.errors import UsageError
+from selfimprove.core.io import read_jsonl
+from selfimprove.core.manifest import Step
+from selfimprove.critic.annotate import PATH_FIELDS
+from selfimprove.critic.mcfilter import mc_filter, needs_refinement
+from selfimprove.generation.engines import add_engine_args, engine_kwargs, make_engine
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser("critic_filter", __doc__)
+    ap.add_argument("--paths", required=True, help="flawed paths (JSONL)")
+    ap.add_argument("--annotations", required=True, help="annotations (JSONL)")
+    ap.add_argument("--out", required=True, help="decisions, one per annotation (JSONL, written atomically)")
+    ap.add_argument("--refinements", required=True, help="the filter's refinements (JSONL, resumed)")
+    ap.add_argument("--k", type=int, default=1, help="keep a critique when at least k of the n refinements are correct")
+    add_engine_args(ap, "actor")
+    add_generation_args(ap, temperature=0.7, max_tokens=256, n=2)
+    add_run_args(ap)
+    args = ap.parse_args(argv)
+    if args.k < 0 or args.k > args.n:
+        raise UsageError(f"--k must be between 0 and --n={args.n} (got {args.k})")
+    paths = {p["id"]: p for p in read_jsonl(args.paths, required=PATH_FIELDS + ("dataset_type",))}
+    annotations = read_jsonl(args.annotations, required=("id", "path_id", "critique"))
+    unknown = [a["id"] for a in annotations if a["path_id"] not in paths]
+    if unknown:
+        raise UsageError(f"{args.annotations}: {len(unknown)} annotation(s) of paths not in {args.paths}: {unknown[0]}")
+    params = sampling_from_args(args)
+    step = Step(
+        args.run_dir,
+        args.step or "critic/03_mc_filter",
+        {
+            "annotations": args.annotations,
+            "actor": args.actor_model,
+            "k": args.k,
+            "grader": args.grader,
+            **params.as_dict(),
+        },
+        inputs=[args.paths, args.annotations],
+        outputs=[args.out, args.refinements],
+    )
+    if step.skip():
+        return 0
+    with step:
+        actor = (
+            make_engine(**engine_kwargs(args, "actor"))
+            if any(needs_refinement(a, args.k) for a in annotations)
+            else None
+        )
+        try:
+            _, counts = mc_filter(
+                actor,
+                paths,
+                annotations,
+                args.out,
+                args.refinements,
+                args.n,
+                args.k,
+                params,
+                args.grader,
+                args.chunk_size,
+                args.grade_workers,
+            )
+        finally:
+            if actor is not None:
+                actor.close()
+        step.count(**counts)
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,116 @@
+"""Stage: flawed reasoning paths for critique data (AutoMathCritique stage 1).
+
+Strategies (``--strategies``, comma-separated, mixable): ``rg1`` the actor's own samples (wrong
+ones, and up to ``--keep-correct`` correct ones per question); ``rg2`` a prefix of t steps of
+each sample, continued at ``--rg2-temperature``; ``rg3`` one step of the reference solution
+rewritten with a mistake of a named type (``--inserter programmatic``: exact, no model;
+``--inserter model``: the ``--inserter-model``, default the actor), then continued by the actor;
+``reference`` the reference solution as a correct path. Output: one graded record per path,
+tagged ``strategy``, ``step`` (0-based) and ``mistake_type``, with ``selected`` marking those
+handed to annotation (see :mod:`selfimprove.critic.paths`).
+"""
+
+from __future__ import annotations
+
+from selfimprove.core.cli import add_generation_args, add_run_args, parser, run, sampling_from_args
+from selfimprove.core.errors import UsageError
+from selfimprove.core.io import read_jsonl
+from selfimprove.core.manifest import Step
+from selfimprove.critic.paths import INSERTERS, STRATEGIES, PathSettings, build_paths
+from selfimprove.critic.prompts import MISTAKE_TYPES
+from selfimprove.generation.engines import add_engine_args, engine_kwargs, make_engine
+
+QUESTION_FIELDS = ("id", "dataset_type", "question", "gold")
+
+
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser("critic_paths", __doc__)
+    ap.add_argument("--questions", required=True, help="question records (JSONL)")
+    ap.add_argument("--out", required=True, help="flawed paths (JSONL, resumed, rewritten with the selection)")
+    ap.add_argument("--strategies", default="rg1,rg3,reference", help=f"comma-separated: {', '.join(STRATEGIES)}")
+    ap.add_argument("--samples", type=int, default=2, help="RG1 samples per question (RG2 continues each)")
+    ap.add_argument("--rg2-temperature", type=float, default=1.0, help="temperature after the RG2 prefix")
+    ap.add_argument("--rg3-per-question", type=int, default=1, help="RG3 paths per question")
+    ap.add_argument("--inserter", default="programmatic", choices=INSERTERS, help="who inserts the RG3 mistake")
+    ap.add_argument(
+        "--mistake-types",
+        default=",".join(MISTAKE_TYPES),
+        help=f"comma-separated RG3 mistake types, from: {', '.join(MISTAKE_TYPES)}",
+    )
+    ap.add_argument("--keep-correct", type=int, default=1, help="correct RG1/RG2 paths kept per question")
+    ap.add_argument("--max-steps", type=int, default=12, help="paths with more lines are not selected")
+    add_engine_args(ap, "actor")
+    add_engine_args(ap, "inserter", required=False)
+    add_generation_args(ap, temperature=0.7, max_tokens=256, n=1)
+    add_run_args(ap)
+    args = ap.parse_args(argv)
+    for name in ("samples", "rg3_per_question", "max_steps"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.keep_correct < 0 or args.rg2_temperature < 0:
+        raise UsageError("--keep-correct and --rg2-temperature must not be negative")
+    try:
+        settings = PathSettings(
+            strategies=_list(args.strategies),
+            samples=args.samples,
+            temperature=args.temperature,
+            rg2_temperature=args.rg2_temperature,
+            rg3_per_question=args.rg3_per_question,
+            inserter=args.inserter,
+            mistake_types=_list(args.mistake_types),
+            keep_correct=args.keep_correct,
+            max_steps=args.max_steps,
+            max_tokens=args.max_tokens,
+            seed=args.seed,
+            grader=args.grader,
+        )
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    questions = read_jsonl(args.questions, required=QUESTION_FIELDS)
+    inserter_model = args.inserter_model or args.actor_model
+    step = Step(
+        args.run_dir,
+        args.step or "critic/01_flawed_paths",
+        {
+            "questions": args.questions,
+            "actor": args.actor_model,
+            "inserter_model": inserter_model if settings.inserter == "model" else None,
+            **settings.as_dict(),
+            "top_p": sampling_from_args(args).top_p,
+        },
+        inputs=[args.questions],
+        outputs=[args.out],
+    )
+    if step.skip():
+        return 0
+    with step:
+        needs_actor = bool({"rg1", "rg2", "rg3"} & set(settings.strategies))
+        actor = make_engine(**engine_kwargs(args, "actor")) if needs_actor else None
+        inserter = None
+        if "rg3" in settings.strategies and settings.inserter == "model" and inserter_model != args.actor_model:
+            args.inserter_model = inserter_model
+            inserter = make_engine(**engine_kwargs(args, "inserter"))
+        try:
+            _, counts = build_paths(
+                actor,
+                questions,
+                args.out,
+                settings,
+                inserter=inserter,
+                chunk_size=args.chunk_size,
+                grade_workers=args.grade_workers,
+            )
+        finally:
+            for engine in (inserter, actor):
+                if engine is not None:
+                    engine.close()
+        step.count(**counts)
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)
