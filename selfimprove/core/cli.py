@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from selfimprove.core import config as C
+from selfimprove.core import parsing
 from selfimprove.core.errors import MathCritiqueError, UsageError
 from selfimprove.core.layout import RunLayout
 
@@ -26,16 +27,13 @@ GRADER_CHOICES = C.GRADERS
 log = logging.getLogger("selfimprove")
 
 
-class ArgumentParser(argparse.ArgumentParser):
+class ArgumentParser(parsing.ArgumentParser):
     """argparse with one-line :class:`UsageError` errors and options backed by knobs."""
 
     def __init__(self, *a: Any, scope: str = C.STAGE, **kw: Any):
         super().__init__(*a, **kw)
         self.scope = scope
         self.knob_options: dict[str, str] = {}  # dest -> Config attribute
-
-    def error(self, message: str):
-        raise UsageError(f"{self.prog}: {message} (see --help)")
 
     def add_knob(self, group: Any, flag: str, attr: str, help: str = "", **kw: Any) -> None:  # noqa: A002
         """An option whose default is the knob ``attr`` (parsed and checked like the knob)."""

@@ -25,13 +25,13 @@ run directory always stays inside its ``RUNS_DIR``.
 
 from __future__ import annotations
 
-import argparse
 import os
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from selfimprove.core.errors import UsageError
+from selfimprove.core.parsing import ArgumentParser
 
 MANIFEST = "manifest.json"
 SPLITS = ("train", "test")
@@ -246,7 +246,7 @@ _RUN_PATHS = ("root", "manifest", "accuracy", "data_dir", "eval_root", "report",
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
+    ap = ArgumentParser(
         prog="python -m selfimprove.layout",
         description="Print a path (or, with --step, a step name) of a run's layout; drivers use it "
         "instead of spelling file names.",

@@ -11,7 +11,6 @@ a lock, so the steps of one run may write from several processes.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import json
@@ -28,6 +27,7 @@ from selfimprove.core import runlock
 from selfimprove.core.errors import ManifestError, SettingsChanged
 from selfimprove.core.io import atomic_write_json
 from selfimprove.core.layout import MANIFEST, RunLayout
+from selfimprove.core.parsing import ArgumentParser
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +255,7 @@ def summary_lines(run_dir: str | Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
+    ap = ArgumentParser(
         prog="python -m selfimprove.manifest", description="Read a run manifest: whether a step is done, or a summary."
     )
     sub = ap.add_subparsers(dest="cmd", required=True)

@@ -17,7 +17,6 @@ evaluation's knobs when ``EVALUATE=1``. Every problem is one ``error:`` line, ex
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -28,6 +27,7 @@ from collections.abc import Mapping
 from selfimprove.core import config as C
 from selfimprove.core import manifest, runlock
 from selfimprove.core.errors import DataError, UsageError
+from selfimprove.core.parsing import ArgumentParser
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def shell(cfg: C.Config, scope: str, token: str | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m selfimprove.config", description=__doc__.split("\n\n")[0])
+    ap = ArgumentParser(prog="python -m selfimprove.config", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name, text in (
         ("shell", "check everything, print shell assignments"),
