@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 
 class Vote(Protocol):
-    """The result of majority voting over a list of answers (see ``selfimprove.process``).
+    """The result of majority voting over a list of answers (see ``selfimprove.grading.api``).
 
     ``classes`` holds the indices (into the voted list) of each equivalence class of
     answers, classes in order of first appearance; ``None`` answers belong to no class.
@@ -47,11 +47,11 @@ class Answer:
 
 
 def default_vote_fn() -> VoteFn:
-    """Return ``selfimprove.process.vote``, the answer-equivalence majority vote."""
+    """Return ``selfimprove.grading.api.vote``, the answer-equivalence majority vote."""
     try:
         from selfimprove.grading.api import vote
     except ImportError as e:  # pragma: no cover - depends on the installed package
-        raise ImportError("selfimprove.process.vote is not available; pass vote_fn= explicitly") from e
+        raise ImportError("selfimprove.grading.api.vote is not available; pass vote_fn= explicitly") from e
     return vote
 
 

@@ -131,7 +131,7 @@ def compute_results(
     chain's last answer forward; ``config["sequential_mode"]`` (``oracle``, ``all``,
     ``verifier``) says how the chains were grown and ``config["sequential_headline"]``
     (``mv``, or ``final`` for ``--only-final-sequential``) which sequential number leads.
-    ``vote_fn`` defaults to ``selfimprove.process.vote``.
+    ``vote_fn`` defaults to ``selfimprove.grading.api.vote``.
 
     ``upper_bounds`` lists the stored numbers that use the ground truth (oracle modes).
 
@@ -227,7 +227,7 @@ def write_results(results: Mapping, path: str | os.PathLike) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m selfimprove.metrics",
+        prog="python -m selfimprove.evaluation.metrics",
         description="Compute every test-time metric from graded generation records into results.json.",
     )
     parser.add_argument("--questions", required=True, help="questions JSONL")

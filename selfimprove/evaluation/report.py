@@ -1,4 +1,4 @@
-"""Plots and a Markdown report from ``results.json`` files (see ``selfimprove.metrics``).
+"""Plots and a Markdown report from ``results.json`` files (see ``selfimprove.evaluation.metrics``).
 
 Usage::
 

@@ -17,12 +17,20 @@ from selfimprove.core.manifest import main as manifest_main
 from selfimprove.core.manifest import read
 
 
+def _counts(steps: dict, it: str, step: str) -> dict:
+    return (steps.get(f"{it}/{step}") or {}).get("counts") or {}
+
+
 def per_iteration(run_dir: Path) -> dict:
     steps = read(run_dir)["steps"]
     out: dict[str, dict] = {}
-    for k in sorted(int(p.name.split("_")[1]) for p in run_dir.glob("iter_*") if p.is_dir()):
+    iters = (p.name.split("_", 1)[1] for p in run_dir.glob("iter_*") if p.is_dir())
+    for k in sorted(int(x) for x in iters if x.isdigit()):
         it = f"iter_{k}"
-        c = lambda s: (steps.get(f"{it}/{s}") or {}).get("counts") or {}  # noqa: E731
+
+        def c(step: str, it: str = it) -> dict:
+            return _counts(steps, it, step)
+
         row = {
             "actor": str(run_dir / it / "actor") if (run_dir / it / "actor").is_dir() else None,
             "train_sample_accuracy": c("01_samples").get("accuracy"),
