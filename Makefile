@@ -1,23 +1,36 @@
-# MathCritique — the two commands a newcomer needs:
+# MathCritique — the commands a newcomer needs:
 #   make demo   set up (if needed) and run self-improvement + evaluation on the embedded default
 #   make test   set up (if needed) and run the test suite
+#   make lint   ruff (lint + format check) and mypy over the code, scripts and tests
 PYTHON ?= .venv/bin/python
 PYTEST_ARGS ?=
+# pytest marker expression, e.g. PYTEST_MARKERS="not timing" (CI deselects wall-clock tests)
+PYTEST_MARKERS ?=
+LINT_PATHS = selfimprove scripts tests
 
-.PHONY: setup demo test test-fast bench clean-runs
+.PHONY: setup setup-inference demo test test-fast lint bench clean-runs
 
 setup:
 	bash scripts/setup_env.sh all
 
+setup-inference:
+	bash scripts/setup_env.sh inference
+
 demo: setup
 	bash selfimprove/inference-all.sh
 
+# tests run offline: the embedded model is local, and nothing may wait on the network
 test: setup
-	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
+	HF_HUB_OFFLINE=1 $(PYTHON) -m pytest tests $(if $(PYTEST_MARKERS),-m "$(PYTEST_MARKERS)") $(PYTEST_ARGS)
 
 # the unit tests only (no model, seconds)
 test-fast: setup
-	$(PYTHON) -m pytest tests -m "not integration" $(PYTEST_ARGS)
+	HF_HUB_OFFLINE=1 $(PYTHON) -m pytest tests -m "not integration$(if $(PYTEST_MARKERS), and ($(PYTEST_MARKERS)))" $(PYTEST_ARGS)
+
+lint: setup-inference
+	$(PYTHON) -m ruff check $(LINT_PATHS)
+	$(PYTHON) -m ruff format --check $(LINT_PATHS)
+	$(PYTHON) -m mypy $(LINT_PATHS)
 
 bench: setup
 	$(PYTHON) scripts/bench_grader.py

@@ -349,7 +349,7 @@ def test_step_skips_when_done_and_refuses_other_settings(tmp_path):
     assert entry["status"] == "done" and entry["counts"] == {"samples": 4} and entry["seconds"] >= 0
     assert Step(tmp_path, "iter_1/01_samples", {"n": 2}).done
     with pytest.raises(SettingsChanged, match="other settings"):
-        Step(tmp_path, "iter_1/01_samples", {"n": 3}).done
+        _ = Step(tmp_path, "iter_1/01_samples", {"n": 3}).done
     with pytest.raises(RuntimeError):
         with Step(tmp_path, "iter_1/02_critiques", {}):
             raise RuntimeError("boom")
