@@ -139,9 +139,12 @@ def check_solution(
     pred: str | None,
     question: str = "",
     truth: list[TrueStep] | None = None,
+    abstain: bool = True,
 ) -> Annotation:
     """Check every step of ``response``; ``correct``/``pred`` are the grader's verdict and the
-    extracted final answer, ``truth`` the true step values when known."""
+    extracted final answer, ``truth`` the true step values when known. With ``abstain=False`` an
+    unlocalised error still gets a critique (no step called wrong, the final answer wrong): what a
+    verifier without a model says, used when the annotator serves as a critic at test time."""
     lines = solution_steps(response)[:MAX_STEPS]
     verdict = "correct" if correct else "wrong"
     if not lines:
@@ -213,7 +216,7 @@ def check_solution(
                 wrong(ans_i, final)
         elif ans_i > first:
             labels[ans_i] = (False, final)
-        if first is None:
+        if first is None and abstain:
             return Annotation("unlocalised", verdict, None)
     steps = []
     for i, (ok, why) in enumerate(labels):
@@ -226,7 +229,8 @@ def check_solution(
             else:
                 why = "This step is correct."
         steps.append(StepCheck(step_sentence(lines[i]), ok, why))
-    return Annotation("ok", verdict, first, tuple(steps), render_critique(steps, verdict, final))
+    status = "unlocalised" if first is None and not correct else "ok"
+    return Annotation(status, verdict, first, tuple(steps), render_critique(steps, verdict, final))
 
 
 def render_critique(steps: tuple[StepCheck, ...] | list[StepCheck], verdict: str, final_explanation: str) -> str:
@@ -243,7 +247,7 @@ def render_critique(steps: tuple[StepCheck, ...] | list[StepCheck], verdict: str
     return "\n\n".join(blocks)
 
 
-def annotate_record(path: dict, question: dict | None = None) -> Annotation:
+def annotate_record(path: dict, question: dict | None = None, abstain: bool = True) -> Annotation:
     """Annotate a graded flawed-path record (``response``, ``gold``, ``correct``, ``pred``);
     ``question`` (the question record) supplies the true step values when it has them."""
     q = question or path
@@ -254,4 +258,5 @@ def annotate_record(path: dict, question: dict | None = None) -> Annotation:
         path.get("pred"),
         question=path.get("question", q.get("question", "")),
         truth=true_steps(q),
+        abstain=abstain,
     )

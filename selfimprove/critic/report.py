@@ -1,0 +1,104 @@
+"""The critic comparison: ``results.json`` -> a Markdown table (``report.md``) and a bar plot (PNG)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from selfimprove.core.io import atomic_write_bytes, atomic_write_text
+from selfimprove.critic.evaluate import METRICS
+
+LABELS = {
+    "format_compliance": "format compliance",
+    "discrimination": "discrimination",
+    "f1": "first-error F1",
+    "helpfulness": "helpfulness",
+    "accuracy_after_refinement": "acc. after refinement",
+}
+# the demo's goals (issue: trained-critic format >= 95 %, discrimination >= 75 %, helpfulness > 0)
+GOALS = {"format_compliance": (">=", 0.95), "discrimination": (">=", 0.75), "helpfulness": (">", 0.0)}
+PLOT = "critics.png"
+
+
+def pct(v: float | None) -> str:
+    return "–" if v is None else f"{100 * v:.1f}"
+
+
+def table(results: dict) -> str:
+    head = "| critic | model | " + " | ".join(LABELS[m] for m in METRICS) + " | n |"
+    rule = "|" + "---|" * (len(METRICS) + 3)
+    rows = [head, rule]
+    for name, m in results["critics"].items():
+        model = m.get("model") or ""
+        cells = " | ".join(pct(m.get(k)) for k in METRICS)
+        rows.append(f"| {name} | {model} | {cells} | {m.get('n', 0)} |")
+    return "\n".join(rows)
+
+
+def goal_lines(results: dict, critic: str = "trained") -> list[str]:
+    m = results["critics"].get(critic)
+    if m is None:
+        return []
+    lines = []
+    for key, (op, target) in GOALS.items():
+        v = m.get(key)
+        ok = v is not None and (v >= target if op == ">=" else v > target)
+        lines.append(
+            f"- {critic} {LABELS[key]}: {pct(v)} % (goal {op} {100 * target:.0f} %): {'met' if ok else 'not met'}"
+        )
+    return lines
+
+
+def plot(results: dict, path: Path) -> str | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    critics = list(results["critics"])
+    if not critics:
+        return None
+    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(METRICS), 3.6))
+    width = 0.8 / len(critics)
+    for i, name in enumerate(critics):
+        vals = [100 * (results["critics"][name].get(m) or 0.0) for m in METRICS]
+        ax.bar([j + i * width for j in range(len(METRICS))], vals, width, label=name)
+    ax.set_xticks([j + width * (len(critics) - 1) / 2 for j in range(len(METRICS))])
+    ax.set_xticklabels([LABELS[m] for m in METRICS], fontsize=8)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("%")
+    ax.set_title(f"Critics on {results['responses']['n']} held-out responses (balanced)")
+    ax.legend(fontsize=8)
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path.name
+
+
+def write_report(results: dict, out_dir: Path) -> Path:
+    out_dir = Path(out_dir)
+    png = plot(results, out_dir / PLOT)
+    r = results["responses"]
+    parts = [
+        "# Critic evaluation",
+        "",
+        f"Actor (refines): `{results.get('actor')}`. Held-out responses: {r['n']} ({r['correct']} correct, "
+        f"{r['wrong']} wrong; by strategy {r['per_strategy']}; first wrong step known for "
+        f"{r['labelled_first_error']}).",
+        "",
+        table(results),
+        "",
+        "Percentages. `none`: no critique, the responses stand. `programmatic`: the arithmetic annotator, "
+        "which is given the reference answer (an upper bound, not a learned critic). Metric definitions: "
+        "`docs/critic.md`.",
+    ]
+    goals = goal_lines(results)
+    if goals:
+        parts += ["", "## Goals of the embedded demo", "", *goals]
+    if png:
+        parts += ["", f"![critics]({png})"]
+    path = out_dir / "report.md"
+    atomic_write_text(path, "\n".join(parts) + "\n")
+    return path

@@ -1,0 +1,137 @@
+"""Stage: compare critics on the same held-out responses (the paper's Table 2).
+
+``--paths`` are flawed paths of test questions (``critic_paths`` on the test split); a balanced
+set of ``--per-class`` correct and as many wrong ones is drawn (``responses.jsonl``, each with its
+true first wrong step). Every ``--critic NAME=SPEC`` critiques them, and the actor refines every
+wrong response and every response the critic does not call correct. SPEC is ``none`` (no
+critique), ``programmatic`` (the arithmetic annotator), ``api:MODEL`` (an OpenAI-compatible
+endpoint, ``--critic-base-url``, key from ``$OPENAI_API_KEY``) or a model folder / hub id.
+Writes ``NAME/critiques.jsonl``, ``NAME/refinements.jsonl``, ``results.json`` (``critics: {NAME:
+{discrimination, helpfulness, format_compliance, f1, accuracy_after_refinement, n, ...}}``),
+``report.md`` and ``critics.png`` into ``--out-dir``. Metrics: :mod:`selfimprove.critic.evaluate`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from selfimprove.core.cli import add_generation_args, add_run_args, parser, run, sampling_from_args
+from selfimprove.core.errors import UsageError
+from selfimprove.core.io import atomic_write_json, atomic_write_jsonl, read_jsonl
+from selfimprove.core.manifest import Step
+from selfimprove.critic.annotate import PATH_FIELDS
+from selfimprove.critic.evaluate import NONE, balanced_responses, evaluate_critic, response_summary
+from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
+from selfimprove.critic.report import write_report
+from selfimprove.generation.engines import Engine, SamplingParams, add_engine_args, engine_kwargs, make_engine
+
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def parse_critics(items: list[str]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for item in items:
+        name, sep, spec = item.partition("=")
+        if not sep or not _NAME.match(name) or not spec.strip():
+            raise UsageError(f"--critic expects NAME=SPEC with NAME of letters, digits, '.', '_' or '-', got {item!r}")
+        if name in {n for n, _ in out}:
+            raise UsageError(f"--critic {name} given twice")
+        out.append((name, spec.strip()))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser("critic_eval", __doc__)
+    ap.add_argument("--paths", required=True, help="flawed paths of held-out questions (JSONL)")
+    ap.add_argument("--out-dir", required=True, help="folder for the responses, per-critic files and results")
+    ap.add_argument("--critic", action="append", default=[], metavar="NAME=SPEC", help="a critic (repeatable)")
+    ap.add_argument("--per-class", type=int, default=20, help="correct (and as many wrong) responses")
+    ap.add_argument("--critic-max-tokens", type=int, default=512, help="new tokens per critique")
+    add_engine_args(ap, "actor")
+    add_engine_args(ap, "critic", required=False)
+    add_generation_args(ap, temperature=0.0, max_tokens=256, n=1)
+    add_run_args(ap)
+    args = ap.parse_args(argv)
+    critics = parse_critics(args.critic or [f"{NONE}={NONE}", f"{PROGRAMMATIC}={PROGRAMMATIC}"])
+    if args.per_class < 1 or args.critic_max_tokens < 1:
+        raise UsageError("--per-class and --critic-max-tokens must be at least 1")
+    out_dir = Path(args.out_dir)
+    paths = read_jsonl(args.paths, required=PATH_FIELDS + ("dataset_type",))
+    refine_params = sampling_from_args(args)
+    critic_params = SamplingParams(n=1, temperature=0.0, max_tokens=args.critic_max_tokens, seed=args.seed)
+    step = Step(
+        args.run_dir,
+        args.step or "critic/06_eval",
+        {
+            "paths": args.paths,
+            "critics": dict(critics),
+            "per_class": args.per_class,
+            "actor": args.actor_model,
+            "critic_max_tokens": args.critic_max_tokens,
+            "grader": args.grader,
+            **refine_params.as_dict(),
+        },
+        inputs=[args.paths],
+        outputs=[out_dir / "results.json"],
+    )
+    if step.skip():
+        return 0
+    with step:
+        responses = balanced_responses(paths, args.per_class, args.seed)
+        if not responses:
+            raise UsageError(f"{args.paths}: no correct and wrong selected paths to build a balanced set from")
+        atomic_write_jsonl(out_dir / "responses.jsonl", responses)
+        actor = None
+        results: dict = {"actor": args.actor_model, "responses": response_summary(responses), "critics": {}}
+        try:
+            for name, spec in critics:
+                t0 = time.time()
+                engine = None
+                critic: Engine | str
+                if spec in (NONE, PROGRAMMATIC):
+                    critic = spec
+                elif spec == args.actor_model and args.critic_type == args.actor_type and not args.critic_base_url:
+                    actor = actor or make_engine(**engine_kwargs(args, "actor"))
+                    critic = actor
+                else:
+                    args.critic_model = spec[4:] if spec.startswith("api:") else spec
+                    kw = engine_kwargs(args, "critic")
+                    if spec.startswith("api:"):
+                        kw["engine"] = "openai"
+                    engine = critic = make_engine(**kw)
+                if spec != NONE and actor is None:
+                    actor = make_engine(**engine_kwargs(args, "actor"))
+                try:
+                    metrics = evaluate_critic(
+                        name,
+                        critic,
+                        actor,
+                        responses,
+                        out_dir,
+                        critic_params,
+                        refine_params,
+                        args.grader,
+                        args.chunk_size,
+                        args.grade_workers,
+                    )
+                finally:
+                    if engine is not None:
+                        engine.close()
+                metrics["model"] = spec
+                metrics["seconds"] = round(time.time() - t0, 1)
+                results["critics"][name] = metrics
+        finally:
+            if actor is not None:
+                actor.close()
+        atomic_write_json(out_dir / "results.json", results)
+        report = write_report(results, out_dir)
+        for name, m in results["critics"].items():
+            step.count(**{f"{name}_{k}": m.get(k) for k in ("format_compliance", "discrimination", "helpfulness")})
+        step.count(responses=len(responses), report=str(report))
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,159 @@
+"""Critic evaluation: the balanced response set, every metric worked by hand, scripted critics and
+actor end to end, and the report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from selfimprove.core.errors import UsageError
+from selfimprove.critic.evaluate import balanced_responses, critic_metrics, evaluate_critic, response_summary
+from selfimprove.critic.report import table, write_report
+from selfimprove.generation.engines import SamplingParams, ScriptedEngine
+from selfimprove.generation.prompts import SOLUTION_PREFIX
+from selfimprove.stages.critic_eval import parse_critics
+
+Q = "Zoe has 12 pens and buys 7 more. She gives 4 away. How many pens does Zoe have?"
+STEPS = [{"expr": "12+7", "value": 19}, {"expr": "19-4", "value": 15}]
+
+
+def resp(rid, lines, correct, pred, selected=True):
+    return {
+        "id": rid,
+        "qid": rid.rsplit("/", 2)[0],
+        "strategy": rid.split("/")[-2] if rid.count("/") > 1 else "reference",
+        "question": Q,
+        "response": SOLUTION_PREFIX + "\n".join(lines),
+        "gold": "15",
+        "dataset_type": "gsm8k",
+        "correct": correct,
+        "pred": pred,
+        "selected": selected,
+        "steps": STEPS,
+    }
+
+
+GOOD = ["Zoe has 12 + 7 = 19 pens.", "She has 19 - 4 = 15 pens.", "The answer is 15."]
+BAD1 = ["Zoe has 12 + 7 = 18 pens.", "She has 18 - 4 = 14 pens.", "The answer is 14."]  # first error: 0
+BAD2 = ["Zoe has 12 + 7 = 19 pens.", "She has 19 + 4 = 23 pens.", "The answer is 23."]  # first error: 1
+C1, C2 = resp("q/a/rg1/0", GOOD, True, "15"), resp("q/b/rg1/0", GOOD + ["Done."], True, "15")
+W1, W2 = resp("q/a/rg3/0", BAD1, False, "14"), resp("q/b/rg3/0", BAD2, False, "23")
+
+
+def test_balanced_responses_are_balanced_seeded_and_labelled():
+    extra_wrong = [resp(f"q/x{i}/rg3/0", BAD1, False, "14") for i in range(3)]
+    unselected = resp("q/u/rg1/0", GOOD, True, "15", selected=False)
+    pool = [C1, C2, W1, W2, unselected, *extra_wrong]
+    out = balanced_responses(pool, per_class=5, seed=0)
+    assert sum(r["correct"] for r in out) == 2 and sum(not r["correct"] for r in out) == 2
+    assert "q/u/rg1/0" not in {r["id"] for r in out}
+    assert out == balanced_responses(pool, per_class=5, seed=0)
+    labels = {r["id"]: (r["label_first_error"], r["label_status"]) for r in balanced_responses([C1, C2, W1, W2], 9)}
+    assert labels == {C1["id"]: (None, "ok"), C2["id"]: (None, "ok"), W1["id"]: (0, "ok"), W2["id"]: (1, "ok")}
+    assert response_summary(out)["n"] == 4
+
+
+def crit(sample, verdict, steps):
+    blocks = "".join(f"Step sentence: {s}\nCorrectness of the step: {v}\nExplanation: .\n\n" for s, v in steps)
+    text = blocks + (f"Correctness of the final answer: {verdict}\nExplanation: ." if verdict else "I think so.")
+    v = None if verdict is None else verdict.lower()
+    return {
+        "id": sample["id"] + "/c0",
+        "sample_id": sample["id"],
+        "critique": text,
+        "verdict": v,
+        "step_verdicts": [x.lower() for _, x in steps],
+    }
+
+
+def test_metrics_worked_by_hand():
+    responses = [dict(r, label_status="ok") for r in (C1, C2, W1, W2)]
+    for r, label in zip(responses, (None, None, 0, 1)):
+        r["label_first_error"] = label
+    critiques = [
+        crit(C1, "Correct", [(GOOD[0], "Correct"), (GOOD[1], "Correct")]),
+        crit(C2, None, [(GOOD[0], "Correct")]),  # no final verdict: a format miss, and refined
+        crit(W1, "Wrong", [(BAD1[0], "Wrong"), (BAD1[1], "Wrong")]),  # first error found exactly
+        crit(W2, "Correct", [(BAD2[0], "Correct"), (BAD2[1], "Correct")]),  # fooled
+    ]
+    refinements = [
+        {"sample_id": C2["id"], "correct": True},
+        {"sample_id": W1["id"], "correct": True},
+        {"sample_id": W2["id"], "correct": False},
+    ]
+    m = critic_metrics(responses, critiques, refinements)
+    assert m["format_compliance"] == 0.75
+    assert (m["discrimination"], m["discrimination_on_wrong"], m["discrimination_on_correct"]) == (0.5, 0.5, 0.5)
+    assert (m["f1_accuracy_erroneous"], m["f1_accuracy_correct"], m["f1"]) == (0.5, 0.5, 0.5)
+    assert m["helpfulness"] == 0.5
+    assert (m["accuracy_before_refinement"], m["accuracy_after_refinement"]) == (0.5, 0.75)
+    none = critic_metrics(responses, None, [])
+    assert none["accuracy_after_refinement"] == 0.5 and none["discrimination"] is None and none["f1"] is None
+
+
+def test_scripted_critic_and_actor_end_to_end(tmp_path):
+    responses = balanced_responses([C1, C2, W1, W2], per_class=2)
+
+    def critic_respond(prompt, k):  # calls everything wrong, blaming the first step
+        first = prompt.messages[0]["content"].split("Solution:\n", 1)[1].splitlines()[0]
+        return f"Step sentence: {first}\nCorrectness of the step: Wrong\nExplanation: .\n\nCorrectness of the final answer: Wrong\nExplanation: ."
+
+    refined = []
+
+    def actor_respond(prompt, k):
+        refined.append(prompt.messages[1]["content"])
+        return "Zoe has 19 pens, then 15.\nThe answer is 15."
+
+    critic = ScriptedEngine(critic_respond, name="always-wrong")
+    actor = ScriptedEngine(actor_respond, name="actor")
+    params = SamplingParams(max_tokens=64)
+    m = evaluate_critic("w", critic, actor, responses, tmp_path, params, params)
+    assert len(refined) == 4  # every response: the critic calls none correct
+    assert (m["format_compliance"], m["discrimination"], m["helpfulness"], m["accuracy_after_refinement"]) == (
+        1.0,
+        0.5,
+        1.0,
+        1.0,
+    )
+    assert (m["f1_accuracy_erroneous"], m["f1_accuracy_correct"]) == (0.5, 0.0)  # W1's first error is step 0
+    assert (tmp_path / "w" / "critiques.jsonl").is_file() and (tmp_path / "w" / "refinements.jsonl").is_file()
+    # the programmatic critic: right about everything; only the wrong responses are refined
+    refined.clear()
+    p = evaluate_critic("programmatic", "programmatic", actor, responses, tmp_path, params, params)
+    assert len(refined) == 2
+    assert (p["format_compliance"], p["discrimination"], p["f1"], p["accuracy_after_refinement"]) == (
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+    )
+    # resumed: nothing new is generated
+    evaluate_critic("w", critic, actor, responses, tmp_path, params, params)
+    assert len(critic.calls) == 1
+
+    results = {
+        "actor": "actor",
+        "responses": response_summary(responses),
+        "critics": {"none": critic_metrics(responses, None, []), "w": m, "programmatic": p},
+    }
+    results["critics"]["trained"] = dict(m, format_compliance=0.96, discrimination=0.7)
+    path = write_report(results, tmp_path)
+    text = path.read_text()
+    assert table(results) in text
+    assert "| none |  | – | – | – | – | 50.0 | 4 |" in text
+    assert "trained format compliance: 96.0 % (goal >= 95 %): met" in text
+    assert "trained discrimination: 70.0 % (goal >= 75 %): not met" in text
+    assert (tmp_path / "critics.png").stat().st_size > 1000
+    json.dumps(results)  # serialisable
+
+
+def test_parse_critics():
+    assert parse_critics(["base=/m", "trained=runs/x/critic/model", "gpt=api:gpt-4o"]) == [
+        ("base", "/m"),
+        ("trained", "runs/x/critic/model"),
+        ("gpt", "api:gpt-4o"),
+    ]
+    for bad in (["base"], ["a b=x"], ["x="], ["a=1", "a=2"]):
+        with pytest.raises(UsageError):
+            parse_critics(bad)
