@@ -115,18 +115,22 @@ def test_shell_lines_survive_bash_and_the_manifest_form_is_json(tmp_path):
     assert set(d) == {k.env for k in C.knobs(C.INFERENCE).values()}
 
 
+def problem(name: str, env: dict[str, str]) -> str:
+    return C.check_model(name, "model_name", env=env) or ""
+
+
 def test_model_names_that_look_like_paths_must_be_model_folders(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models" / "good").mkdir(parents=True)
     (tmp_path / "models" / "good" / "config.json").write_text("{}")
     assert C.check_model("models/good", "model_name", env={}) is None
-    assert "model models/nope not found" in C.check_model("models/nope", "model_name", env={})
-    assert "not found" in C.check_model("./nope", "model_name", env={})
-    assert "is not a model folder" in C.check_model("models", "model_name", env={})
+    assert "model models/nope not found" in problem("models/nope", {})
+    assert "not found" in problem("./nope", {})
+    assert "is not a model folder" in problem("models", {})
     # a hub id: fine when the hub may be used, or when it is cached; else a clear message
     assert C.check_model("org/model", "model_name", env={}) is None
     offline = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub")}
-    assert "HF_HUB_OFFLINE is set" in C.check_model("org/model", "model_name", env=offline)
+    assert "HF_HUB_OFFLINE is set" in problem("org/model", offline)
     snap = tmp_path / "hub" / "models--org--model" / "snapshots" / "abc"
     snap.mkdir(parents=True)
     (snap / "config.json").write_text("{}")

@@ -129,9 +129,8 @@ def fake_drivers(*runs: str, crash: bool = False) -> list[subprocess.Popen]:
 
 def test_the_same_experiment_started_twice_at_once_runs_once(tmp_path):
     procs = fake_drivers(str(tmp_path / "same"), str(tmp_path / "same"))
-    codes = sorted(p.wait(timeout=60) for p in procs)
-    errs = [p.stderr.read() for p in procs]
-    assert codes == [0, 75], errs
+    errs = [p.communicate(timeout=60)[1] for p in procs]
+    assert sorted(p.returncode for p in procs) == [0, 75], errs
     assert any("experiment same is already running" in e for e in errs)
     ids = [json.loads(x)["id"] for x in (tmp_path / "same" / "steps.jsonl").read_text().splitlines()]
     assert ids == [f"same/{k}" for k in range(5)]  # never interleaved
@@ -139,7 +138,8 @@ def test_the_same_experiment_started_twice_at_once_runs_once(tmp_path):
 
 def test_two_experiments_side_by_side_do_not_interfere(tmp_path):
     procs = fake_drivers(str(tmp_path / "a"), str(tmp_path / "b"))
-    assert [p.wait(timeout=60) for p in procs] == [0, 0], [p.stderr.read() for p in procs]
+    errs = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
     for name in ("a", "b"):
         lines = (tmp_path / name / "steps.jsonl").read_text().splitlines()
         assert [json.loads(x)["id"] for x in lines] == [f"{name}/{k}" for k in range(5)]
