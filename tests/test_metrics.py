@@ -58,27 +58,27 @@ def f(num, den=1):
 
 # ------------------------------------------------------------------------------ fixture
 
-POOL = {
+POOL: dict[str, list[tuple[str | None, bool]]] = {
     "A": [("5", True), ("3", False), ("3", False), ("5", True)],
     "B": [(None, False), ("7", True), ("2", False), ("2", False)],
     "C": [("1", True), ("1", True), (None, False), (" 1", True)],
 }
-VERDICTS = {
+VERDICTS: dict[str, list[str | None]] = {
     "A": ["correct", "wrong", None, "wrong"],
     "B": ["wrong", "correct", "wrong", "wrong"],
     "C": ["correct", "correct", "wrong", "correct"],
 }
-REFINED = {
+REFINED: dict[str, list[tuple[str, bool]]] = {
     "A": [("5", True), ("5", True), ("3", False), ("3", False)],
     "B": [("7", True), ("7", True), ("7", True), ("2", False)],
     "C": [("1", True), ("2", False), ("1", True), ("1", True)],
 }
-CHAINS = {
+CHAINS: dict[str, list[tuple[str, bool, str | None]]] = {
     "A": [("3", False, "wrong"), ("5", True, "correct")],
     "B": [("2", False, "wrong"), ("2", False, "wrong"), ("7", True, None)],
     "C": [("1", True, "correct")],
 }
-GREEDY = {"A": ("5", True), "B": ("2", False), "C": ("1", True)}
+GREEDY: dict[str, tuple[str | None, bool]] = {"A": ("5", True), "B": ("2", False), "C": ("1", True)}
 GOLD = {"A": "5", "B": "7", "C": "1"}
 
 
