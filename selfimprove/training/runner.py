@@ -159,7 +159,7 @@ def run_job(job: TrainJob, env: Mapping[str, str] | None = None) -> Path | None:
             return job.out_dir
         _say(
             job,
-            "recorded as done but the model folder fails the check, training again: " + "; ".join(problems),
+            "recorded as done, but " + "; ".join(problems) + "; training again",
             logging.WARNING,
         )
     cli = find_cli(job.cli)
