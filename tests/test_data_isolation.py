@@ -177,7 +177,7 @@ def test_hub_row_that_is_not_a_mapping(monkeypatch):
     assert problems == ["openai/gsm8k/train:row 1: not a mapping"]
 
 
-def test_prepare_stage_survives_poison_rows(tmp_path, capsys):
+def test_prepare_stage_survives_poison_rows(tmp_path, capsys, caplog):
     """The prepare stage writes the good records of a file holding each poison row."""
     from selfimprove.stages import prepare
 
@@ -193,7 +193,7 @@ def test_prepare_stage_survives_poison_rows(tmp_path, capsys):
     assert prepare.main(["--dataset", f"file:{path}?type=gsm8k", "--split", "test", "--out", str(out)]) == 0
     written = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in written] == ["poison/test/0", "poison/test/3", "poison/test/4"]
-    err = capsys.readouterr().err
+    err = capsys.readouterr().err + caplog.text  # the stage reports skipped rows on stderr or its log
     assert f"{path}:2: JSON nested" in err and f"{path}:3: field 'question' holds a lone surrogate" in err
     assert f"{path}:4: invalid UTF-8" in err
 

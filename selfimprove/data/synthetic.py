@@ -60,6 +60,7 @@ from selfimprove.data.synth.problem import (
     MIN_VALUE,
     Problem,
     Step,
+    Template,
     apply_op,
 )
 from selfimprove.data.synth.themes import THEMES
@@ -101,6 +102,7 @@ __all__ = [
     "Person",
     "Problem",
     "Step",
+    "Template",
     "apply_op",
     "dataset_name",
     "generate",
