@@ -122,8 +122,9 @@ class ModelJudge:
         return result
 
 
-def annotator_judge() -> StepJudge:
-    """The programmatic arithmetic annotator of :mod:`selfimprove.critic` as a step judge."""
-    from selfimprove.critic import annotator  # type: ignore[attr-defined]
+def annotator_judge(grader: str = "default") -> StepJudge:
+    """The programmatic arithmetic annotator of :mod:`selfimprove.critic` as a step judge
+    (reference-guided: see :mod:`selfimprove.selftalk.annotator`)."""
+    from selfimprove.selftalk.annotator import NAME, judge_step
 
-    return FunctionJudge(annotator.judge_step, name="annotator")
+    return FunctionJudge(lambda q, steps, step: judge_step(q, steps, step, grader), name=NAME)

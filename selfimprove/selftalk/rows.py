@@ -18,10 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from selfimprove.core.io import ResumableJsonl
 from selfimprove.generation.engines import Engine, SamplingParams
-from selfimprove.generation.prompts import parse_critique
-from selfimprove.generation.tasks import critique_ids, critique_samples, refine_critiques, sample_questions
+from selfimprove.generation.tasks import critique_samples, refine_critiques, sample_questions
+from selfimprove.selftalk.annotator import annotate_samples
 from selfimprove.selftalk.selfcorrect import self_correct
 from selfimprove.selftalk.table import row_results
 
@@ -66,32 +65,6 @@ def selfcorrect_row(
     return row_results("selfcorrect", questions, g, p, config, greedy, pool), counts
 
 
-def _annotate(critique_fn: CritiqueFn, qmap: dict, samples: list[dict], path: Path) -> list[dict]:
-    """Programmatic critiques in the critique records' shape (resumable like the model's)."""
-    out = ResumableJsonl(path)
-    new = []
-    for s in samples:
-        cid = critique_ids(s["id"], 1)[0]
-        if cid in out.done:
-            continue
-        text = critique_fn(qmap[s["qid"]], s["response"])
-        parsed = parse_critique(text)
-        new.append(
-            {
-                "id": cid,
-                "sample_id": s["id"],
-                "qid": s["qid"],
-                "critic_model": "annotator",
-                "critique": text,
-                "verdict": parsed.verdict,
-                "follows_format": parsed.follows_format,
-                "step_verdicts": list(parsed.steps),
-            }
-        )
-    out.append(new)
-    return out.records
-
-
 def _verified(
     actor: Engine,
     critic: Engine | CritiqueFn,
@@ -109,7 +82,7 @@ def _verified(
     if isinstance(critic, Engine):
         crits, _ = critique_samples(critic, samples, out_dir / f"{tag}_critiques.jsonl", critic_p, chunk_size)
     else:
-        crits = _annotate(critic, qmap, samples, out_dir / f"{tag}_critiques.jsonl")
+        crits, _ = annotate_samples(qmap, samples, out_dir / f"{tag}_critiques.jsonl", grader, critic)
     crits = [c for c in crits if c["sample_id"] in by_id]
     flagged = [c for c in crits if c["verdict"] == "wrong"]
     refs, _ = refine_critiques(

@@ -93,7 +93,7 @@ def main(argv=None) -> int:
             critic = shared_engine(**engine_kwargs(args, "critic"))
             judge = ModelJudge(critic, SamplingParams(n=1, temperature=0.0, max_tokens=args.critic_max_tokens))
         else:
-            judge = annotator_judge()
+            judge = annotator_judge(args.grader)
         smoother = shared_engine(**engine_kwargs(args, "smoother")) if args.smoother == "llm" else None
         records, counts = build_selftalk(
             actor,

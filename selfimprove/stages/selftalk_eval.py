@@ -26,11 +26,11 @@ from selfimprove.selftalk.table import METHODS, row_results
 ANNOTATOR = "annotator"
 
 
-def annotator_critique() -> CritiqueFn:
-    """The programmatic arithmetic annotator of :mod:`selfimprove.critic` as a critique function."""
-    from selfimprove.critic import annotator  # type: ignore[attr-defined]
+def annotator_critique(grader: str) -> CritiqueFn:
+    """The programmatic arithmetic annotator as the critic (reference-guided: an upper bound)."""
+    from selfimprove.selftalk.annotator import critique
 
-    return annotator.critique_text
+    return lambda q, response: critique(q, response, grader)
 
 
 def main(argv=None) -> int:
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
             counts.update(c)
         else:
             critic = (
-                annotator_critique()
+                annotator_critique(args.grader)
                 if args.critic_model == ANNOTATOR
                 else shared_engine(**engine_kwargs(args, "critic"))
             )

@@ -1,0 +1,87 @@
+"""The programmatic annotator as the step judge of self-talk construction and as a critic."""
+
+from __future__ import annotations
+
+import re
+
+from selfimprove.generation.engines import ScriptedEngine
+from selfimprove.generation.prompts import SOLUTION_PREFIX, Prompt, parse_critique
+from selfimprove.selftalk.annotator import annotate_samples, critique, judge_step
+from selfimprove.selftalk.build import finish_records
+from selfimprove.selftalk.chains import ChainConfig, build_chains
+from selfimprove.selftalk.judges import annotator_judge
+
+# a two-step synthetic-style record with the true value of each step
+MARBLES = {
+    "id": "syn/train/7",
+    "dataset": "synthetic-easy",
+    "dataset_type": "gsm8k",
+    "question": "Ines has 15 marbles. She loses 6 marbles. Then her brother gives her 3 times as many as she has left. How many does he give her?",
+    "gold": "27",
+    "steps": [
+        {"text": "Ines has 15 - 6 = <<15-6=9>>9 marbles left.", "expr": "15-6", "value": 9},
+        {"text": "Her brother gives her 9 * 3 = <<9*3=27>>27 marbles.", "expr": "9*3", "value": 27},
+    ],
+}
+
+
+def test_step_judgements():
+    ok, why = judge_step(MARBLES, [], "Ines has 15 - 6 = 8 marbles left.")
+    assert not ok and why == "15 - 6 = 9, not 8."
+    assert judge_step(MARBLES, [], "Ines has 15 - 6 = 9 marbles left.")[0]
+    # right arithmetic, wrong quantity: off the track of true values
+    ok, why = judge_step(MARBLES, ["Ines has 15 - 6 = 9 marbles left."], "He gives her 9 + 3 = 12 marbles.")
+    assert not ok and "should give 27" in why
+    # a final answer is accepted only when it is right
+    done = ["Ines has 15 - 6 = 9 marbles left.", "He gives her 9 * 3 = 27 marbles."]
+    assert judge_step(MARBLES, done, "The answer is 27.")[0]
+    ok, why = judge_step(MARBLES, done, "The answer is 9.")
+    assert not ok and why == "The final answer should be 27, not 9."
+
+
+def test_whole_solution_critique_and_sample_records(tmp_path):
+    wrong = SOLUTION_PREFIX + "Ines has 15 - 6 = 8 marbles left.\nHe gives her 8 * 3 = 24 marbles.\nThe answer is 24."
+    text = critique(MARBLES, wrong)
+    parsed = parse_critique(text)
+    assert parsed.verdict == "wrong" and parsed.steps == ("wrong", "wrong", "wrong")
+    right = SOLUTION_PREFIX + "15 - 6 = 9.\n9 * 3 = 27.\nThe answer is 27."
+    assert parse_critique(critique(MARBLES, right)).verdict == "correct"
+    samples = [
+        {"id": "syn/train/7/s0", "qid": "syn/train/7", "response": wrong, "correct": False},
+        {"id": "syn/train/7/s1", "qid": "syn/train/7", "response": right, "correct": True},
+    ]
+    qs = {MARBLES["id"]: MARBLES}
+    recs, counts = annotate_samples(qs, samples, tmp_path / "c.jsonl")
+    assert [(r["id"], r["sample_id"], r["verdict"]) for r in recs] == [
+        ("syn/train/7/s0/c0", "syn/train/7/s0", "wrong"),
+        ("syn/train/7/s1/c0", "syn/train/7/s1", "correct"),
+    ]
+    assert counts == {"critiques": 2, "written": 2, "verdict_wrong": 1, "verdict_correct": 1}
+    again, counts = annotate_samples(qs, samples, tmp_path / "c.jsonl")
+    assert again == recs and counts["written"] == 0
+
+
+def test_a_chain_judged_by_the_annotator():
+    """An actor that follows the critique's correction: the wrong step is fixed, the rest regenerated."""
+
+    def respond(p: Prompt, k: int) -> str:
+        if p.prefix == "":  # rewrite: use the value the critique names
+            why = p.messages[2]["content"]
+            value = re.search(r"= (\d+), not|should give (\d+)", why)
+            assert value is not None
+            return f"Ines has 15 - 6 = {value.group(1) or value.group(2)} marbles left."
+        last = p.prefix.rstrip("\n").splitlines()[-1]
+        if last.startswith("Ines has"):
+            return "Her brother gives her 9 * 3 = 27 marbles."
+        return "The answer is 27."
+
+    actor = ScriptedEngine(respond)
+    flawed = SOLUTION_PREFIX + "Ines has 15 - 6 = 8 marbles left.\nHe gives her 8 * 3 = 24 marbles.\nThe answer is 24."
+    chains = build_chains(actor, annotator_judge(), [("c", MARBLES, flawed, "s")], ChainConfig())
+    [rec] = finish_records(chains)
+    assert rec["kept"] and rec["rewritten_steps"] == [0] and rec["rounds"] == 1
+    assert rec["steps"][0]["attempts"][0]["explanation"] == "15 - 6 = 9, not 8."
+    assert rec["response"].endswith(
+        "Ines has 15 - 6 = 9 marbles left.\nHer brother gives her 9 * 3 = 27 marbles.\nThe answer is 27."
+    )
+    assert "15 - 6 = 9, not 8." in rec["selftalk"]
