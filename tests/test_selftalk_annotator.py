@@ -12,7 +12,7 @@ from selfimprove.selftalk.chains import ChainConfig, build_chains
 from selfimprove.selftalk.judges import annotator_judge
 
 # a two-step synthetic-style record with the true value of each step
-MARBLES = {
+MARBLES: dict = {
     "id": "syn/train/7",
     "dataset": "synthetic-easy",
     "dataset_type": "gsm8k",
@@ -50,7 +50,7 @@ def test_whole_solution_critique_and_sample_records(tmp_path):
         {"id": "syn/train/7/s0", "qid": "syn/train/7", "response": wrong, "correct": False},
         {"id": "syn/train/7/s1", "qid": "syn/train/7", "response": right, "correct": True},
     ]
-    qs = {MARBLES["id"]: MARBLES}
+    qs: dict[str, dict] = {MARBLES["id"]: MARBLES}
     recs, counts = annotate_samples(qs, samples, tmp_path / "c.jsonl")
     assert [(r["id"], r["sample_id"], r["verdict"]) for r in recs] == [
         ("syn/train/7/s0/c0", "syn/train/7/s0", "wrong"),
