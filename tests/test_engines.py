@@ -394,6 +394,11 @@ def _echo_worker(rank, devices, kwargs, inbox, outbox):
         texts, p = job
         if "EXIT" in texts:
             os._exit(3)  # dies without a word
+        if "DIE_LOCKED" in texts:  # dies holding its outbox's writer lock (a crash mid-send)
+            outbox._wlock.acquire()
+            os._exit(3)
+        if any(t.startswith("SLOW") for t in texts):
+            time.sleep(0.5)
         try:
             if "FAIL" in texts:
                 raise ValueError("cannot generate for FAIL")
@@ -415,6 +420,10 @@ def _watchdog(request):
             capture.suspend_global_capture(in_=True)  # let the stacks reach the terminal
         print(f"\n{request.node.nodeid} still running after 60 s; stacks:", file=sys.stderr, flush=True)
         faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        for p in mp.active_children():
+            print(f"child {p.name} pid={p.pid} alive={p.is_alive()} exitcode={p.exitcode}", file=sys.stderr)
+        sys.stderr.flush()
+        os.system(f"ps -o pid,ppid,stat,wchan:24,args --ppid {os.getpid()} >&2")
         os._exit(1)
 
     timer = threading.Timer(60, fire)
@@ -484,6 +493,18 @@ def test_worker_dying_without_an_answer_is_an_error():
     finally:
         workers.close(timeout=5)
     assert _children("dying") == []
+
+
+def test_worker_dying_with_its_queue_locked_does_not_block_the_others():
+    workers = DataParallelWorkers(_echo_worker, ["0", "1"], {}, label="locked")
+    workers.poll_seconds = 0.2
+    try:
+        # worker 0 answers after worker 1 died holding its queue's lock: the answer still arrives
+        with pytest.raises(RuntimeError, match=r"^locked 1 failed: process exited with code 3$"):
+            workers.generate(["SLOW a", "DIE_LOCKED"], {"n": 1})
+        assert workers.generate(["b"], {"n": 1}) == [["b|0|rank=0|devices=0"]]
+    finally:
+        workers.close(timeout=5)
 
 
 def test_close_stops_workers_and_terminates_stuck_ones():

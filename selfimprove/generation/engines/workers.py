@@ -64,6 +64,11 @@ class DataParallelWorkers:
     :meth:`generate` shards texts contiguously over the workers and reassembles the results in
     order. A worker that reports an error, or exits without answering, raises a RuntimeError
     naming its rank. ``target`` must be picklable (a module-level function).
+
+    Each worker has its own outbox: a queue's writers share one lock, and a worker that dies
+    while its queue's sender thread holds that lock (a crash right after a reply) would otherwise
+    block every other worker's replies for good. The parent waits on the outboxes and the
+    processes' exit sentinels together, so a death is seen at once.
     """
 
     poll_seconds = 1.0  # how often a wait on the workers checks that they are still alive
@@ -76,19 +81,20 @@ class DataParallelWorkers:
         self.label = label
         self.groups = list(groups)
         ctx = mp.get_context("spawn")
-        self._outbox = ctx.Queue()
+        self._outboxes: list[Any] = []
         self._workers: list[tuple[Any, Any]] = []
         try:
             for rank, devices in enumerate(self.groups):
-                inbox = ctx.Queue()
+                inbox, outbox = ctx.Queue(), ctx.Queue()
                 proc = ctx.Process(
                     target=target,
-                    args=(rank, devices, kwargs, inbox, self._outbox),
+                    args=(rank, devices, kwargs, inbox, outbox),
                     daemon=True,
                     name=f"{label} {rank}",
                 )
                 proc.start()
                 self._workers.append((proc, inbox))
+                self._outboxes.append(outbox)
             replies = self._collect(range(len(self.groups)), stop_on_error=True)
             for rank in sorted(replies):
                 kind, msg = replies[rank]
@@ -109,29 +115,37 @@ class DataParallelWorkers:
         """Wait for one reply from each of ``ranks`` (or, with ``stop_on_error``, until the first
         error); a worker that died unanswered is an error."""
         import queue
+        from multiprocessing.connection import wait
 
         pending = set(ranks)
         replies: dict[int, tuple[str, Any]] = {}
-        while pending and not (stop_on_error and any(k == "error" for k, _ in replies.values())):
-            try:
-                kind, rank, payload = self._outbox.get(timeout=self.poll_seconds)
-            except queue.Empty:
-                for rank in sorted(pending):
-                    proc = self._workers[rank][0]
-                    if not proc.is_alive():
-                        try:  # a last word sent just before it exited
-                            kind, r, payload = self._outbox.get(timeout=self.poll_seconds)
-                            if r in pending:
-                                replies[r] = (kind, payload)
-                                pending.discard(r)
-                        except queue.Empty:
-                            replies[rank] = ("error", f"process exited with code {proc.exitcode}")
-                            pending.discard(rank)
-                        break
-                continue
-            if rank in pending:  # anything else is a stale reply
+
+        def stop() -> bool:
+            return not pending or (stop_on_error and any(k == "error" for k, _ in replies.values()))
+
+        while not stop():
+            for rank in sorted(pending):  # whatever has arrived
+                try:
+                    kind, _, payload = self._outboxes[rank].get_nowait()
+                except queue.Empty:
+                    continue
                 replies[rank] = (kind, payload)
                 pending.discard(rank)
+            if stop():
+                break
+            readers = [self._outboxes[r]._reader for r in pending]  # the queues' receiving ends
+            sentinels = {self._workers[r][0].sentinel: r for r in pending}
+            ready = wait(readers + list(sentinels), timeout=self.poll_seconds)
+            for rank in sorted(pending):
+                proc = self._workers[rank][0]
+                if proc.sentinel in ready or not proc.is_alive():
+                    try:  # a last word sent just before it exited
+                        kind, _, payload = self._outboxes[rank].get(timeout=self.poll_seconds)
+                        replies[rank] = (kind, payload)
+                    except queue.Empty:
+                        proc.join(timeout=self.poll_seconds)
+                        replies[rank] = ("error", f"process exited with code {proc.exitcode}")
+                    pending.discard(rank)
         return replies
 
     def generate(self, texts: Sequence[str], params: Any) -> list:
