@@ -8,6 +8,16 @@ checkpointed chunks, grading and the resumable JSONL writes. Rounds alternate ra
 median is reported, so background noise hits both sides alike.
 
     python scripts/bench_pipeline.py --questions 64 --n 4 --max-tokens 128 [--run-dir runs/demo]
+
+``--eval``: two engines on one machine, as an evaluation holds them (actor and critic, two vLLM
+engines of the same model). It checks the engines' completions (finish reason and token counts
+against our own prompt count) and the prompt-length guard (a 1 MB question), then measures, with
+idle engines paused (``SELFIMPROVE_SUSPEND_IDLE=1``, the default) and without (``=0``, engines
+running side by side as before): the CPU the idle actor's processes use while the critic
+generates, and the wall time of the evaluation's generation phases (greedy, pool, pool critiques,
+pool refinements, sequential rounds), and finally the time to close both engines.
+
+    python scripts/bench_pipeline.py --eval --questions 8 --n 2 --max-tokens 64 --rounds 1
 """
 
 from __future__ import annotations
@@ -51,7 +61,12 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--chunk-size", type=int, default=1024)
     ap.add_argument("--run-dir", default=str(ROOT / "runs" / "demo"))
+    ap.add_argument("--eval", action="store_true", help="two engines: idle CPU and evaluation wall time")
+    ap.add_argument("--critic-max-tokens", type=int, default=96, help="--eval: the critic's max tokens")
+    ap.add_argument("--engine", choices=("vllm", "scripted"), default="vllm", help="--eval: scripted = dry run")
     args = ap.parse_args()
+    if args.eval:
+        return bench_eval(args)
 
     from vllm import SamplingParams as VSP
 
@@ -65,7 +80,7 @@ def main() -> int:
     engine = VLLMEngine(args.model, max_model_len=2048)
     print(f"engine start: {time.time() - t0:.1f} s")
     params = SamplingParams(n=args.n, temperature=0.7, max_tokens=args.max_tokens, seed=1)
-    texts = [engine.format.render(solve_prompt(q["question"], q["dataset_type"])) for q in questions]
+    texts = [engine.render(solve_prompt(q["question"], q["dataset_type"])) for q in questions]
     vsp = VSP(**engine._vllm_params(params))
     engine._llm.generate(texts[:4], vsp, use_tqdm=False)  # warm-up
 
@@ -96,6 +111,130 @@ def main() -> int:
         print(f"  {name:<22}{secs:>10.2f}{tokens / secs:>12.1f}{len(questions) * args.n / secs:>12.2f}")
     print(f"  ours / raw throughput: {raw / ours * 100:.1f}%  (goal: >= 95%)")
     stage_times(Path(args.run_dir))
+    return 0
+
+
+# --------------------------------------------------------------------------- --eval
+
+HUGE_QUESTION = "How many apples are there? " + "apple " * 200_000  # about 1.2 MB
+
+
+def _cpu_seconds(engine) -> float:
+    """CPU time (user + system) used so far by an engine's processes."""
+    import psutil
+
+    total = 0.0
+    for p in engine._procs.alive() if hasattr(engine, "_procs") else []:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def _eval_phases(actor, critic, questions, out: Path, args) -> dict:
+    """The evaluation's generation phases in its order; returns counts and wall seconds."""
+    from selfimprove.generation.engines import SamplingParams
+    from selfimprove.generation.tasks import critique_samples, refine_critiques, sample_questions
+
+    greedy_p = SamplingParams(max_tokens=args.max_tokens, seed=1)
+    pool_p = SamplingParams(n=args.n, temperature=0.7, max_tokens=args.max_tokens, seed=1)
+    critic_p = SamplingParams(max_tokens=args.critic_max_tokens, seed=1)
+    qtext = {q["id"]: q["question"] for q in questions}
+    t0 = time.perf_counter()
+    greedy, gc = sample_questions(actor, questions, out / "greedy.jsonl", greedy_p, desc="greedy")
+    pool, _ = sample_questions(actor, questions, out / "pool.jsonl", pool_p, desc="pool")
+    samples = {s["id"]: {**s, "question": qtext[s["qid"]]} for s in pool}
+    crits, _ = critique_samples(critic, list(samples.values()), out / "pool_critiques.jsonl", critic_p)
+    refine_critiques(actor, crits, samples, out / "pool_refinements.jsonl", greedy_p, reserved_new_data=10**9)
+    current = [{**g, "question": qtext[g["qid"]]} for g in greedy]
+    for r in range(1, args.rounds + 1):
+        as_samples = {f"{c['qid']}/r{r - 1}": {**c, "id": f"{c['qid']}/r{r - 1}"} for c in current}
+        crits, _ = critique_samples(critic, list(as_samples.values()), out / f"chain_critiques_{r}.jsonl", critic_p)
+        refs, _ = refine_critiques(
+            actor, crits, as_samples, out / f"chain_round{r}.jsonl", greedy_p, reserved_new_data=10**9
+        )
+        current = [{**x, "question": qtext[x["qid"]]} for x in refs]
+    return {"seconds": time.perf_counter() - t0, "skipped_too_long": gc["skipped_too_long"]}
+
+
+def _engines(args):
+    if args.engine == "scripted":  # a dry run of this script's logic, no model
+        from selfimprove.generation.engines import ScriptedEngine
+
+        answer = "3 + 4 = 7.\nThe answer is 7."
+        crit = "Step sentence: x\nCorrectness of the step: Wrong\n\nCorrectness of the final answer: Wrong"
+        return (
+            ScriptedEngine(lambda p, k: answer, name="actor", context_length=2048),
+            ScriptedEngine(lambda p, k: crit, name="critic", context_length=2048),
+        )
+    from selfimprove.generation.engines import VLLMEngine
+
+    engines = []
+    for name in ("actor", "critic"):
+        t = time.perf_counter()
+        engines.append(VLLMEngine(args.model, max_model_len=2048, name=name))
+        print(f"{name} engine start: {time.perf_counter() - t:.1f} s, {len(engines[-1]._procs)} processes")
+    return engines[0], engines[1]
+
+
+def bench_eval(args) -> int:
+    from selfimprove.data.datasets import load_questions
+    from selfimprove.generation.engines import SamplingParams, idle
+    from selfimprove.generation.prompts import critique_prompt, solve_prompt
+
+    questions = load_questions("synthetic", "test", limit=args.questions)
+    huge = {**questions[0], "id": "huge", "question": HUGE_QUESTION}
+    actor, critic = _engines(args)
+
+    # completions: finish reason and token counts, the prompt counted as the engine counts it
+    probe = solve_prompt(questions[0]["question"], questions[0]["dataset_type"])
+    (c,) = actor.generate([probe], SamplingParams(max_tokens=8, seed=1))[0]
+    ours = actor.count_prompt_tokens([probe])[0]
+    print(
+        f"completion: finish_reason={c.finish_reason} completion_tokens={c.completion_tokens} "
+        f"prompt_tokens={c.prompt_tokens} (our count: {ours})"
+    )
+
+    # the idle actor while the critic works, without and with pausing
+    critic_prompts = [critique_prompt(q["question"], "1 + 1 = 3\nThe answer is 3.") for q in questions]
+    critic_p = SamplingParams(max_tokens=args.critic_max_tokens, seed=1)
+    rows = []
+    for policy in ("0", "1"):
+        os.environ[idle.ENV] = policy
+        actor.generate([probe], SamplingParams(max_tokens=8, seed=1))
+        cpu0, t0 = _cpu_seconds(actor), time.perf_counter()
+        critic.generate(critic_prompts, critic_p)
+        rows.append((policy, _cpu_seconds(actor) - cpu0, time.perf_counter() - t0))
+    print("\nidle actor while the critic generates:")
+    for policy, cpu, wall in rows:
+        label = "paused (SELFIMPROVE_SUSPEND_IDLE=1)" if policy == "1" else "running (=0)"
+        print(f"  {label:<38} actor CPU {cpu:6.2f} s   critic wall {wall:6.2f} s")
+
+    # the evaluation's phases (the grader's worker pool started beforehand, outside the timings)
+    from selfimprove.grading.api import grade_batch
+
+    grade_batch([("The answer is 7.", "7", "gsm8k")])
+    results = {}
+    for policy in ("0", "1"):
+        os.environ[idle.ENV] = policy
+        with tempfile.TemporaryDirectory() as tmp:
+            results[policy] = _eval_phases(actor, critic, questions + [huge], Path(tmp), args)
+    print(
+        f"\nevaluation phases ({len(questions)} questions + a 1 MB one, pool {args.n}, {args.rounds} round(s), "
+        f"max_tokens {args.max_tokens}/{args.critic_max_tokens}):"
+    )
+    for policy, r in results.items():
+        label = "idle engine paused" if policy == "1" else "both engines running"
+        print(f"  {label:<22} {r['seconds']:7.1f} s   skipped_too_long={r['skipped_too_long']}")
+
+    t = time.perf_counter()
+    procs = [e._procs for e in (actor, critic) if hasattr(e, "_procs")]
+    actor.close()
+    critic.close()
+    left = sum(len(p.alive()) for p in procs)
+    print(f"\nclose both engines: {time.perf_counter() - t:.1f} s; processes left: {left}")
     return 0
 
 
