@@ -100,6 +100,7 @@ def test_default_at_least_as_accurate_as_mathverify():
     assert default_acc >= mv_acc, f"default {default_acc:.3f} < math-verify {mv_acc:.3f}"
 
 
+@pytest.mark.timing
 def test_default_time_per_item():
     results = run_grader("default")
     slow = [(row["id"], round(dt, 3)) for row, _, dt in results if dt > TIME_LIMIT_S + SLACK_S]

@@ -1,8 +1,20 @@
 """Answer extraction and equivalence for grading model responses.
 
-Modules: :mod:`.extract` (finding answers), :mod:`.normalize` (canonical strings and exact
-numbers), :mod:`.equiv` (the layered equivalence), :mod:`.symbolic` (sympy, run in worker
-processes), :mod:`.timeout` (the killable worker pool), :mod:`.seed` (the paper's released
-logic, made safe) and :mod:`.mathverify` (the math-verify library wrapper). The public API
-lives in :mod:`selfimprove.process`.
+The public API is :mod:`selfimprove.grading.api` (``grade``, ``grade_batch``, ``vote``, ...;
+``python -m selfimprove.process`` is its command line) and :mod:`selfimprove.grading.reward`
+(``compute_score`` for RL frameworks). Inside, cheapest first:
+
+* :mod:`.latex` -- the one brace/bracket/``\\boxed`` parser (linear);
+* :mod:`.extract`, :mod:`.spans` -- finding the final answer in a response or a solution;
+* :mod:`.normalize`, :mod:`.numbers`, :mod:`.arith`, :mod:`.scalars` -- canonical strings, exact
+  numbers, exact arithmetic, the numeric tolerance policy;
+* :mod:`.structure`, :mod:`.units` -- lists, sets, intervals, matrices, inequalities, named
+  answers, clock times, ratios; trailing unit words;
+* :mod:`.expr`, :mod:`.numeric` -- in-process numeric probing of expressions and equations;
+* :mod:`.symbolic`, :mod:`.timeout`, :mod:`.worker` -- sympy in warm worker processes bounded in
+  CPU time;
+* :mod:`.equiv` -- the layered comparison with its deterministic budget;
+* :mod:`.grader`, :mod:`.batch`, :mod:`.cli` -- one grade, many grades, the command line;
+* :mod:`.seed`, :mod:`.mathverify` -- the paper's released logic (made safe) and math-verify,
+  for comparison.
 """

@@ -27,7 +27,8 @@ from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 from selfimprove.core.io import atomic_write_bytes
-from selfimprove.grading.api import GRADERS, format_counts, grade_batch
+from selfimprove.grading.batch import format_counts, grade_batch
+from selfimprove.grading.grader import GRADERS
 
 __all__ = ["main", "read_items", "MAX_LINE_BYTES"]
 

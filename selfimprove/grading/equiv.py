@@ -39,11 +39,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
-from .arith import arith_value
 from .normalize import DEGREE_RE, MAX_ANSWER_CHARS
 from .normalize import canonical as _canonical
-from .numbers import decimal_places, number_values
-from .numeric import constant_value, numeric_equal
+from .numeric import numeric_equal
+from .scalars import BASE_RE, approximates, exact_values, mc_letter, text_key
 from .structure import (
     MAX_ITEMS,
     as_interval,
@@ -77,7 +76,7 @@ ITEM_TIME_LIMIT = 0.5
 #: CPU seconds of symbolic work (in the worker) one item may use.
 SYMBOLIC_CPU_BUDGET = 0.25
 #: In-process comparisons one item may make (a count, so it does not depend on load).
-MAX_STEPS = 800
+MAX_STEPS = 600
 #: Relative tolerance for a decimal approximation of a value without a finite decimal expansion.
 DEFAULT_REL_TOL = float(os.environ.get("GRADER_REL_TOL", "") or 1e-6)
 _MAX_DEPTH = 4
@@ -126,65 +125,8 @@ class _Context:
 
 # --------------------------------------------------------------------------- small layers
 
-_MC_RE = re.compile(r"^\(?([A-Ea-e])\)?(?:[.:)]|$)")
-_TEXT_RE = re.compile(r"^[A-Za-z][A-Za-z ']*$")
-_BASE_RE = re.compile(r"^([0-9A-Fa-f]+)_\{?(\d+)\}?$")
-_WORD_RE = re.compile(r"[A-Za-z]{3,}")
-_SHORT_WORDS = frozenset({"no", "ok", "on", "up", "odd"})
 _ANGLE_RE = re.compile(r"^\s*\$?\s*(-?\d+(?:\.\d+)?)\s*(?:" + DEGREE_RE.pattern + r")\s*\$?\s*$")
 _NUMBERISH_RE = re.compile(r"^[-+]?[\d.,]+%?$")
-
-
-def _mc_letter(s: str) -> str | None:
-    if len(s) <= 3:
-        m = _MC_RE.match(s)
-        if m and (len(s) == 1 or s[0] == "(" or s[-1] in ".:)"):
-            return m.group(1).upper()
-    return None
-
-
-def _text_key(s: str) -> str | None:
-    """Lower-cased key for word answers ("Evelyn", "even", "North East"); else None."""
-    if _TEXT_RE.match(s) and (_WORD_RE.search(s) or s.lower() in _SHORT_WORDS):
-        return re.sub(r"[\s']+", "", s.lower())
-    return None
-
-
-def _values(s: str) -> frozenset[Fraction] | None:
-    vals = number_values(s)
-    if vals is not None:
-        return vals
-    v = arith_value(s)
-    return frozenset({v}) if v is not None else None
-
-
-def _terminates(x: Fraction) -> bool:
-    d = x.denominator
-    for p in (2, 5):
-        while d % p == 0:
-            d //= p
-    return d == 1
-
-
-def _close(x: float, d: float, rel_tol: float) -> bool:
-    return abs(x - d) <= rel_tol * abs(x) * (1 + 1e-9) + 1e-300
-
-
-def _approximates(dec_side: str, exact_side: str, ctx: _Context) -> bool | None:
-    """The tolerance policy for a decimal written with digits against an exact value."""
-    if decimal_places(dec_side) is None or decimal_places(exact_side) is not None:
-        return None
-    dv = _values(dec_side)
-    if not dv:
-        return None
-    ev = _values(exact_side)
-    if ev is not None:
-        inexact = [x for x in ev if not _terminates(x)]
-        return any(_close(float(x), float(d), ctx.rel_tol) for x in inexact for d in dv)
-    x = constant_value(exact_side)
-    if x is None or abs(x.imag) > 1e-12 * max(1.0, abs(x.real)):
-        return None
-    return any(_close(x.real, float(d), ctx.rel_tol) for d in dv)
 
 
 # --------------------------------------------------------------------------- structures
@@ -193,6 +135,18 @@ def _approximates(dec_side: str, exact_side: str, ctx: _Context) -> bool | None:
 def _match_unordered(xs: list[str], ys: list[str], ctx: _Context, depth: int) -> bool:
     if len(xs) != len(ys) or len(xs) > MAX_ITEMS:
         return False
+    # Elements written the same way pair off first, without spending the step budget.
+    left = list(ys)
+    rest = []
+    for x in xs:
+        cx = canonical(x)
+        for j, y in enumerate(left):
+            if canonical(y) == cx:
+                del left[j]
+                break
+        else:
+            rest.append(x)
+    xs, ys = rest, left
     used = [False] * len(ys)
     for x in xs:
         for j, y in enumerate(ys):
@@ -254,7 +208,7 @@ def _ratio_equal(ra: list[str], rb: list[str], ctx: _Context, depth: int) -> boo
     for i in range(1, len(ra)):
         if not _eq(f"({ra[i]})\\cdot({rb[0]})", f"({rb[i]})\\cdot({ra[0]})", ctx, depth + 1):
             return False
-    return not all(_values(x) == frozenset({Fraction(0)}) for x in ra)
+    return not all(exact_values(x) == frozenset({Fraction(0)}) for x in ra)
 
 
 def _assignments_equal(a: str, b: str, ctx: _Context, depth: int) -> bool | None:
@@ -286,7 +240,7 @@ def _eq(a: str, b: str, ctx: _Context, depth: int = 0) -> bool:
         return True
     if depth > _MAX_DEPTH or len(a) > MAX_ANSWER_CHARS or len(b) > MAX_ANSWER_CHARS:
         return False
-    la, lb = _mc_letter(a), _mc_letter(b)
+    la, lb = mc_letter(a), mc_letter(b)
     if la or lb:
         if la and lb:
             return la == lb
@@ -295,7 +249,7 @@ def _eq(a: str, b: str, ctx: _Context, depth: int = 0) -> bool:
         m = re.match(r"^\(?([A-E])\)", other)
         if m:
             return m.group(1) == (la or lb)
-    ba, bb = _BASE_RE.match(a), _BASE_RE.match(b)
+    ba, bb = BASE_RE.match(a), BASE_RE.match(b)
     if ba or bb:
         # Numerals in a base ("52_8"): same digits and same base; a bare numeral may omit
         # the base ("1011" for "1011_2") but is never converted.
@@ -305,7 +259,7 @@ def _eq(a: str, b: str, ctx: _Context, depth: int = 0) -> bool:
             return False
         if (ba and bb) or re.fullmatch(r"[0-9A-Za-z]+", a if bb else b):
             return da == db
-    ta, tb = _text_key(a), _text_key(b)
+    ta, tb = text_key(a), text_key(b)
     if ta is not None and tb is not None:
         return ta == tb
     ca, cb = last_side(a), last_side(b)
@@ -331,11 +285,14 @@ def _eq(a: str, b: str, ctx: _Context, depth: int = 0) -> bool:
         assert g is not None
         rad = f"\\frac{{{g.group(1)}\\pi}}{{180}}"
         return _eq(rad, b, ctx, depth + 1) if ga else _eq(a, rad, ctx, depth + 1)
-    va, vb = _values(a), _values(b)
+    va, vb = exact_values(a), exact_values(b)
     if va is not None and vb is not None:
         if va & vb:
             return True
-        return bool(_approximates(a, b, ctx) or _approximates(b, a, ctx))
+        return bool(approximates(a, b, ctx.rel_tol) or approximates(b, a, ctx.rel_tol))
+    named = _assignments_equal(a, b, ctx, depth)
+    if named is not None:
+        return named
     sa, sb = structure(a), structure(b)
     qa, qb = inequality(a), inequality(b)
     if qa or qb:
@@ -354,14 +311,11 @@ def _eq(a: str, b: str, ctx: _Context, depth: int = 0) -> bool:
     if sa or sb:
         # A structure is decided here, element by element; no further layers.
         return _struct_equal(sa, sb, a, b, ctx, depth)
-    named = _assignments_equal(a, b, ctx, depth)
-    if named is not None:
-        return named
     if ta is not None or tb is not None:
         # A word against a formula: only an exact (case-insensitive) match counts.
         return a.lower() == b.lower()
     if va is not None or vb is not None:
-        approx = _approximates(a, b, ctx) if va is not None else _approximates(b, a, ctx)
+        approx = approximates(a, b, ctx.rel_tol) if va is not None else approximates(b, a, ctx.rel_tol)
         if approx is not None:
             return approx
         if _NUMBERISH_RE.match(b if va is not None else a):
@@ -399,17 +353,17 @@ def _symbolic(a: str, b: str, ctx: _Context) -> bool:
     return result.equal
 
 
-def compare(
-    a: str | None, b: str | None, *, rel_tol: float | None = None, cpu_budget: float = SYMBOLIC_CPU_BUDGET
-) -> Verdict:
+def compare(a: str | None, b: str | None, *, rel_tol: float | None = None, cpu_budget: float | None = None) -> Verdict:
     """Whether two bare answers are equivalent, with the status of the decision.
 
     Never raises on strings except for a bug in this package (callers turn it into an
-    ``error:<Kind>`` status). ``rel_tol`` overrides the decimal-approximation tolerance.
+    ``error:<Kind>`` status). ``rel_tol`` overrides the decimal-approximation tolerance and
+    ``cpu_budget`` the symbolic CPU seconds (default ``SYMBOLIC_CPU_BUDGET``).
     """
     if a is None or b is None:
         return Verdict(False)
-    ctx = _Context(DEFAULT_REL_TOL if rel_tol is None else float(rel_tol), cpu_budget)
+    budget = SYMBOLIC_CPU_BUDGET if cpu_budget is None else float(cpu_budget)
+    ctx = _Context(DEFAULT_REL_TOL if rel_tol is None else float(rel_tol), budget)
     try:
         equal = _eq(str(a), str(b), ctx)
     except _OutOfSteps:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 
 from .latex import Box, find_boxes, find_last_boxed
+from .spans import SPAN_RE, last_math_span, rightmost_side
 
 __all__ = [
     "DATASET_TYPES",
@@ -156,7 +157,7 @@ def _last_phrase(text: str) -> re.Match | None:
 
 
 def _outside_spans(s: str) -> str:
-    return _SPAN_RE.sub(" ", s)
+    return SPAN_RE.sub(" ", s)
 
 
 def _closing_value(sentence: str) -> str | None:
@@ -165,7 +166,7 @@ def _closing_value(sentence: str) -> str | None:
     Only a verb outside math spans counts; a value that is one math span is reduced to the
     right-most side of its ``=`` chain.
     """
-    masked = _SPAN_RE.sub(lambda m: "\0" * len(m.group(0)), sentence)
+    masked = SPAN_RE.sub(lambda m: "\0" * len(m.group(0)), sentence)
     if not re.search(r"[A-Za-z]{2,}", masked):
         return None
     last = None
@@ -176,9 +177,9 @@ def _closing_value(sentence: str) -> str | None:
     value = sentence[last.end() :].strip().rstrip(".,;!").strip()
     if not value or len(value) > 120:
         return None
-    span = _SPAN_RE.fullmatch(value)
+    span = SPAN_RE.fullmatch(value)
     if span:
-        return _rightmost_side(next(g for g in span.groups() if g is not None).strip())
+        return rightmost_side(next(g for g in span.groups() if g is not None).strip())
     return value or None
 
 
@@ -239,64 +240,6 @@ def _hash_answer(text: str) -> str | None:
         return None
     tail = text[idx + 4 : idx + 4 + 400].strip().split("\n", 1)[0].strip()
     return tail or None
-
-
-# --------------------------------------------------------------------------- spans
-
-_SPAN_WINDOW = 4000  # only this much of the end of a response is scanned for math spans
-_SPAN_TAIL = 300  # the span must end within this many characters of the end
-_SPAN_MAX = 400
-_SPAN_RE = re.compile(
-    rf"\$\$([^$]{{1,{_SPAN_MAX}}})\$\$|\\\[((?:(?!\\\]).){{1,{_SPAN_MAX}}})\\\]"
-    rf"|\\\(((?:(?!\\\)).){{1,{_SPAN_MAX}}})\\\)|\$([^$]{{1,{_SPAN_MAX}}})\$",
-    re.S,
-)
-
-
-def _rightmost_side(expr: str) -> str | None:
-    """Right-most side of an ``a = b = c`` chain (``=`` outside brackets); ``\\approx`` tails dropped."""
-    parts, depth, cur = [], 0, 0
-    for m in re.finditer(r"[{}()\[\]]|(?<![<>!=:\\])=(?!=)", expr):
-        c = m.group(0)
-        if c in "{([":
-            depth += 1
-        elif c in "})]":
-            depth -= 1
-        elif depth == 0:
-            parts.append(expr[cur : m.start()])
-            cur = m.end()
-    parts.append(expr[cur:])
-    side = parts[-1].strip()
-    if "\\approx" in side:
-        before = side.split("\\approx", 1)[0].strip()
-        side = before or side
-    side = side.strip().rstrip(".,;").strip()
-    return side or None
-
-
-def last_math_span(text: str) -> str | None:
-    """The last ``$...$`` / ``$$...$$`` / ``\\(...\\)`` / ``\\[...\\]`` span ending near the end of
-    ``text``, reduced to the right-most side of an ``=`` chain; ``None`` when there is none."""
-    if not text:
-        return None
-    start = max(0, len(text) - _SPAN_WINDOW)
-    if start:
-        # Keep "$" pairing right: when the window starts inside a "$...$", skip past it.
-        before = text[:start]
-        if (before.count("$") - before.count("\\$")) % 2:
-            nxt = text.find("$", start)
-            if nxt == -1:
-                return None
-            start = nxt + 1
-    last = None
-    for m in _SPAN_RE.finditer(text, start):
-        last = m
-    if last is None or last.end() < len(text) - _SPAN_TAIL:
-        return None
-    content = next(g for g in last.groups() if g is not None).strip()
-    if not content or "box" in content:
-        return None
-    return _rightmost_side(content)
 
 
 def _closing_sentence(text: str) -> str | None:

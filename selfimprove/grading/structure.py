@@ -106,7 +106,7 @@ def expand_pm(s: str) -> list[str] | None:
 _INEQ_OP_RE = re.compile(
     r"((?:\\leqslant|\\geqslant|\\leq|\\geq|\\le|\\ge|\\lt|\\gt)(?![a-zA-Z])|<=|>=|=<|=>|<|>|\u2264|\u2265)"
 )
-_VAR = r"(?:[A-Za-z]|\\(?!pi\b|infty\b)[a-zA-Z]+)(?:_\{?[A-Za-z0-9]+\}?)?(?:\([a-z]\))?"
+_VAR = r"(?:[A-Za-z]|\\(?!pi\b|infty\b)[a-zA-Z]+)(?:_(?:\{[A-Za-z0-9]+\}|[A-Za-z0-9]))?(?:\([a-z]\))?"
 _INEQ_VAR_RE = re.compile(r"^-?" + _VAR + r"$")
 
 
@@ -178,8 +178,9 @@ def as_interval(s: str, struct):
 
 # --------------------------------------------------------------------------- named answers
 
+_SUB = r"(?:_(?:\{[A-Za-z0-9]{1,4}\}|[A-Za-z0-9]))"
 _NAME = (
-    r"(?:[A-Za-z](?:_\{?[A-Za-z0-9]{1,4}\}?)?'?|\\[a-zA-Z]+(?:_\{?[A-Za-z0-9]{1,4}\}?)?|[A-Z]{2,3}"
+    rf"(?:[A-Za-z]{_SUB}?'?|\\(?!sum|prod|int|lim|log|ln|sin|cos|tan)[a-zA-Z]+{_SUB}?|[A-Z]{{2,3}}"
     r"|\|[A-Z]{2,3}\||\\overline\{[A-Z]{2,3}\}|[A-Za-z]\([a-z]\)|m\\angle[A-Z]{1,3})"
 )
 _LHS = rf"(?:{_NAME}(?::{_NAME})?|\({_NAME}(?:,{_NAME}){{1,8}}\))"
@@ -204,8 +205,9 @@ def is_designator(name: str) -> bool:
 
 
 def last_side(s: str) -> str | None:
-    """The last side of an ``a = b = c`` chain of three or more sides (``=`` outside brackets)."""
-    if s.count("=") < 2 or len(split_top(s, ",")) > 1 or len(split_top(s, ";")) > 1:
+    """The last side of an ``=`` chain: ``a = b = c`` (three or more sides), or ``lhs = c`` whose
+    left side is plain arithmetic (``\frac{10}{2} = 5``); ``=`` outside brackets only."""
+    if "=" not in s or len(split_top(s, ",")) > 1 or len(split_top(s, ";")) > 1:
         return None  # "x=1, x=2" is a list of named answers, not a chain
     depth, cuts = 0, []
     for m in _TOP_EQ_RE.finditer(s):
@@ -216,8 +218,14 @@ def last_side(s: str) -> str | None:
             depth -= 1
         elif depth == 0:
             cuts.append(m.end())
-    if len(cuts) < 2:
+    if not cuts:
         return None
+    if len(cuts) == 1:
+        lhs = s[: cuts[0] - 1]
+        if not lhs.strip() or re.search(
+            r"[A-Za-z]", re.sub(r"\\(?:frac|sqrt|cdot|times|div|left|right)(?![a-zA-Z])", "", lhs)
+        ):
+            return None  # an equation or a named answer, not a computation
     side = s[cuts[-1] :].strip()
     return side or None
 
