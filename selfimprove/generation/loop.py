@@ -160,12 +160,13 @@ def _some(ids: list[str], k: int = 5) -> str:
 def grade_records(
     records: list[dict], grader: str, workers: int | None = None, text_field: str = "response"
 ) -> list[dict]:
-    """Add ``pred``, ``correct`` and ``grader`` to records carrying ``gold`` and ``dataset_type``."""
+    """Add ``pred``, ``correct``, ``grader`` and ``grade_status`` to records carrying ``gold`` and
+    ``dataset_type`` (timeouts and errors are counted and logged by ``grade_batch``)."""
     grades = grade_batch(
         [(r[text_field], r["gold"], r["dataset_type"]) for r in records], grader=grader, workers=workers
     )
     for r, g in zip(records, grades):
-        r["pred"], r["correct"], r["grader"] = g.pred, g.correct, g.grader
+        r.update(g.record_fields())
     return records
 
 
