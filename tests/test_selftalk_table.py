@@ -68,6 +68,7 @@ def test_rows_and_table_numbers():
     md = markdown(table)
     assert "| Self-talk (one player) | 50.0 | – | 75.0 | 100.0 | 75.0 | 100.0 |" in md
     assert "| SFT + test-time critique (two players) | 50.0 | 0.0 | 25.0 | 50.0 | 25.0 | 50.0 |" in md
+    assert md.count("upper bound") == 1  # the reference-guided critic is flagged
 
 
 def test_rows_on_different_test_sets_are_refused():

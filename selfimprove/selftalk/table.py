@@ -127,4 +127,9 @@ def markdown(table: Mapping) -> str:
             f"{k}={cfg[k]}" for k in ("actor", "critic", "pool_size", "temperature") if cfg.get(k) is not None
         )
         out.append(f"* {table['labels'][m]}: {shown}")
+        if cfg.get("critic") == "annotator":
+            out.append(
+                "  (the programmatic annotator knows the gold answer and the true step values: this critic is "
+                "reference-guided, so the row is an upper bound for SFT + critique)"
+            )
     return "\n".join(out) + "\n"
