@@ -220,3 +220,38 @@ def test_config_command_lists_a_drivers_knobs():
         [sys.executable, "-m", "selfimprove.config", "knobs", "evaluate"], capture_output=True, text=True, check=True
     )
     assert proc.stdout.split()[0] == "EXP_NUM" and "MV_NUM" in proc.stdout and "\nUSE_CRITIC " not in proc.stdout
+
+
+# ------------------------------------------------------------------------ feedback files
+FEEDBACK_ROW = {
+    "instruction": "Q? fmt\n\nAssistant:Let's go\nstep\n<|end_of_text|>\nHuman: I have made a critic.\n\ncrit\n",
+    "input": "",
+    "output": "new solution",
+}
+
+
+def test_feedback_files_are_found_parsed_or_refused_before_training(tmp_path, monkeypatch, caplog):
+    from selfimprove.stages.config import resolve_feedback
+
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    env = {"DATA_DIR": str(tmp_path)}
+    # auto, nothing there, the flag at its default: training goes on without, and says so
+    cfg = resolve_feedback(C.load(C.INFERENCE, env=env))
+    assert not cfg.use_gpt4_feedback and cfg.feedback_file == "" and "no feedback file found" in caplog.text
+    # the flag asked for explicitly: refused
+    with pytest.raises(UsageError, match="USE_GPT4_FEEDBACK=1 but no feedback file found"):
+        resolve_feedback(C.load(C.INFERENCE, env={**env, "USE_GPT4_FEEDBACK": "1"}))
+    # auto finds the released file of the training datasets' type (synthetic is GSM8K-type)
+    released = tmp_path / "mathcritique-samples" / "gsm8k-critique-refine-100.json"
+    released.parent.mkdir()
+    released.write_text(json.dumps([FEEDBACK_ROW, {"instruction": "no turns"}]))
+    cfg = resolve_feedback(C.load(C.INFERENCE, env=env))
+    assert cfg.use_gpt4_feedback and cfg.feedback_file == str(released)
+    assert "row skipped" in caplog.text  # the bad row is reported now, not after iteration 0's training
+    # a named file that is not a list of rows is refused
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"instruction": "x"}')
+    with pytest.raises(UsageError, match="FEEDBACK_FILE: .*bad.json: expected a JSON list"):
+        resolve_feedback(C.load(C.INFERENCE, env={**env, "FEEDBACK_FILE": str(bad)}))
+    with pytest.raises(UsageError, match="FEEDBACK_FILE /nope.json not found"):
+        resolve_feedback(C.load(C.INFERENCE, env={**env, "FEEDBACK_FILE": "/nope.json"}))

@@ -63,7 +63,7 @@ def resolve_feedback(cfg: C.Config) -> C.Config:
     with a warning; set to 1 explicitly, it is an error."""
     if not cfg.use_gpt4_feedback:
         return cfg
-    files = cfg.feedback_file.split()
+    files, why = cfg.feedback_file.split(), "FEEDBACK_FILE is empty"
     if cfg.feedback_file.strip() == "auto":
         os.environ.setdefault("DATA_DIR", cfg.data_dir)
         from selfimprove.data.feedback import FeedbackFilesMissing, feedback_files
@@ -71,14 +71,14 @@ def resolve_feedback(cfg: C.Config) -> C.Config:
         try:
             files = [str(p) for p in feedback_files(_dataset_types(cfg.dataset_name.split()))]
         except FeedbackFilesMissing as e:
-            if cfg.sources.get("use_gpt4_feedback") != "default":
-                raise UsageError(f"USE_GPT4_FEEDBACK=1: {e}; or set USE_GPT4_FEEDBACK=0") from None
-            log.warning("%s; iteration 0 trains without critique->refinement examples (USE_GPT4_FEEDBACK=0)", e)
-            return dataclasses.replace(cfg, use_gpt4_feedback=False, feedback_file="")
-    elif not files:
-        raise UsageError(
-            "USE_GPT4_FEEDBACK=1 but FEEDBACK_FILE is empty; name the files, use auto, or set USE_GPT4_FEEDBACK=0"
-        )
+            files, why = [], str(e)
+    if not files:
+        if cfg.sources.get("use_gpt4_feedback") != "default":
+            raise UsageError(
+                f"USE_GPT4_FEEDBACK=1 but {why}; name the files in FEEDBACK_FILE, or set USE_GPT4_FEEDBACK=0"
+            )
+        log.warning("%s; iteration 0 trains without critique->refinement examples (USE_GPT4_FEEDBACK=0)", why)
+        return dataclasses.replace(cfg, use_gpt4_feedback=False, feedback_file="")
     from selfimprove.training.export import load_feedback_files
 
     for f in files:
