@@ -1,24 +1,28 @@
 #!/usr/bin/env python3
-"""Benchmark the graders side by side: accuracy against labels, total and worst item time.
+"""Benchmark our grader against math-verify, side by side, on the same inputs in one run.
+
+For every suite and grader: accuracy against the labels, items per second, the slowest item
+(and which), and the items that were not decided (ours: ``timeout`` and ``error:*`` statuses;
+math-verify: items that reached its own 5 s time-outs, which it scores as wrong without
+saying so). The last row totals every suite, and the last column is our speed-up.
 
 Suites:
 
-* ``labelled``      tests/fixtures/grader_labelled.jsonl (hand-labelled, all categories);
-* ``gsm8k-gold``    GSM8K test: full solution vs solution and vs bare answer (label: correct);
-* ``gsm8k-perturb`` GSM8K test: rewritten-equivalent responses (correct) and off-by-one /
-                    scaled answers (wrong);
-* ``math-gold``     MATH-500: solution vs solution and vs bare answer (correct);
-* ``math-perturb``  MATH-500: boxed answers (correct) and boxed near misses (wrong).
+* ``conventions``   tests/fixtures/grader_conventions.jsonl (one labelled set per convention);
+* ``heldout``       tests/fixtures/grader_heldout.jsonl (written without looking at the grader);
+* ``labelled``      tests/fixtures/grader_labelled.jsonl (written while building the grader);
+* ``gsm8k-gold`` / ``gsm8k-perturb`` / ``math-gold`` / ``math-perturb``: built from
+  ``../shared/data`` (reference solutions against themselves and their answers; equivalent
+  rewrites and near misses), skipped when that folder is absent.
 
-The GSM8K/MATH-500 suites are built from ``../shared/data/`` relative to the project root and
-skipped when it is absent. Graders: ``default`` (ours, run through ``grade_batch``),
-``mathcritique`` (the paper's logic, made safe) and ``math-verify`` (if installed; run
-sequentially in the main thread so its signal timeouts work).
+Graders: ``default`` (ours; ``--workers`` threads sharing warm symbolic workers),
+``math-verify`` (if installed; run in the main thread, sequentially, so its signal time-outs
+work) and, on request, ``mathcritique`` (the paper's released logic, made safe).
 
 Usage::
 
-    python scripts/bench_grader.py [--workers 2] [--graders default,mathcritique,math-verify]
-                                   [--suites labelled,gsm8k-gold,...] [--limit N]
+    python scripts/bench_grader.py [--workers 1] [--graders default,math-verify[,mathcritique]]
+                                   [--suites conventions,heldout,...] [--limit N] [--json OUT]
 """
 
 from __future__ import annotations
@@ -29,26 +33,40 @@ import random
 import re
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
+
+from selfimprove.grading.api import GRADERS, extract_gold, grade, warm_up
+from selfimprove.grading.equiv import clear_cache
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from selfimprove.grading.api import GRADERS, extract_gold, grade, warm_up  # noqa: E402
-from selfimprove.grading.equiv import clear_cache  # noqa: E402
-
+FIXTURES = ROOT / "tests" / "fixtures"
 SHARED = ROOT.parent / "shared" / "data"
+MV_TIMEOUT_S = 5.0  # math-verify's default parsing and verification time-outs
 
-Item = tuple[str, str, str, bool]  # response, gold, dataset_type, label
+Item = tuple[str, str, str, bool, str]  # response, gold, dataset_type, label, id
 
 
 def _jsonl(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
 
 
+def _fixture(name: str) -> list[Item]:
+    rows = _jsonl(FIXTURES / name)
+    return [(r["response"], r["gold"], r["dataset_type"], bool(r["label"]), r["id"]) for r in rows]
+
+
+def suite_conventions() -> list[Item]:
+    return _fixture("grader_conventions.jsonl")
+
+
+def suite_heldout() -> list[Item]:
+    return _fixture("grader_heldout.jsonl")
+
+
 def suite_labelled() -> list[Item]:
-    rows = _jsonl(ROOT / "tests" / "fixtures" / "grader_labelled.jsonl")
-    return [(r["response"], r["gold"], r["dataset_type"], bool(r["label"])) for r in rows]
+    return _fixture("grader_labelled.jsonl")
 
 
 def suite_gsm8k_gold() -> list[Item] | None:
@@ -56,10 +74,10 @@ def suite_gsm8k_gold() -> list[Item] | None:
     if not path.exists():
         return None
     items: list[Item] = []
-    for r in _jsonl(path):
+    for i, r in enumerate(_jsonl(path)):
         bare = extract_gold(r["answer"], "gsm8k") or ""
-        items.append((r["answer"], r["answer"], "gsm8k", True))
-        items.append((r["answer"], bare, "gsm8k", True))
+        items.append((r["answer"], r["answer"], "gsm8k", True, f"gsm8k-{i}-self"))
+        items.append((r["answer"], bare, "gsm8k", True, f"gsm8k-{i}-bare"))
     return items
 
 
@@ -78,7 +96,7 @@ def suite_gsm8k_perturb() -> list[Item] | None:
         return None
     rng = random.Random(0)
     items: list[Item] = []
-    for r in _jsonl(path):
+    for i, r in enumerate(_jsonl(path)):
         bare = (extract_gold(r["answer"], "gsm8k") or "0").replace(",", "")
         n = int(float(bare)) if float(bare).is_integer() else float(bare)
         pretty = f"{n:,}" if isinstance(n, int) else str(n)
@@ -91,8 +109,9 @@ def suite_gsm8k_perturb() -> list[Item] | None:
                 f"Final answer: \\boxed{{{bare}}}",
             ]
         )
-        items.append((steps + ok, r["answer"], "gsm8k", True))
-        items.append((steps + f"The answer is {_perturb_number(bare, rng)}.", r["answer"], "gsm8k", False))
+        items.append((steps + ok, r["answer"], "gsm8k", True, f"gsm8k-{i}-ok"))
+        wrong = f"The answer is {_perturb_number(bare, rng)}."
+        items.append((steps + wrong, r["answer"], "gsm8k", False, f"gsm8k-{i}-wrong"))
     return items
 
 
@@ -101,9 +120,9 @@ def suite_math_gold() -> list[Item] | None:
     if not path.exists():
         return None
     items: list[Item] = []
-    for r in _jsonl(path):
-        items.append((r["solution"], r["solution"], "math", True))
-        items.append((r["solution"], r["answer"], "math", True))
+    for i, r in enumerate(_jsonl(path)):
+        items.append((r["solution"], r["solution"], "math", True, f"math-{i}-self"))
+        items.append((r["solution"], r["answer"], "math", True, f"math-{i}-bare"))
     return items
 
 
@@ -124,16 +143,19 @@ def suite_math_perturb() -> list[Item] | None:
         return None
     rng = random.Random(0)
     items: list[Item] = []
-    for r in _jsonl(path):
+    for i, r in enumerate(_jsonl(path)):
         ans = r["answer"]
-        items.append((f"Working through it step by step, we get $\\boxed{{{ans}}}$.", r["solution"], "math", True))
+        ok = f"Working through it step by step, we get $\\boxed{{{ans}}}$."
+        items.append((ok, r["solution"], "math", True, f"math-{i}-ok"))
         wrong = _math_near_miss(ans, rng)
         if wrong is not None:
-            items.append((f"So the answer is $\\boxed{{{wrong}}}$.", r["solution"], "math", False))
+            items.append((f"So the answer is $\\boxed{{{wrong}}}$.", r["solution"], "math", False, f"math-{i}-miss"))
     return items
 
 
 SUITES = {
+    "conventions": suite_conventions,
+    "heldout": suite_heldout,
     "labelled": suite_labelled,
     "gsm8k-gold": suite_gsm8k_gold,
     "gsm8k-perturb": suite_gsm8k_perturb,
@@ -143,51 +165,66 @@ SUITES = {
 
 
 def run(grader: str, items: list[Item], workers: int) -> dict:
-    """Accuracy and timings of one grader on one suite."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    """Accuracy, throughput, slowest item and undecided items of one grader on one suite."""
     clear_cache()
-    times = [0.0] * len(items)
-    verdicts = [False] * len(items)
+    n = len(items)
+    times = [0.0] * n
+    verdicts = [False] * n
+    statuses = ["ok"] * n
 
     def one(i: int) -> None:
-        resp, gold, dtype, _ = items[i]
+        resp, gold, dtype, _, _ = items[i]
         t0 = time.perf_counter()
-        verdicts[i] = grade(resp, gold, dtype, grader).correct
+        g = grade(resp, gold, dtype, grader)
         times[i] = time.perf_counter() - t0
+        verdicts[i], statuses[i] = g.correct, g.status
 
     t0 = time.perf_counter()
     if grader == "math-verify" or workers <= 1:
-        for i in range(len(items)):
+        for i in range(n):
             one(i)
     else:
-        chunk = max(1, len(items) // (workers * 8))
+        chunk = max(1, n // (workers * 8))
 
         def span(lo: int) -> None:
-            for i in range(lo, min(len(items), lo + chunk)):
+            for i in range(lo, min(n, lo + chunk)):
                 one(i)
 
         with ThreadPoolExecutor(workers) as ex:
-            list(ex.map(span, range(0, len(items), chunk)))
+            list(ex.map(span, range(0, n, chunk)))
     total = time.perf_counter() - t0
-    correct = sum(v == it[3] for v, it in zip(verdicts, items))
+    worst = max(range(n), key=times.__getitem__) if n else 0
+    if grader == "math-verify":
+        undecided = sum(t >= MV_TIMEOUT_S for t in times)
+    else:
+        undecided = sum(s != "ok" for s in statuses)
     return {
-        "n": len(items),
-        "acc": correct / len(items) if items else 0.0,
-        "total": total,
-        "worst": max(times) if times else 0.0,
-        "rate": len(items) / total if total else 0.0,
+        "n": n,
+        "correct": sum(v == it[3] for v, it in zip(verdicts, items)),
+        "total_s": total,
+        "worst_s": times[worst] if n else 0.0,
+        "worst_id": items[worst][4] if n else "",
+        "undecided": undecided,
     }
+
+
+def _cell(r: dict) -> str:
+    rate = r["n"] / r["total_s"] if r["total_s"] else 0.0
+    return f"{r['correct'] / max(1, r['n']):>8.2%} {rate:>9.0f} {r['worst_s'] * 1000:>9.1f} {r['undecided']:>5d}"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--graders", default=",".join(GRADERS))
+    ap.add_argument("--workers", type=int, default=1, help="threads for our grader (math-verify runs in one)")
+    ap.add_argument("--graders", default="default,math-verify")
     ap.add_argument("--suites", default=",".join(SUITES))
     ap.add_argument("--limit", type=int, default=0, help="use at most N items per suite")
+    ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     args = ap.parse_args(argv)
     graders = [g for g in args.graders.split(",") if g]
+    unknown = [g for g in graders if g not in GRADERS] + [s for s in args.suites.split(",") if s not in SUITES]
+    if unknown:
+        ap.error(f"unknown grader or suite: {', '.join(unknown)}")
     if "math-verify" in graders:
         try:
             import math_verify  # noqa: F401
@@ -197,9 +234,20 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     warm_up(args.workers)
     print(f"symbolic worker pool warm-up: {time.perf_counter() - t0:.2f} s (one-time, excluded below)")
-    header = f"{'suite':<14} {'grader':<13} {'items':>6} {'accuracy':>9} {'total s':>8} {'worst ms':>9} {'items/s':>9}"
-    print(header)
-    print("-" * len(header))
+    print("per grader: accuracy, items/s, worst item (ms), items not decided (timeouts/errors)")
+    head = f"{'suite':<14} {'items':>6}" + "".join(f" | {g:^34}" for g in graders)
+    if graders[:1] == ["default"] and "math-verify" in graders:
+        head += " | speed-up"
+    print(head)
+    sub = f"{'':<14} {'':>6}" + " | {:>8} {:>9} {:>9} {:>5}".format("acc", "items/s", "worst ms", "undec") * len(
+        graders
+    )
+    print(sub)
+    print("-" * len(sub))
+    totals: dict[str, dict[str, Any]] = {
+        g: {"n": 0, "correct": 0, "total_s": 0.0, "worst_s": 0.0, "worst_id": "", "undecided": 0} for g in graders
+    }
+    report: dict[str, dict] = {}
     for name in args.suites.split(","):
         items = SUITES[name]()
         if items is None:
@@ -207,13 +255,29 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if args.limit:
             items = items[: args.limit]
-        for g in graders:
-            r = run(g, items, args.workers)
-            print(
-                f"{name:<14} {g:<13} {r['n']:>6} {r['acc']:>9.2%} {r['total']:>8.2f} "
-                f"{r['worst'] * 1000:>9.1f} {r['rate']:>9.0f}",
-                flush=True,
-            )
+        res = {g: run(g, items, args.workers) for g in graders}
+        report[name] = res
+        for g, r in res.items():
+            t = totals[g]
+            t["n"] += r["n"]
+            t["correct"] += r["correct"]
+            t["total_s"] += r["total_s"]
+            t["undecided"] += r["undecided"]
+            if r["worst_s"] > t["worst_s"]:
+                t["worst_s"], t["worst_id"] = r["worst_s"], r["worst_id"]
+        line = f"{name:<14} {len(items):>6}" + "".join(f" | {_cell(res[g])}" for g in graders)
+        if graders[:1] == ["default"] and "math-verify" in graders and res["default"]["total_s"]:
+            line += f" | {res['math-verify']['total_s'] / res['default']['total_s']:>7.1f}x"
+        print(line, flush=True)
+    print("-" * len(sub))
+    line = f"{'all':<14} {totals[graders[0]]['n']:>6}" + "".join(f" | {_cell(totals[g])}" for g in graders)
+    if graders[:1] == ["default"] and "math-verify" in graders and totals["default"]["total_s"]:
+        line += f" | {totals['math-verify']['total_s'] / totals['default']['total_s']:>7.1f}x"
+    print(line)
+    for g in graders:
+        print(f"slowest item, {g}: {totals[g]['worst_id']} ({totals[g]['worst_s'] * 1000:.1f} ms)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"suites": report, "all": totals}, indent=2) + "\n")
     return 0
 
 

@@ -108,6 +108,9 @@ def test_gold_with_one_box_per_solution():
         ("\\log_2 8", "3", True),
         ("e^{i\\pi}", "-1", True),
         ("|x|", "x", False),
+        ("m\\angle A = 30^\\circ", "30", True),
+        ("x = 5", "y = 5", False),
+        ("\\begin{vmatrix}1&2\\\\3&4\\end{vmatrix}", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", True),
     ],
 )
 def test_equivalence_conventions(a, b, expected):

@@ -37,10 +37,10 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache
 
-from .normalize import DEGREE_RE, MAX_ANSWER_CHARS
-from .normalize import canonical as _canonical
+from .expr import parse
+from .normalize import DEGREE_RE, MAX_ANSWER_CHARS, canonical
+from .numbers import decimal_places, number_values
 from .numeric import numeric_equal
 from .scalars import BASE_RE, approximates, exact_values, mc_letter, text_key
 from .structure import (
@@ -85,14 +85,13 @@ _CACHE: OrderedDict[tuple[str, str], bool] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 50_000
 
-canonical = lru_cache(maxsize=1 << 16)(_canonical)
-
 
 def clear_cache() -> None:
     """Forget memoised decisions."""
     with _CACHE_LOCK:
         _CACHE.clear()
-    canonical.cache_clear()
+    for cached in (canonical, parse, number_values, decimal_places):
+        cached.cache_clear()
 
 
 @dataclass(frozen=True)

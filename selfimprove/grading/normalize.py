@@ -15,6 +15,7 @@ raise on string input.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .latex import bracket_end, find_last_boxed, group_end
 
@@ -168,8 +169,15 @@ def _degrees_in_trig(s: str) -> str:
     return _DEG_NUMBER_RE.sub(lambda m: "\\frac{" + m.group(1) + "\\pi}{180}", s)
 
 
+_DOTS_RE = re.compile(r"\\(?:dots|ldots|cdots)\b")
+_OR_AND_RE = re.compile(r"(?<=[\w})\]])\s+(?:or|and)\s+(?=[-+\w\\(\[])")
+_SPACES_RE = re.compile(r"\s+")
+_LONE_SPACE_RE = re.compile(r"(?<![A-Za-z]) | (?![A-Za-z])")
+
+
+@lru_cache(maxsize=1 << 16)
 def canonical(s: str | None) -> str:
-    """Canonical string form of an answer; idempotent and cheap."""
+    """Canonical string form of an answer; idempotent and cheap (memoised)."""
     if s is None:
         return ""
     s = str(s).strip()
@@ -201,20 +209,20 @@ def canonical(s: str | None) -> str:
     s = DEGREE_RE.sub("", s)
     s = s.replace("\\%", "%").replace("\\varnothing", "\\emptyset").replace("\\{\\}", "\\emptyset")
     s = s.replace("\\lbrace", "\\{").replace("\\rbrace", "\\}").replace("\\lvert", "|").replace("\\rvert", "|")
-    s = re.sub(r"\\(?:dots|ldots|cdots)\b", "\\\\dots", s)
+    s = _DOTS_RE.sub("\\\\dots", s)
     s = s.replace("\\le ", "\\leq ").replace("\\ge ", "\\geq ").replace("\\neq", "\\ne")
     s = strip_text_commands(s)
     s = _SPACING_RE.sub(" ", s)
-    s = re.sub(r"(?<=[\w})\]])\s+(?:or|and)\s+(?=[-+\w\\(\[])", ",", s)
+    s = _OR_AND_RE.sub(",", s)
     s = s.replace("~", " ")
     s = _fix_sqrt_frac(s)
-    s = re.sub(r"\s+", " ", s).strip()
+    s = _SPACES_RE.sub(" ", s).strip()
     if " " in s and "/" in s:
         s = _PLAIN_MIXED_RE.sub(_mixed_to_frac, s)
     if "^" in s and " " in s:
         s = _POWER_SPACE_RE.sub(r"\1\\cdot ", s)
     # Drop spaces unless they separate two letters ("\pi r", "New York").
-    s = re.sub(r"(?<![A-Za-z]) | (?![A-Za-z])", "", s)
+    s = _LONE_SPACE_RE.sub("", s)
     s = s.strip()
     s = s.rstrip("\\").rstrip()  # a trailing backslash escapes nothing
     while s and s[-1] in ".,;:" and not s.endswith("\\dots"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from functools import lru_cache
 
 from .latex import group_end
 from .normalize import canonical
@@ -147,6 +148,7 @@ def parse_number(s: str | None) -> Fraction | None:
         return None
 
 
+@lru_cache(maxsize=1 << 15)
 def number_values(s: str | None) -> frozenset[Fraction] | None:
     """All acceptable readings of a numeric answer (``50%`` reads as 50 or 1/2)."""
     if not s:
@@ -163,6 +165,7 @@ def number_values(s: str | None) -> frozenset[Fraction] | None:
 _DECIMAL_RE = re.compile(r"[+-]?(?:\d[\d,]*)?\.(\d+)")
 
 
+@lru_cache(maxsize=1 << 15)
 def decimal_places(s: str | None) -> int | None:
     """Number of decimals of an answer written as a plain decimal (``"3.1416"`` -> 4), else ``None``."""
     if not s:

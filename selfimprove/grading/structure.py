@@ -181,7 +181,7 @@ def as_interval(s: str, struct):
 _SUB = r"(?:_(?:\{[A-Za-z0-9]{1,4}\}|[A-Za-z0-9]))"
 _NAME = (
     rf"(?:[A-Za-z]{_SUB}?'?|\\(?!sum|prod|int|lim|log|ln|sin|cos|tan)[a-zA-Z]+{_SUB}?|[A-Z]{{2,3}}"
-    r"|\|[A-Z]{2,3}\||\\overline\{[A-Z]{2,3}\}|[A-Za-z]\([a-z]\)|m\\angle[A-Z]{1,3})"
+    r"|\|[A-Z]{2,3}\||\\overline\{[A-Z]{2,3}\}|[A-Za-z]\([a-z]\)|m?\\angle ?[A-Z]{1,3})"
 )
 _LHS = rf"(?:{_NAME}(?::{_NAME})?|\({_NAME}(?:,{_NAME}){{1,8}}\))"
 _ASSIGN_RE = re.compile(rf"^({_LHS})(=|\\in)(?!=)(.+)$")
