@@ -28,6 +28,7 @@ from selfimprove.core import config as C
 from selfimprove.core import manifest, runlock
 from selfimprove.core.errors import DataError, UsageError
 from selfimprove.core.parsing import ArgumentParser
+from selfimprove.training.weights import check_model_folder
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,9 @@ def eval_actors(cfg: C.Config, check_exists: bool = True) -> list[tuple[str, str
     for k in iters:
         if check_exists and not (lay.actor(k) / "config.json").is_file():
             raise UsageError(f"{lay.actor(k)} not found (run inference-all.sh first, or set EVAL_ITERS)")
+        broken = check_model_folder(lay.actor(k)) if check_exists else []
+        if broken:  # refused now, not by the engine minutes later
+            raise UsageError(f"{lay.actor(k)} is incomplete ({broken[0]}); rerun inference-all.sh: it trains it again")
         actors.append((f"iter_{k}", str(lay.actor(k))))
     return actors
 
