@@ -236,7 +236,7 @@ def test_gpu_vllm_engines_are_not_paused(spawning_vllm, monkeypatch):
 def _run_owner(tmp_path: Path, ending: str) -> tuple[subprocess.Popen, int]:
     """A process that owns a paused engine child, then ends by ``ending``; returns it and the
     child's pid."""
-    pid_file = tmp_path / "child.pid"
+    pid_file, closed = tmp_path / "child.pid", tmp_path / "closed"
     script = textwrap.dedent(
         f"""
         import subprocess, sys, time
@@ -253,12 +253,14 @@ def _run_owner(tmp_path: Path, ending: str) -> tuple[subprocess.Popen, int]:
                 return self.procs.suspend()
             def resume(self):
                 self.procs.resume()
+            def close(self):
+                Path({str(closed)!r}).write_text("closed")
 
-        owner = Owner()
-        owner.suspend()
-        Path({str(pid_file)!r}).write_text(str(owner.child.pid))
-        if {ending!r} == "wait":
-            time.sleep(600)
+        with Owner() as owner:
+            owner.suspend()
+            Path({str(pid_file)!r}).write_text(str(owner.child.pid))
+            if {ending!r} == "wait":
+                time.sleep(600)
         """
     )
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
@@ -278,8 +280,9 @@ def test_paused_children_are_resumed_when_the_owner_ends(tmp_path, ending):
         proc.wait(timeout=60)
         status = _wait_status(types.SimpleNamespace(pid=child), psutil.STATUS_SLEEPING)
         assert status in (psutil.STATUS_SLEEPING, psutil.STATUS_RUNNING), status
+        assert (tmp_path / "closed").read_text() == "closed"  # the engine was closed on the way out
         if ending == "sigterm":
-            assert proc.returncode == -signal.SIGTERM  # it still ends by the signal
+            assert proc.returncode == 128 + signal.SIGTERM  # ended by SystemExit, after cleaning up
     finally:
         for pid in (child, proc.pid):
             try:

@@ -12,7 +12,10 @@ Engines register here when they have processes to pause; every engine calls :fun
 before it generates, which pauses all other registered engines and resumes the caller.
 ``SELFIMPROVE_SUSPEND_IDLE=0`` turns pausing off (engines then stay running side by side).
 Paused processes are resumed at exit, on SIGTERM and when their engine closes, so they can
-shut down. POSIX only; elsewhere nothing is paused.
+shut down. Once an engine is registered, SIGTERM (when nothing else handles it) resumes them and
+ends the process by ``SystemExit(143)`` instead of at once: ``with`` blocks and exit handlers then
+close the engines, whose vLLM processes would otherwise outlive this one (and keep using CPU).
+POSIX only; elsewhere nothing is paused.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def register(engine: Any) -> None:
         _prune()
         if not any(r() is engine for r in _registered):
             _registered.append(weakref.ref(engine))
-    _install_handlers()
+    install_exit_handlers()
 
 
 def unregister(engine: Any) -> None:
@@ -80,8 +83,9 @@ def _prune() -> None:
     _registered[:] = [r for r in _registered if r() is not None]
 
 
-def _install_handlers() -> None:
-    """Resume paused processes before this process ends (a stopped child cannot shut down)."""
+def install_exit_handlers() -> None:
+    """Resume paused processes before this process ends (a stopped child cannot shut down), and
+    let SIGTERM unwind so engines are closed."""
     global _handlers_installed
     if _handlers_installed:
         return
@@ -90,9 +94,9 @@ def _install_handlers() -> None:
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
 
         def on_term(signum, frame):
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends at once
             resume_all()
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
+            raise SystemExit(128 + signum)  # unwind, so engines close and their processes end too
 
         signal.signal(signal.SIGTERM, on_term)
 

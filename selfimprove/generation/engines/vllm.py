@@ -129,6 +129,7 @@ class VLLMEngine(TokenizedEngine):
             self._pool = DataParallelWorkers(_vllm_worker, groups, kwargs, label="vLLM engine")
             self._procs = idle.ProcessSet.of_pids([w.pid for w in self._pool.processes])
         self.load_seconds = time.time() - t0
+        idle.install_exit_handlers()  # SIGTERM closes engines instead of orphaning their processes
         if self.suspend_idle and len(self._procs):
             idle.register(self)
 
