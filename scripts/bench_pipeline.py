@@ -187,54 +187,54 @@ def bench_eval(args) -> int:
     questions = load_questions("synthetic", "test", limit=args.questions)
     huge = {**questions[0], "id": "huge", "question": HUGE_QUESTION}
     actor, critic = _engines(args)
+    try:
+        # completions: finish reason and token counts, the prompt counted as the engine counts it
+        probe = solve_prompt(questions[0]["question"], questions[0]["dataset_type"])
+        (c,) = actor.generate([probe], SamplingParams(max_tokens=8, seed=1))[0]
+        ours = actor.count_prompt_tokens([probe])[0]
+        print(
+            f"completion: finish_reason={c.finish_reason} completion_tokens={c.completion_tokens} "
+            f"prompt_tokens={c.prompt_tokens} (our count: {ours})"
+        )
 
-    # completions: finish reason and token counts, the prompt counted as the engine counts it
-    probe = solve_prompt(questions[0]["question"], questions[0]["dataset_type"])
-    (c,) = actor.generate([probe], SamplingParams(max_tokens=8, seed=1))[0]
-    ours = actor.count_prompt_tokens([probe])[0]
-    print(
-        f"completion: finish_reason={c.finish_reason} completion_tokens={c.completion_tokens} "
-        f"prompt_tokens={c.prompt_tokens} (our count: {ours})"
-    )
+        # the idle actor while the critic works, without and with pausing
+        critic_prompts = [critique_prompt(q["question"], "1 + 1 = 3\nThe answer is 3.") for q in questions]
+        critic_p = SamplingParams(max_tokens=args.critic_max_tokens, seed=1)
+        rows = []
+        for policy in ("0", "1"):
+            os.environ[idle.ENV] = policy
+            actor.generate([probe], SamplingParams(max_tokens=8, seed=1))
+            cpu0, t0 = _cpu_seconds(actor), time.perf_counter()
+            critic.generate(critic_prompts, critic_p)
+            rows.append((policy, _cpu_seconds(actor) - cpu0, time.perf_counter() - t0))
+        print("\nidle actor while the critic generates:")
+        for policy, cpu, wall in rows:
+            label = "paused (SELFIMPROVE_SUSPEND_IDLE=1)" if policy == "1" else "running (=0)"
+            print(f"  {label:<38} actor CPU {cpu:6.2f} s   critic wall {wall:6.2f} s")
 
-    # the idle actor while the critic works, without and with pausing
-    critic_prompts = [critique_prompt(q["question"], "1 + 1 = 3\nThe answer is 3.") for q in questions]
-    critic_p = SamplingParams(max_tokens=args.critic_max_tokens, seed=1)
-    rows = []
-    for policy in ("0", "1"):
-        os.environ[idle.ENV] = policy
-        actor.generate([probe], SamplingParams(max_tokens=8, seed=1))
-        cpu0, t0 = _cpu_seconds(actor), time.perf_counter()
-        critic.generate(critic_prompts, critic_p)
-        rows.append((policy, _cpu_seconds(actor) - cpu0, time.perf_counter() - t0))
-    print("\nidle actor while the critic generates:")
-    for policy, cpu, wall in rows:
-        label = "paused (SELFIMPROVE_SUSPEND_IDLE=1)" if policy == "1" else "running (=0)"
-        print(f"  {label:<38} actor CPU {cpu:6.2f} s   critic wall {wall:6.2f} s")
+        # the evaluation's phases (the grader's worker pool started beforehand, outside the timings)
+        from selfimprove.grading.api import grade_batch
 
-    # the evaluation's phases (the grader's worker pool started beforehand, outside the timings)
-    from selfimprove.grading.api import grade_batch
-
-    grade_batch([("The answer is 7.", "7", "gsm8k")])
-    results = {}
-    for policy in ("0", "1"):
-        os.environ[idle.ENV] = policy
-        with tempfile.TemporaryDirectory() as tmp:
-            results[policy] = _eval_phases(actor, critic, questions + [huge], Path(tmp), args)
-    print(
-        f"\nevaluation phases ({len(questions)} questions + a 1 MB one, pool {args.n}, {args.rounds} round(s), "
-        f"max_tokens {args.max_tokens}/{args.critic_max_tokens}):"
-    )
-    for policy, r in results.items():
-        label = "idle engine paused" if policy == "1" else "both engines running"
-        print(f"  {label:<22} {r['seconds']:7.1f} s   skipped_too_long={r['skipped_too_long']}")
-
-    t = time.perf_counter()
-    procs = [e._procs for e in (actor, critic) if hasattr(e, "_procs")]
-    actor.close()
-    critic.close()
-    left = sum(len(p.alive()) for p in procs)
-    print(f"\nclose both engines: {time.perf_counter() - t:.1f} s; processes left: {left}")
+        grade_batch([("The answer is 7.", "7", "gsm8k")])
+        results = {}
+        for policy in ("0", "1"):
+            os.environ[idle.ENV] = policy
+            with tempfile.TemporaryDirectory() as tmp:
+                results[policy] = _eval_phases(actor, critic, questions + [huge], Path(tmp), args)
+        print(
+            f"\nevaluation phases ({len(questions)} questions + a 1 MB one, pool {args.n}, {args.rounds} round(s), "
+            f"max_tokens {args.max_tokens}/{args.critic_max_tokens}):"
+        )
+        for policy, r in results.items():
+            label = "idle engine paused" if policy == "1" else "both engines running"
+            print(f"  {label:<22} {r['seconds']:7.1f} s   skipped_too_long={r['skipped_too_long']}")
+    finally:  # closed even when the run is cut short (SIGTERM unwinds to here)
+        t = time.perf_counter()
+        procs = [e._procs for e in (actor, critic) if hasattr(e, "_procs")]
+        actor.close()
+        critic.close()
+        left = sum(len(p.alive()) for p in procs)
+        print(f"\nclose both engines: {time.perf_counter() - t:.1f} s; processes left: {left}")
     return 0
 
 
