@@ -23,6 +23,7 @@ __all__ = [
     "group_end",
     "bracket_end",
     "split_top",
+    "split_top_eq",
     "find_boxes",
     "find_last_boxed",
     "BOX_COMMANDS",
@@ -32,6 +33,7 @@ BOX_COMMANDS = ("boxed", "fbox")
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
 _GROUP_TOKEN_RE = re.compile(r"\\[\\{}]|[{}]")
 _BRACKET_TOKEN_RE = re.compile(r"\\\\|\\[{}]|[()\[\]{}]")
+_EQ_TOKEN_RE = re.compile(r"\\\\|\\[{}]|[()\[\]{}]|(?<![<>!=:\\])=(?!=)")
 _OPENERS = frozenset("([{")
 
 
@@ -115,6 +117,26 @@ def split_top(text: str, sep: str = ",") -> list[str]:
         prev = b
     out.append(text[prev:].strip())
     return out
+
+
+def split_top_eq(text: str) -> list[str]:
+    """The sides of ``a = b = c``: ``text`` split at the ``=`` signs outside brackets (never at
+    ``<=``, ``>=``, ``!=``, ``==``, ``:=`` or ``\\=``); pieces are stripped."""
+    if "=" not in text:
+        return [text.strip()]
+    sides, depth, cur = [], 0, 0
+    for m in _EQ_TOKEN_RE.finditer(text):
+        tok = m.group()
+        if tok == "\\\\":
+            continue
+        if tok == "=":
+            if depth == 0:
+                sides.append(text[cur : m.start()].strip())
+                cur = m.end()
+        else:
+            depth += 1 if tok[-1] in _OPENERS else -1
+    sides.append(text[cur:].strip())
+    return sides
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import cmath
 import math
-import re
 
 from .expr import FUNCS, Node, NumericError, parse, variables
+from .latex import split_top_eq
 
 __all__ = ["numeric_equal", "constant_value", "NumericError"]
 
@@ -154,12 +154,9 @@ def _compare_at(x: Node, y: Node, env: dict[str, complex]) -> bool | None:
     return None
 
 
-_EQ_SPLIT_RE = re.compile(r"(?<![<>!=:\\])=(?!=)")
-
-
 def _equation(text: str) -> tuple[str, str] | None:
-    parts = _EQ_SPLIT_RE.split(text)
-    return (parts[0], parts[1]) if len(parts) == 2 and parts[0].strip() and parts[1].strip() else None
+    sides = split_top_eq(text)
+    return (sides[0], sides[1]) if len(sides) == 2 and sides[0] and sides[1] else None
 
 
 def _equations_equal(ea: tuple[str, str], eb: tuple[str, str]) -> bool | None:

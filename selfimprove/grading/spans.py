@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from .latex import split_top_eq
+
 __all__ = ["SPAN_RE", "last_math_span", "rightmost_side"]
 
 _SPAN_WINDOW = 4000  # only this much of the end of a response is scanned for math spans
@@ -24,18 +26,7 @@ SPAN_RE = re.compile(
 
 def rightmost_side(expr: str) -> str | None:
     """Right-most side of an ``a = b = c`` chain (``=`` outside brackets); ``\\approx`` tails dropped."""
-    parts, depth, cur = [], 0, 0
-    for m in re.finditer(r"[{}()\[\]]|(?<![<>!=:\\])=(?!=)", expr):
-        c = m.group(0)
-        if c in "{([":
-            depth += 1
-        elif c in "})]":
-            depth -= 1
-        elif depth == 0:
-            parts.append(expr[cur : m.start()])
-            cur = m.end()
-    parts.append(expr[cur:])
-    side = parts[-1].strip()
+    side = split_top_eq(expr)[-1]
     if "\\approx" in side:
         before = side.split("\\approx", 1)[0].strip()
         side = before or side

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from .latex import bracket_end, split_top
+from .latex import bracket_end, split_top, split_top_eq
 
 __all__ = [
     "MAX_ITEMS",
@@ -186,7 +186,7 @@ _NAME = (
 _LHS = rf"(?:{_NAME}(?::{_NAME})?|\({_NAME}(?:,{_NAME}){{1,8}}\))"
 _ASSIGN_RE = re.compile(rf"^({_LHS})(=|\\in)(?!=)(.+)$")
 _DESIGNATOR_RE = re.compile(r"^(?:y|[A-Za-z]\([a-z]\))$")
-_TOP_EQ_RE = re.compile(r"[{}()\[\]]|(?<![<>!=:\\])=(?!=)")
+_ARITH_CMDS_RE = re.compile(r"\\(?:frac|sqrt|cdot|times|div|left|right)(?![a-zA-Z])")
 
 
 def assignment(s: str) -> tuple[str, str] | None:
@@ -206,28 +206,15 @@ def is_designator(name: str) -> bool:
 
 def last_side(s: str) -> str | None:
     """The last side of an ``=`` chain: ``a = b = c`` (three or more sides), or ``lhs = c`` whose
-    left side is plain arithmetic (``\frac{10}{2} = 5``); ``=`` outside brackets only."""
+    left side is plain arithmetic (``\\frac{10}{2} = 5``); ``=`` outside brackets only."""
     if "=" not in s or len(split_top(s, ",")) > 1 or len(split_top(s, ";")) > 1:
         return None  # "x=1, x=2" is a list of named answers, not a chain
-    depth, cuts = 0, []
-    for m in _TOP_EQ_RE.finditer(s):
-        c = m.group(0)
-        if c in "{([":
-            depth += 1
-        elif c in "})]":
-            depth -= 1
-        elif depth == 0:
-            cuts.append(m.end())
-    if not cuts:
+    sides = split_top_eq(s)
+    if len(sides) < 2:
         return None
-    if len(cuts) == 1:
-        lhs = s[: cuts[0] - 1]
-        if not lhs.strip() or re.search(
-            r"[A-Za-z]", re.sub(r"\\(?:frac|sqrt|cdot|times|div|left|right)(?![a-zA-Z])", "", lhs)
-        ):
-            return None  # an equation or a named answer, not a computation
-    side = s[cuts[-1] :].strip()
-    return side or None
+    if len(sides) == 2 and (not sides[0] or re.search(r"[A-Za-z]", _ARITH_CMDS_RE.sub("", sides[0]))):
+        return None  # an equation or a named answer, not a computation
+    return sides[-1] or None
 
 
 # --------------------------------------------------------------------------- clock times, ratios
