@@ -33,7 +33,10 @@
 #   critic_model_name         critique model (default: model_name)
 #   critic_model_type         prompt format of the critic
 #   CRITIC_BASE_URL           OpenAI-compatible endpoint for the critic (key in $OPENAI_API_KEY)
-#   ENGINE                    generation engine: auto, vllm, hf
+#   ENGINE                    generation engine: auto, vllm, hf, ray (docs/scaling.md)
+#   RAY_ADDRESS               ENGINE=ray: Ray cluster to join (host:port, auto); empty: start one here
+#   RAY_REPLICAS              ENGINE=ray: model replicas (0: one per TP_SIZE GPUs, or per node)
+#   RAY_ENGINE                ENGINE=ray: engine in each replica: auto, hf, vllm
 #   TP_SIZE                   vLLM tensor-parallel GPUs per engine
 #   MAX_MODEL_LEN             context length reserved by the engine
 #   GPU_MEMORY_UTILIZATION    GPU memory share per vLLM engine (the actor and the critic share the GPUs)

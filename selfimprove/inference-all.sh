@@ -40,7 +40,10 @@
 #   critic_model_name         critique model: folder, hub id, or API model with CRITIC_BASE_URL
 #   critic_model_type         prompt format of the critic: auto, Instruct/chat, Base/base
 #   CRITIC_BASE_URL           OpenAI-compatible endpoint for the critic (key in $OPENAI_API_KEY)
-#   ENGINE                    generation engine: auto, vllm, hf
+#   ENGINE                    generation engine: auto, vllm, hf, ray (docs/scaling.md)
+#   RAY_ADDRESS               ENGINE=ray: Ray cluster to join (host:port, auto); empty: start one here
+#   RAY_REPLICAS              ENGINE=ray: model replicas (0: one per TP_SIZE GPUs, or per node)
+#   RAY_ENGINE                ENGINE=ray: engine in each replica: auto, hf, vllm
 #   TP_SIZE                   vLLM tensor-parallel GPUs per engine (engines = GPUs / TP_SIZE)
 #   MAX_MODEL_LEN             context length reserved by the engine
 #   GPU_MEMORY_UTILIZATION    GPU memory share per vLLM engine

@@ -269,7 +269,36 @@ class Config:
     )
     # engines and grading
     engine: str = knob(
-        "ENGINE", "auto", "generation engine: auto, vllm, hf", check=one_of("auto", "vllm", "hf"), export=_BOTH
+        "ENGINE",
+        "auto",
+        "generation engine: auto, vllm, hf, ray",
+        check=one_of("auto", "vllm", "hf", "ray"),
+        export=_BOTH,
+    )
+    ray_address: str = knob(
+        "RAY_ADDRESS",
+        "",
+        "ENGINE=ray: Ray cluster to join (host:port, auto); empty: start one here",
+        empty=True,
+        export=_BOTH,
+    )
+    ray_replicas: int = knob(
+        "RAY_REPLICAS",
+        0,
+        "ENGINE=ray: model replicas (0: one per TP_SIZE GPUs, or per node)",
+        parse=_int,
+        check=at_least(0),
+        export=_BOTH,
+    )
+    ray_engine: str = knob(
+        "RAY_ENGINE",
+        "auto",
+        "ENGINE=ray: engine in each replica: auto, hf, vllm",
+        check=one_of("auto", "hf", "vllm"),
+        export=_BOTH,
+    )
+    shard: str = knob(
+        "SHARD", "", "stages: generate only shard i of n (i/n, e.g. 0/4); empty: all", empty=True, scopes=frozenset()
     )
     tp_size: int = knob(
         "TP_SIZE",

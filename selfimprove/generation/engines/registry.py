@@ -11,6 +11,7 @@ from typing import Any
 from selfimprove.generation.engines.base import Engine, EngineSettings, check_model_path
 from selfimprove.generation.engines.hf import HFEngine
 from selfimprove.generation.engines.openai import OpenAIEngine
+from selfimprove.generation.engines.ray_engine import RayEngine
 from selfimprove.generation.engines.vllm import VLLMEngine
 
 ENGINE_CLASSES: dict[str, type[Engine]] = {}
@@ -24,6 +25,7 @@ def register_engine(name: str, cls: type[Engine]) -> None:
 register_engine("vllm", VLLMEngine)
 register_engine("hf", HFEngine)
 register_engine("openai", OpenAIEngine)
+register_engine("ray", RayEngine)  # replicas of the vllm/hf engine on a Ray cluster (docs/scaling.md)
 
 OPENAI_MODES = ("chat", "completions")
 
