@@ -1,8 +1,9 @@
 """Stage: compare critics on the same held-out responses (the paper's Table 2).
 
-``--paths`` are flawed paths of test questions (``critic_paths`` on the test split); a balanced
-set of ``--per-class`` correct and as many wrong ones is drawn (``responses.jsonl``, each with its
-true first wrong step). Every ``--critic NAME=SPEC`` critiques them, and the actor refines every
+The held-out responses are flawed paths of test questions: built here from ``--questions`` with
+the actor (the flawed-path options of ``critic_paths``; ``paths.jsonl``), or given as ``--paths``.
+A balanced set of ``--per-class`` correct and as many wrong ones is drawn (``responses.jsonl``,
+each with its true first wrong step). Every ``--critic NAME=SPEC`` critiques them, and the actor refines every
 wrong response and every response the critic does not call correct. SPEC is ``none`` (no
 critique), ``programmatic`` (the arithmetic annotator), ``api:MODEL`` (an OpenAI-compatible
 endpoint, ``--critic-base-url``, key from ``$OPENAI_API_KEY``) or a model folder / hub id.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from selfimprove.core.cli import add_generation_args, add_run_args, parser, run, sampling_from_args
@@ -26,6 +28,13 @@ from selfimprove.critic.evaluate import NONE, balanced_responses, evaluate_criti
 from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
 from selfimprove.critic.report import write_report
 from selfimprove.generation.engines import Engine, SamplingParams, add_engine_args, engine_kwargs, make_engine
+from selfimprove.stages.critic_paths import (
+    QUESTION_FIELDS,
+    add_path_args,
+    make_paths,
+    path_settings,
+    path_step_settings,
+)
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -44,28 +53,39 @@ def parse_critics(items: list[str]) -> list[tuple[str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = parser("critic_eval", __doc__)
-    ap.add_argument("--paths", required=True, help="flawed paths of held-out questions (JSONL)")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--questions", help="held-out question records (JSONL): build their flawed paths here")
+    src.add_argument("--paths", help="flawed paths of held-out questions (JSONL), built already")
     ap.add_argument("--out-dir", required=True, help="folder for the responses, per-critic files and results")
     ap.add_argument("--critic", action="append", default=[], metavar="NAME=SPEC", help="a critic (repeatable)")
     ap.add_argument("--per-class", type=int, default=20, help="correct (and as many wrong) responses")
     ap.add_argument("--critic-max-tokens", type=int, default=512, help="new tokens per critique")
+    add_path_args(ap)
     add_engine_args(ap, "actor")
     add_engine_args(ap, "critic", required=False)
-    add_generation_args(ap, temperature=0.0, max_tokens=256, n=1)
+    add_engine_args(ap, "inserter", required=False)
+    ap.add_argument("--refine-temperature", type=float, default=0.0, help="temperature of the actor's refinements")
+    add_generation_args(ap, temperature=0.7, max_tokens=256, n=1)
     add_run_args(ap)
     args = ap.parse_args(argv)
     critics = parse_critics(args.critic or [f"{NONE}={NONE}", f"{PROGRAMMATIC}={PROGRAMMATIC}"])
     if args.per_class < 1 or args.critic_max_tokens < 1:
         raise UsageError("--per-class and --critic-max-tokens must be at least 1")
     out_dir = Path(args.out_dir)
-    paths = read_jsonl(args.paths, required=PATH_FIELDS + ("dataset_type",))
-    refine_params = sampling_from_args(args)
+    settings = path_settings(args) if args.questions else None
+    source = args.questions or args.paths
+    questions = read_jsonl(args.questions, required=QUESTION_FIELDS) if args.questions else []
+    given = read_jsonl(args.paths, required=PATH_FIELDS + ("dataset_type",)) if args.paths else []
+    if args.refine_temperature < 0:
+        raise UsageError("--refine-temperature must not be negative")
+    refine_params = replace(sampling_from_args(args), temperature=args.refine_temperature)
     critic_params = SamplingParams(n=1, temperature=0.0, max_tokens=args.critic_max_tokens, seed=args.seed)
     step = Step(
         args.run_dir,
         args.step or "critic/06_eval",
         {
-            "paths": args.paths,
+            "source": source,
+            "paths": path_step_settings(args, settings) if settings else None,
             "critics": dict(critics),
             "per_class": args.per_class,
             "actor": args.actor_model,
@@ -73,17 +93,26 @@ def main(argv: list[str] | None = None) -> int:
             "grader": args.grader,
             **refine_params.as_dict(),
         },
-        inputs=[args.paths],
+        inputs=[source],
         outputs=[out_dir / "results.json"],
     )
     if step.skip():
         return 0
     with step:
-        responses = balanced_responses(paths, args.per_class, args.seed)
-        if not responses:
-            raise UsageError(f"{args.paths}: no correct and wrong selected paths to build a balanced set from")
-        atomic_write_jsonl(out_dir / "responses.jsonl", responses)
         actor = None
+        if settings is not None:
+            actor = make_engine(**engine_kwargs(args, "actor"))
+            step.count(
+                **{
+                    f"paths_{k}": v
+                    for k, v in make_paths(args, questions, out_dir / "paths.jsonl", settings, actor).items()
+                }
+            )
+            given = read_jsonl(out_dir / "paths.jsonl")
+        responses = balanced_responses(given, args.per_class, args.seed)
+        if not responses:
+            raise UsageError(f"{source}: no correct and wrong selected paths to build a balanced set from")
+        atomic_write_jsonl(out_dir / "responses.jsonl", responses)
         results: dict = {"actor": args.actor_model, "responses": response_summary(responses), "critics": {}}
         try:
             for name, spec in critics:

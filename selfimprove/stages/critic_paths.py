@@ -12,7 +12,7 @@ handed to annotation (see :mod:`selfimprove.critic.paths`).
 
 from __future__ import annotations
 
-from selfimprove.core.cli import add_generation_args, add_run_args, parser, run, sampling_from_args
+from selfimprove.core.cli import add_generation_args, add_run_args, parser, run
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import read_jsonl
 from selfimprove.core.manifest import Step
@@ -27,34 +27,32 @@ def _list(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = parser("critic_paths", __doc__)
-    ap.add_argument("--questions", required=True, help="question records (JSONL)")
-    ap.add_argument("--out", required=True, help="flawed paths (JSONL, resumed, rewritten with the selection)")
-    ap.add_argument("--strategies", default="rg1,rg3,reference", help=f"comma-separated: {', '.join(STRATEGIES)}")
-    ap.add_argument("--samples", type=int, default=2, help="RG1 samples per question (RG2 continues each)")
-    ap.add_argument("--rg2-temperature", type=float, default=1.0, help="temperature after the RG2 prefix")
-    ap.add_argument("--rg3-per-question", type=int, default=1, help="RG3 paths per question")
-    ap.add_argument("--inserter", default="programmatic", choices=INSERTERS, help="who inserts the RG3 mistake")
-    ap.add_argument(
+def add_path_args(ap) -> None:
+    """The flawed-path options (shared with ``critic_eval``, which builds its held-out responses)."""
+    g = ap.add_argument_group("flawed paths")
+    g.add_argument("--strategies", default="rg1,rg3,reference", help=f"comma-separated: {', '.join(STRATEGIES)}")
+    g.add_argument("--samples", type=int, default=2, help="RG1 samples per question (RG2 continues each)")
+    g.add_argument("--rg2-temperature", type=float, default=1.0, help="temperature after the RG2 prefix")
+    g.add_argument("--rg3-per-question", type=int, default=1, help="RG3 paths per question")
+    g.add_argument("--inserter", default="programmatic", choices=INSERTERS, help="who inserts the RG3 mistake")
+    g.add_argument(
         "--mistake-types",
         default=",".join(MISTAKE_TYPES),
         help=f"comma-separated RG3 mistake types, from: {', '.join(MISTAKE_TYPES)}",
     )
-    ap.add_argument("--keep-correct", type=int, default=1, help="correct RG1/RG2 paths kept per question")
-    ap.add_argument("--max-steps", type=int, default=12, help="paths with more lines are not selected")
-    add_engine_args(ap, "actor")
-    add_engine_args(ap, "inserter", required=False)
-    add_generation_args(ap, temperature=0.7, max_tokens=256, n=1)
-    add_run_args(ap)
-    args = ap.parse_args(argv)
+    g.add_argument("--keep-correct", type=int, default=1, help="correct RG1/RG2 paths kept per question")
+    g.add_argument("--max-steps", type=int, default=12, help="paths with more lines are not selected")
+
+
+def path_settings(args) -> PathSettings:
+    """:class:`PathSettings` from the options of :func:`add_path_args` and the generation options."""
     for name in ("samples", "rg3_per_question", "max_steps"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     if args.keep_correct < 0 or args.rg2_temperature < 0:
         raise UsageError("--keep-correct and --rg2-temperature must not be negative")
     try:
-        settings = PathSettings(
+        return PathSettings(
             strategies=_list(args.strategies),
             samples=args.samples,
             temperature=args.temperature,
@@ -70,46 +68,71 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as e:
         raise UsageError(str(e)) from None
-    questions = read_jsonl(args.questions, required=QUESTION_FIELDS)
+
+
+def make_paths(args, questions: list[dict], out, settings: PathSettings, actor=None) -> dict:
+    """Build the paths with the actor (given, or made and closed here) and the inserter model."""
+    needs_actor = bool({"rg1", "rg2", "rg3"} & set(settings.strategies))
+    own = actor is None and needs_actor
+    if own:
+        actor = make_engine(**engine_kwargs(args, "actor"))
+    inserter = None
     inserter_model = args.inserter_model or args.actor_model
+    try:
+        if "rg3" in settings.strategies and settings.inserter == "model" and inserter_model != args.actor_model:
+            args.inserter_model = inserter_model
+            inserter = make_engine(**engine_kwargs(args, "inserter"))
+        _, counts = build_paths(
+            actor,
+            questions,
+            out,
+            settings,
+            inserter=inserter,
+            chunk_size=args.chunk_size,
+            grade_workers=args.grade_workers,
+        )
+    finally:
+        if inserter is not None:
+            inserter.close()
+        if own and actor is not None:
+            actor.close()
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser("critic_paths", __doc__)
+    ap.add_argument("--questions", required=True, help="question records (JSONL)")
+    ap.add_argument("--out", required=True, help="flawed paths (JSONL, resumed, rewritten with the selection)")
+    add_path_args(ap)
+    add_engine_args(ap, "actor")
+    add_engine_args(ap, "inserter", required=False)
+    add_generation_args(ap, temperature=0.7, max_tokens=256, n=1)
+    add_run_args(ap)
+    args = ap.parse_args(argv)
+    settings = path_settings(args)
+    questions = read_jsonl(args.questions, required=QUESTION_FIELDS)
     step = Step(
         args.run_dir,
         args.step or "critic/01_flawed_paths",
-        {
-            "questions": args.questions,
-            "actor": args.actor_model,
-            "inserter_model": inserter_model if settings.inserter == "model" else None,
-            **settings.as_dict(),
-            "top_p": sampling_from_args(args).top_p,
-        },
+        {"questions": args.questions, **path_step_settings(args, settings)},
         inputs=[args.questions],
         outputs=[args.out],
     )
     if step.skip():
         return 0
     with step:
-        needs_actor = bool({"rg1", "rg2", "rg3"} & set(settings.strategies))
-        actor = make_engine(**engine_kwargs(args, "actor")) if needs_actor else None
-        inserter = None
-        if "rg3" in settings.strategies and settings.inserter == "model" and inserter_model != args.actor_model:
-            args.inserter_model = inserter_model
-            inserter = make_engine(**engine_kwargs(args, "inserter"))
-        try:
-            _, counts = build_paths(
-                actor,
-                questions,
-                args.out,
-                settings,
-                inserter=inserter,
-                chunk_size=args.chunk_size,
-                grade_workers=args.grade_workers,
-            )
-        finally:
-            for engine in (inserter, actor):
-                if engine is not None:
-                    engine.close()
-        step.count(**counts)
+        step.count(**make_paths(args, questions, args.out, settings))
     return 0
+
+
+def path_step_settings(args, settings: PathSettings) -> dict:
+    inserter_model = args.inserter_model or args.actor_model
+    return {
+        "actor": args.actor_model,
+        "inserter_model": inserter_model if settings.inserter == "model" else None,
+        **settings.as_dict(),
+        "top_p": args.top_p,
+    }
 
 
 if __name__ == "__main__":
