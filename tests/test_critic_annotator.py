@@ -256,3 +256,10 @@ def test_annotate_record_reads_a_graded_path():
     }
     a = annotate_record(path)
     assert a.first_error == 1 and a.steps[1].explanation == "36 - 7 = 29, not 28."
+
+
+def test_answer_stated_without_the_answer_phrase():
+    sol = solution("Nora bakes 4 * 9 = 36 cookies.", "She gives 7 away.", "So Nora has 30 cookies.")
+    a = check_solution(sol, "29", False, "30", QUESTION, TRUTH)
+    assert a.first_error == 2
+    assert a.steps[2].explanation == "The final answer should be 29, not 30."

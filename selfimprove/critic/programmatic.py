@@ -199,7 +199,10 @@ def check_solution(
                 pending = (i, r)
     if pending is not None:
         wrong(pending[0], _on_track_explanation(pending[1], target()), pending[1])
+    pv = _answer_value(pred)
     ans_i = next((i for i in range(len(lines) - 1, -1, -1) if _ANSWER_LINE.search(lines[i])), None)
+    if ans_i is None and pv is not None:  # no "The answer is": the last line that states the answer
+        ans_i = next((i for i in range(len(lines) - 1, -1, -1) if pv in numbers_in(lines[i])), None)
     if correct:
         final = f"The final answer {pred} is correct."
     elif pred is None:
@@ -207,7 +210,6 @@ def check_solution(
     else:
         final = f"The final answer should be {gold}, not {pred}."
     if not correct:
-        pv = _answer_value(pred)
         if ans_i is None:
             if first is None and pred is None:
                 wrong(len(lines) - 1, final)
