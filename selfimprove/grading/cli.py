@@ -134,7 +134,7 @@ def _build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="relative tolerance for a decimal approximation of a value with no finite decimal expansion "
-        "(default 1e-6, knob GRADER_REL_TOL)",
+        "(default 1e-6)",
     )
     return parser
 

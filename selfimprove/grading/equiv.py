@@ -21,17 +21,15 @@ load. When the budget runs out the result is ``Verdict(False, "timeout")``, neve
 "not equivalent"; an error in a worker is ``Verdict(False, "error:<Kind>")``.
 
 **Tolerance.** Two numbers written exactly are equal only when they are equal. A decimal
-written with digits (``0.3333``, ``1.4142``) matches an exact value that has no finite decimal
-expansion (``\\frac{1}{3}``, ``\\sqrt{2}``, ``\\pi``) when it is within ``rel_tol`` of it
-(relative; default ``DEFAULT_REL_TOL`` = 1e-6, about six significant digits; environment
-``GRADER_REL_TOL``). Two decimals,
-or a decimal against a terminating value (``0.13`` vs ``\\frac{1}{8}``), are compared exactly:
-that keeps "round to the nearest tenth" questions strict.
+written with digits (``0.333333``, ``1.414214``) matches an exact value that has no finite
+decimal expansion (``\\frac{1}{3}``, ``\\sqrt{2}``, ``\\pi``) when it is within ``rel_tol`` of
+it (relative; default ``DEFAULT_REL_TOL`` = 1e-6, about six significant digits; ``rel_tol=``
+overrides it). Two decimals, or a decimal against a terminating value (``0.13`` vs
+``\\frac{1}{8}``), are compared exactly: that keeps "round to the nearest tenth" questions strict.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections import OrderedDict
@@ -78,7 +76,7 @@ SYMBOLIC_CPU_BUDGET = 0.25
 #: In-process comparisons one item may make (a count, so it does not depend on load).
 MAX_STEPS = 600
 #: Relative tolerance for a decimal approximation of a value without a finite decimal expansion.
-DEFAULT_REL_TOL = float(os.environ.get("GRADER_REL_TOL", "") or 1e-6)
+DEFAULT_REL_TOL = 1e-6
 _MAX_DEPTH = 4
 
 _CACHE: OrderedDict[tuple[str, str], bool] = OrderedDict()
