@@ -19,6 +19,7 @@ from selfimprove.core.manifest import Step
 from selfimprove.critic.annotate import PATH_FIELDS, annotate_paths
 from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
 from selfimprove.generation.engines import add_engine_args, engine_kwargs, make_engine
+from selfimprove.generation.shard import add_shard_args, for_shard, merge_shards
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     add_engine_args(ap, "annotator", required=False)
     add_generation_args(ap, temperature=0.0, max_tokens=1024, n=1)
     add_run_args(ap)
+    add_shard_args(ap)
     args = ap.parse_args(argv)
     if args.annotator == "model" and not args.annotator_model:
         raise UsageError("--annotator model needs --annotator-model (a model folder, hub id or API model name)")
@@ -39,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.annotator == "model":
         settings.update(model=args.annotator_model, **params.as_dict())
     step = Step(args.run_dir, args.step or "critic/02_annotations", settings, inputs=[args.paths], outputs=[args.out])
+    if args.merge_shards:
+        return merge_shards(step, args.merge_shards, [args.out])
+    step, paths = for_shard(args, step, paths)
     if step.skip():
         return 0
     with step:

@@ -17,6 +17,7 @@ from selfimprove.core.manifest import Step
 from selfimprove.critic.annotate import PATH_FIELDS
 from selfimprove.critic.mcfilter import mc_filter, needs_refinement
 from selfimprove.generation.engines import add_engine_args, engine_kwargs, make_engine
+from selfimprove.generation.shard import add_shard_args, for_shard, merge_shards
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     add_engine_args(ap, "actor")
     add_generation_args(ap, temperature=0.7, max_tokens=256, n=2)
     add_run_args(ap)
+    add_shard_args(ap)
     args = ap.parse_args(argv)
     if args.k < 0 or args.k > args.n:
         raise UsageError(f"--k must be between 0 and --n={args.n} (got {args.k})")
@@ -51,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         inputs=[args.paths, args.annotations],
         outputs=[args.out, args.refinements],
     )
+    if args.merge_shards:
+        return merge_shards(step, args.merge_shards, [args.out, args.refinements])
+    step, annotations = for_shard(args, step, annotations, outputs=("out", "refinements"))
     if step.skip():
         return 0
     with step:

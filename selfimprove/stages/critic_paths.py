@@ -19,6 +19,7 @@ from selfimprove.core.manifest import Step
 from selfimprove.critic.paths import INSERTERS, STRATEGIES, PathSettings, build_paths
 from selfimprove.critic.prompts import MISTAKE_TYPES
 from selfimprove.generation.engines import add_engine_args, engine_kwargs, make_engine
+from selfimprove.generation.shard import add_shard_args, for_shard, merge_shards
 
 QUESTION_FIELDS = ("id", "dataset_type", "question", "gold")
 
@@ -108,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     add_engine_args(ap, "inserter", required=False)
     add_generation_args(ap, temperature=0.7, max_tokens=256, n=1)
     add_run_args(ap)
+    add_shard_args(ap)
     args = ap.parse_args(argv)
     settings = path_settings(args)
     questions = read_jsonl(args.questions, required=QUESTION_FIELDS)
@@ -118,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         inputs=[args.questions],
         outputs=[args.out],
     )
+    if args.merge_shards:
+        return merge_shards(step, args.merge_shards, [args.out])
+    step, questions = for_shard(args, step, questions)
     if step.skip():
         return 0
     with step:

@@ -17,6 +17,7 @@ from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.core.records import SAMPLE_FIELDS
 from selfimprove.generation.engines import add_engine_args, engine_kwargs, make_engine
+from selfimprove.generation.shard import add_shard_args, for_shard, merge_shards
 from selfimprove.generation.tasks import critique_samples, select_samples
 
 
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     add_engine_args(ap, "critic")
     add_generation_args(ap, temperature=0.0, n=1, knobs={"max_tokens": "critic_max_tokens"})
     add_run_args(ap, iteration=True)
+    add_shard_args(ap)
     args = ap.parse_args(argv)
     layout_paths(args, samples=lambda lay, k: lay.samples(k), out=lambda lay, k: lay.critiques(k))
     samples = select_samples(read_jsonl(args.samples, required=SAMPLE_FIELDS), args.which)
@@ -39,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         inputs=[args.samples],
         outputs=[args.out],
     )
+    if args.merge_shards:
+        return merge_shards(step, args.merge_shards, [args.out])
+    step, samples = for_shard(args, step, samples)
     if step.skip():
         return 0
     with step:

@@ -19,6 +19,7 @@ from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.core.records import CRITIQUE_FIELDS
 from selfimprove.generation.engines import Engine, add_engine_args, engine_kwargs, make_engine
+from selfimprove.generation.shard import add_shard_args, for_shard, merge_shards
 from selfimprove.generation.tasks import refine_critiques
 
 
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     add_engine_args(ap, "actor")
     add_generation_args(ap, knobs={"n": "refine_num"})
     add_run_args(ap, iteration=True)
+    add_shard_args(ap)
     args = ap.parse_args(argv)
     if args.run_dir is not None and args.iter is not None and args.questions is None:
         args.questions = str(RunLayout(args.run_dir).questions("train"))
@@ -69,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         inputs=[p for p in (args.samples, args.critiques, args.questions) if p],
         outputs=[args.out],
     )
+    if args.merge_shards:
+        return merge_shards(step, args.merge_shards, [args.out])
+    step, critiques = for_shard(args, step, critiques)
     if step.skip():
         return 0
     with step:

@@ -14,6 +14,7 @@ from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.core.records import QUESTION_FIELDS
 from selfimprove.generation.engines import add_engine_args, engine_kwargs, make_engine
+from selfimprove.generation.shard import add_shard_args, for_shard, merge_shards
 from selfimprove.generation.tasks import sample_questions
 
 
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     add_engine_args(ap, "actor")
     add_generation_args(ap, knobs={"n": "sample_num"})
     add_run_args(ap, iteration=True)
+    add_shard_args(ap)
     args = ap.parse_args(argv)
     layout_paths(args, questions=lambda lay, k: lay.questions("train"), out=lambda lay, k: lay.samples(k))
     questions = read_jsonl(args.questions, required=QUESTION_FIELDS)
@@ -35,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         inputs=[args.questions],
         outputs=[args.out],
     )
+    if args.merge_shards:
+        return merge_shards(step, args.merge_shards, [args.out])
+    step, questions = for_shard(args, step, questions)
     if step.skip():
         return 0
     with step:
