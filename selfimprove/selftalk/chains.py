@@ -21,8 +21,11 @@ each tick is one actor call for every running chain, then one judge call.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+
+from tqdm import tqdm
 
 from selfimprove.generation.engines import Engine, SamplingParams
 from selfimprove.generation.prompts import Prompt
@@ -160,11 +163,15 @@ def build_chains(
     ]
     params = SamplingParams(n=1, temperature=cfg.temperature, max_tokens=cfg.step_max_tokens, seed=cfg.seed)
     tick = 0
+    bar = tqdm(total=len(chains), desc="self-talk chains", unit="chain", file=sys.stderr, dynamic_ncols=True)
     while True:
         running = [c for c in chains if c.status == "running"]
+        bar.update(len(chains) - len(running) - bar.n)
         if not running:
+            bar.close()
             return chains
         tick += 1
+        bar.set_postfix(round=tick, running=len(running))
         outs = actor.generate([c.prompt() for c in running], replace(params, seed=cfg.seed + tick))
         if len(outs) != len(running):
             raise RuntimeError(f"actor returned {len(outs)} results for {len(running)} prompts")
