@@ -175,10 +175,15 @@ def test_bad_presets_are_refused_with_the_line(tmp_path, text, scale, message):
 
 
 def test_driver_scripts_declare_their_own_knobs(tmp_path):
-    (tmp_path / "selftalk-all.sh").write_text(': "${MAX_ROUNDS:=3}"   # rewrites\n')
-    (tmp_path / "critic-all.sh").write_text("#   MC_SAMPLES                refinements per critique\n")
+    (tmp_path / "selftalk-all.sh").write_text(
+        '#   sft     fine-tune the base model\n: "${MAX_ROUNDS:=3}"   # rewrites\n'
+    )
+    (tmp_path / "critic-all.sh").write_text(
+        "#   paths        flawed reasoning paths\n# ------ knobs\n#   MC_SAMPLES                refinements per critique\n"
+    )
     known = grid.known_knobs(grid.DRIVERS, tmp_path)
     assert {"MAX_ROUNDS", "MC_SAMPLES", "sample_num", "PRESET"} <= known
+    assert not {"sft", "paths"} & known  # the scripts' descriptions of their steps are not knobs
 
 
 # ---------------------------------------------------------------------- the shipped presets

@@ -44,7 +44,9 @@ _KEY = re.compile(r"^(?:(?P<driver>[a-z]+)\.)?(?P<name>[A-Za-z_]\w*)$")
 _CASE = re.compile(r"^(?P<axis>[A-Za-z_]\w*)\[(?P<level>[A-Za-z0-9_.+-]+)\]$")
 _SECTION = re.compile(r"^\[(?P<name>[^\]]*)\]$")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
-_SCRIPT_KNOB = re.compile(r'^:\s*"\$\{(\w+)[:=-]|^#\s{2,}([A-Za-z_]\w*)\s{2,}\S', re.M)
+_DEFAULTED = re.compile(r'^:\s*"\$\{(\w+)[:=-]', re.M)  # : "${KNOB:=default}"
+_LISTED = re.compile(r"^#\s{2,}([A-Za-z_]\w*)\s{2,}\S", re.M)  # #   KNOB     meaning (after "# --- knobs")
+_KNOB_LIST = re.compile(r"^#\s*-+\s*knobs\s*$", re.M)
 _LABEL_MAX = 40
 
 
@@ -53,13 +55,17 @@ def driver_script(name: str, driver_dir: Path = DRIVER_DIR) -> Path:
 
 
 def known_knobs(drivers: tuple[str, ...] = DRIVERS, driver_dir: Path = DRIVER_DIR) -> set[str]:
-    """The configuration's knobs and those a driver script declares (``: "${X:=...}"`` lines or its
-    ``#   X   meaning`` header), plus ``PRESET``."""
+    """The configuration's knobs and those a driver script declares (``: "${X:=...}"`` lines, or
+    ``#   X   meaning`` lines after its ``# --- knobs`` line), plus ``PRESET``."""
     names = {k.env for k in C.knobs().values()} | {"PRESET"}
     for d in drivers:
         script = driver_script(d, driver_dir)
         if script.is_file():
-            names |= {a or b for a, b in _SCRIPT_KNOB.findall(script.read_text(encoding="utf-8"))}
+            text = script.read_text(encoding="utf-8")
+            names |= set(_DEFAULTED.findall(text))
+            marker = _KNOB_LIST.search(text)
+            if marker:
+                names |= set(_LISTED.findall(text, marker.end()))
     return names
 
 
