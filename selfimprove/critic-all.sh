@@ -66,6 +66,9 @@ fi
 : "${EVAL_CRITICS:=none base trained programmatic}"  # critics compared; also api (CRITIC_API_MODEL)
 : "${CRITIC_API_MODEL:=}"                  # an API critic for the comparison (with CRITIC_BASE_URL)
 : "${CRITIC_BASE_URL:=}"                   # its OpenAI-compatible endpoint (key in $OPENAI_API_KEY)
+: "${PROCESSBENCH:=}"                      # also score the model critics on ProcessBench: a local file/folder, or hub ("" = off)
+: "${PROCESSBENCH_SPLIT:=gsm8k}"           # gsm8k, math, olympiadbench, omnimath
+: "${PROCESSBENCH_LIMIT:=40}"              # ProcessBench rows (seeded subset; 0 = all)
 : "${ENGINE:=auto}"                        # generation engine: auto, vllm, hf
 : "${MAX_MODEL_LEN:=2048}"                 # context length reserved by the engine
 : "${GRADER:=default}"                     # answer grader
@@ -78,7 +81,7 @@ die() { echo "error: $*" >&2; exit 2; }
 [ -x "${PYTHON}" ] || die "${PYTHON} not found; run 'bash scripts/setup_env.sh' (or make demo)"
 [[ "${EXP_NUM}" =~ ^[A-Za-z0-9._-]+$ ]] || die "EXP_NUM must be letters, digits, '.', '_' or '-', not '${EXP_NUM}'"
 nat() { [[ "$1" =~ ^[0-9]+$ ]] || die "$2 must be a whole number, not '$1'"; }
-for v in SEED PATH_SAMPLES RG3_PER_QUESTION KEEP_CORRECT MAX_STEPS MC_N MC_K max_tokens critic_max_tokens EVAL_PER_CLASS MAX_MODEL_LEN; do nat "${!v}" "$v"; done
+for v in PROCESSBENCH_LIMIT SEED PATH_SAMPLES RG3_PER_QUESTION KEEP_CORRECT MAX_STEPS MC_N MC_K max_tokens critic_max_tokens EVAL_PER_CLASS MAX_MODEL_LEN; do nat "${!v}" "$v"; done
 for v in critic_train_limit critic_test_limit; do [ -z "${!v}" ] || nat "${!v}" "$v"; done
 [ "${MC_N}" -ge 1 ] && [ "${MC_K}" -le "${MC_N}" ] || die "MC_N must be at least 1 and MC_K at most MC_N (got ${MC_N}, ${MC_K})"
 case "${model_type}" in Instruct) sft_format=sharegpt;; Base) sft_format=alpaca;; *) die "model_type must be Instruct or Base, not '${model_type}'";; esac
@@ -144,6 +147,8 @@ for c in ${EVAL_CRITICS}; do
     api) critics+=(--critic "api=api:${CRITIC_API_MODEL}" --critic-base-url "${CRITIC_BASE_URL}");;
   esac
 done
+if [ -n "${PROCESSBENCH}" ]; then
+  critics+=(--processbench "${PROCESSBENCH}" --processbench-split "${PROCESSBENCH_SPLIT}" --processbench-limit "${PROCESSBENCH_LIMIT}"); fi
 # held-out responses: the same strategies on the test questions (critic/eval/paths.jsonl), balanced
 py critic_eval --questions "${C}/data/test.jsonl" --out-dir "${C}/eval" "${critics[@]}" "${actor[@]}" "${paths_args[@]}" \
   --critic-type "${critic_model_type}" --per-class "${EVAL_PER_CLASS}" --critic-max-tokens "${critic_max_tokens}" \

@@ -8,7 +8,14 @@ import json
 import pytest
 
 from selfimprove.core.errors import UsageError
-from selfimprove.critic.evaluate import balanced_responses, critic_metrics, evaluate_critic, response_summary
+from selfimprove.critic.evaluate import (
+    balanced_responses,
+    critic_metrics,
+    evaluate_critic,
+    processbench_metrics,
+    processbench_responses,
+    response_summary,
+)
 from selfimprove.critic.report import table, write_report
 from selfimprove.generation.engines import SamplingParams, ScriptedEngine
 from selfimprove.generation.prompts import SOLUTION_PREFIX
@@ -157,3 +164,49 @@ def test_parse_critics():
     for bad in (["base"], ["a b=x"], ["x="], ["a=1", "a=2"]):
         with pytest.raises(UsageError):
             parse_critics(bad)
+
+
+def test_processbench_metrics_by_hand():
+    rows = [
+        {
+            "id": "pb/0",
+            "problem": "What is 5 + 6?",
+            "steps": ["5 + 6 = 11.", "The answer is 11."],
+            "label": -1,
+            "final_answer_correct": True,
+        },
+        {
+            "id": "pb/1",
+            "problem": "What is 4 * 4?",
+            "steps": ["We multiply.", "4 * 4 = 15.\nSo 15.", "Answer: 15"],
+            "label": 1,
+            "final_answer_correct": False,
+        },
+        {
+            "id": "pb/2",
+            "problem": "What is 9 - 2?",
+            "steps": ["9 - 2 = 8.", "The answer is 8."],
+            "label": 0,
+            "final_answer_correct": False,
+        },
+    ]
+    responses = processbench_responses(rows)
+    assert responses[1]["response"] == SOLUTION_PREFIX + "We multiply.\n4 * 4 = 15. So 15.\nAnswer: 15"
+
+    def c(r, verdict, steps):
+        return crit(r, verdict, steps)
+
+    critiques = [
+        c(responses[0], "Correct", [("5 + 6 = 11.", "Correct")]),  # right, no step called wrong
+        c(responses[1], "Wrong", [("We multiply.", "Correct"), ("4 * 4 = 15. So 15.", "Wrong")]),  # exact
+        c(responses[2], "Wrong", [("9 - 2 = 8.", "Correct"), ("The answer is 8.", "Wrong")]),  # one step late
+    ]
+    m = processbench_metrics(responses, critiques)
+    assert m == {
+        "n": 3,
+        "format_compliance": 1.0,
+        "discrimination": 1.0,
+        "f1": round(2 * 0.5 * 1.0 / 1.5, 4),
+        "f1_accuracy_erroneous": 0.5,
+        "f1_accuracy_correct": 1.0,
+    }

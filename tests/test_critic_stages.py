@@ -62,6 +62,24 @@ def run(tmp_path):
         (tmp_path / kind / "config.json").write_text("{}")
     atomic_write_jsonl(tmp_path / "train.jsonl", [q for q in QUESTIONS if "/train/" in q["id"]])
     atomic_write_jsonl(tmp_path / "test.jsonl", [q for q in QUESTIONS if "/test/" in q["id"]])
+    (tmp_path / "pb").mkdir()
+    pb = [
+        {
+            "id": "p0",
+            "problem": "What is 1 + 1?",
+            "steps": ["1 + 1 = 2.", "The answer is 2."],
+            "label": -1,
+            "final_answer_correct": True,
+        },
+        {
+            "id": "p1",
+            "problem": "What is 2 + 2?",
+            "steps": ["2 + 2 = 5.", "The answer is 5."],
+            "label": 0,
+            "final_answer_correct": False,
+        },
+    ]
+    (tmp_path / "pb" / "gsm8k.json").write_text(json.dumps(pb))
     return tmp_path
 
 
@@ -142,6 +160,8 @@ def test_stages_chain_on_a_run_directory(run, caplog):
         "scripted-test",
         "--per-class",
         "3",
+        "--processbench",
+        str(run / "pb"),
         *engine("actor", "actor", run),
         *common,
     ]
@@ -161,6 +181,11 @@ def test_stages_chain_on_a_run_directory(run, caplog):
     assert (trained["discrimination"], trained["format_compliance"], trained["helpfulness"]) == (0.5, 1.0, 0.0)
     assert (prog["discrimination"], prog["helpfulness"], prog["accuracy_after_refinement"]) == (1.0, 1.0, 1.0)
     assert results["critics"]["none"]["accuracy_after_refinement"] == 0.5
+    # ProcessBench: only the model critic; it calls everything wrong, blaming the first step
+    pb = results["processbench"]
+    assert (pb["split"], pb["n"], list(pb["critics"])) == ("gsm8k", 2, ["trained"])
+    assert pb["critics"]["trained"]["f1_accuracy_erroneous"] == 1.0 and pb["critics"]["trained"]["f1"] == 0.0
+    assert "## ProcessBench (gsm8k, 2 rows" in (c / "eval" / "report.md").read_text()
     steps = json.loads((run / "manifest.json").read_text())["steps"]
     for name in (
         "critic/01_flawed_paths",

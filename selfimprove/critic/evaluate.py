@@ -20,6 +20,10 @@ the critic does not call correct. Metrics (fractions in [0, 1], None when undefi
 * ``helpfulness`` — share of wrong responses whose refinement is correct;
 * ``accuracy_after_refinement`` — a response the critic calls correct stands, any other is
   replaced by its refinement (the verifier mode); ``accuracy_before_refinement`` for reference.
+
+On ProcessBench (``Qwen/ProcessBench``, loaded by :mod:`selfimprove.data.critique_sets`) the model
+critics are scored the same way on its labels (:func:`processbench_metrics`): F1, format
+compliance, and discrimination against ``final_answer_correct``; nothing is refined.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
 from selfimprove.critic.programmatic import annotate_record
 from selfimprove.generation.critique_format import parse_critique
 from selfimprove.generation.engines import Engine, SamplingParams
+from selfimprove.generation.prompts import SOLUTION_PREFIX
 from selfimprove.generation.tasks import critique_ids, critique_samples, refine_critiques
 
 NONE = "none"
@@ -204,4 +209,55 @@ def response_summary(responses: Sequence[dict]) -> dict:
         "wrong": sum(not r["correct"] for r in responses),
         "per_strategy": dict(sorted(Counter(r["strategy"] for r in responses).items())),
         "labelled_first_error": sum(r.get("label_status") == "ok" for r in responses),
+    }
+
+
+# --------------------------------------------------------------------------- ProcessBench
+
+
+def processbench_responses(records: Sequence[dict]) -> list[dict]:
+    """ProcessBench records as responses the critics read: one line per step (a step's own line
+    breaks become spaces, so step i is line i), ``label`` kept."""
+    out = []
+    for rec in records:
+        lines = [" ".join(s.split()) or "(empty step)" for s in rec["steps"]]
+        out.append(
+            {
+                "id": rec["id"],
+                "qid": rec["id"],
+                "question": rec["problem"],
+                "response": SOLUTION_PREFIX + "\n".join(lines),
+                "label": rec["label"],
+                "final_answer_correct": rec["final_answer_correct"],
+            }
+        )
+    return out
+
+
+def processbench_metrics(responses: Sequence[dict], critiques: Sequence[dict]) -> dict:
+    """ProcessBench's F1 (exact first wrong step on erroneous samples, label -1 on correct ones,
+    harmonic mean), format compliance, and final-answer discrimination."""
+    by_sample = {c["sample_id"]: c for c in critiques}
+    fmt = disc = err_hits = err_n = ok_hits = ok_n = 0
+    for r in responses:
+        c = by_sample.get(r["id"], {})
+        verdict = c.get("verdict")
+        fmt += bool(verdict is not None and c.get("step_verdicts"))
+        disc += verdict == ("correct" if r["final_answer_correct"] else "wrong")
+        pred = predicted_first_error(c.get("critique") or "", r["response"]) if verdict is not None else -2
+        if r["label"] >= 0:
+            err_n += 1
+            err_hits += pred == r["label"]
+        else:
+            ok_n += 1
+            ok_hits += pred is None
+    n = len(responses)
+    acc_err, acc_ok = _ratio(err_hits, err_n), _ratio(ok_hits, ok_n)
+    return {
+        "n": n,
+        "format_compliance": _ratio(fmt, n),
+        "discrimination": _ratio(disc, n),
+        "f1": _hmean(acc_err, acc_ok),
+        "f1_accuracy_erroneous": acc_err,
+        "f1_accuracy_correct": acc_ok,
     }

@@ -94,6 +94,18 @@ def write_report(results: dict, out_dir: Path) -> Path:
         "which is given the reference answer (an upper bound, not a learned critic). Metric definitions: "
         "`docs/critic.md`.",
     ]
+    pb = results.get("processbench")
+    if pb and pb.get("critics"):
+        parts += [
+            "",
+            f"## ProcessBench ({pb['split']}, {pb['n']} rows; no refinement)",
+            "",
+            "| critic | format compliance | discrimination | first-error F1 | acc. erroneous | acc. correct |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, m in pb["critics"].items():
+            keys = ("format_compliance", "discrimination", "f1", "f1_accuracy_erroneous", "f1_accuracy_correct")
+            parts.append(f"| {name} | " + " | ".join(pct(m.get(k)) for k in keys) + " |")
     goals = goal_lines(results)
     if goals:
         parts += ["", "## Goals of the embedded demo", "", *goals]

@@ -14,6 +14,8 @@ Writes ``NAME/critiques.jsonl``, ``NAME/refinements.jsonl``, ``results.json`` (`
 
 from __future__ import annotations
 
+import logging
+import random
 import re
 import time
 from dataclasses import replace
@@ -24,10 +26,19 @@ from selfimprove.core.errors import UsageError
 from selfimprove.core.io import atomic_write_json, atomic_write_jsonl, read_jsonl
 from selfimprove.core.manifest import Step
 from selfimprove.critic.annotate import PATH_FIELDS
-from selfimprove.critic.evaluate import NONE, balanced_responses, evaluate_critic, response_summary
+from selfimprove.critic.evaluate import (
+    NONE,
+    balanced_responses,
+    evaluate_critic,
+    processbench_metrics,
+    processbench_responses,
+    response_summary,
+)
 from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
 from selfimprove.critic.report import write_report
+from selfimprove.data.critique_sets import load_processbench
 from selfimprove.generation.engines import Engine, SamplingParams, add_engine_args, engine_kwargs, make_engine
+from selfimprove.generation.tasks import critique_samples
 from selfimprove.stages.critic_paths import (
     QUESTION_FIELDS,
     add_path_args,
@@ -36,6 +47,7 @@ from selfimprove.stages.critic_paths import (
     path_step_settings,
 )
 
+log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -60,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--critic", action="append", default=[], metavar="NAME=SPEC", help="a critic (repeatable)")
     ap.add_argument("--per-class", type=int, default=20, help="correct (and as many wrong) responses")
     ap.add_argument("--critic-max-tokens", type=int, default=512, help="new tokens per critique")
+    ap.add_argument(
+        "--processbench", default=None, help="also score the model critics on ProcessBench: a file or folder, or 'hub'"
+    )
+    ap.add_argument("--processbench-split", default="gsm8k", help="gsm8k, math, olympiadbench or omnimath")
+    ap.add_argument("--processbench-limit", type=int, default=40, help="ProcessBench rows (seeded subset; 0 = all)")
     add_path_args(ap)
     add_engine_args(ap, "actor")
     add_engine_args(ap, "critic", required=False)
@@ -69,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     add_run_args(ap)
     args = ap.parse_args(argv)
     critics = parse_critics(args.critic or [f"{NONE}={NONE}", f"{PROGRAMMATIC}={PROGRAMMATIC}"])
-    if args.per_class < 1 or args.critic_max_tokens < 1:
-        raise UsageError("--per-class and --critic-max-tokens must be at least 1")
+    if args.per_class < 1 or args.critic_max_tokens < 1 or args.processbench_limit < 0:
+        raise UsageError("--per-class and --critic-max-tokens must be at least 1, --processbench-limit at least 0")
+    pb = load_pb(args) if args.processbench else []
     out_dir = Path(args.out_dir)
     settings = path_settings(args) if args.questions else None
     source = args.questions or args.paths
@@ -91,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             "actor": args.actor_model,
             "critic_max_tokens": args.critic_max_tokens,
             "grader": args.grader,
+            "processbench": [args.processbench, args.processbench_split, args.processbench_limit] if pb else None,
             **refine_params.as_dict(),
         },
         inputs=[source],
@@ -114,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"{source}: no correct and wrong selected paths to build a balanced set from")
         atomic_write_jsonl(out_dir / "responses.jsonl", responses)
         results: dict = {"actor": args.actor_model, "responses": response_summary(responses), "critics": {}}
+        if pb:
+            results["processbench"] = {"split": args.processbench_split, "n": len(pb), "critics": {}}
         try:
             for name, spec in critics:
                 t0 = time.time()
@@ -145,6 +166,11 @@ def main(argv: list[str] | None = None) -> int:
                         args.chunk_size,
                         args.grade_workers,
                     )
+                    if pb and isinstance(critic, Engine):
+                        pb_crit, _ = critique_samples(
+                            critic, pb, out_dir / name / "processbench.jsonl", critic_params, args.chunk_size
+                        )
+                        results["processbench"]["critics"][name] = processbench_metrics(pb, pb_crit)
                 finally:
                     if engine is not None:
                         engine.close()
@@ -160,6 +186,20 @@ def main(argv: list[str] | None = None) -> int:
             step.count(**{f"{name}_{k}": m.get(k) for k in ("format_compliance", "discrimination", "helpfulness")})
         step.count(responses=len(responses), report=str(report))
     return 0
+
+
+def load_pb(args) -> list[dict]:
+    """The ProcessBench rows to score (a seeded subset), as responses."""
+    source = None if args.processbench == "hub" else args.processbench
+    try:
+        records, problems = load_processbench(args.processbench_split, source)
+    except ValueError as e:
+        raise UsageError(f"--processbench: {e}") from None
+    if problems:
+        log.warning("ProcessBench: %d row(s) skipped, e.g. %s", len(problems), problems[0])
+    if args.processbench_limit and len(records) > args.processbench_limit:
+        records = random.Random(f"{args.seed}:processbench").sample(records, args.processbench_limit)
+    return processbench_responses(sorted(records, key=lambda r: r["id"]))
 
 
 if __name__ == "__main__":
