@@ -159,6 +159,26 @@ def shell(cfg: C.Config, scope: str, token: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def knob_table(scope: str, markdown: bool = False) -> str:
+    """Each knob of a driver with its meaning; as Markdown, with the default (the README's tables)."""
+    rows = C.knobs(scope).values()
+    if not markdown:
+        return "".join(f"{k.env:<26} {k.meaning}\n" for k in rows)
+
+    def default(k: C.Knob) -> str:
+        value = k.per_scope.get(scope, k.default)
+        if k.derive is not None and value in (None, ""):
+            return "derived"
+        if isinstance(value, bool):
+            value = int(value)
+        text = "" if value is None else str(value).replace(str(C.ROOT) + "/", "")
+        return f"`{text}`" if text else "–"
+
+    out = ["| knob | default | meaning |", "|---|---|---|"]
+    out += [f"| `{k.env}` | {default(k)} | {k.meaning.replace('|', '/')} |" for k in rows]
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = ArgumentParser(prog="python -m selfimprove.config", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -170,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     ):
         p = sub.add_parser(name, help=text)
         p.add_argument("driver", choices=C.SCOPES)
+        if name == "knobs":
+            p.add_argument("--markdown", action="store_true", help="a Markdown table with each default")
         if name == "begin":
             p.add_argument("--owner-pid", type=int, required=True, help="the driver's process id ($$)")
     e = sub.add_parser("end", help="release the run lock taken by begin")
@@ -180,8 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         runlock.release(args.run_dir, args.owner_pid)
         return 0
     if args.cmd == "knobs":
-        for k in C.knobs(args.driver).values():
-            print(f"{k.env:<26} {k.meaning}")
+        print(knob_table(args.driver, args.markdown), end="")
         return 0
     cfg = resolve(args.driver)
     if args.cmd == "show":
