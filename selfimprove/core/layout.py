@@ -219,11 +219,12 @@ class RunLayout:
         return self.eval_dir(label) / EVAL_FILES[role]
 
     @staticmethod
-    def chain_files(eval_dir: str | os.PathLike, mode: str, rounds: int) -> dict[str, Path]:
-        """Sequential critique-refine files of one mode inside an actor's evaluation folder."""
-        d = Path(eval_dir)
-        files = {"chain": d / f"chain_{mode}.jsonl", "critiques": d / f"chain_{mode}_critiques.jsonl"}
-        files.update({f"round{r}": d / f"chain_{mode}_round{r}.jsonl" for r in range(1, rounds + 1)})
+    def chain_files(eval_dir: str | os.PathLike, mode: str, rounds: int, multi: bool = False) -> dict[str, Path]:
+        """Sequential critique-refine files of one mode inside an actor's evaluation folder
+        (``multi``: K > 1 chains per question, ``chains_<mode>...``)."""
+        d, tag = Path(eval_dir), f"chains_{mode}" if multi else f"chain_{mode}"
+        files = {"chain": d / f"{tag}.jsonl", "critiques": d / f"{tag}_critiques.jsonl"}
+        files.update({f"round{r}": d / f"{tag}_round{r}.jsonl" for r in range(1, rounds + 1)})
         return files
 
     @property

@@ -13,6 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from selfimprove.core.io import ResumableJsonl, read_jsonl
+from selfimprove.core.layout import RunLayout
+from selfimprove.core.records import chain_id, parse_chain_id, sample_index
 from selfimprove.generation.engines import SamplingParams
 from selfimprove.generation.tasks import critique_samples, refine_critiques
 
@@ -21,18 +23,14 @@ SEQUENTIAL_MODES = ("oracle", "all", "verifier")
 
 def by_sample(critiques: list[dict], refinements: list[dict]) -> tuple[list[dict], list[dict]]:
     """Critiques/refinements keyed by the sample they judge, as the metrics expect."""
-    crit = [{**c, "id": c["sample_id"], "index": _index(c["sample_id"])} for c in critiques]
-    refs = [{**r, "id": r["sample_id"], "index": _index(r["sample_id"])} for r in refinements]
+    crit = [{**c, "id": c["sample_id"], "index": sample_index(c["sample_id"])} for c in critiques]
+    refs = [{**r, "id": r["sample_id"], "index": sample_index(r["sample_id"])} for r in refinements]
     return crit, refs
-
-
-def _index(sample_id: str) -> int:
-    return int(sample_id.rsplit("/s", 1)[1])
 
 
 def chain_prefix(record_id: str) -> str:
     """The chain a chain-position id (``<prefix>/r<r>``) belongs to."""
-    return record_id.rsplit("/r", 1)[0]
+    return parse_chain_id(record_id)[0]
 
 
 def run_sequential(
@@ -64,8 +62,8 @@ def run_sequential(
         raise ValueError(f"chains must be >= 1, not {chains}")
     multi = chains > 1
     # each mode grows its own chains (they diverge after round 0)
-    tag = f"chains_{mode}" if multi else f"chain_{mode}"
-    chain_out = ResumableJsonl(out_dir / f"{tag}.jsonl")
+    files = RunLayout.chain_files(out_dir, mode, rounds, multi=multi)
+    chain_out = ResumableJsonl(files["chain"])
     if multi:
         starts = [s for s in starts if s["index"] < chains]
         index = {s["id"]: s["index"] for s in starts}
@@ -75,7 +73,7 @@ def run_sequential(
         prefix_of = {s["id"]: s["qid"] for s in starts}
     chain_of = {prefix_of[s["id"]]: index[s["id"]] for s in starts}
     first = [
-        {**s, "id": f"{prefix_of[s['id']]}/r0", "round": 0, "chain": index[s["id"]], "sample_id": s["id"]}
+        {**s, "id": chain_id(prefix_of[s["id"]], 0), "round": 0, "chain": index[s["id"]], "sample_id": s["id"]}
         for s in starts
     ]
     chain_out.append([r for r in first if r["id"] not in chain_out.done])
@@ -92,7 +90,7 @@ def run_sequential(
         crits, _ = critique_samples(
             critic,
             as_samples,
-            out_dir / f"{tag}_critiques.jsonl",
+            files["critiques"],
             critic_params,
             chunk_size,
             desc=f"round {r} critiques",
@@ -106,7 +104,7 @@ def run_sequential(
             actor,
             crits,
             samples,
-            out_dir / f"{tag}_round{r}.jsonl",
+            files[f"round{r}"],
             actor_params,
             reserved_new_data=10**9,
             grader=grader,
@@ -117,14 +115,14 @@ def run_sequential(
         new = []
         for x in refs:
             prefix = chain_prefix(x["sample_id"])
-            new.append({**x, "id": f"{prefix}/r{r}", "round": r, "chain": chain_of[prefix]})
+            new.append({**x, "id": chain_id(prefix, r), "round": r, "chain": chain_of[prefix]})
         chain_out.append([x for x in new if x["id"] not in chain_out.done])
         live |= {x["id"] for x in new}
         counts[f"round{r}_refined"] = len(refs)
     # the critic's verdict on each chain answer, where one was asked for
     verdicts = {}
-    if (out_dir / f"{tag}_critiques.jsonl").exists():
-        for c in read_jsonl(out_dir / f"{tag}_critiques.jsonl"):
+    if files["critiques"].exists():
+        for c in read_jsonl(files["critiques"]):
             verdicts[c["sample_id"]] = c["verdict"]
     chain = [{**c, "verdict": verdicts.get(c["id"])} for c in chain_out.records if c["id"] in live]
     return chain, counts

@@ -10,17 +10,36 @@ import re
 from collections import defaultdict
 
 from selfimprove.core.io import ResumableJsonl, atomic_write_jsonl
+from selfimprove.core.records import (
+    CRITIQUE_FIELDS,
+    QUESTION_FIELDS,
+    SAMPLE_FIELDS,
+    critique_ids,
+    natural_key,
+    refinement_ids,
+    sample_ids,
+)
 from selfimprove.generation.critique_format import parse_critique
 from selfimprove.generation.engines import Completion, Engine, SamplingParams
 from selfimprove.generation.loop import generate_into, grade_records
 from selfimprove.generation.prompts import SOLUTION_PREFIX, critique_prompt, refine_prompt, solve_prompt
 
 # ---------------------------------------------------------------------- sample
-QUESTION_FIELDS = ("id", "dataset_type", "question", "gold")
-
-
-def sample_ids(qid: str, n: int) -> list[str]:
-    return [f"{qid}/s{j}" for j in range(n)]
+__all__ = [
+    "CRITIQUE_FIELDS",
+    "QUESTION_FIELDS",
+    "RESERVED_SCOPES",
+    "SAMPLE_FIELDS",
+    "critique_ids",
+    "critique_samples",
+    "mark_kept",
+    "refine_critiques",
+    "refinement_ids",
+    "sample_ids",
+    "sample_questions",
+    "select_samples",
+    "shortcut_barrier",
+]
 
 
 def sample_questions(
@@ -78,13 +97,6 @@ def sample_questions(
 
 
 # ---------------------------------------------------------------------- critique
-SAMPLE_FIELDS = ("id", "qid", "question", "response", "correct")
-
-
-def critique_ids(sample_id: str, n: int) -> list[str]:
-    return [f"{sample_id}/c{k}" for k in range(n)]
-
-
 def select_samples(samples: list[dict], which: str) -> list[dict]:
     if which == "incorrect":
         return [s for s in samples if not s["correct"]]
@@ -148,7 +160,6 @@ def critique_samples(
 
 
 # ---------------------------------------------------------------------- refine
-CRITIQUE_FIELDS = ("id", "sample_id", "critique")
 _NUMBER = re.compile(r"\d+")
 
 
@@ -162,10 +173,6 @@ def shortcut_barrier(reference: str, original: str, refined: str) -> bool:
     return not n_new < min(n_ref, n_orig) - 2
 
 
-def refinement_ids(critique_id: str, n: int) -> list[str]:
-    return [f"{critique_id}/r{k}" for k in range(n)]
-
-
 RESERVED_SCOPES = ("sample", "question")
 
 
@@ -177,16 +184,12 @@ def mark_kept(refinements: list[dict], reserved_new_data: int, reserved_scope: s
         raise ValueError(f"reserved_scope must be one of {RESERVED_SCOPES}, not {reserved_scope!r}")
     key = "sample_id" if reserved_scope == "sample" else "qid"
     kept: dict[str, int] = defaultdict(int)
-    for r in sorted(refinements, key=lambda r: _natural_key(r["id"])):
+    for r in sorted(refinements, key=lambda r: natural_key(r["id"])):
         ok = r["correct"] and r["shortcut"] and kept[r[key]] < reserved_new_data
         r["kept"] = bool(ok)
         if ok:
             kept[r[key]] += 1
     return refinements
-
-
-def _natural_key(s: str) -> list:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
 
 
 def refine_critiques(
