@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from selfimprove.core.errors import UsageError
 from selfimprove.generation import engines
 from selfimprove.generation.engines import (
     ENGINE_CLASSES,
@@ -72,7 +73,7 @@ def test_registry_builds_registered_classes_with_all_settings(recorder):
     assert isinstance(engine, Recorder)
     assert engine.settings == EngineSettings(model=recorder, model_type="base", tp=2, max_model_len=512, seed=9)
     assert set(engines.ENGINES) >= {"auto", "vllm", "hf", "openai"}
-    with pytest.raises(SystemExit, match="unknown engine 'nope'"):
+    with pytest.raises(UsageError, match="unknown engine 'nope'"):
         make_engine(recorder, engine="nope")
     with pytest.raises(SystemExit, match="is not a model folder"):
         make_engine(str(Path(recorder).parent / "missing"), engine="recorder")
@@ -166,3 +167,22 @@ def test_shared_engines_are_closed_at_exit(tmp_path):
     )
     subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT, timeout=120)
     assert marker.read_text() == "closed"
+
+
+def test_engine_and_tp_defaults_are_the_knobs_read_when_the_options_are_used(monkeypatch):
+    monkeypatch.delenv("PRESET", raising=False)
+    monkeypatch.setenv("ENGINE", "auto")
+    monkeypatch.setenv("TP_SIZE", "1")
+    ap = argparse.ArgumentParser()
+    add_engine_args(ap, "actor")  # building the parser reads no environment variable
+    monkeypatch.setenv("ENGINE", "hf")
+    monkeypatch.setenv("TP_SIZE", "3")
+    args = ap.parse_args(["--actor-model", "m"])
+    assert args.actor_engine is None and args.actor_tp is None
+    kw = engine_kwargs(args, "actor")
+    assert (kw["engine"], kw["tp"]) == ("hf", 3)
+    kw = engine_kwargs(ap.parse_args(["--actor-model", "m", "--actor-engine", "vllm", "--actor-tp", "2"]), "actor")
+    assert (kw["engine"], kw["tp"]) == ("vllm", 2)
+    monkeypatch.setenv("TP_SIZE", "zero")
+    with pytest.raises(UsageError, match="TP_SIZE='zero'"):
+        engine_kwargs(args, "actor")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import os
 from typing import Any
 
+from selfimprove.core import config as C
+from selfimprove.core.errors import UsageError
 from selfimprove.generation.engines.base import Engine, EngineSettings, check_model_path
 from selfimprove.generation.engines.hf import HFEngine
 from selfimprove.generation.engines.openai import OpenAIEngine
@@ -38,14 +39,17 @@ ENGINES = engine_names()
 
 
 def add_engine_args(parser: argparse.ArgumentParser, role: str, required: bool = True) -> None:
-    """Add ``--<role>-model``, ``--<role>-engine`` ... options for one model role (actor/critic)."""
+    """Add ``--<role>-model``, ``--<role>-engine`` ... options for one model role (actor/critic).
+
+    ``--<role>-engine`` and ``--<role>-tp`` left out take the knobs ENGINE and TP_SIZE when
+    :func:`engine_kwargs` reads the options (no environment variable is read here)."""
     g = parser.add_argument_group(f"{role} model")
     g.add_argument(f"--{role}-model", required=required, help=f"{role} model: local folder or hub id")
     g.add_argument(
         f"--{role}-engine",
-        default=os.environ.get("ENGINE", "auto"),
+        default=None,
         choices=engine_names(),
-        help="generation engine (auto: vllm if installed, else hf)",
+        help="generation engine (auto: vllm if installed, else hf; default: knob ENGINE)",
     )
     g.add_argument(
         f"--{role}-type",
@@ -55,8 +59,8 @@ def add_engine_args(parser: argparse.ArgumentParser, role: str, required: bool =
     g.add_argument(
         f"--{role}-tp",
         type=int,
-        default=int(os.environ.get("TP_SIZE", 1)),
-        help="vLLM tensor-parallel size (GPUs per engine)",
+        default=None,
+        help="vLLM tensor-parallel size (GPUs per engine; default: knob TP_SIZE)",
     )
     g.add_argument(
         f"--{role}-dp", type=int, default=None, help="vLLM data-parallel engines (default: visible GPUs // tp)"
@@ -75,12 +79,18 @@ def add_engine_args(parser: argparse.ArgumentParser, role: str, required: bool =
 
 
 def engine_kwargs(args: argparse.Namespace, role: str) -> dict:
+    """:func:`make_engine`'s keywords for one role; options left out take their knobs."""
     get = lambda k: getattr(args, f"{role}_{k}")  # noqa: E731
+    engine, tp = get("engine"), get("tp")
+    if engine is None or tp is None:
+        knobs = C.load(check={"engine", "tp_size"})
+        engine = knobs.engine if engine is None else engine
+        tp = knobs.tp_size if tp is None else tp
     return dict(
         model=get("model"),
-        engine=get("engine"),
+        engine=engine,
         model_type=get("type"),
-        tp=get("tp"),
+        tp=tp,
         dp=get("dp"),
         base_url=get("base_url"),
         api_key_env=get("api_key_env"),
@@ -104,7 +114,7 @@ def resolve_engine(engine: str, base_url: str | None = None) -> str:
         except ImportError:
             return "hf"
     if engine not in ENGINE_CLASSES:
-        raise SystemExit(f"error: unknown engine {engine!r} (expected one of {', '.join(engine_names())})")
+        raise UsageError(f"unknown engine {engine!r} (expected one of {', '.join(engine_names())})")
     return engine
 
 
