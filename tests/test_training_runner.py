@@ -236,3 +236,11 @@ def test_changed_training_data_is_trained_again(tmp_path, cli, caplog):
     assert exit_code(argv) == 0
     assert len(calls(cli)) == 2 and "training again" in caplog.text
     assert read_manifest(tmp_path)["steps"]["critic/05_train"]["counts"]["examples"] == 5
+
+
+def test_trainer_environment_leaves_hub_offline_mode_to_the_caller():
+    from selfimprove.training.launcher import trainer_env
+
+    assert "HF_HUB_OFFLINE" not in trainer_env({"PATH": "/bin"})
+    assert trainer_env({"HF_HUB_OFFLINE": "1"})["HF_HUB_OFFLINE"] == "1"
+    assert trainer_env({"HF_HUB_OFFLINE": "0"})["HF_HUB_OFFLINE"] == "0"

@@ -216,10 +216,10 @@ def remove_checkpoints(model_dir: Path) -> None:
 
 
 def trainer_env(base: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of ``llamafactory-cli``: offline hub, no wandb, none of this venv's paths."""
+    """The environment of ``llamafactory-cli``: no wandb, none of this venv's paths. ``HF_HUB_OFFLINE``
+    passes through as the caller set it (unset: the hub may be reached for a hub-id base model)."""
     env = {
         **base,
-        "HF_HUB_OFFLINE": base.get("HF_HUB_OFFLINE", "1"),
         "HF_DATASETS_OFFLINE": base.get("HF_DATASETS_OFFLINE", "1"),
         "WANDB_DISABLED": "true",
         "TOKENIZERS_PARALLELISM": "false",
