@@ -4,6 +4,7 @@ critiqued and refined in each mode, and that the numbers follow by hand."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -212,3 +213,30 @@ def test_stage_refuses_more_chains_than_pool_samples(tmp_path, capsys):
         main(argv)
     assert "--sequential-chains must be between 1 and --pool-size (2)" in str(e.value) + capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_stage_takes_the_pool_size_from_the_evaluation_knob(tmp_path, monkeypatch):
+    from selfimprove.core.errors import UsageError
+    from selfimprove.stages.evaluate import main
+
+    monkeypatch.delenv("PRESET", raising=False)
+    monkeypatch.setenv("sample_num", "3")
+    argv = ["--questions", str(tmp_path / "q.jsonl"), "--out-dir", str(tmp_path / "out"), "--sequential-chains", "5"]
+    with pytest.raises(UsageError, match=r"--pool-size \(3\)"):
+        main([*argv, "--actor-model", "a", "--critic-model", "c"])
+    monkeypatch.delenv("sample_num")  # the evaluation's own default: 4
+    with pytest.raises(UsageError, match=r"--pool-size \(4\)"):
+        main([*argv, "--actor-model", "a", "--critic-model", "c"])
+    monkeypatch.setenv("MV_NUM", "-1")
+    with pytest.raises(UsageError, match="MV_NUM=-1"):
+        main([*argv, "--actor-model", "a", "--critic-model", "c"])
+
+
+def test_stage_finds_its_files_in_the_run_layout(tmp_path):
+    from selfimprove.core.errors import DataError, UsageError
+    from selfimprove.stages.evaluate import main
+
+    with pytest.raises(UsageError, match="--run-dir and --label"):
+        main(["--run-dir", str(tmp_path), "--actor-model", "a", "--use-critic", "0"])
+    with pytest.raises(DataError, match=re.escape(str(tmp_path / "data" / "test.jsonl"))):
+        main(["--run-dir", str(tmp_path), "--label", "base", "--actor-model", "a", "--use-critic", "0"])

@@ -16,6 +16,10 @@ actor and the critic loaded once, it writes into ``--out-dir``:
 ``results.json``            every number with its configuration
 ==========================  ================================================================
 
+With ``--run-dir RUN --label L`` the questions are the run's ``data/test.jsonl`` and the folder is
+``eval/L``. Options that are knobs (``--pool-size``: sample_num, ``--rounds``: MV_NUM, ...) default
+to the evaluation's knob values.
+
 Sequential modes (``--sequential-mode``): ``oracle`` refines only chains whose first answer is
 known to be wrong (the released code's TEST_KNOW_ANSWER=1), ``all`` refines every chain every
 round, ``verifier`` refines a chain only while the critic judges its current answer wrong.
@@ -26,58 +30,66 @@ rounds or another method only generates what is missing.
 from __future__ import annotations
 
 import json
-import sys
+import logging
 from pathlib import Path
 
+from selfimprove.core import config as C
 from selfimprove.core.cli import add_generation_args, add_run_args, parser, positive, run
+from selfimprove.core.errors import UsageError
 from selfimprove.core.io import atomic_write_json, read_jsonl
+from selfimprove.core.layout import EVAL_FILES, RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.evaluation.sequential import SEQUENTIAL_MODES, by_sample, run_sequential
 from selfimprove.generation.engines import SamplingParams, add_engine_args, engine_kwargs, shared_engine
 from selfimprove.generation.tasks import QUESTION_FIELDS, critique_samples, refine_critiques, sample_questions
 
+log = logging.getLogger(__name__)
+
 
 def main(argv=None) -> int:
-    ap = parser("evaluate", __doc__.split("\n\n")[0])
-    ap.add_argument("--questions", required=True, help="test question records (JSONL)")
-    ap.add_argument("--out-dir", required=True, help="evaluation folder of this actor")
-    ap.add_argument("--pool-size", type=int, default=4, help="N samples per question for Pass@K / MV@K")
-    ap.add_argument(
-        "--use-critic", type=int, choices=(0, 1), default=1, help="run the critique methods (TEST_USE_CRITIC)"
-    )
-    ap.add_argument("--rounds", type=int, default=1, help="sequential critique-refine rounds (MV_NUM)")
-    ap.add_argument("--sequential-mode", default="all", choices=SEQUENTIAL_MODES)
-    ap.add_argument(
+    ap = parser("evaluate", __doc__.split("\n\n")[0], scope=C.EVALUATE)
+    ap.add_argument("--questions", default=None, help="test question records (JSONL; default: the run's)")
+    ap.add_argument("--out-dir", default=None, help="evaluation folder of this actor (default: the run's eval/LABEL)")
+    ap.add_knob(None, "--pool-size", "sample_num", help="N samples per question for Pass@K / MV@K")
+    ap.add_knob(None, "--use-critic", "test_use_critic", metavar="0|1")
+    ap.add_knob(None, "--rounds", "mv_num")
+    ap.add_knob(None, "--sequential-mode", "sequential_mode", choices=SEQUENTIAL_MODES)
+    ap.add_knob(
+        None,
         "--sequential-chains",
-        type=int,
-        default=1,
+        "sequential_chains",
         help="K chains per question: 1 = from the greedy answer; K > 1 = from each of the first K pool samples "
         "(the released flow with sample_num = K)",
     )
-    ap.add_argument(
+    ap.add_knob(
+        None,
         "--only-final-sequential",
-        type=int,
-        choices=(0, 1),
-        default=0,
+        "only_final_sequential",
+        metavar="0|1",
         help="report only the final round's answer as the sequential headline (with K chains, the majority of "
         "their final answers); no vote over rounds",
     )
     ap.add_argument("--critic-temperature", type=float, default=0.0)
-    ap.add_argument("--critic-max-tokens", type=int, default=1536)
-    ap.add_argument("--label", default=None, help="name of this actor in reports")
+    ap.add_knob(None, "--critic-max-tokens", "critic_max_tokens")
+    ap.add_argument("--label", default=None, help="name of this actor in reports (and its folder eval/LABEL)")
     add_engine_args(ap, "actor")
     add_engine_args(ap, "critic", required=False)
-    add_generation_args(ap, temperature=0.7, max_tokens=1024)
+    add_generation_args(ap)
     add_run_args(ap)
     args = ap.parse_args(argv)
+    if args.questions is None or args.out_dir is None:
+        if args.run_dir is None or args.label is None:
+            raise UsageError("give --questions and --out-dir, or --run-dir and --label to use the run's layout")
+        lay = RunLayout(args.run_dir)
+        args.questions = args.questions or str(lay.questions("test"))
+        args.out_dir = args.out_dir or str(lay.eval_dir(args.label))
     positive(ap, args, "pool_size", "max_tokens", "chunk_size")
-    if args.rounds < 0:
-        ap.error("--rounds must be >= 0")
     if not 1 <= args.sequential_chains <= args.pool_size:
         ap.error(f"--sequential-chains must be between 1 and --pool-size ({args.pool_size})")
     if args.use_critic and not args.critic_model:
         ap.error("--critic-model is required with --use-critic 1")
     out_dir = Path(args.out_dir)
+    files = {role: out_dir / name for role, name in EVAL_FILES.items()}
     out_dir.mkdir(parents=True, exist_ok=True)
     questions = read_jsonl(args.questions, required=QUESTION_FIELDS)
     greedy_p = SamplingParams(n=1, temperature=0.0, max_tokens=args.max_tokens, seed=args.seed)
@@ -116,11 +128,13 @@ def main(argv=None) -> int:
         "actor",
     )
     step = Step(
-        args.run_dir, args.step or f"eval/{out_dir.name}", {k: v for k, v in config.items() if k not in extendable}
+        args.run_dir,
+        args.step or RunLayout.eval_step(out_dir.name),
+        {k: v for k, v in config.items() if k not in extendable},
     )
-    results_path = out_dir / "results.json"
+    results_path = files["results"]
     if step.done and results_path.exists() and json.loads(results_path.read_text()).get("config") == config:
-        print(f"[{step.name}] already done, skipping; results: {results_path}", file=sys.stderr)
+        log.info("[%s] already done, skipping; results: %s", step.name, results_path)
         return 0
     from selfimprove.evaluation.metrics import compute_results
 
@@ -129,7 +143,7 @@ def main(argv=None) -> int:
         greedy, c = sample_questions(
             actor,
             questions,
-            out_dir / "greedy.jsonl",
+            files["greedy"],
             greedy_p,
             args.grader,
             args.chunk_size,
@@ -139,7 +153,7 @@ def main(argv=None) -> int:
         pool, c2 = sample_questions(
             actor,
             questions,
-            out_dir / "pool.jsonl",
+            files["pool"],
             pool_p,
             args.grader,
             args.chunk_size,
@@ -153,7 +167,7 @@ def main(argv=None) -> int:
             critic = shared_engine(**engine_kwargs(args, "critic"))
             qtext = {q["id"]: q["question"] for q in questions}
             crits, cc = critique_samples(
-                critic, pool, out_dir / "pool_critiques.jsonl", critic_p, args.chunk_size, desc="critiquing pool"
+                critic, pool, files["pool_critiques"], critic_p, args.chunk_size, desc="critiquing pool"
             )
             samples = {s["id"]: {**s, "question": qtext[s["qid"]]} for s in pool}
             crits = [x for x in crits if x["sample_id"] in samples]
@@ -161,7 +175,7 @@ def main(argv=None) -> int:
                 actor,
                 crits,
                 samples,
-                out_dir / "pool_refinements.jsonl",
+                files["pool_refinements"],
                 refine_p,
                 reserved_new_data=10**9,
                 grader=args.grader,
@@ -189,8 +203,8 @@ def main(argv=None) -> int:
                 )
                 step.count(**sc)
         results = compute_results(questions, greedy, pool, critiques, refinements, chain, config)
-        atomic_write_json(out_dir / "results.json", results)
-    print(f"results: {out_dir / 'results.json'}", file=sys.stderr)
+        atomic_write_json(results_path, results)
+    log.info("results: %s", results_path)
     return 0
 
 
