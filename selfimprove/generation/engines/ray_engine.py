@@ -224,6 +224,8 @@ class RayEngine(Engine):
         if not prompts:
             return []
         rows = self.rows_per_call or max(1, self.preferred_rows // max(1, params.n))
+        if not self.rows_per_call:  # a small chunk is spread over every replica
+            rows = min(rows, -(-len(prompts) // max(1, len(self.pool.live))))
         return self.pool.generate(list(prompts), params, rows)
 
     def close(self) -> None:
