@@ -17,6 +17,7 @@ INFERENCE = """#!/usr/bin/env bash
 set -eu
 run="${RUNS_DIR}/${EXP_NUM}"; mkdir -p "${run}"
 echo "inference USE_CRITIC=${USE_CRITIC:-} sample_num=${sample_num} EVALUATE=${EVALUATE} ITER_NUM=${ITER_NUM}" >> "${run}/calls.log"
+printf '%s\n' "${default_system}" > "${run}/system.txt"
 if [ "${FAIL_CELL:-}" = "${EXP_NUM}" ]; then exit 3; fi
 """
 EVALUATE = """#!/usr/bin/env bash
@@ -36,6 +37,7 @@ PRESET = """\
 SWEEP_DRIVERS="inference evaluate"
 GRID="{grid}"
 ITER_NUM=3
+default_system="It's \\"quoted\\" text; $HOME `date` stays as written"
 evaluate.TEST_USE_CRITIC=0
 [tiny]
 ITER_NUM=1
@@ -86,6 +88,7 @@ def test_every_cell_runs_once_and_the_comparison_reads_them_all(tmp_path):
         "inference USE_CRITIC=1 sample_num=2 EVALUATE=0 ITER_NUM=1",  # the evaluation runs once, on its own
         "evaluate sample_num=2 TEST_USE_CRITIC=0",
     ]
+    assert (out / NAMES[0] / "system.txt").read_text() == 'It\'s "quoted" text; $HOME `date` stays as written\n'
     state = json.loads((out / "sweep.json").read_text())
     assert [c["status"] for c in state["cells"]] == ["done"] * 4
     assert state["grid"] == {"USE_CRITIC": ["0", "1"], "sample_num": ["1", "2"]}
