@@ -30,8 +30,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from selfimprove.core.config import Config
+from selfimprove.core.layout import EVAL_FILES
+from selfimprove.core.records import chain_id
+
+DEFAULTS = Config()  # the knobs' defaults (the environment is not read)
 os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -54,13 +57,13 @@ def stage_times(run_dir: Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=str(ROOT / "models" / "SmolLM2-135M-Instruct"))
+    ap.add_argument("--model", default=DEFAULTS.model_name)
     ap.add_argument("--questions", type=int, default=64)
     ap.add_argument("--n", type=int, default=4)
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--chunk-size", type=int, default=1024)
-    ap.add_argument("--run-dir", default=str(ROOT / "runs" / "demo"))
+    ap.add_argument("--run-dir", default=str(DEFAULTS.layout.root))
     ap.add_argument("--eval", action="store_true", help="two engines: idle CPU and evaluation wall time")
     ap.add_argument("--critic-max-tokens", type=int, default=96, help="--eval: the critic's max tokens")
     ap.add_argument("--engine", choices=("vllm", "scripted"), default="vllm", help="--eval: scripted = dry run")
@@ -143,14 +146,15 @@ def _eval_phases(actor, critic, questions, out: Path, args) -> dict:
     critic_p = SamplingParams(max_tokens=args.critic_max_tokens, seed=1)
     qtext = {q["id"]: q["question"] for q in questions}
     t0 = time.perf_counter()
-    greedy, gc = sample_questions(actor, questions, out / "greedy.jsonl", greedy_p, desc="greedy")
-    pool, _ = sample_questions(actor, questions, out / "pool.jsonl", pool_p, desc="pool")
+    f = {role: out / name for role, name in EVAL_FILES.items()}
+    greedy, gc = sample_questions(actor, questions, f["greedy"], greedy_p, desc="greedy")
+    pool, _ = sample_questions(actor, questions, f["pool"], pool_p, desc="pool")
     samples = {s["id"]: {**s, "question": qtext[s["qid"]]} for s in pool}
-    crits, _ = critique_samples(critic, list(samples.values()), out / "pool_critiques.jsonl", critic_p)
-    refine_critiques(actor, crits, samples, out / "pool_refinements.jsonl", greedy_p, reserved_new_data=10**9)
+    crits, _ = critique_samples(critic, list(samples.values()), f["pool_critiques"], critic_p)
+    refine_critiques(actor, crits, samples, f["pool_refinements"], greedy_p, reserved_new_data=10**9)
     current = [{**g, "question": qtext[g["qid"]]} for g in greedy]
     for r in range(1, args.rounds + 1):
-        as_samples = {f"{c['qid']}/r{r - 1}": {**c, "id": f"{c['qid']}/r{r - 1}"} for c in current}
+        as_samples = {chain_id(c["qid"], r - 1): {**c, "id": chain_id(c["qid"], r - 1)} for c in current}
         crits, _ = critique_samples(critic, list(as_samples.values()), out / f"chain_critiques_{r}.jsonl", critic_p)
         refs, _ = refine_critiques(
             actor, crits, as_samples, out / f"chain_round{r}.jsonl", greedy_p, reserved_new_data=10**9
