@@ -67,9 +67,13 @@ def main() -> int:
     ap.add_argument("--eval", action="store_true", help="two engines: idle CPU and evaluation wall time")
     ap.add_argument("--critic-max-tokens", type=int, default=96, help="--eval: the critic's max tokens")
     ap.add_argument("--engine", choices=("vllm", "scripted"), default="vllm", help="--eval: scripted = dry run")
+    ap.add_argument("--ray", action="store_true", help="ENGINE=ray (local instance) vs the same engine in-process")
+    ap.add_argument("--replicas", type=int, default=2, help="--ray: model replicas")
     args = ap.parse_args()
     if args.eval:
         return bench_eval(args)
+    if args.ray:
+        return bench_ray(args)
 
     from vllm import SamplingParams as VSP
 
@@ -239,6 +243,54 @@ def bench_eval(args) -> int:
         critic.close()
         left = sum(len(p.alive()) for p in procs)
         print(f"\nclose both engines: {time.perf_counter() - t:.1f} s; processes left: {left}")
+    return 0
+
+
+def bench_ray(args) -> int:
+    """The sample stage's task through ENGINE=ray (transformers replicas as actors of a local Ray
+    instance, one CPU each) against the same transformers engine in this process, on the same
+    prompts and sampling parameters; rounds alternate and the median is reported."""
+    from selfimprove.core.io import read_jsonl
+    from selfimprove.data.datasets import load_questions
+    from selfimprove.generation.engines import EngineSettings, HFEngine, SamplingParams
+    from selfimprove.generation.engines.ray_engine import RayEngine
+    from selfimprove.generation.tasks import sample_questions
+
+    questions = load_questions("synthetic", "test", limit=args.questions)
+    params = SamplingParams(n=args.n, temperature=0.7, max_tokens=args.max_tokens, seed=0)
+    t0 = time.time()
+    direct = HFEngine(args.model, max_model_len=2048)
+    direct_start = time.time() - t0
+    t0 = time.time()
+    ray = RayEngine(EngineSettings(model=args.model, max_model_len=2048), replicas=args.replicas, inner="hf")
+    ray_start = time.time() - t0
+    runs: dict[str, list[tuple[float, int]]] = {"direct": [], "ray": []}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for r in range(args.rounds):
+                for name, engine in (("direct", direct), ("ray", ray)):
+                    out = Path(tmp) / f"{name}{r}.jsonl"
+                    t = time.perf_counter()
+                    sample_questions(engine, questions, out, params, chunk_size=args.chunk_size)
+                    secs = time.perf_counter() - t
+                    tokens = sum(x.get("completion_tokens") or 0 for x in read_jsonl(out))
+                    runs[name].append((secs, tokens))
+                    print(f"  round {r + 1} {name:<6} {secs:7.2f} s  {tokens / secs:7.1f} tok/s", flush=True)
+    finally:
+        ray.close()
+        direct.close()
+    print(
+        f"\nsample stage, {len(questions)} questions x {args.n} samples, max_tokens {args.max_tokens}, "
+        f"median of {args.rounds} alternating round(s); Ray: {args.replicas} replica(s), 1 CPU each:"
+    )
+    print("| | seconds | tokens/s | samples/s | engine start |\n|---|---|---|---|---|")
+    rate = {}
+    for name, start in (("direct", direct_start), ("ray", ray_start)):
+        secs = statistics.median(s for s, _ in runs[name])
+        rate[name] = statistics.median(tok / s for s, tok in runs[name])
+        label = "transformers engine in-process" if name == "direct" else f"ENGINE=ray, {args.replicas} replicas"
+        print(f"| {label} | {secs:.2f} | {rate[name]:.1f} | {len(questions) * args.n / secs:.2f} | {start:.1f} s |")
+    print(f"\nRay / direct (tokens/s): {100 * rate['ray'] / rate['direct']:.1f} % (goal >= 90 %)")
     return 0
 
 
