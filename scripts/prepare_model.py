@@ -99,11 +99,11 @@ def convert(gguf_path: Path, tmp_dir: Path) -> dict:
             delattr(model, attr)
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model.is_quantized = False
+    model.is_quantized = False  # type: ignore[assignment]
     # GGUF "general.name" leaks into the config as an odd attribute; drop it.
     if hasattr(model.config, "_model_name_or_path"):
         delattr(model.config, "_model_name_or_path")
-    model = model.to(torch.float32)
+    model = model.to(torch.float32)  # type: ignore[arg-type]
 
     # Tokenizer metadata: make special tokens explicit (older transformers
     # read the eos token of the GGUF metadata wrongly) and bound the length.
@@ -158,7 +158,7 @@ def verify(folder: Path) -> None:
     if gen.eos_token_id not in (2, [2]):
         raise SystemExit(f"error: saved generation_config has eos_token_id={gen.eos_token_id}")
     rendered = tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
-    if not rendered.endswith("<|im_start|>assistant\n"):
+    if not str(rendered).endswith("<|im_start|>assistant\n"):
         raise SystemExit(f"error: chat template renders unexpectedly: {rendered!r}")
 
 

@@ -562,8 +562,8 @@ class _FakeLLM:
 @pytest.fixture
 def fake_vllm(monkeypatch):
     module = types.ModuleType("vllm")
-    module.LLM = _FakeLLM
-    module.SamplingParams = lambda **kw: types.SimpleNamespace(**kw)
+    module.LLM = _FakeLLM  # type: ignore[attr-defined]
+    module.SamplingParams = lambda **kw: types.SimpleNamespace(**kw)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "vllm", module)
     monkeypatch.setattr(
         vllm_engine, "load_tokenizer", lambda model: types.SimpleNamespace(eos_token="</s>", chat_template=None)
@@ -574,7 +574,8 @@ def fake_vllm(monkeypatch):
 
 def test_vllm_worker_protocol(fake_vllm, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")  # restored after the test
-    inbox, outbox = queue.Queue(), queue.Queue()
+    inbox: queue.Queue = queue.Queue()
+    outbox: queue.Queue = queue.Queue()
     for job in ((["a", "b"], {"n": 2}), (["FAIL"], {"n": 1}), None):
         inbox.put(job)
     _vllm_worker(1, "2,3", {"model": "m"}, inbox, outbox)
@@ -598,7 +599,7 @@ def test_vllm_worker_reports_start_failure(fake_vllm):
         raise MemoryError("no room for the KV cache")
 
     fake_vllm.LLM = broken
-    outbox = queue.Queue()
+    outbox: queue.Queue = queue.Queue()
     _vllm_worker(0, None, {}, queue.Queue(), outbox)
     assert outbox.get_nowait() == ("error", 0, "MemoryError: no room for the KV cache")
 

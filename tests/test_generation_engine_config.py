@@ -96,10 +96,11 @@ def test_openai_engine_gets_model_type_and_mode(monkeypatch):
     assert isinstance(chat, OpenAIEngine) and chat.mode == "chat" and chat.format is None
     assert chat.prompt_kind == "chat"
     base = make_engine("served", base_url=url, model_type="base")
+    assert isinstance(base, OpenAIEngine) and base.format is not None
     assert base.mode == "completions" and base.format.kind == "base" and base.format.tokenizer.model == "served"
     assert base.prompt_kind == "base"
     explicit = make_engine("served", base_url=url, model_type="base", mode="chat")
-    assert explicit.mode == "chat"
+    assert isinstance(explicit, OpenAIEngine) and explicit.mode == "chat"
     with pytest.raises(SystemExit, match="chat or completions"):
         make_engine("served", base_url=url, mode="edits")
     for e in (chat, base, explicit):
@@ -133,10 +134,12 @@ def test_shared_engines_are_cached_and_closed_explicitly(recorder):
     a = shared_engine(model=recorder, engine="recorder", seed=1)
     assert shared_engine(model=recorder, engine="recorder", seed=1) is a
     b = shared_engine(model=recorder, engine="recorder", seed=2)
+    assert isinstance(a, Recorder) and isinstance(b, Recorder)
     assert b is not a and len(Recorder.built) == 2
     close_shared_engines()
     assert (a.closes, b.closes) == (1, 1)
     c = shared_engine(model=recorder, engine="recorder", seed=1)
+    assert isinstance(c, Recorder)
     assert c is not a and c.closes == 0  # built afresh after closing
     close_shared_engines()
     close_shared_engines()  # nothing left: harmless

@@ -192,8 +192,8 @@ class _SpawningLLM:
 @pytest.fixture
 def spawning_vllm(monkeypatch):
     module = types.ModuleType("vllm")
-    module.LLM = _SpawningLLM
-    module.SamplingParams = lambda **kw: types.SimpleNamespace(**kw)
+    module.LLM = _SpawningLLM  # type: ignore[attr-defined]
+    module.SamplingParams = lambda **kw: types.SimpleNamespace(**kw)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "vllm", module)
     monkeypatch.setattr(
         vllm_engine, "load_tokenizer", lambda model: types.SimpleNamespace(eos_token="</s>", chat_template=None)

@@ -117,7 +117,9 @@ def test_real_tokenizer_counts_a_megabyte_question():
     tok = AutoTokenizer.from_pretrained(str(MODEL))
     engine = _Tokenized(tok, PromptFormat.for_tokenizer(tok), 2048)
     small, huge = solve_prompt("What is 1 + 1?", "gsm8k"), solve_prompt(HUGE, "gsm8k")
-    n_small, n_huge = engine.count_prompt_tokens([small, huge])
+    counts = engine.count_prompt_tokens([small, huge])
+    assert counts is not None
+    n_small, n_huge = counts
     assert 20 < n_small < 120 and n_huge > 200_000
     assert too_long(engine, [small, huge], 1024) == {
         1: f"prompt of {n_huge} tokens + max_tokens 1024 > context of 2048 tokens"

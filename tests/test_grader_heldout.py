@@ -15,7 +15,6 @@ Run it as a script for the full report (accuracy per category, slowest items, ev
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections import defaultdict
 from functools import cache
@@ -23,11 +22,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from selfimprove.grading.api import grade, warm_up  # noqa: E402
+from selfimprove.grading.api import Grade, grade, warm_up
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "grader_heldout.jsonl"
 TIME_LIMIT_S = 0.5
@@ -48,7 +43,7 @@ def mathverify_available() -> bool:
 
 
 @cache
-def run_grader(grader: str) -> tuple[tuple[dict, object, float], ...]:
+def run_grader(grader: str) -> tuple[tuple[dict, Grade, float], ...]:
     """Grade every row sequentially with ``grader``: (row, Grade, seconds) per row."""
     rows = load_rows()
     if grader == "default":

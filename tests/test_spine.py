@@ -177,7 +177,7 @@ def test_critique_only_incorrect_and_refine_keeps_reserved(tmp_path):
         tmp_path / "r.jsonl",
         SamplingParams(n=2),
         reserved_new_data=1,
-        references={q["id"]: q["reference"] for q in QUESTIONS},
+        references={str(q["id"]): str(q["reference"]) for q in QUESTIONS},
         reserved_scope="question",
     )
     assert [r["id"] for r in refs] == [
