@@ -17,6 +17,7 @@ from typing import Any
 
 from selfimprove.core.errors import DataError
 from selfimprove.core.io import read_jsonl
+from selfimprove.core.layout import EVAL_FILES, ITER_FILES, RunLayout
 from selfimprove.evaluation.estimators import VoteFn, mv_at_k, parallel_final_answers, pass_at_k
 from selfimprove.evaluation.exploration import has_training_records, iteration_dirs
 from selfimprove.evaluation.joins import QuestionData, prepare
@@ -95,7 +96,7 @@ def _question_values(q: QuestionData, k: int, vote_fn: VoteFn) -> dict[str, Any]
 
 def load_values(run_dir: Path, folder: Path, results: Mapping, vote_fn: VoteFn) -> dict | None:
     """Per-question values of one evaluated actor from its graded records (``None`` when absent)."""
-    questions_path, pool_path = run_dir / "data" / "test.jsonl", folder / "pool.jsonl"
+    questions_path, pool_path = RunLayout(run_dir).questions("test"), folder / EVAL_FILES["pool"]
     if not questions_path.is_file() or not pool_path.is_file():
         return None
     n = results["N"]
@@ -103,9 +104,10 @@ def load_values(run_dir: Path, folder: Path, results: Mapping, vote_fn: VoteFn) 
     ids = {r["id"] for r in pool}
     qids = {r["qid"] for r in pool}
     questions = [q for q in read_jsonl(questions_path) if q["id"] in qids]
-    greedy = read_jsonl(folder / "greedy.jsonl") if (folder / "greedy.jsonl").is_file() else None
-    crit = [c for c in _maybe(folder / "pool_critiques.jsonl") if c.get("sample_id") in ids]
-    refs = [r for r in _maybe(folder / "pool_refinements.jsonl") if r.get("sample_id") in ids]
+    greedy_path = folder / EVAL_FILES["greedy"]
+    greedy = read_jsonl(greedy_path) if greedy_path.is_file() else None
+    crit = [c for c in _maybe(folder / EVAL_FILES["pool_critiques"]) if c.get("sample_id") in ids]
+    refs = [r for r in _maybe(folder / EVAL_FILES["pool_refinements"]) if r.get("sample_id") in ids]
     critiques, refinements = by_sample(crit, refs)
     cfg = results.get("config") or {}
     chains = None
@@ -131,14 +133,14 @@ def _training_n(run_dir: Path) -> int | None:
     if not dirs:
         return None
     counts: dict[str, int] = {}
-    for r in read_jsonl(dirs[0][1] / "01_samples.jsonl"):
+    for r in read_jsonl(dirs[0][1] / ITER_FILES["samples"]):
         counts[r["qid"]] = counts.get(r["qid"], 0) + 1
     return max(counts.values()) if counts else None
 
 
 def load_run(path: str | os.PathLike, vote_fn: VoteFn) -> Run:
     run_dir = Path(path)
-    found = sorted((run_dir / "eval").glob("*/results.json"))
+    found = sorted(RunLayout(run_dir).eval_root.glob(f"*/{EVAL_FILES['results']}"))
     if not found:
         raise DataError(f"{run_dir}: no evaluations (eval/<actor>/results.json); run evaluate-all.sh first")
     evaluated = []
@@ -152,8 +154,8 @@ def load_run(path: str | os.PathLike, vote_fn: VoteFn) -> Run:
         values = load_values(run_dir, res_path.parent, results, vote_fn)
         evaluated.append(Evaluated(label, _order(label, i), results, values))
     evaluated.sort(key=lambda e: e.order)
-    refined = any((d / "03_refinements.jsonl").is_file() for _, d in iteration_dirs(run_dir))
-    manifest = run_dir / "manifest.json"
+    refined = any((d / ITER_FILES["refinements"]).is_file() for _, d in iteration_dirs(run_dir))
+    manifest = RunLayout(run_dir).manifest
     model = None
     if manifest.is_file():
         cfg = json.loads(manifest.read_text(encoding="utf-8")).get("config") or {}

@@ -42,6 +42,7 @@ from typing import Any
 
 from selfimprove.core.errors import DataError
 from selfimprove.core.io import atomic_write_json, read_jsonl
+from selfimprove.core.layout import ITER_FILES
 from selfimprove.evaluation.estimators import Answer, VoteFn, default_vote_fn, majority_vote_correct, memoised_vote
 from selfimprove.evaluation.exploration_report import exploration_plots
 from selfimprove.evaluation.joins import level_from_accuracy
@@ -96,7 +97,7 @@ def iteration_dirs(run_dir: Path) -> list[tuple[int, Path]]:
     out = []
     for p in run_dir.glob("iter_*"):
         suffix = p.name.split("_", 1)[1]
-        if suffix.isdigit() and int(suffix) >= 1 and (p / "01_samples.jsonl").is_file():
+        if suffix.isdigit() and int(suffix) >= 1 and (p / ITER_FILES["samples"]).is_file():
             out.append((int(suffix), p))
     return sorted(out)
 
@@ -110,11 +111,11 @@ def load_iterations(run_dir: Path) -> list[Iteration]:
     out = []
     for k, d in iteration_dirs(run_dir):
         samples: dict[str, list[dict]] = {}
-        recs = read_jsonl(d / "01_samples.jsonl", required=("id", "qid", "dataset_type", "correct"))
+        recs = read_jsonl(d / ITER_FILES["samples"], required=("id", "qid", "dataset_type", "correct"))
         for r in sorted(recs, key=lambda r: (r["qid"], r.get("index", 0))):
             samples.setdefault(r["qid"], []).append(r)
         it = Iteration(k=k, samples=samples, dataset_type={r["qid"]: r["dataset_type"] for r in recs})
-        ref_path = d / "03_refinements.jsonl"
+        ref_path = d / ITER_FILES["refinements"]
         if ref_path.is_file():
             it.refinements = {}
             for r in read_jsonl(ref_path, required=("id", "qid", "correct", "kept")):
