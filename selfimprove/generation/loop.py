@@ -13,7 +13,8 @@ from dataclasses import replace
 
 from tqdm import tqdm
 
-from selfimprove.core.io import ResumableJsonl, chunks
+from selfimprove.core.errors import EngineError
+from selfimprove.core.io import ResumableJsonl, atomic_write_jsonl, chunks
 from selfimprove.generation.engines import Completion, Engine, SamplingParams
 from selfimprove.generation.prompts import Prompt
 from selfimprove.grading.api import grade_batch
@@ -57,6 +58,7 @@ def generate_into(
         "truncated": 0,
     }
     if not todo:
+        record_failures(out, [])
         return counts
     # Items missing only some of their completions (a larger n than last time, or a torn write)
     # get just those, with a seed offset so the new samples differ from the ones already kept.
@@ -68,6 +70,7 @@ def generate_into(
     empty_ids: list[str] = []
     truncated_ids: list[str] = []
     too_long_ids: list[str] = []
+    failed: list[dict] = []
     bar = tqdm(total=len(todo), desc=desc, unit="item", file=sys.stderr, dynamic_ncols=True)
     for (n_missing, first), group in groups.items():
         p = params if n_missing == params.n else replace(params, n=n_missing, seed=params.seed + 7919 * first)
@@ -94,7 +97,9 @@ def generate_into(
                     if r["id"] in fill:
                         r.update(fill[r["id"]].record_fields())
                         records.append(r)
-            if postprocess is not None:
+            failed += [r for r in records if r.get("finish_reason") == "error"]  # asked again on rerun
+            records = [r for r in records if r.get("finish_reason") != "error"]
+            if postprocess is not None and records:
                 records = postprocess(records)
             empty_ids += [rec["id"] for rec in records if rec.get("empty")]
             truncated_ids += [rec["id"] for rec in records if rec.get("finish_reason") == "length"]
@@ -122,7 +127,24 @@ def generate_into(
             f"{_some(truncated_ids)}",
             file=sys.stderr,
         )
+    record_failures(out, failed)
     return counts
+
+
+def record_failures(out: ResumableJsonl, failed: list[dict]) -> None:
+    """List the records the engine failed to generate (``finish_reason`` "error": an endpoint that
+    gave up) in ``<name>.errors.jsonl`` beside ``out`` and raise :class:`EngineError`; with none,
+    remove that list. Failed records are never written to ``out``, so a rerun generates just them."""
+    path = out.path.with_name(out.path.name.removesuffix(".jsonl") + ".errors.jsonl")
+    if not failed:
+        path.unlink(missing_ok=True)
+        return
+    atomic_write_jsonl(path, [{"id": r["id"], "error": r.get("error", "")} for r in failed])
+    raise EngineError(
+        f"{len(failed)} record(s) of {out.path} failed at the engine (first: {failed[0]['id']}: "
+        f"{failed[0].get('error', '?')}); the rest is written and the failed ones are listed in {path}: "
+        f"rerun to generate only them"
+    )
 
 
 _SKIP_LINES = 20  # skipped items reported one per line, then only counted
