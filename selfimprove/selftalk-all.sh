@@ -33,7 +33,7 @@ if [ -n "${PRESET:-}" ]; then source "${PRESET}"; fi
 : "${critic_max_tokens:=384}"           # new tokens per critique / self-check
 : "${selftalk_max_tokens:=384}"         # new tokens per self-talk answer at test time
 : "${MAX_ROUNDS:=3}"                    # rewrites of one step before a chain is given up
-: "${MAX_STEPS:=8}"                     # steps before a chain without a final answer is given up
+: "${MAX_STEPS:=6}"                     # steps before a chain without a final answer is given up
 : "${STEP_MAX_TOKENS:=64}"              # new tokens per generated or rewritten step
 : "${JUDGE:=annotator}"                 # step judge and critic: annotator (programmatic, GSM8K/synthetic) or model
 : "${SMOOTHER:=template}"               # template (deterministic) or llm (smoother_model_name rewrites the chain)

@@ -105,6 +105,8 @@ def test_steps_are_lines_up_to_the_final_answer():
     assert is_final("So the answer is $\\boxed{3}$.") and is_final("#### 3") and not is_final("3 + 4 = 7")
     assert first_step("\n\n**Step 3:** 5 - 1 = 4\nmore") == "5 - 1 = 4"
     assert first_step("  \n") == ""
+    assert first_step("Here's the corrected step:\n\n5 - 1 = 4\n") == "5 - 1 = 4"
+    assert first_step("Let me see:") == "Let me see:"
 
 
 # ------------------------------------------------------------------------------ construction

@@ -31,12 +31,10 @@ def split_steps(solution: str) -> list[str]:
 
 
 def first_step(text: str) -> str:
-    """The first non-empty line of a generation, without a "Step 2:" style label."""
-    for line in (text or "").splitlines():
-        line = _LABEL_RE.sub("", line.strip()).strip()
-        if line:
-            return line
-    return ""
+    """The first line of a generation that says something, without a "Step 2:" style label; a
+    lead-in ending in a colon ("Here's the corrected step:") is passed over when a line follows."""
+    lines = [ln for ln in (_LABEL_RE.sub("", raw.strip()).strip() for raw in (text or "").splitlines()) if ln]
+    return next((ln for ln in lines if not ln.endswith(":")), lines[0] if lines else "")
 
 
 def completion_text(c: Any) -> str:
