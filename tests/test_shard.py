@@ -141,6 +141,15 @@ def test_two_shards_and_a_merge_equal_an_unsharded_run(tmp_path, engines, caplog
     assert caplog.text.count("already done, skipping") == 2 and len(engines) == 3
 
 
+def test_shards_that_own_no_question_merge_too(tmp_path, engines):
+    lay = RunLayout(tmp_path / "few")
+    atomic_write_jsonl(lay.questions("train"), QUESTIONS[:2])
+    for i in range(6):
+        assert sample_stage(lay, "--shard", f"{i}/6") == 0
+    assert sample_stage(lay, "--merge-shards", "6") == 0
+    assert sorted(by_id(lay.samples(1))) == sorted(f"{q['id']}/s{j}" for q in QUESTIONS[:2] for j in range(2))
+
+
 def test_the_shard_knob_selects_a_shard(tmp_path, engines, monkeypatch):
     lay = new_run(tmp_path, "knob")
     monkeypatch.setenv("SHARD", "1/3")

@@ -240,6 +240,9 @@ class ShardStep:
         try:
             extra: dict[str, Any] = {"seconds": round(time.time() - self._t0, 3), "counts": self.counts}
             if exc_type is None:
+                for f in self.files:  # a shard that owned no item still says so with an empty file
+                    if not f.exists():
+                        atomic_write_jsonl(f, [])
                 extra["outputs"] = {f.name: fp.fingerprint(f) for f in self.files}
                 log.info("[%s] done in %.1fs: %s", self.what, extra["seconds"], self.counts)
             else:

@@ -9,6 +9,8 @@ and the token counts the engine reports. One module per engine:
 * :mod:`.vllm` — :class:`VLLMEngine`, vLLM offline inference (data parallel over GPU groups);
 * :mod:`.hf` — :class:`HFEngine`, transformers ``generate``; the fallback;
 * :mod:`.openai` — :class:`OpenAIEngine`, any OpenAI-compatible endpoint;
+* :mod:`.ray_engine` — :class:`~.ray_engine.RayEngine`, replicas of the others on a Ray cluster
+  (``ENGINE=ray``; :mod:`.ray_pool` feeds them; docs/scaling.md);
 * :mod:`.scripted` — :class:`ScriptedEngine`, scripted completions for exact tests;
 * :mod:`.workers` — the data-parallel worker pool and GPU grouping;
 * :mod:`.idle` — an idle engine's processes are paused while another engine works;
