@@ -7,8 +7,9 @@
 #   sequential          MV_NUM rounds of critique -> refine on SEQUENTIAL_CHAINS chains (final answer, both votes)
 #   critic metrics      discrimination, F1, helpfulness; compute-matched MV; per difficulty level
 #
-# The released code's flow is TEST_KNOW_ANSWER=1 sample_num=1 temperature=0 (oracle, greedy);
-# the defaults here are the realistic, non-oracle setting. Every knob is an environment variable
+# The released evaluate-all.sh critiques and refines every answer (TEST_KNOW_ANSWER=0, realistic) with
+# greedy decoding: test_temperature=0 sample_num=1. Oracle runs (TEST_KNOW_ANSWER=1, refine only the
+# answers known to be wrong) are upper bounds and are labelled so in results.json and report.md. Every knob is an environment variable
 # or a KEY=VALUE line of the PRESET file (the environment wins); defaults and checks live in
 # selfimprove/core/config.py. inference-all.sh exports its own (datasets, models, EXP_NUM,
 # ITER_NUM, engine settings) to this script.
@@ -24,7 +25,8 @@
 #   test_dataset_name         evaluation datasets (space-separated specs; default: dataset_name, else synthetic)
 #   test_limit                test questions per dataset (empty = all)
 #   sample_num                N: samples per question for Pass@K / MV@K (response pool)
-#   temperature               temperature of the pool (greedy answers use 0)
+#   temperature               sampling temperature of the actor (inherited from inference-all.sh)
+#   test_temperature          temperature of the pool (default: temperature; greedy answers use 0)
 #   top_p                     nucleus sampling of the pool
 #   max_tokens                new tokens per solution
 #   critic_max_tokens         new tokens per critique
@@ -75,7 +77,7 @@ for entry in "${actors[@]}"; do
   out_dir="$(py layout "${RUN}" eval_dir --label "${label}")"
   py evaluate --questions "${questions}" --out-dir "${out_dir}" --label "${label}" \
     --actor-model "${path}" --actor-type "${model_type}" "${critic_args[@]}" --use-critic "${TEST_USE_CRITIC}" \
-    --pool-size "${sample_num}" --temperature "${temperature}" --max-tokens "${max_tokens}" \
+    --pool-size "${sample_num}" --temperature "${test_temperature}" --max-tokens "${max_tokens}" \
     --critic-max-tokens "${critic_max_tokens}" --rounds "${MV_NUM}" --sequential-mode "${SEQUENTIAL_MODE}" \
     --sequential-chains "${SEQUENTIAL_CHAINS}" --only-final-sequential "${ONLY_FINAL_SEQUENTIAL}" --max-model-len "${MAX_MODEL_LEN}" --run-dir "${RUN}"
   results+=(--results "$(py layout "${RUN}" results --label "${label}")")

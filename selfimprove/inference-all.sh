@@ -32,7 +32,8 @@
 #   max_tokens                new tokens per solution
 #   critic_max_tokens         new tokens per critique
 #   refine_num                refinements per critique (default: sample_num)
-#   reserved_new_data         at most this many kept refinements per question
+#   reserved_new_data         at most this many kept refinements per critiqued sample
+#   RESERVED_SCOPE            what reserved_new_data counts per: sample (the released rule) or question
 #   model_name                base model (folder or hub id); every iteration trains from it
 #   model_type                Instruct (chat template, sharegpt SFT) or Base (Human:/Assistant:, alpaca SFT)
 #   template                  LLaMA-Factory template matching the model (default for Base models)
@@ -92,7 +93,7 @@ for ((ITER = 0; ITER <= ITER_NUM; ITER++)); do
         --temperature 0 --max-tokens "${critic_max_tokens}" --max-model-len "${MAX_MODEL_LEN}"
       py refine --run-dir "${RUN}" --iter "${ITER}" --actor-model "${actor}" --actor-type "${model_type}" \
         --n "${refine_num}" --temperature "${temperature}" --max-tokens "${max_tokens}" --max-model-len "${MAX_MODEL_LEN}" \
-        --reserved-new-data "${reserved_new_data}"
+        --reserved-new-data "${reserved_new_data}" --reserved-scope "${RESERVED_SCOPE}"
     fi
   fi
   py filter --run-dir "${RUN}" --iter "${ITER}" --questions "$(py layout "${RUN}" train)" --format "${sft_format}" \

@@ -71,6 +71,7 @@ def test_a_preset_name_is_found_in_the_presets_folder_and_the_older_form_is_read
         ({"TRAIN_ARGS": "max_steps=2 oops"}, "expects key=value items separated by spaces (bad: oops)"),
         ({"ZERO_STAGE": "1"}, "ZERO_STAGE=1 (environment): must be one of 2, 3"),
         ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL='CHATTY' (environment): must be one of DEBUG"),
+        ({"RESERVED_SCOPE": "batch"}, "RESERVED_SCOPE='batch' (environment): must be one of sample, question"),
     ],
 )
 def test_each_bad_value_is_named_with_its_source(env, message):
@@ -255,3 +256,17 @@ def test_feedback_files_are_found_parsed_or_refused_before_training(tmp_path, mo
         resolve_feedback(C.load(C.INFERENCE, env={**env, "FEEDBACK_FILE": str(bad)}))
     with pytest.raises(UsageError, match="FEEDBACK_FILE /nope.json not found"):
         resolve_feedback(C.load(C.INFERENCE, env={**env, "FEEDBACK_FILE": "/nope.json"}))
+
+
+def test_the_pool_temperature_follows_temperature_unless_the_evaluation_sets_its_own():
+    assert C.load(C.EVALUATE, env={"temperature": "0.9"}).test_temperature == 0.9
+    cfg = C.load(C.EVALUATE, env={"temperature": "0.9", "test_temperature": "0"})
+    assert cfg.test_temperature == 0.0 and cfg.temperature == 0.9
+    # the released evaluation is realistic and greedy: the Llama-3-8B preset says so
+    preset = C.load(C.EVALUATE, env={"PRESET": "llama3-8b"}, check=())
+    assert preset.test_temperature == 0.0 and preset.test_know_answer is False
+
+
+def test_reserved_new_data_counts_per_critiqued_sample_by_default():
+    assert C.load(C.INFERENCE, env={}).reserved_scope == "sample"
+    assert C.load(C.INFERENCE, env={"RESERVED_SCOPE": "question"}).reserved_scope == "question"

@@ -200,6 +200,15 @@ class Config:
         check=at_least(0),
         export=_I,
     )
+    test_temperature: float = knob(
+        "test_temperature",
+        None,
+        "temperature of the evaluation's response pool (default: temperature; the released evaluation: 0)",
+        parse=_float,
+        check=at_least(0),
+        scopes=_E,
+        derive=lambda v: v["temperature"],
+    )
     top_p: float = knob("top_p", 1.0, "nucleus sampling of the actor", parse=_float, check=in_range(0, 1), export=_BOTH)
     max_tokens: int = knob("max_tokens", 256, "new tokens per solution", parse=_int, check=at_least(1), export=_I)
     critic_max_tokens: int = knob(
@@ -217,9 +226,16 @@ class Config:
     reserved_new_data: int = knob(
         "reserved_new_data",
         1,
-        "at most this many kept refinements per question",
+        "at most this many kept refinements per critiqued sample (RESERVED_SCOPE=question: per question)",
         parse=_int,
         check=at_least(1),
+        scopes=_I,
+    )
+    reserved_scope: str = knob(
+        "RESERVED_SCOPE",
+        "sample",
+        "what reserved_new_data counts per: sample (each critiqued sample, the released rule) or question",
+        check=one_of("sample", "question"),
         scopes=_I,
     )
     # models

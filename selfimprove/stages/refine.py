@@ -32,8 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--out", default=None, help="output refinements (JSONL)")
     ap.add_knob(
-        None, "--reserved-new-data", "reserved_new_data", "keep at most this many correct refinements per question"
+        None,
+        "--reserved-new-data",
+        "reserved_new_data",
+        "keep at most this many correct refinements per critiqued sample",
     )
+    ap.add_knob(None, "--reserved-scope", "reserved_scope", "what --reserved-new-data counts per: sample or question")
     add_engine_args(ap, "actor")
     add_generation_args(ap, knobs={"n": "refine_num"})
     add_run_args(ap, iteration=True)
@@ -66,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             "model": args.actor_model,
             "grader": args.grader,
             "reserved_new_data": args.reserved_new_data,
+            "reserved_scope": args.reserved_scope,
             **params.as_dict(),
         },
         inputs=[p for p in (args.samples, args.critiques, args.questions) if p],
@@ -89,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             args.chunk_size,
             args.grade_workers,
             references,
+            reserved_scope=args.reserved_scope,
         )
         step.count(**counts)
         if engine:
