@@ -1,5 +1,6 @@
 # MathCritique — the commands a newcomer needs:
-#   make demo   set up (if needed) and run self-improvement + evaluation on the embedded default
+#   make demo   set up (if needed), train a critic, then critique-in-the-loop self-improvement with it
+#               and the evaluation, on the embedded default (selfimprove/presets/demo.env)
 #   make test   set up (if needed) and run the test suite
 #   make lint   ruff (lint + format check) and mypy over the code, scripts and tests
 PYTHON ?= .venv/bin/python
@@ -16,8 +17,11 @@ setup:
 setup-inference:
 	bash scripts/setup_env.sh inference
 
+DEMO_PRESET ?= selfimprove/presets/demo.env
 demo: setup
-	bash selfimprove/inference-all.sh
+	PRESET=$(DEMO_PRESET) bash selfimprove/critic-all.sh
+	PRESET=$(DEMO_PRESET) critic_model_name="$${RUNS_DIR:-$(CURDIR)/runs}/$${EXP_NUM:-demo}/critic/model" \
+	  bash selfimprove/inference-all.sh
 
 # tests run offline: the embedded model is local, and nothing may wait on the network
 test: setup
