@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from selfimprove.generation.engines import SamplingParams, ScriptedEngine
 from selfimprove.generation.prompts import SOLUTION_PREFIX, Prompt, question_message
 from selfimprove.selftalk.prompts import SELF_CHECK_INSTRUCTION, self_refine_message
@@ -122,3 +124,56 @@ def test_self_correction_mode_checks_its_own_answers_and_rewrites_the_flagged_on
     # a rerun generates nothing
     again, counts = self_correct(engine, QS, answers, tmp_path, "pool", SamplingParams(), SamplingParams())
     assert again == finals and len(engine.calls) == 2 and counts["checks_generated"] == 0
+
+
+def test_trajectory_stage_writes_examples_and_refuses_an_empty_set(tmp_path):
+    import json
+
+    from selfimprove.core.io import RecordError
+    from selfimprove.stages import selftalk_trajectories
+
+    def jsonl(name: str, rows: list[dict]) -> str:
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return str(tmp_path / name)
+
+    questions = jsonl("q.jsonl", list(QS.values()))
+    samples = jsonl(
+        "s.jsonl",
+        [
+            {"id": "farm/0/s0", "qid": "farm/0", "response": RIGHT, "correct": True},
+            {"id": "farm/1/s0", "qid": "farm/1", "response": WRONG, "correct": False},
+        ],
+    )
+    critiques = jsonl(
+        "c.jsonl",
+        [
+            {"id": "farm/0/s0/c0", "sample_id": "farm/0/s0", "critique": SAYS_RIGHT, "verdict": "correct"},
+            {"id": "farm/1/s0/c0", "sample_id": "farm/1/s0", "critique": SAYS_WRONG, "verdict": "wrong"},
+        ],
+    )
+    refinements = jsonl(
+        "r.jsonl",
+        [
+            {
+                "id": "farm/1/s0/c0/r0",
+                "critique_id": "farm/1/s0/c0",
+                "sample_id": "farm/1/s0",
+                "response": FIXED,
+                "correct": True,
+                "kept": True,
+            }
+        ],
+    )
+    out = tmp_path / "sft.json"
+    args = ["--questions", questions, "--samples", samples, "--critiques", critiques, "--out", str(out)]
+    assert selftalk_trajectories.main([*args, "--refinements", refinements, "--run-dir", str(tmp_path / "run")]) == 0
+    data = json.loads(out.read_text())
+    # sharegpt: the right answer, its confirmation, the flagged answer's critique, its correction
+    assert [len(d["conversations"]) for d in data] == [2, 4, 4, 6]
+    assert data[3]["conversations"][-1] == {"from": "gpt", "value": FIXED}
+    steps = json.loads((tmp_path / "run" / "manifest.json").read_text())["steps"]
+    assert steps["selfcorrect/data"]["counts"]["examples"] == 4
+    with pytest.raises(RecordError, match="no usable"):
+        selftalk_trajectories.main(
+            [*args[:4], "--critiques", jsonl("none.jsonl", []), "--out", str(tmp_path / "x.json")]
+        )
