@@ -67,10 +67,10 @@ def test_replica_isolates_the_failing_prompt_of_a_batch():
 
 
 def test_plan_replicas_per_gpu_group_or_per_node():
-    assert plan_replicas({"GPU": 8, "CPU": 64}, 1, None, 2) == (4, {"num_gpus": 2, "num_cpus": 1})
-    assert plan_replicas({"CPU": 2}, 2, None, 1) == (2, {"num_cpus": 1})
-    assert plan_replicas({"CPU": 16}, 1, 2, 1) == (2, {"num_cpus": 8})
-    assert plan_replicas({"CPU": 1}, 1, 3, 1) == (3, {"num_cpus": 1})
+    assert plan_replicas({"GPU": 8, "CPU": 64}, 1, None, 2) == (4, {"num_gpus": 2, "num_cpus": 1}, None)
+    assert plan_replicas({"CPU": 2}, 2, None, 1) == (2, {"num_cpus": 1}, 1)
+    assert plan_replicas({"CPU": 16}, 1, 2, 1) == (2, {"num_cpus": 1}, 8)
+    assert plan_replicas({"CPU": 1}, 1, 3, 1) == (3, {"num_cpus": 1}, 1)
     with pytest.raises(UsageError, match="needs 6 GPUs"):
         plan_replicas({"GPU": 4, "CPU": 8}, 1, 3, 2)
 
@@ -135,6 +135,8 @@ def test_rows_of_a_killed_replica_run_again_and_a_row_that_always_kills_is_an_er
 
 
 def test_the_sample_stage_loop_writes_every_id_once_through_ray(local_ray, tmp_path):
+    """Error rows are not written: the loop lists them beside the output and fails the step after
+    writing everything else, and a rerun generates only them."""
     from selfimprove.core.io import read_jsonl
     from selfimprove.generation.tasks import sample_questions
 
@@ -144,12 +146,17 @@ def test_the_sample_stage_loop_writes_every_id_once_through_ray(local_ray, tmp_p
     questions.append({"id": "qbad", "dataset_type": "gsm8k", "question": "BAD question", "gold": "1"})
     out = tmp_path / "samples.jsonl"
     with RayEngine(factory=scripted, replicas=2, rows_per_call=2) as engine:
+        with pytest.raises(EngineError, match="2 record.s. of .* failed at the engine"):
+            sample_questions(engine, questions, out, SamplingParams(n=2), chunk_size=4)
+    assert sorted(r["id"] for r in read_jsonl(out)) == sorted(f"q{i}/s{j}" for i in range(5) for j in range(2))
+    errors = read_jsonl(tmp_path / "samples.errors.jsonl")
+    assert [e["id"] for e in errors] == ["qbad/s0", "qbad/s1"] and "cannot answer" in errors[0]["error"]
+    questions[-1]["question"] = "a fixed question"
+    with RayEngine(factory=scripted, replicas=2, rows_per_call=2) as engine:
         _, counts = sample_questions(engine, questions, out, SamplingParams(n=2), chunk_size=4)
-    recs = read_jsonl(out)
-    assert sorted(r["id"] for r in recs) == sorted(f"{q['id']}/s{j}" for q in questions for j in range(2))
-    bad = [r for r in recs if r["qid"] == "qbad"]
-    assert all(r["finish_reason"] == "error" and "cannot answer" in r["error"] and r["empty"] for r in bad)
-    assert counts["generated"] == 12 and counts["empty"] == 2
+    assert counts["generated"] == 2 and counts["skipped_done"] == 5
+    ids = [r["id"] for r in read_jsonl(out)]
+    assert len(ids) == len(set(ids)) == 12 and not (tmp_path / "samples.errors.jsonl").exists()
 
 
 def test_completion_subclass_round_trips_through_ray(local_ray):

@@ -37,11 +37,13 @@ from selfimprove.generation.prompts import Prompt
 log = logging.getLogger(__name__)
 
 LOCAL_OBJECT_STORE_BYTES = 200 * 1024 * 1024
+LOCAL_ENGINES = 4  # a local instance has room for this many engines' replicas (each reserves 1 CPU)
 INNER_ENGINES = ("auto", "hf", "vllm")
 
 _lock = threading.Lock()
 _users = 0  # Ray engines of this process that are open
 _started_here = False  # this process started the local Ray instance
+_local_cpus = [0]  # the CPUs of the local instance this process started (0: a cluster)
 
 
 def connect(address: str | None, num_cpus: int | None = None) -> None:
@@ -65,11 +67,12 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
             else:
                 cpus = max(os.cpu_count() or 1, num_cpus or 1)
                 log.info("ray: starting a local instance (%d CPUs, object store 200 MB)", cpus)
+                _local_cpus[0] = cpus
                 saved = os.environ.pop("RAY_ADDRESS", None)  # an empty RAY_ADDRESS would be read as an address
                 _loopback_only()
                 try:
                     ray.init(
-                        num_cpus=cpus,
+                        num_cpus=cpus * LOCAL_ENGINES,  # one reserved CPU per replica: room for several engines
                         object_store_memory=LOCAL_OBJECT_STORE_BYTES,
                         include_dashboard=False,
                         **common,
@@ -102,17 +105,19 @@ def disconnect() -> None:
                 ray.shutdown()
 
 
-def plan_replicas(resources: dict, nodes: int, replicas: int | None, tp: int) -> tuple[int, dict]:
-    """How many replicas and the Ray resources of each, from the cluster's total resources."""
+def plan_replicas(resources: dict, nodes: int, replicas: int | None, tp: int) -> tuple[int, dict, int | None]:
+    """How many replicas, the Ray resources each reserves, and a CPU replica's torch threads (its
+    share of the cluster's CPUs), from the cluster's total resources. A CPU replica reserves one
+    CPU only, so the actor's and the critic's engines fit side by side (one of them is idle)."""
     gpus = int(resources.get("GPU", 0))
     cpus = int(resources.get("CPU", 0))
     if gpus >= tp:
         count = replicas or max(1, gpus // tp)
         if count * tp > gpus:
             raise UsageError(f"RAY_REPLICAS={count} x TP_SIZE={tp} needs {count * tp} GPUs; the cluster has {gpus}")
-        return count, {"num_gpus": tp, "num_cpus": 1}
+        return count, {"num_gpus": tp, "num_cpus": 1}, None
     count = replicas or max(1, nodes)
-    return count, {"num_cpus": max(1, cpus // count) if cpus >= count else 1}
+    return count, {"num_cpus": 1}, max(1, cpus // count)
 
 
 class RayEngine(Engine):
@@ -151,9 +156,13 @@ class RayEngine(Engine):
             import ray
 
             nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
-            count, resources = plan_replicas(ray.cluster_resources(), nodes, replicas or None, tp)
-            actor = ray.remote(Replica).options(max_restarts=restarts, max_task_retries=0, **resources)
-            threads = resources.get("num_cpus") if "num_gpus" not in resources else None
+            total = dict(ray.cluster_resources())
+            if _started_here and _local_cpus[0]:
+                total["CPU"] = _local_cpus[0]
+            count, resources, threads = plan_replicas(total, nodes, replicas or None, tp)
+            actor = ray.remote(Replica).options(
+                max_restarts=restarts, max_task_retries=0, scheduling_strategy="SPREAD", **resources
+            )
             spec = asdict(settings) if settings is not None else None
             self._handles = [actor.remote(spec, inner, threads, factory) for _ in range(count)]
             infos = self._wait_ready(start_timeout, resources)
