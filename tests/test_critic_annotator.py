@@ -156,7 +156,7 @@ def test_calculation_error_is_the_first_wrong_step_and_taints_later_steps():
         (False, "It uses 38, which comes from a wrong step."),
         (False, "The final answer should be 29, not 31."),
     ]
-    assert a.critique.endswith(
+    assert a.critique is not None and a.critique.endswith(
         "Correctness of the final answer: Wrong\nExplanation: The final answer should be 29, not 31."
     )
     assert parse_critique(a.critique).steps == ("wrong", "wrong", "wrong")
@@ -206,7 +206,9 @@ def test_no_final_answer_pins_the_last_step():
     sol = solution("Nora bakes 4 * 9 = 36 cookies.", "She thinks about it.")
     a = check_solution(sol, "29", False, None, QUESTION, TRUTH)
     assert a.first_error == 1
-    assert a.critique.endswith("The solution gives no final answer; the answer should be 29.")
+    assert a.critique is not None and a.critique.endswith(
+        "The solution gives no final answer; the answer should be 29."
+    )
 
 
 def test_empty_solution_is_flagged_without_critique():
@@ -225,7 +227,7 @@ def test_adversarial_solution_lines_are_checked_without_blow_up():
     a = check_solution(sol, "29", False, "29x", QUESTION, None)
     assert a.first_error == 3  # the only well-formed claim that is false
     assert a.steps[3].explanation == "4 * 9 = 36, not 37."
-    assert parse_critique(a.critique).verdict == "wrong"
+    assert a.critique is not None and parse_critique(a.critique).verdict == "wrong"
 
 
 def test_step_helpers():

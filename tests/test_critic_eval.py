@@ -139,12 +139,9 @@ def test_scripted_critic_and_actor_end_to_end(tmp_path):
     evaluate_critic("w", critic, actor, responses, tmp_path, params, params)
     assert len(critic.calls) == 1
 
-    results = {
-        "actor": "actor",
-        "responses": response_summary(responses),
-        "critics": {"none": critic_metrics(responses, None, []), "w": m, "programmatic": p},
-    }
-    results["critics"]["trained"] = dict(m, format_compliance=0.96, discrimination=0.7)
+    critics = {"none": critic_metrics(responses, None, []), "w": m, "programmatic": p}
+    critics["trained"] = dict(m, format_compliance=0.96, discrimination=0.7)
+    results = {"actor": "actor", "responses": response_summary(responses), "critics": critics}
     path = write_report(results, tmp_path)
     text = path.read_text()
     assert table(results) in text

@@ -153,7 +153,7 @@ def test_bad_settings_are_refused():
 
 
 LINES = ["Lena has 14 + 5 = 19 shells.", "She has 19 - 3 = 16 shells left.", "The answer is 16."]
-Q = QUESTIONS[0]["question"]
+Q = str(QUESTIONS[0]["question"])
 
 
 @pytest.mark.parametrize("seed", range(30))
@@ -177,8 +177,9 @@ def test_inserted_mistakes_are_exact_and_detectable(seed):
 def test_inserter_is_deterministic_per_seed_and_respects_the_type():
     a = insert_mistake(LINES, random.Random(7), Q, types=("calculation error",))
     b = insert_mistake(LINES, random.Random(7), Q, types=("calculation error",))
-    assert a == b and a.mistake_type == "calculation error"
+    assert a is not None and a == b and a.mistake_type == "calculation error"
     op = insert_mistake(LINES, random.Random(7), Q, types=("wrong operation",), step=1)
+    assert op is not None
     assert op.line == "She has 19 + 3 = 22 shells left." and op.mistake_type == "wrong operation"
     assert insert_mistake(["No numbers here.", "The answer is 5."], random.Random(0), Q) is None
     assert candidate_steps(LINES + ["So 2 + 2 = 5 is odd."]) == [0, 1]
