@@ -72,8 +72,8 @@ fi
 : "${ENGINE:=auto}"                        # generation engine: auto, vllm, hf
 : "${MAX_MODEL_LEN:=2048}"                 # context length reserved by the engine
 : "${GRADER:=default}"                     # answer grader
-export ENGINE SEED GRADER MAX_MODEL_LEN PROFILE PYTHONPATH="${ROOT}${PYTHONPATH:+:${PYTHONPATH}}"
-export VLLM_CPU_NUM_OF_RESERVED_CPU="${VLLM_CPU_NUM_OF_RESERVED_CPU:-0}" HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}" \
+export ENGINE SEED GRADER MAX_MODEL_LEN PROFILE
+export VLLM_CPU_NUM_OF_RESERVED_CPU="${VLLM_CPU_NUM_OF_RESERVED_CPU:-0}" \
   VLLM_LOGGING_LEVEL="${VLLM_LOGGING_LEVEL:-WARNING}"
 
 # ---------------------------------------------------------------------------------- checks

@@ -56,8 +56,8 @@ if [ -n "${PRESET:-}" ]; then source "${PRESET}"; fi
 : "${SEED:=0}"                          # sampling and subset seed
 : "${RUNS_DIR:=${ROOT}/runs}"           # where experiments live
 : "${PYTHON:=${ROOT}/.venv/bin/python}" # interpreter with the inference stack
-export ENGINE TP_SIZE MAX_MODEL_LEN PROFILE SEED GRADER PYTHONPATH="${ROOT}${PYTHONPATH:+:${PYTHONPATH}}"
-export VLLM_CPU_NUM_OF_RESERVED_CPU="${VLLM_CPU_NUM_OF_RESERVED_CPU:-0}" HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}" \
+export ENGINE TP_SIZE MAX_MODEL_LEN PROFILE SEED GRADER
+export VLLM_CPU_NUM_OF_RESERVED_CPU="${VLLM_CPU_NUM_OF_RESERVED_CPU:-0}" \
   VLLM_LOGGING_LEVEL="${VLLM_LOGGING_LEVEL:-WARNING}"
 
 RUN="${RUNS_DIR}/${EXP_NUM}"
