@@ -1,7 +1,8 @@
 """Fault injection: SIGKILL a tiny run at random points of every stage, rerun it, check what survived.
 
-    python scripts/fault_inject.py --out /tmp/faults                # scripted engine, stand-in trainer
-    python scripts/fault_inject.py --out /tmp/faults --embedded     # one kill/rerun on the embedded model
+    python scripts/fault_inject.py --out /tmp/faults --rounds 3     # scripted engine, stand-in trainer
+    python scripts/fault_inject.py --out /tmp/faults --embedded     # ... and a kill/rerun on the embedded model
+    python scripts/fault_inject.py --out /tmp/costs --costs         # what the guarantees cost here
 
 A *world* is a folder that makes the drivers cheap without changing them: a ``sitecustomize.py``
 (found through ``PYTHONPATH``) that registers :class:`FaultEngine` under the engine names ``hf``
@@ -11,15 +12,18 @@ base model. The scripted engine answers from a hash of the prompt (never of the 
 index), so a resumed run writes the same records as an uninterrupted one; it sleeps
 ``FAULT_ENGINE_DELAY`` seconds per prompt so that a kill lands in the middle of a stage.
 
-For every targeted step the driver is started in its own process group, the group is SIGKILLed
-at a random moment while the step runs, and the driver is run again. The rerun must finish and
-leave: every JSONL with unique ids and the id set of the uninterrupted reference run, no torn
-lines, every step of the manifest done with its files as recorded, every trained model folder
-complete and no ``*.partial`` folder. Damage done by hand (a truncated last line, a deleted line,
-an invalid ``manifest.json``, a deleted ``model.safetensors``) must be repaired by the rerun or
-refused with a message saying what to do.
+Each round starts a fresh run per scenario and aims one kill at each target step in turn: the
+driver is started in its own process group, the group is SIGKILLed at a random moment after the
+step starts, and the next start resumes what the kill left. A last start runs to the end and
+must leave: every JSONL with unique ids and the id set of the uninterrupted reference run, no
+torn lines, every step of the manifest done with its files as recorded, every trained model
+folder complete and no ``*.partial`` folder. Damage done by hand (a truncated last line, a
+deleted line, an invalid ``manifest.json``, a deleted ``model.safetensors``) must be repaired by
+the rerun or refused with a message saying what to do.
 
-The output is a JSON summary: kills tried, where each one landed, records lost and duplicated.
+The output is a JSON summary (and ``results.json`` with every kill): kills tried, where each one
+landed, records lost, duplicated and unexpected. One file on purpose (over 400 lines): every process of a
+world imports it by name from ``scripts/``, and the world, the kills and the checks are one tool.
 """
 
 from __future__ import annotations
