@@ -586,7 +586,10 @@ class Suite:
         if rc != 0:
             raise RuntimeError(f"the scripted reference evaluation failed (exit {rc}):\n{text[-3000:]}")
         reference = jsonl_ids(self.runs / "embedded-reference")
+        # one thread: on a busy 2-core machine two OpenMP threads waiting on each other made
+        # transformers' generate 17x slower (140 s against 8 s for 4 samples of 24 tokens)
         env = driver_env({}, self.runs, "embedded", settings, ENGINE=engine)
+        env.setdefault("OMP_NUM_THREADS", "1")
         run = self.runs / "embedded"
         greedy = run / "eval" / model.name / "greedy.jsonl"
         kill = kill_during(
