@@ -30,11 +30,11 @@ if [ -n "${PRESET:-}" ]; then source "${PRESET}"; fi
 : "${eval_sample_num:=2}"               # N: pool per test question (Pass@K, MV@K, K = 1, 2, 4, ..., N)
 : "${temperature:=0.7}"                 # temperature of sampled answers, rewrites and new steps
 : "${max_tokens:=192}"                  # new tokens per answer / refinement
-: "${critic_max_tokens:=384}"           # new tokens per critique / self-check
+: "${critic_max_tokens:=256}"           # new tokens per critique / self-check
 : "${selftalk_max_tokens:=384}"         # new tokens per self-talk answer at test time
 : "${MAX_ROUNDS:=3}"                    # rewrites of one step before a chain is given up
 : "${MAX_STEPS:=6}"                     # steps before a chain without a final answer is given up
-: "${STEP_MAX_TOKENS:=64}"              # new tokens per generated or rewritten step
+: "${STEP_MAX_TOKENS:=48}"              # new tokens per generated or rewritten step
 : "${JUDGE:=annotator}"                 # step judge and critic: annotator (programmatic, GSM8K/synthetic) or model
 : "${SMOOTHER:=template}"               # template (deterministic) or llm (smoother_model_name rewrites the chain)
 : "${model_name:=${ROOT}/models/SmolLM2-135M-Instruct}"  # base model: every model here is fine-tuned from it
