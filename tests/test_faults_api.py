@@ -125,7 +125,10 @@ class Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def endpoint(request) -> Iterator[Endpoint]:
+def endpoint(request, monkeypatch) -> Iterator[Endpoint]:
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)  # loopback requests go straight to the server
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     server = Endpoint(getattr(request, "param", {}))
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
