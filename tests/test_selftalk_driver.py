@@ -1,0 +1,37 @@
+"""selftalk-all.sh stops on bad knobs before any compute, with a one-line message and exit code 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("knobs", "message"),
+    [
+        ({"JUDGE": "oracle"}, "JUDGE must be annotator or model"),
+        ({"SMOOTHER": "fancy"}, "SMOOTHER must be template or llm"),
+        ({"model_type": "Chat"}, "model_type must be Instruct or Base"),
+        ({"MAX_ROUNDS": "-1"}, "MAX_ROUNDS must be a non-negative integer"),
+        ({"sample_num": "0"}, "sample_num must be a positive integer"),
+        ({"model_name": "/nonexistent/model"}, "model /nonexistent/model not found"),
+        ({"SFT_MODEL": "/nonexistent/sft"}, "SFT_MODEL /nonexistent/sft is not a model folder"),
+    ],
+)
+def test_bad_knobs_stop_early(tmp_path, knobs, message):
+    env = {**os.environ, "PYTHON": sys.executable, "RUNS_DIR": str(tmp_path), **knobs}
+    if "model_name" not in knobs:
+        env["model_name"] = str(tmp_path)  # a folder: only checked for config.json when it looks local
+        (tmp_path / "config.json").write_text("{}")
+    proc = subprocess.run(
+        ["bash", str(ROOT / "selfimprove" / "selftalk-all.sh")], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+    assert not any(tmp_path.glob("selftalk-demo"))  # nothing was started
