@@ -35,6 +35,7 @@ if [ -n "${PRESET:-}" ]; then source "${PRESET}"; fi
 : "${MAX_ROUNDS:=3}"                    # rewrites of one step before a chain is given up
 : "${MAX_STEPS:=6}"                     # steps before a chain without a final answer is given up
 : "${STEP_MAX_TOKENS:=48}"              # new tokens per generated or rewritten step
+: "${FORCE_ANSWER:=1}"                  # 1: the last allowed step starts with "The answer is" (0: such chains run out)
 : "${JUDGE:=annotator}"                 # step judge and critic: annotator (programmatic, GSM8K/synthetic) or model
 : "${SMOOTHER:=template}"               # template (deterministic) or llm (smoother_model_name rewrites the chain)
 : "${model_name:=${ROOT}/models/SmolLM2-135M-Instruct}"  # base model: every model here is fine-tuned from it
@@ -70,6 +71,7 @@ case "${JUDGE}" in annotator|model) ;; *) die "JUDGE must be annotator or model,
 case "${SMOOTHER}" in template|llm) ;; *) die "SMOOTHER must be template or llm, not '${SMOOTHER}'";; esac
 for v in sample_num eval_sample_num MAX_STEPS STEP_MAX_TOKENS; do [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"; done
 [[ "${MAX_ROUNDS}" =~ ^[0-9]+$ ]] || die "MAX_ROUNDS must be a non-negative integer, not '${MAX_ROUNDS}'"
+case "${FORCE_ANSWER}" in 0|1) ;; *) die "FORCE_ANSWER must be 0 or 1, not '${FORCE_ANSWER}'";; esac
 [ -x "${PYTHON}" ] || die "${PYTHON} not found; run 'bash scripts/setup_env.sh'"
 if [[ "${model_name}" == /* || "${model_name}" == .* ]] && [ ! -f "${model_name}/config.json" ]; then
   die "model ${model_name} not found (run 'bash scripts/setup_env.sh' for the embedded model)"; fi
@@ -122,7 +124,7 @@ smooth_args=(--smoother "${SMOOTHER}"); [ "${SMOOTHER}" = llm ] && smooth_args+=
 py selftalk_build --questions "${TRAIN}" --samples "${D}/01_samples.jsonl" --out "${D}/chains.jsonl" \
   --sft-out "${D}/selftalk_sft.json" --format "${sft_format}" --base-model "${model_name}" \
   --actor-model "${sft}" "${actor_type[@]}" "${judge_args[@]}" "${smooth_args[@]}" --max-rounds "${MAX_ROUNDS}" \
-  --max-steps "${MAX_STEPS}" --step-max-tokens "${STEP_MAX_TOKENS}" --temperature "${temperature}" \
+  --max-steps "${MAX_STEPS}" --step-max-tokens "${STEP_MAX_TOKENS}" --force-answer "${FORCE_ANSWER}" --temperature "${temperature}" \
   --critic-max-tokens "${critic_max_tokens}" "${gen[@]}" --run-dir "${RUN}" --step selftalk/04_chains
 py selftalk_trajectories --questions "${TRAIN}" --samples "${D}/01_samples.jsonl" --critiques "${D}/02_critiques.jsonl" \
   --refinements "${D}/03_refinements.jsonl" --out "${D}/selfcorrect_sft.json" --format "${sft_format}" \

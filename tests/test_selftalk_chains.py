@@ -203,7 +203,10 @@ def test_a_new_wrong_step_is_rewritten_in_place_and_chains_advance_together():
 def test_too_long_and_empty_steps_end_a_chain():
     loop = Script(nexts={"6 rows of 5 tulips.": ["Let me think."], "Let me think.": ["Let me think."]})
     [c] = build_chains(
-        loop.engine, list_judge(set()), [("c", GARDEN, solution("6 rows of 5 tulips."), None)], ChainConfig(max_steps=3)
+        loop.engine,
+        list_judge(set()),
+        [("c", GARDEN, solution("6 rows of 5 tulips."), None)],
+        ChainConfig(max_steps=3, force_answer=False),
     )
     assert c.status == "too_long" and len(c.slots) == 3
     mute = Script(nexts={"6 rows of 5 tulips.": ["\n  \n"]})
@@ -211,6 +214,35 @@ def test_too_long_and_empty_steps_end_a_chain():
         mute.engine, list_judge(set()), [("c", GARDEN, solution("6 rows of 5 tulips."), None)], ChainConfig()
     )
     assert c.status == "empty_step"
+
+
+def test_the_last_allowed_step_is_prefilled_with_the_answer_phrase():
+    seen: list[str] = []
+
+    def respond(p: Prompt, k: int) -> str:
+        seen.append(p.prefix)
+        if p.prefix.endswith("The answer is "):
+            return "31." if len(seen) < 3 else "30."  # first a wrong answer, then the right one
+        if p.prefix == "":  # the rewrite of the forced answer step is prefilled too
+            raise AssertionError("the rewrite should have been prefilled")
+        return "Let me think."
+
+    def judge(q, steps, step):
+        return (step != "The answer is 31.", "The final answer should be 30, not 31.")
+
+    [c] = build_chains(
+        ScriptedEngine(respond),
+        FunctionJudge(judge),
+        [("c", GARDEN, solution("6 rows of 5 tulips."), None)],
+        ChainConfig(max_steps=3),
+    )
+    rec = chain_record(c)
+    assert rec["status"] == "complete" and rec["response"].endswith("Let me think.\nThe answer is 30.")
+    assert [a["forced"] for a in rec["steps"][2]["attempts"]] == [True, True]
+    assert [a["origin"] for a in rec["steps"][2]["attempts"]] == ["generated", "rewrite"]
+    assert seen[0].endswith("tulips.\n") and seen[1].endswith("Let me think.\nThe answer is ")
+    # the rewrite request keeps its conversation and only gains the prefill
+    assert seen[2] == "The answer is "
 
 
 def test_a_correct_solution_needs_no_actor_call():

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
         ({"SMOOTHER": "fancy"}, "SMOOTHER must be template or llm"),
         ({"model_type": "Chat"}, "model_type must be Instruct or Base"),
         ({"MAX_ROUNDS": "-1"}, "MAX_ROUNDS must be a non-negative integer"),
+        ({"FORCE_ANSWER": "yes"}, "FORCE_ANSWER must be 0 or 1"),
         ({"sample_num": "0"}, "sample_num must be a positive integer"),
         ({"model_name": "/nonexistent/model"}, "model /nonexistent/model not found"),
         ({"SFT_MODEL": "/nonexistent/sft"}, "SFT_MODEL /nonexistent/sft is not a model folder"),

@@ -15,7 +15,9 @@ For every initial solution (one sampled answer of the actor):
 
 A chain ends ``complete`` (an accepted final-answer step), ``unresolved`` (a step still wrong
 after ``max_rounds`` rewrites), ``too_long`` (``max_steps`` accepted steps without a final
-answer) or ``empty_step`` (the actor wrote nothing). All chains of a batch advance together:
+answer) or ``empty_step`` (the actor wrote nothing). With ``force_answer`` (default) the step at
+the last allowed position is prefilled with the answer phrase ("The answer is ..."), so a chain
+that runs out of steps states an answer the judge can accept or send back for rewriting. All chains of a batch advance together:
 each tick is one actor call for every running chain, then one judge call.
 """
 
@@ -30,7 +32,7 @@ from tqdm import tqdm
 from selfimprove.generation.engines import Engine, SamplingParams
 from selfimprove.generation.prompts import Prompt
 from selfimprove.selftalk.judges import StepItem, StepJudge
-from selfimprove.selftalk.prompts import next_step_prompt, rewrite_prompt, solution_text
+from selfimprove.selftalk.prompts import answer_lead, next_step_prompt, rewrite_prompt, solution_text
 from selfimprove.selftalk.steps import completion_text, first_step, is_final, split_steps
 
 STATUSES = ("running", "complete", "unresolved", "too_long", "empty_step")
@@ -43,6 +45,7 @@ class ChainConfig:
     step_max_tokens: int = 128  # new tokens per generated or rewritten step
     temperature: float = 0.7  # of rewrites and continuation steps
     seed: int = 0
+    force_answer: bool = True  # prefill the answer phrase at the last allowed position
 
     def __post_init__(self) -> None:
         if self.max_rounds < 0 or self.max_steps < 1 or self.step_max_tokens < 1:
@@ -55,9 +58,16 @@ class Attempt:
     ok: bool
     explanation: str
     origin: str  # "initial" (from the solution), "rewrite", "generated" (after the corrected step)
+    forced: bool = False  # written after the prefilled answer phrase
 
     def as_dict(self) -> dict:
-        return {"text": self.text, "ok": self.ok, "explanation": self.explanation, "origin": self.origin}
+        return {
+            "text": self.text,
+            "ok": self.ok,
+            "explanation": self.explanation,
+            "origin": self.origin,
+            "forced": self.forced,
+        }
 
 
 @dataclass
@@ -104,12 +114,19 @@ class Chain:
     def first_wrong(self) -> int | None:
         return next((i for i, (ok, _) in enumerate(self.initial_judgements) if not ok), None)
 
-    def prompt(self) -> Prompt:
+    def lead(self, cfg: ChainConfig) -> str:
+        """The answer phrase the next attempt starts with ("" unless it is at the last position)."""
+        position = len(self.slots) - 1 if self.pending == "rewrite" else len(self.slots)
+        return answer_lead(self.question["dataset_type"]) if cfg.force_answer and position == cfg.max_steps - 1 else ""
+
+    def prompt(self, lead: str = "") -> Prompt:
         q = self.question
         if self.pending == "rewrite":
             last = self.slots[-1].last
-            return rewrite_prompt(q["question"], q["dataset_type"], self.accepted, last.text, last.explanation)
-        return next_step_prompt(q["question"], q["dataset_type"], self.steps)
+            p = rewrite_prompt(q["question"], q["dataset_type"], self.accepted, last.text, last.explanation)
+        else:
+            p = next_step_prompt(q["question"], q["dataset_type"], self.steps)
+        return replace(p, prefix=p.prefix + lead) if lead else p
 
     def advance(self, cfg: ChainConfig) -> None:
         """Set the status from the last position."""
@@ -172,23 +189,27 @@ def build_chains(
             return chains
         tick += 1
         bar.set_postfix(round=tick, running=len(running))
-        outs = actor.generate([c.prompt() for c in running], replace(params, seed=cfg.seed + tick))
+        leads = [c.lead(cfg) for c in running]
+        outs = actor.generate(
+            [c.prompt(lead) for c, lead in zip(running, leads)], replace(params, seed=cfg.seed + tick)
+        )
         if len(outs) != len(running):
             raise RuntimeError(f"actor returned {len(outs)} results for {len(running)} prompts")
-        todo: list[tuple[Chain, str]] = []
-        for c, completions in zip(running, outs):
+        todo: list[tuple[Chain, str, bool]] = []
+        for c, lead, completions in zip(running, leads, outs):
             c.actor_calls += 1
-            step = first_step(completion_text(completions[0]) if completions else "")
+            text = completion_text(completions[0]) if completions else ""
+            step = first_step(lead + text) if text.strip() else ""
             if step:
-                todo.append((c, step))
+                todo.append((c, step, bool(lead)))
             else:
                 c.status = "empty_step"
-        judged = judge.judge([StepItem(c.question, tuple(c.accepted), step) for c, step in todo])
-        for (c, step), j in zip(todo, judged):
+        judged = judge.judge([StepItem(c.question, tuple(c.accepted), step) for c, step, _ in todo])
+        for (c, step, forced), j in zip(todo, judged):
             if c.pending == "rewrite":
-                c.slots[-1].attempts.append(Attempt(step, j.ok, j.explanation, "rewrite"))
+                c.slots[-1].attempts.append(Attempt(step, j.ok, j.explanation, "rewrite", forced))
             else:
-                c.slots.append(Slot([Attempt(step, j.ok, j.explanation, "generated")]))
+                c.slots.append(Slot([Attempt(step, j.ok, j.explanation, "generated", forced)]))
             c.advance(cfg)
 
 

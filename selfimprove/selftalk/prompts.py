@@ -29,6 +29,14 @@ REWRITE_INSTRUCTION = (
 )
 
 
+#: The words a final-answer step starts with when the chain must answer now (its last allowed step).
+ANSWER_LEAD = {"gsm8k": "The answer is ", "math": "The answer is $\\boxed{"}
+
+
+def answer_lead(dataset_type: str) -> str:
+    return ANSWER_LEAD.get(dataset_type, "The answer is ")
+
+
 def solution_text(steps: Sequence[str]) -> str:
     """A solution as the actor writes it: the reply's first words, then one step per line."""
     return SOLUTION_PREFIX + "".join(f"{s}\n" for s in steps)

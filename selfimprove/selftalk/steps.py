@@ -9,7 +9,9 @@ from selfimprove.generation.prompts import strip_prefix
 
 # the phrases the grader reads a final answer from ("The answer is ...", "#### N", a box)
 _FINAL_RE = re.compile(r"\banswer(?:\s+is\b|\s*\**\s*[:：])|####|\\boxed\s*\{|\\fbox\s*\{", re.IGNORECASE)
-_LABEL_RE = re.compile(r"^(?:\*\*)?(?:corrected |rewritten |new )?step(?: \d+)?\s*[:.)]\s*(?:\*\*)?\s*", re.IGNORECASE)
+_LABEL_RE = re.compile(
+    r"^(?:(?:\*\*)?(?:corrected |rewritten |new )?step(?: \d+)?\s*[:.)]\s*(?:\*\*)?\s*|\d{1,2}[.)]\s+)+", re.IGNORECASE
+)
 
 
 def is_final(step: str) -> bool:
@@ -31,7 +33,7 @@ def split_steps(solution: str) -> list[str]:
 
 
 def first_step(text: str) -> str:
-    """The first line of a generation that says something, without a "Step 2:" style label; a
+    """The first line of a generation that says something, without "Step 2:" or "2." labels; a
     lead-in ending in a colon ("Here's the corrected step:") is passed over when a line follows."""
     lines = [ln for ln in (_LABEL_RE.sub("", raw.strip()).strip() for raw in (text or "").splitlines()) if ln]
     return next((ln for ln in lines if not ln.endswith(":")), lines[0] if lines else "")

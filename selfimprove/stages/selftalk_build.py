@@ -44,6 +44,13 @@ def main(argv=None) -> int:
     ap.add_argument("--max-steps", type=int, default=12, help="steps before a chain without final answer is given up")
     ap.add_argument("--step-max-tokens", type=int, default=128, help="new tokens per generated or rewritten step")
     ap.add_argument("--temperature", type=float, default=0.7, help="temperature of rewrites and new steps")
+    ap.add_argument(
+        "--force-answer",
+        type=int,
+        choices=(0, 1),
+        default=1,
+        help="prefill the answer phrase at the last allowed step (1), or let such chains run out (0)",
+    )
     ap.add_argument("--critic-max-tokens", type=int, default=1024, help="new tokens per model critique")
     ap.add_argument("--smoother", choices=SMOOTHERS, default="template")
     ap.add_argument("--smoother-max-tokens", type=int, default=1024)
@@ -64,7 +71,9 @@ def main(argv=None) -> int:
         ap.error("--judge model needs --critic-model")
     if args.smoother == "llm" and not args.smoother_model:
         ap.error("--smoother llm needs --smoother-model")
-    cfg = ChainConfig(args.max_rounds, args.max_steps, args.step_max_tokens, args.temperature, args.seed)
+    cfg = ChainConfig(
+        args.max_rounds, args.max_steps, args.step_max_tokens, args.temperature, args.seed, bool(args.force_answer)
+    )
     eos = sft_eos(args)
     settings = {
         "questions": args.questions,
