@@ -216,6 +216,17 @@ def test_too_long_and_empty_steps_end_a_chain():
     assert c.status == "empty_step"
 
 
+def test_a_first_wrong_step_beyond_the_step_cap_is_discarded():
+    long = solution("6 rows.", "5 tulips each.", "So 6 * 5.", "That is 31 tulips.", "The answer is 31.")
+    script = Script()
+    [c] = build_chains(
+        script.engine, list_judge({"That is 31 tulips."}), [("c", GARDEN, long, None)], ChainConfig(max_steps=3)
+    )
+    rec = chain_record(c)
+    assert rec["status"] == "too_long" and len(rec["steps"]) == 3 and script.prompts == []
+    assert rec["initial"]["first_wrong"] == 3 and rec["initial"]["discarded"] == 2
+
+
 def test_the_last_allowed_step_is_prefilled_with_the_answer_phrase():
     seen: list[str] = []
 

@@ -158,8 +158,9 @@ def start_chain(
         chain.slots.append(Slot([Attempt(text, j.ok, j.explanation, "initial")]))
         if not j.ok:
             break
-    if len(chain.slots) > cfg.max_steps and chain.slots[-1].last.ok:
-        del chain.slots[cfg.max_steps :]
+    # a chain never holds more than max_steps positions: a first wrong step beyond the cap is
+    # discarded with the rest, and the chain (all of its kept steps accepted) ends too_long
+    del chain.slots[cfg.max_steps :]
     chain.advance(cfg)
     return chain
 
