@@ -46,11 +46,11 @@ def jsonl(path: Path) -> list[dict]:
 @pytest.mark.parametrize(
     "knob, value, message",
     [
-        ("MC_K", "3", "MC_K at most MC_N"),
-        ("STRATEGIES", "rg1,rg9", "unknown strategy 'rg9'"),
-        ("EVAL_CRITICS", "none oracle", "unknown critic 'oracle'"),
-        ("model_type", "Chat", "model_type must be Instruct or Base"),
-        ("critic_train_limit", "ten", "critic_train_limit must be a whole number"),
+        ("MC_K", "3", "MC_K=3 is more than MC_N=2"),
+        ("STRATEGIES", "rg1,rg9", "unknown strategy rg9"),
+        ("EVAL_CRITICS", "none oracle", "unknown critic oracle"),
+        ("model_type", "Chat", "model_type='Chat' (environment): must be one of Instruct, Base"),
+        ("critic_train_limit", "ten", "critic_train_limit='ten' (environment): expected an integer"),
         ("ANNOTATOR", "model", "ANNOTATOR=model needs ANNOTATOR_MODEL"),
         ("model_name", "/nonexistent/model", "not found"),
     ],

@@ -96,7 +96,15 @@ def header_knobs(script: str) -> list[str]:
     return names
 
 
-@pytest.mark.parametrize("script, scope", [("inference-all.sh", C.INFERENCE), ("evaluate-all.sh", C.EVALUATE)])
+DRIVERS = [
+    ("inference-all.sh", C.INFERENCE),
+    ("evaluate-all.sh", C.EVALUATE),
+    ("critic-all.sh", C.CRITIC),
+    ("selftalk-all.sh", C.SELFTALK),
+]
+
+
+@pytest.mark.parametrize("script, scope", DRIVERS)
 def test_driver_header_lists_exactly_the_configured_knobs(script, scope):
     documented = header_knobs(script)
     assert len(documented) == len(set(documented))
@@ -104,11 +112,15 @@ def test_driver_header_lists_exactly_the_configured_knobs(script, scope):
 
 
 def test_drivers_do_not_force_offline_mode_or_edit_the_python_path():
-    for script in ("inference-all.sh", "evaluate-all.sh"):
+    for script, _ in DRIVERS:
         code = "\n".join(x for x in (ROOT / "selfimprove" / script).read_text().splitlines() if not x.startswith("#"))
         assert "HF_HUB_OFFLINE" not in code and "PYTHONPATH" not in code
-        # no file name of a run is spelled in a driver: paths come from the layout
-        assert not re.search(r"\b0[1-4]_\w+\.json|sft\.json|results\.json|report\.md|/data/(train|test)|/iter_", code)
+        # no file name or step name of a run is spelled in a driver: both come from the layout
+        assert not re.search(
+            r"\b0[0-7]_\w+|\w+\.jsonl?\b|report\.md|/data/|/iter_|/critic/|/selftalk/|eval_onep|/model\b", code
+        ), script
+        # no default is set in a driver: they all live in selfimprove/core/config.py
+        assert not re.search(r"\$\{\w+:?=", code), script
 
 
 def test_same_experiment_twice_is_refused_while_the_first_lives(tmp_path):
@@ -126,3 +138,18 @@ def test_same_experiment_twice_is_refused_while_the_first_lives(tmp_path):
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
+
+
+@pytest.mark.parametrize(
+    "doc, scope",
+    [
+        ("README.md", C.INFERENCE),
+        ("README.md", C.EVALUATE),
+        ("docs/critic.md", C.CRITIC),
+        ("docs/selftalk.md", C.SELFTALK),
+    ],
+)
+def test_documented_knob_tables_are_the_generated_ones(doc, scope):
+    from selfimprove.stages.config import knob_table
+
+    assert knob_table(scope, markdown=True) in (ROOT / doc).read_text(encoding="utf-8")

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from selfimprove.core.errors import UsageError
 from selfimprove.generation import engines
 from selfimprove.generation.engines import (
     Completion,
@@ -241,14 +242,14 @@ def test_openai_local_endpoint_needs_no_key(endpoint, monkeypatch):
 def test_openai_missing_key_without_base_url_exits_clearly(monkeypatch):
     assert OpenAIEngine.timeout_seconds == 600.0  # the default outside these tests
     monkeypatch.delenv(KEY_ENV, raising=False)
-    with pytest.raises(SystemExit, match=rf"needs an API key in \${KEY_ENV}"):
+    with pytest.raises(UsageError, match=rf"needs an API key in \${KEY_ENV}"):
         OpenAIEngine(model="m", api_key_env=KEY_ENV)
-    with pytest.raises(SystemExit, match=rf"\${KEY_ENV}"):
+    with pytest.raises(UsageError, match=rf"\${KEY_ENV}"):
         make_engine("m", engine="openai", api_key_env=KEY_ENV)
 
 
 def test_openai_rejects_unknown_mode(endpoint, monkeypatch):
-    with pytest.raises(SystemExit, match="chat or completions"):
+    with pytest.raises(UsageError, match="chat or completions"):
         _engine(endpoint, monkeypatch, mode="edits")
 
 
@@ -361,7 +362,7 @@ def test_gpu_groups_arithmetic():
     ],
 )
 def test_gpu_groups_refuses_impossible_layouts(gpus, tp, dp, message):
-    with pytest.raises(SystemExit, match=f"^error: {message}"):
+    with pytest.raises(UsageError, match=f"^{message}"):
         gpu_groups([str(i) for i in range(gpus)], tp, dp)
 
 
@@ -662,7 +663,7 @@ def test_vllm_engine_on_gpus_uses_one_worker_per_group(fake_vllm, monkeypatch):
     engine.close()
     assert pool.closed
 
-    with pytest.raises(SystemExit, match="dp=4 x tp=2 needs 8 GPUs, 6 visible"):
+    with pytest.raises(UsageError, match="dp=4 x tp=2 needs 8 GPUs, 6 visible"):
         VLLMEngine("m", model_type="base", tp=2, dp=4)
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")  # one group: in-process, no worker pool

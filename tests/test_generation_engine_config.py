@@ -75,7 +75,7 @@ def test_registry_builds_registered_classes_with_all_settings(recorder):
     assert set(engines.ENGINES) >= {"auto", "vllm", "hf", "openai"}
     with pytest.raises(UsageError, match="unknown engine 'nope'"):
         make_engine(recorder, engine="nope")
-    with pytest.raises(SystemExit, match="is not a model folder"):
+    with pytest.raises(UsageError, match="is not a model folder"):
         make_engine(str(Path(recorder).parent / "missing"), engine="recorder")
 
 
@@ -101,7 +101,7 @@ def test_openai_engine_gets_model_type_and_mode(monkeypatch):
     assert base.prompt_kind == "base"
     explicit = make_engine("served", base_url=url, model_type="base", mode="chat")
     assert isinstance(explicit, OpenAIEngine) and explicit.mode == "chat"
-    with pytest.raises(SystemExit, match="chat or completions"):
+    with pytest.raises(UsageError, match="chat or completions"):
         make_engine("served", base_url=url, mode="edits")
     for e in (chat, base, explicit):
         e.close()

@@ -15,14 +15,14 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(
     ("knobs", "message"),
     [
-        ({"JUDGE": "oracle"}, "JUDGE must be annotator or model"),
-        ({"SMOOTHER": "fancy"}, "SMOOTHER must be template or llm"),
-        ({"model_type": "Chat"}, "model_type must be Instruct or Base"),
-        ({"MAX_ROUNDS": "-1"}, "MAX_ROUNDS must be a non-negative integer"),
-        ({"FORCE_ANSWER": "yes"}, "FORCE_ANSWER must be 0 or 1"),
-        ({"sample_num": "0"}, "sample_num must be a positive integer"),
+        ({"JUDGE": "oracle"}, "JUDGE='oracle' (environment): must be one of annotator, model"),
+        ({"SMOOTHER": "fancy"}, "SMOOTHER='fancy' (environment): must be one of template, llm"),
+        ({"model_type": "Chat"}, "model_type='Chat' (environment): must be one of Instruct, Base"),
+        ({"MAX_ROUNDS": "-1"}, "MAX_ROUNDS=-1 (environment): must be >= 0"),
+        ({"FORCE_ANSWER": "yes"}, "FORCE_ANSWER='yes' (environment): expected 0 or 1"),
+        ({"sample_num": "0"}, "sample_num=0 (environment): must be >= 1"),
         ({"model_name": "/nonexistent/model"}, "model /nonexistent/model not found"),
-        ({"SFT_MODEL": "/nonexistent/sft"}, "SFT_MODEL /nonexistent/sft is not a model folder"),
+        ({"SFT_MODEL": "/nonexistent/sft"}, "SFT_MODEL: model /nonexistent/sft not found"),
     ],
 )
 def test_bad_knobs_stop_early(tmp_path, knobs, message):

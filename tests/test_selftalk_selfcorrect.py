@@ -172,7 +172,7 @@ def test_trajectory_stage_writes_examples_and_refuses_an_empty_set(tmp_path):
     assert [len(d["conversations"]) for d in data] == [2, 4, 4, 6]
     assert data[3]["conversations"][-1] == {"from": "gpt", "value": FIXED}
     steps = json.loads((tmp_path / "run" / "manifest.json").read_text())["steps"]
-    assert steps["selfcorrect/data"]["counts"]["examples"] == 4
+    assert steps["selftalk/05_selfcorrect_data"]["counts"]["examples"] == 4
     with pytest.raises(RecordError, match="no usable"):
         selftalk_trajectories.main(
             [*args[:4], "--critiques", jsonl("none.jsonl", []), "--out", str(tmp_path / "x.json")]

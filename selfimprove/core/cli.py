@@ -21,6 +21,7 @@ from typing import Any
 from selfimprove.core import config as C
 from selfimprove.core import parsing
 from selfimprove.core.errors import MathCritiqueError, UsageError
+from selfimprove.core.knob import at_least, in_range
 from selfimprove.core.layout import RunLayout
 
 GRADER_CHOICES = C.GRADERS
@@ -58,12 +59,12 @@ class ArgumentParser(parsing.ArgumentParser):
 
 
 _FIXED_RULES: dict[str, Callable[[Any], str | None]] = {
-    "n": C.at_least(1),
-    "temperature": C.at_least(0),
-    "top_p": C.in_range(0, 1),
-    "max_tokens": C.at_least(1),
-    "max_model_len": C.at_least(1),
-    "chunk_size": C.at_least(1),
+    "n": at_least(1),
+    "temperature": at_least(0),
+    "top_p": in_range(0, 1),
+    "max_tokens": at_least(1),
+    "max_model_len": at_least(1),
+    "chunk_size": at_least(1),
 }
 
 

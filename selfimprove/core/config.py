@@ -21,142 +21,99 @@ lives; splitting the table would split that place.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 import shlex
-import shutil
-import subprocess
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from selfimprove.core.errors import UsageError
+from selfimprove.core.knob import (
+    ALL,
+    CRITIC,
+    EMPTY,
+    EVALUATE,
+    INFERENCE,
+    ONLY_EVALUATE,
+    ONLY_INFERENCE,
+    ONLY_SELFTALK,
+    SELFIMPROVE,
+    SELFTALK,
+    STAGE,
+    TYPE_NAMES,
+    Knob,
+    all_at_least_0,
+    as_flag,
+    as_float,
+    as_int,
+    as_ints,
+    as_words,
+    at_least,
+    gpu_profile,
+    in_range,
+    key_values,
+    knob,
+    one_of,
+)
+from selfimprove.core.knob import (
+    SCOPES as SCOPES,  # the drivers, for callers of this module
+)
+from selfimprove.core.knobs_critic import CriticKnobs
+from selfimprove.core.knobs_selftalk import SelftalkKnobs
 from selfimprove.core.layout import RunLayout, check_experiment_name
 
 ROOT = Path(__file__).resolve().parents[2]
-INFERENCE, EVALUATE, STAGE = "inference", "evaluate", "stage"
-SCOPES = (INFERENCE, EVALUATE)
-_BOTH = frozenset(SCOPES)
-_I, _E = frozenset({INFERENCE}), frozenset({EVALUATE})
+_BOTH, _I, _E, _S = SELFIMPROVE, ONLY_INFERENCE, ONLY_EVALUATE, ONLY_SELFTALK
+_ALL, _TRAINING = ALL, frozenset({INFERENCE, CRITIC, SELFTALK})  # _TRAINING: the drivers that fine-tune
 GRADERS = ("default", "mathcritique", "math-verify")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-# ---------------------------------------------------------------------- value types and checks
-def _int(s: str) -> int:
-    return int(s.strip())
-
-
-def _float(s: str) -> float:
-    v = float(s.strip())
-    if not math.isfinite(v):
-        raise ValueError
-    return v
-
-
-def _flag(s: str) -> bool:
-    if s.strip() not in ("0", "1"):
-        raise ValueError
-    return s.strip() == "1"
-
-
-def _ints(s: str) -> tuple[int, ...]:
-    return tuple(int(t) for t in s.split())
-
-
-def _words(s: str) -> tuple[str, ...]:
-    return tuple(s.split())
-
-
-_EMPTY: dict[Callable[[str], Any], Any] = {str: "", _words: ()}
-_TYPE_NAMES: dict[Callable[[str], Any], str] = {
-    _int: "an integer",
-    _float: "a number",
-    _flag: "0 or 1",
-    _ints: "integers separated by spaces",
-}
-
-
-def at_least(lo: float) -> Callable[[Any], str | None]:
-    return lambda v: None if v is None or v >= lo else f"must be >= {lo:g}"
-
-
-def in_range(lo: float, hi: float) -> Callable[[Any], str | None]:
-    return lambda v: None if lo < v <= hi else f"must be in ({lo:g}, {hi:g}]"
-
-
-def one_of(*choices: Any) -> Callable[[Any], str | None]:
-    return lambda v: None if v in choices else f"must be one of {', '.join(map(str, choices))}"
-
-
-def _all_at_least_0(v: tuple[int, ...] | None) -> str | None:
-    return None if not v or min(v) >= 0 else "iterations must be >= 0"
-
-
-def _key_values(v: str) -> str | None:
-    bad = [t for t in v.split() if "=" not in t or t.startswith("=")]
-    return f"expects key=value items separated by spaces (bad: {' '.join(bad)})" if bad else None
-
-
+# ---------------------------------------------------------------------- the knob table
 @dataclass(frozen=True)
-class Knob:
-    env: str  # the environment variable (and shell variable) name
-    default: Any
-    meaning: str
-    parse: Callable[[str], Any] = str
-    check: Callable[[Any], str | None] | None = None
-    scopes: frozenset[str] = _BOTH  # drivers that have this knob
-    export: frozenset[str] = frozenset()  # drivers that export it (stages and evaluate-all.sh inherit it)
-    empty: bool = False  # an empty value is a value (None/""), not "use the default"
-    derive: Callable[[dict[str, Any]], Any] | None = None  # default computed from other knobs
-    per_scope: Mapping[str, Any] = field(default_factory=dict)  # a different default in one driver
-
-
-def knob(env: str, default: Any, meaning: str, **kw: Any) -> Any:
-    return field(default=default, metadata={"knob": Knob(env, default, meaning, **kw)})
-
-
-def _gpu_profile(_: dict) -> str:
-    if shutil.which("nvidia-smi"):
-        try:
-            ok = subprocess.run(["nvidia-smi", "-L"], capture_output=True, timeout=20).returncode == 0
-        except (OSError, subprocess.SubprocessError):
-            ok = False
-        return "gpu" if ok else "cpu"
-    return "cpu"
-
-
-@dataclass(frozen=True)
-class Config:
-    """The resolved knobs. Attribute names are the lower-case knob names."""
+class RunKnobs:
+    """The knobs every driver shares (run, models, engines, grading) and those of the
+    self-improvement drivers (inference-all.sh, evaluate-all.sh)."""
 
     # run
-    exp_num: str = knob("EXP_NUM", "demo", "experiment name: runs/$EXP_NUM/", check=lambda v: _name(v), export=_I)
-    runs_dir: str = knob("RUNS_DIR", str(ROOT / "runs"), "where experiments live", export=_I)
-    iter_num: int = knob(
-        "ITER_NUM", 1, "self-improvement iterations after iteration 0", parse=_int, check=at_least(0), export=_I
+    exp_num: str = knob(
+        "EXP_NUM",
+        "demo",
+        "experiment name: runs/$EXP_NUM/",
+        check=lambda v: _name(v),
+        export=_I,
+        scopes=_ALL,
+        per_scope={SELFTALK: "selftalk-demo"},
     )
-    seed: int = knob("SEED", 0, "sampling and subset seed", parse=_int, export=_BOTH)
+    runs_dir: str = knob("RUNS_DIR", str(ROOT / "runs"), "where experiments live", export=_I, scopes=_ALL)
+    iter_num: int = knob(
+        "ITER_NUM", 1, "self-improvement iterations after iteration 0", parse=as_int, check=at_least(0), export=_I
+    )
+    seed: int = knob("SEED", 0, "sampling and subset seed", parse=as_int, export=_ALL, scopes=_ALL)
     log_level: str = knob(
         "LOG_LEVEL",
         "INFO",
         "message level: DEBUG, INFO, WARNING, ERROR",
         parse=str.upper,
         check=one_of(*LOG_LEVELS),
-        export=_BOTH,
+        export=_ALL,
+        scopes=_ALL,
     )
     python: str = knob(
-        "PYTHON", str(ROOT / ".venv" / "bin" / "python"), "interpreter with the inference stack", export=_I
+        "PYTHON", str(ROOT / ".venv" / "bin" / "python"), "interpreter with the inference stack", export=_I, scopes=_ALL
     )
-    data_dir: str = knob("DATA_DIR", str(ROOT / "data"), "folder of local datasets and feedback files", export=_BOTH)
+    data_dir: str = knob(
+        "DATA_DIR", str(ROOT / "data"), "folder of local datasets and feedback files", export=_ALL, scopes=_ALL
+    )
     # data
     dataset_name: str = knob(
         "dataset_name",
         "synthetic",
         "training datasets (space-separated): synthetic gsm8k math math500 file:...",
-        scopes=_I,
+        scopes=_I | _S,
+        per_scope={SELFTALK: "synthetic-easy"},
     )
     test_dataset_name: str = knob(
         "test_dataset_name",
@@ -164,61 +121,85 @@ class Config:
         "evaluation datasets (default: dataset_name)",
         derive=lambda v: v["dataset_name"],
         export=_I,
+        scopes=_BOTH | _S,
     )
     train_limit: int | None = knob(
         "train_limit",
         24,
         "training questions per dataset (empty = all)",
-        parse=_int,
+        parse=as_int,
         check=at_least(1),
-        scopes=_I,
+        scopes=_I | _S,
         empty=True,
+        per_scope={SELFTALK: 16},
     )
     test_limit: int | None = knob(
         "test_limit",
         12,
         "test questions per dataset (empty = all)",
-        parse=_int,
+        parse=as_int,
         check=at_least(1),
         empty=True,
         export=_I,
+        scopes=_BOTH | _S,
+        per_scope={SELFTALK: 8},
     )
     # generation
     sample_num: int = knob(
         "sample_num",
         2,
         "N: solutions per training question (evaluate: samples per question, Pass@K/MV@K)",
-        parse=_int,
+        parse=as_int,
         check=at_least(1),
         per_scope={EVALUATE: 4},
+        scopes=_BOTH | _S,
     )
     temperature: float = knob(
         "temperature",
         0.7,
         "sampling temperature of the actor (greedy answers use 0)",
-        parse=_float,
+        parse=as_float,
         check=at_least(0),
         export=_I,
+        scopes=_ALL,
     )
     test_temperature: float = knob(
         "test_temperature",
         None,
         "temperature of the evaluation's response pool (default: temperature; the released evaluation: 0)",
-        parse=_float,
+        parse=as_float,
         check=at_least(0),
         scopes=_E,
         derive=lambda v: v["temperature"],
     )
-    top_p: float = knob("top_p", 1.0, "nucleus sampling of the actor", parse=_float, check=in_range(0, 1), export=_BOTH)
-    max_tokens: int = knob("max_tokens", 256, "new tokens per solution", parse=_int, check=at_least(1), export=_I)
+    top_p: float = knob(
+        "top_p", 1.0, "nucleus sampling of the actor", parse=as_float, check=in_range(0, 1), export=_ALL, scopes=_ALL
+    )
+    max_tokens: int = knob(
+        "max_tokens",
+        256,
+        "new tokens per solution",
+        parse=as_int,
+        check=at_least(1),
+        export=_I,
+        scopes=_ALL,
+        per_scope={CRITIC: 96, SELFTALK: 192},
+    )
     critic_max_tokens: int = knob(
-        "critic_max_tokens", 384, "new tokens per critique", parse=_int, check=at_least(1), export=_I
+        "critic_max_tokens",
+        384,
+        "new tokens per critique",
+        parse=as_int,
+        check=at_least(1),
+        export=_I,
+        scopes=_ALL,
+        per_scope={CRITIC: 320, SELFTALK: 256},
     )
     refine_num: int = knob(
         "refine_num",
         None,
         "refinements per critique (default: sample_num)",
-        parse=_int,
+        parse=as_int,
         check=at_least(1),
         scopes=_I,
         derive=lambda v: v["sample_num"],
@@ -227,7 +208,7 @@ class Config:
         "reserved_new_data",
         1,
         "at most this many kept refinements per critiqued sample (RESERVED_SCOPE=question: per question)",
-        parse=_int,
+        parse=as_int,
         check=at_least(1),
         scopes=_I,
     )
@@ -244,6 +225,7 @@ class Config:
         str(ROOT / "models" / "SmolLM2-135M-Instruct"),
         "base model (folder or hub id); every iteration trains from it",
         export=_I,
+        scopes=_ALL,
     )
     model_type: str = knob(
         "model_type",
@@ -251,15 +233,16 @@ class Config:
         "Instruct (chat template, sharegpt SFT) or Base (Human:/Assistant:, alpaca SFT)",
         check=one_of("Instruct", "Base"),
         export=_I,
+        scopes=_ALL,
     )
     template: str = knob(
-        "template", "smollm2", "LLaMA-Factory template matching the model (default for Base models)", scopes=_I
+        "template", "smollm2", "LLaMA-Factory template matching the model (default for Base models)", scopes=_TRAINING
     )
     default_system: str = knob(
         "default_system",
         "You are a helpful AI assistant named SmolLM, trained by Hugging Face",
         "system prompt of the model's own chat template (empty = the template's)",
-        scopes=_I,
+        scopes=_TRAINING,
         empty=True,
     )
     critic_model_name: str = knob(
@@ -268,13 +251,15 @@ class Config:
         "critique model: folder, hub id, or API model with CRITIC_BASE_URL (default: model_name)",
         derive=lambda v: v["model_name"],
         export=_I,
+        scopes=_BOTH | _S,
     )
     critic_model_type: str = knob(
         "critic_model_type",
         "auto",
-        "prompt format of the critic: auto, Instruct/chat, Base/base",
+        "prompt format of the critic: auto (critic-all.sh: model_type), Instruct/chat, Base/base",
         check=one_of("auto", "Instruct", "chat", "Base", "base"),
         export=_I,
+        scopes=_ALL,
     )
     critic_base_url: str = knob(
         "CRITIC_BASE_URL",
@@ -282,6 +267,7 @@ class Config:
         "OpenAI-compatible endpoint for the critic (key in $OPENAI_API_KEY)",
         empty=True,
         export=_I,
+        scopes=_ALL,
     )
     # engines and grading
     engine: str = knob(
@@ -289,29 +275,33 @@ class Config:
         "auto",
         "generation engine: auto, vllm, hf, ray",
         check=one_of("auto", "vllm", "hf", "ray"),
-        export=_BOTH,
+        export=_ALL,
+        scopes=_ALL,
     )
     ray_address: str = knob(
         "RAY_ADDRESS",
         "",
         "ENGINE=ray: Ray cluster to join (host:port, auto); empty: start one here",
         empty=True,
-        export=_BOTH,
+        export=_ALL,
+        scopes=_ALL,
     )
     ray_replicas: int = knob(
         "RAY_REPLICAS",
         0,
         "ENGINE=ray: model replicas (0: one per TP_SIZE GPUs, or per node)",
-        parse=_int,
+        parse=as_int,
         check=at_least(0),
-        export=_BOTH,
+        export=_ALL,
+        scopes=_ALL,
     )
     ray_engine: str = knob(
         "RAY_ENGINE",
         "auto",
         "ENGINE=ray: engine in each replica: auto, hf, vllm",
         check=one_of("auto", "hf", "vllm"),
-        export=_BOTH,
+        export=_ALL,
+        scopes=_ALL,
     )
     shard: str = knob(
         "SHARD", "", "stages: generate only shard i of n (i/n, e.g. 0/4); empty: all", empty=True, scopes=frozenset()
@@ -320,36 +310,46 @@ class Config:
         "TP_SIZE",
         1,
         "vLLM tensor-parallel GPUs per engine (engines = GPUs / TP_SIZE)",
-        parse=_int,
+        parse=as_int,
         check=at_least(1),
-        export=_BOTH,
+        export=_ALL,
+        scopes=_ALL,
     )
     max_model_len: int = knob(
-        "MAX_MODEL_LEN", 2048, "context length reserved by the engine", parse=_int, check=at_least(1), export=_BOTH
+        "MAX_MODEL_LEN",
+        2048,
+        "context length reserved by the engine",
+        parse=as_int,
+        check=at_least(1),
+        export=_ALL,
+        scopes=_ALL,
     )
     gpu_memory_utilization: float = knob(
         "GPU_MEMORY_UTILIZATION",
         0.9,
         "GPU memory share per vLLM engine (evaluate: 0.45, actor and critic share the GPUs)",
-        parse=_float,
+        parse=as_float,
         check=in_range(0, 1),
         per_scope={EVALUATE: 0.45},
-        export=_E,
+        export=_ALL,
+        scopes=_ALL,
     )
     chunk_size: int = knob(
         "CHUNK_SIZE",
         1024,
         "items generated between two checkpoint appends",
-        parse=_int,
+        parse=as_int,
         check=at_least(1),
-        export=_BOTH,
+        export=_ALL,
+        scopes=_ALL,
     )
     grader: str = knob(
         "GRADER",
         "default",
         "answer grader: default, mathcritique (seed-faithful), math-verify",
         check=one_of(*GRADERS),
-        export=_BOTH,
+        export=_ALL,
+        scopes=_ALL,
     )
     # training
     profile: str = knob(
@@ -357,53 +357,53 @@ class Config:
         None,
         "training profile: cpu or gpu (default: gpu if nvidia-smi sees one)",
         check=one_of("cpu", "gpu"),
-        scopes=_I,
-        derive=_gpu_profile,
-        export=_I,
+        scopes=_TRAINING,
+        derive=gpu_profile,
+        export=_TRAINING,
     )
     train_args: str = knob(
         "TRAIN_ARGS",
         "",
         'extra LLaMA-Factory arguments, e.g. "max_steps=20 learning_rate=1e-5"',
-        check=_key_values,
-        scopes=_I,
+        check=key_values,
+        scopes=_I | _S,
         empty=True,
     )
     keep_checkpoints: bool = knob(
         "KEEP_CHECKPOINTS",
         False,
         "keep full training checkpoints next to each model (a killed training resumes from them)",
-        parse=_flag,
-        scopes=_I,
-        export=_I,
+        parse=as_flag,
+        scopes=_TRAINING,
+        export=_TRAINING,
     )
     zero_stage: int = knob(
         "ZERO_STAGE",
         2,
         "DeepSpeed ZeRO stage of the gpu profile: 2 or 3",
-        parse=_int,
+        parse=as_int,
         check=one_of(2, 3),
-        scopes=_I,
-        export=_I,
+        scopes=_TRAINING,
+        export=_TRAINING,
     )
     use_critic: bool = knob(
-        "USE_CRITIC", True, "critique + refine the wrong samples, train on kept refinements", parse=_flag, scopes=_I
+        "USE_CRITIC", True, "critique + refine the wrong samples, train on kept refinements", parse=as_flag, scopes=_I
     )
     use_original: bool = knob(
-        "USE_ORIGINAL", True, "keep the iteration-0 reference data in every iteration", parse=_flag, scopes=_I
+        "USE_ORIGINAL", True, "keep the iteration-0 reference data in every iteration", parse=as_flag, scopes=_I
     )
     use_previous: bool = knob(
-        "USE_PREVIOUS", False, "train on the sampled data of all iterations so far", parse=_flag, scopes=_I
+        "USE_PREVIOUS", False, "train on the sampled data of all iterations so far", parse=as_flag, scopes=_I
     )
     use_selfimprove_feedback: bool = knob(
         "USE_SELFIMPROVE_FEEDBACK",
         False,
         "also train on (solution, critique) -> refinement examples",
-        parse=_flag,
+        parse=as_flag,
         scopes=_I,
     )
     use_gpt4_feedback: bool = knob(
-        "USE_GPT4_FEEDBACK", True, "add FEEDBACK_FILE's critique->refinement examples", parse=_flag, scopes=_I
+        "USE_GPT4_FEEDBACK", True, "add FEEDBACK_FILE's critique->refinement examples", parse=as_flag, scopes=_I
     )
     feedback_file: str = knob(
         "FEEDBACK_FILE",
@@ -420,30 +420,30 @@ class Config:
         check=one_of("incorrect", "all"),
         scopes=_I,
     )
-    evaluate: bool = knob("EVALUATE", True, "run selfimprove/evaluate-all.sh at the end", parse=_flag, scopes=_I)
+    evaluate: bool = knob("EVALUATE", True, "run selfimprove/evaluate-all.sh at the end", parse=as_flag, scopes=_I)
     # evaluation
     eval_iters: tuple[int, ...] | None = knob(
         "EVAL_ITERS",
         None,
         'evaluate exactly these iterations (space-separated), e.g. "1"',
-        parse=_ints,
-        check=_all_at_least_0,
+        parse=as_ints,
+        check=all_at_least_0,
         scopes=_E,
         empty=True,
     )
-    eval_base: bool = knob("EVAL_BASE", False, "also evaluate the untrained base model", parse=_flag, scopes=_E)
+    eval_base: bool = knob("EVAL_BASE", False, "also evaluate the untrained base model", parse=as_flag, scopes=_E)
     actor_models: tuple[str, ...] = knob(
         "ACTOR_MODELS",
         (),
         "evaluate these model folders instead of a run's actors",
-        parse=_words,
+        parse=as_words,
         scopes=_E,
         empty=True,
     )
-    test_use_critic: bool = knob("TEST_USE_CRITIC", True, "run the critique methods", parse=_flag, scopes=_E)
-    mv_num: int = knob("MV_NUM", 2, "sequential critique-refine rounds", parse=_int, check=at_least(0), scopes=_E)
+    test_use_critic: bool = knob("TEST_USE_CRITIC", True, "run the critique methods", parse=as_flag, scopes=_E)
+    mv_num: int = knob("MV_NUM", 2, "sequential critique-refine rounds", parse=as_int, check=at_least(0), scopes=_E)
     test_know_answer: bool = knob(
-        "TEST_KNOW_ANSWER", False, "1: oracle (refine only answers known to be wrong)", parse=_flag, scopes=_E
+        "TEST_KNOW_ANSWER", False, "1: oracle (refine only answers known to be wrong)", parse=as_flag, scopes=_E
     )
     sequential_mode: str = knob(
         "SEQUENTIAL_MODE",
@@ -457,7 +457,7 @@ class Config:
         "SEQUENTIAL_CHAINS",
         1,
         "sequential chains per question: 1 from the greedy answer, K > 1 from the first K pool samples",
-        parse=_int,
+        parse=as_int,
         check=at_least(1),
         scopes=_E,
     )
@@ -465,9 +465,15 @@ class Config:
         "ONLY_FINAL_SEQUENTIAL",
         False,
         "1: report only the final round's answer as the sequential headline (no vote over rounds)",
-        parse=_flag,
+        parse=as_flag,
         scopes=_E,
     )
+
+
+@dataclass(frozen=True)
+class Config(SelftalkKnobs, CriticKnobs, RunKnobs):
+    """The resolved knobs of every driver. Attribute names are the lower-case knob names; the
+    fields of :class:`RunKnobs` come first, so a derived default may read any of them."""
 
     # where each value came from: default, PRESET file:line, environment, command line
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -480,6 +486,17 @@ class Config:
     @property
     def sft_format(self) -> str:
         return "sharegpt" if self.model_type == "Instruct" else "alpaca"
+
+    @property
+    def critic_type(self) -> str:
+        """The trained critic's prompt format (critic-all.sh): Instruct or Base; ``auto`` = the actor's."""
+        t = self.model_type if self.critic_model_type == "auto" else self.critic_model_type
+        return "Instruct" if t in ("Instruct", "chat") else "Base"
+
+    @property
+    def critic_format(self) -> str:
+        """The SFT format of the trained critic (critic-all.sh)."""
+        return "sharegpt" if self.critic_type == "Instruct" else "alpaca"
 
     def as_dict(self, scope: str | None = None) -> dict[str, Any]:
         """``{KNOB: value}`` (JSON types) of one driver's knobs, or of all."""
@@ -588,10 +605,10 @@ def load(
             v, where = given, "command line"
         elif text is not None and (text.strip() or k.empty):
             try:
-                v = k.parse(text) if text.strip() else _EMPTY.get(k.parse)
+                v = k.parse(text) if text.strip() else EMPTY.get(k.parse)
             except ValueError:
                 if attr in strict:
-                    errors.append(f"{k.env}={text!r} ({where}): expected {_TYPE_NAMES.get(k.parse, 'a value')}")
+                    errors.append(f"{k.env}={text!r} ({where}): expected {TYPE_NAMES.get(k.parse, 'a value')}")
                 where = "default"
                 v = k.derive(values) if k.derive else k.per_scope.get(scope, k.default)
         else:
@@ -608,6 +625,8 @@ def load(
                 f"{table[attr].env}={getattr(cfg, attr)} leaves no room for a prompt in "
                 f"{table[lim].env}={getattr(cfg, lim)}; raise {table[lim].env} or lower {table[attr].env}"
             )
+    if {"mc_n", "mc_k"} <= strict and cfg.mc_k > cfg.mc_n:
+        errors.append(f"MC_K={cfg.mc_k} is more than MC_N={cfg.mc_n}: no critique could pass the filter")
     if errors:
         raise UsageError("; ".join(errors))
     return cfg
@@ -674,6 +693,12 @@ def shell_lines(cfg: Config, scope: str) -> list[str]:
         )
         lines.append(f"{'export ' if scope in k.export else ''}{k.env}={shlex.quote(text)}")
     lines.append(f"RUN={shlex.quote(str(cfg.layout.root))}")
-    if scope == INFERENCE:
+    if scope in (INFERENCE, SELFTALK, CRITIC):
         lines.append(f"sft_format={cfg.sft_format}")
+    if scope == CRITIC:
+        lines.append(f"critic_type={cfg.critic_type} critic_format={cfg.critic_format}")
+    if scope in (CRITIC, SELFTALK):  # the driver's files and step names: ${files[role]}, ${steps[role]}
+        paths, names = cfg.layout.pipeline(scope)
+        lines.append("declare -A files=(" + " ".join(f"[{r}]={shlex.quote(str(p))}" for r, p in paths.items()) + ")")
+        lines.append("declare -A steps=(" + " ".join(f"[{r}]={shlex.quote(n)}" for r, n in names.items()) + ")")
     return lines

@@ -15,11 +15,23 @@
                    chain_<mode>.jsonl  chain_<mode>_critiques.jsonl  chain_<mode>_round<r>.jsonl
                    results.json                                 step eval/<label>
       eval/report.md  eval/*.png
-      critic/...                                                steps critic/<name>
+      critic/data/{train,test}.jsonl                            steps critic/00_questions_<split>
+             01_flawed_paths.jsonl  02_annotations.jsonl         steps critic/01_flawed_paths, 02_annotations
+             03_mc_filter.jsonl  03_mc_refinements.jsonl         step critic/03_mc_filter
+             04_dataset.json  dataset_info.json  stats.json      step critic/04_dataset
+             model/                                             step critic/05_train
+             eval/  eval/report.md                              step critic/06_eval
+      selftalk/01_samples.jsonl  02_critiques.jsonl  03_refinements.jsonl   steps selftalk/0k_<name>
+               chains.jsonl  selftalk_sft.json                  step selftalk/04_chains
+               selfcorrect_sft.json                             step selftalk/05_selfcorrect_data
+               selftalk_model/  selfcorrect_model/              steps selftalk/06_train_selftalk, 07_...
+      eval_onep/<method>/row.json ...  eval_onep/report.md      steps eval_onep/<method>
 
 Code asks a :class:`RunLayout` for a path (``layout.samples(1)``) or a step name
 (``layout.step("samples", 1)``); shell drivers ask ``python -m selfimprove.layout RUN_DIR
-samples --iter 1``. The experiment name is checked here (:func:`check_experiment_name`), so a
+samples --iter 1``; the critic and self-talk drivers get every path and step name of their
+pipeline at once (:meth:`RunLayout.pipeline`, as ``${files[role]}`` and ``${steps[role]}``). The
+experiment name is checked here (:func:`check_experiment_name`), so a
 run directory always stays inside its ``RUNS_DIR``.
 """
 
@@ -66,6 +78,36 @@ EVAL_FILES = {
     "pool_refinements": "pool_refinements.jsonl",
     "results": "results.json",
 }
+
+# the critique-model pipeline (critic-all.sh) under critic/: role -> (path, the step that writes it)
+CRITIC_FILES: dict[str, tuple[str, str | None]] = {
+    "train_questions": ("data/train.jsonl", "00_questions_train"),
+    "test_questions": ("data/test.jsonl", "00_questions_test"),
+    "paths": ("01_flawed_paths.jsonl", "01_flawed_paths"),
+    "annotations": ("02_annotations.jsonl", "02_annotations"),
+    "mc_filter": ("03_mc_filter.jsonl", "03_mc_filter"),
+    "mc_refinements": ("03_mc_refinements.jsonl", None),
+    "dataset": ("04_dataset.json", "04_dataset"),
+    "dataset_info": ("dataset_info.json", None),
+    "stats": ("stats.json", None),
+    "model": ("model", "05_train"),
+    "eval": ("eval", "06_eval"),
+    "report": ("eval/report.md", None),
+}
+# the one-player pipeline (selftalk-all.sh), relative to the run: role -> (path, step)
+SELFTALK_FILES: dict[str, tuple[str, str | None]] = {
+    "samples": ("selftalk/01_samples.jsonl", "selftalk/01_samples"),
+    "critiques": ("selftalk/02_critiques.jsonl", "selftalk/02_critiques"),
+    "refinements": ("selftalk/03_refinements.jsonl", "selftalk/03_refinements"),
+    "chains": ("selftalk/chains.jsonl", "selftalk/04_chains"),
+    "selftalk_sft": ("selftalk/selftalk_sft.json", None),
+    "selfcorrect_sft": ("selftalk/selfcorrect_sft.json", "selftalk/05_selfcorrect_data"),
+    "selftalk_model": ("selftalk/selftalk_model", "selftalk/06_train_selftalk"),
+    "selfcorrect_model": ("selftalk/selfcorrect_model", "selftalk/07_train_selfcorrect"),
+    "eval": ("eval_onep", "eval_onep"),  # eval_onep/<method>/, step eval_onep/<method>
+    "report": ("eval_onep/report.md", None),
+}
+ONEP_ROW = "row.json"  # one method's row of the one-player table, eval_onep/<method>/row.json
 
 
 def check_experiment_name(name: str, what: str = "EXP_NUM") -> str:
@@ -204,6 +246,15 @@ class RunLayout:
     def critic_step(name: str) -> str:
         return f"critic/{name}"
 
+    @staticmethod
+    def pipeline_step(driver: str, role: str) -> str:
+        """The step name of one role of the critic or one-player pipeline (see :meth:`pipeline`)."""
+        table = {"critic": CRITIC_FILES, "selftalk": SELFTALK_FILES}.get(driver, {})
+        step = table.get(role, ("", None))[1]
+        if step is None:
+            raise UsageError(f"the {driver} pipeline has no step {role!r}")
+        return f"critic/{step}" if driver == "critic" else step
+
     # ------------------------------------------------------------------ evaluation
     @property
     def eval_root(self) -> Path:
@@ -239,6 +290,26 @@ class RunLayout:
     def critic_file(self, name: str) -> Path:
         check_experiment_name(name, "critic file name")
         return self.critic_root / name
+
+    # ------------------------------------------------------------------ driver pipelines
+    def pipeline(self, driver: str) -> tuple[dict[str, Path], dict[str, str]]:
+        """``({role: path}, {role: step name})`` of the critic (``critic``) or one-player
+        (``selftalk``) driver."""
+        if driver == "critic":
+            table, base, prefix = CRITIC_FILES, self.critic_root, "critic/"
+            paths, steps = {}, {}
+        elif driver == "selftalk":
+            table, base, prefix = SELFTALK_FILES, self.root, ""
+            paths = {f"{split}_questions": self.questions(split) for split in SPLITS}
+            paths["sft_actor"] = self.actor(0)
+            steps = {f"{split}_questions": self.data_step(split) for split in SPLITS}
+        else:
+            raise UsageError(f"no pipeline layout for driver {driver!r}")
+        for role, (rel, step) in table.items():
+            paths[role] = base / rel
+            if step is not None:
+                steps[role] = prefix + step
+        return paths, steps
 
 
 # ---------------------------------------------------------------------- the shell query

@@ -27,12 +27,12 @@ samples are generated whenever RG2 needs them; they are only selected when ``rg1
 from __future__ import annotations
 
 import random
-import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
 from selfimprove.core.io import ResumableJsonl, atomic_write_jsonl, chunks
+from selfimprove.core.records import natural_key
 from selfimprove.critic.insert import ARITHMETIC_ONLY, PROGRAMMATIC_TYPES, candidate_steps, insert_mistake
 from selfimprove.critic.programmatic import solution_steps, true_steps
 from selfimprove.critic.prompts import MISTAKE_TYPES, insert_prompt
@@ -329,14 +329,10 @@ def _first_line(text: str) -> str:
     return ""
 
 
-def _natural_key(s: str) -> list:
-    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", s)]
-
-
 def mark_selected(records: list[dict], s: PathSettings) -> list[dict]:
     """Set ``selected``: the paths annotation receives (see the module docstring)."""
     kept_correct: dict[tuple[str, str], int] = defaultdict(int)
-    for r in sorted(records, key=lambda r: _natural_key(r["id"])):
+    for r in sorted(records, key=lambda r: natural_key(r["id"])):
         ok = r["strategy"] in s.strategies and not r.get("empty") and not r.get("insert_failed")
         ok = ok and len(solution_steps(r["response"])) <= s.max_steps
         if ok and r["strategy"] in ("rg1", "rg2") and r.get("correct"):

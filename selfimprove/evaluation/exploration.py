@@ -42,7 +42,7 @@ from typing import Any
 
 from selfimprove.core.errors import DataError
 from selfimprove.core.io import atomic_write_json, read_jsonl
-from selfimprove.core.layout import ITER_FILES
+from selfimprove.core.layout import ITER_FILES, RunLayout
 from selfimprove.evaluation.estimators import Answer, VoteFn, default_vote_fn, majority_vote_correct, memoised_vote
 from selfimprove.evaluation.exploration_report import exploration_plots
 from selfimprove.evaluation.joins import level_from_accuracy
@@ -252,7 +252,7 @@ def analyse_run(run_dir: str | os.PathLike, vote_fn: VoteFn | None = None) -> di
     if not iterations:
         raise DataError(f"{run_dir}: no training records (iter_<k>/01_samples.jsonl for k >= 1)")
     questions: dict[str, Mapping] = {}
-    train = run_dir / "data" / "train.jsonl"
+    train = RunLayout(run_dir).questions("train")
     if train.is_file():
         questions = {q["id"]: q for q in read_jsonl(train, required=("id",))}
     levels = question_levels(questions, iterations)

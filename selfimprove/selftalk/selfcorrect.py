@@ -22,21 +22,17 @@ final answer is the rewrite, else the answer itself. No separate critic.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 from selfimprove.core.io import ResumableJsonl
+from selfimprove.core.records import natural_key
 from selfimprove.generation.engines import Completion, Engine, SamplingParams
 from selfimprove.generation.loop import generate_into, grade_records
 from selfimprove.generation.prompts import SOLUTION_PREFIX, parse_critique, question_message
 from selfimprove.selftalk.prompts import self_check_message, self_check_prompt, self_refine_message, self_refine_prompt
 from selfimprove.training.export import conversation
-
-
-def _natural_key(s: str) -> list:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
 
 
 def _verdict(c: dict) -> str | None:
@@ -48,10 +44,10 @@ def trajectory_examples(
 ) -> tuple[list[list[dict]], dict]:
     """Self-correction trajectories, one per usable sample (in sample order), with counts."""
     crits: dict[str, list[dict]] = {}
-    for c in sorted(critiques, key=lambda c: _natural_key(c["id"])):
+    for c in sorted(critiques, key=lambda c: natural_key(c["id"])):
         crits.setdefault(c["sample_id"], []).append(c)
     fixed: dict[str, dict] = {}
-    for r in sorted(refinements, key=lambda r: _natural_key(r["id"])):
+    for r in sorted(refinements, key=lambda r: natural_key(r["id"])):
         if r.get("kept", r.get("correct")) and r.get("critique_id") not in fixed:
             fixed[r["critique_id"]] = r
     convs: list[list[dict]] = []

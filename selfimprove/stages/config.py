@@ -111,10 +111,48 @@ def eval_actors(cfg: C.Config, check_exists: bool = True) -> list[tuple[str, str
     return actors
 
 
+def _check_critic(cfg: C.Config, env: Mapping[str, str]) -> list[str | None]:
+    """critic-all.sh: its models, annotator, API critic and question sets."""
+    problems = [C.check_model(cfg.model_name, "model_name", env)]
+    if cfg.critic_base_model != cfg.model_name:
+        problems.append(C.check_model(cfg.critic_base_model, "critic_base_model", env))
+    if cfg.inserter == "model" and cfg.inserter_model != cfg.model_name:
+        problems.append(C.check_model(cfg.inserter_model, "INSERTER_MODEL", env))
+    if cfg.annotator == "model":
+        if not cfg.annotator_model:
+            problems.append("ANNOTATOR=model needs ANNOTATOR_MODEL")
+        elif not cfg.annotator_base_url:
+            problems.append(C.check_model(cfg.annotator_model, "ANNOTATOR_MODEL", env))
+    if "api" in cfg.eval_critics and not (cfg.critic_api_model and cfg.critic_base_url):
+        problems.append("EVAL_CRITICS has api: set CRITIC_API_MODEL and CRITIC_BASE_URL")
+    problems += check_datasets(cfg.critic_dataset_name, "train", "critic_dataset_name")
+    problems += check_datasets(cfg.critic_test_dataset_name, "test", "critic_test_dataset_name")
+    return problems
+
+
+def _check_selftalk(cfg: C.Config, env: Mapping[str, str]) -> list[str | None]:
+    """selftalk-all.sh: its models (the judge and smoother only when they are models) and question sets."""
+    problems = [C.check_model(cfg.model_name, "model_name", env)]
+    if cfg.judge == "model" and not cfg.critic_base_url and cfg.critic_model_name != cfg.model_name:
+        problems.append(C.check_model(cfg.critic_model_name, "critic_model_name", env))
+    if cfg.smoother == "llm" and not cfg.critic_base_url and cfg.smoother_model_name != cfg.model_name:
+        problems.append(C.check_model(cfg.smoother_model_name, "smoother_model_name", env))
+    if cfg.sft_model:
+        problems.append(C.check_model(cfg.sft_model, "SFT_MODEL", env))
+    problems += check_datasets(cfg.dataset_name, "train", "dataset_name")
+    problems += check_datasets(cfg.test_dataset_name, "test", "test_dataset_name")
+    return problems
+
+
 def resolve(scope: str, env: Mapping[str, str] | None = None, nested: bool = False) -> C.Config:
     """Load and check one driver's configuration completely (raises :class:`UsageError`)."""
     env = os.environ if env is None else env
     cfg = C.load(scope, env=env)
+    if scope in (C.CRITIC, C.SELFTALK):
+        found = (_check_critic if scope == C.CRITIC else _check_selftalk)(cfg, env)
+        if any(found):
+            raise UsageError("; ".join(dict.fromkeys(p for p in found if p)))
+        return cfg
     problems = [C.check_model(cfg.model_name, "model_name", env)]
     uses_critic = cfg.use_critic if scope == C.INFERENCE else cfg.test_use_critic
     if uses_critic and not cfg.critic_base_url and cfg.critic_model_name != cfg.model_name:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from selfimprove.core.cli import add_generation_args, add_run_args, parser, run, sampling_from_args
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import read_jsonl
+from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.critic.annotate import PATH_FIELDS, annotate_paths
 from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
@@ -40,7 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     settings: dict = {"paths": args.paths, "annotator": args.annotator, "all_paths": args.all_paths}
     if args.annotator == "model":
         settings.update(model=args.annotator_model, **params.as_dict())
-    step = Step(args.run_dir, args.step or "critic/02_annotations", settings, inputs=[args.paths], outputs=[args.out])
+    step = Step(
+        args.run_dir,
+        args.step or RunLayout.pipeline_step("critic", "annotations"),
+        settings,
+        inputs=[args.paths],
+        outputs=[args.out],
+    )
     if args.merge_shards:
         return merge_shards(step, args.merge_shards, [args.out])
     step, paths = for_shard(args, step, paths)

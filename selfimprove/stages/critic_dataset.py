@@ -13,12 +13,13 @@ from pathlib import Path
 from selfimprove.core.cli import add_run_args, parser, run
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import atomic_write_json, read_json, read_jsonl
+from selfimprove.core.layout import CRITIC_FILES, RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.critic.dataset import DATASET_NAME, select_examples, statistics, to_rows
 from selfimprove.training.export import model_eos_token
 from selfimprove.training.launcher import dataset_entry
 
-DATA_FILE = "04_dataset.json"
+DATA_FILE, INFO_FILE, STATS_FILE = (CRITIC_FILES[r][0] for r in ("dataset", "dataset_info", "stats"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,10 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     decisions = read_jsonl(args.decisions, required=("id", "path_id", "kept", "reason"))
     step = Step(
         args.run_dir,
-        args.step or "critic/04_dataset",
+        args.step or RunLayout.pipeline_step("critic", "dataset"),
         {"format": args.format, "balance": args.balance, "eos_token": eos, "seed": args.seed},
         inputs=[args.paths, args.annotations, args.decisions],
-        outputs=[out_dir / DATA_FILE, out_dir / "stats.json"],
+        outputs=[out_dir / DATA_FILE, out_dir / STATS_FILE],
     )
     if step.skip():
         return 0
@@ -68,11 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         rows = to_rows(examples, args.format, eos or "")
         stats = statistics(paths, annotations, decisions, examples, {**extra, "format": args.format})
         atomic_write_json(out_dir / DATA_FILE, rows)
-        info_path = out_dir / "dataset_info.json"
+        info_path = out_dir / INFO_FILE
         info = read_json(info_path) if info_path.is_file() else {}
         info[DATASET_NAME] = dataset_entry(DATA_FILE, args.format)
         atomic_write_json(info_path, info)
-        atomic_write_json(out_dir / "stats.json", stats)
+        atomic_write_json(out_dir / STATS_FILE, stats)
         step.count(
             examples=len(rows),
             kept=stats["filter_kept"],

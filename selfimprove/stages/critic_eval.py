@@ -24,6 +24,7 @@ from pathlib import Path
 from selfimprove.core.cli import add_generation_args, add_run_args, parser, run, sampling_from_args
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import atomic_write_json, atomic_write_jsonl, read_jsonl
+from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.critic.annotate import PATH_FIELDS
 from selfimprove.critic.evaluate import (
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     critic_params = SamplingParams(n=1, temperature=0.0, max_tokens=args.critic_max_tokens, seed=args.seed)
     step = Step(
         args.run_dir,
-        args.step or "critic/06_eval",
+        args.step or RunLayout.pipeline_step("critic", "eval"),
         {
             "source": source,
             "paths": path_step_settings(args, settings) if settings else None,

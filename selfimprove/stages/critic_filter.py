@@ -13,6 +13,7 @@ from __future__ import annotations
 from selfimprove.core.cli import add_generation_args, add_run_args, parser, run, sampling_from_args
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import read_jsonl
+from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.critic.annotate import PATH_FIELDS
 from selfimprove.critic.mcfilter import mc_filter, needs_refinement
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     params = sampling_from_args(args)
     step = Step(
         args.run_dir,
-        args.step or "critic/03_mc_filter",
+        args.step or RunLayout.pipeline_step("critic", "mc_filter"),
         {
             "annotations": args.annotations,
             "actor": args.actor_model,

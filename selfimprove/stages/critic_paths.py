@@ -15,6 +15,7 @@ from __future__ import annotations
 from selfimprove.core.cli import add_generation_args, add_run_args, parser, run
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import read_jsonl
+from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.critic.paths import INSERTERS, STRATEGIES, PathSettings, build_paths
 from selfimprove.critic.prompts import MISTAKE_TYPES
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     questions = read_jsonl(args.questions, required=QUESTION_FIELDS)
     step = Step(
         args.run_dir,
-        args.step or "critic/01_flawed_paths",
+        args.step or RunLayout.pipeline_step("critic", "paths"),
         {"questions": args.questions, **path_step_settings(args, settings)},
         inputs=[args.questions],
         outputs=[args.out],

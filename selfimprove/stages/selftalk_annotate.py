@@ -13,6 +13,7 @@ from pathlib import Path
 
 from selfimprove.core.cli import parser, run
 from selfimprove.core.io import read_jsonl
+from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.selftalk.annotator import annotate_samples
 
@@ -29,7 +30,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     step = Step(
         args.run_dir,
-        args.step or "selftalk/annotate",
+        args.step or RunLayout.pipeline_step("selftalk", "critiques"),
         {"samples": args.samples, "which": args.which, "grader": args.grader, "critic": "annotator"},
     )
     if step.done and Path(args.out).is_file():

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from selfimprove.core.cli import add_run_args, parser, positive, run
 from selfimprove.core.io import RecordError, read_jsonl
+from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.generation.engines import SamplingParams, add_engine_args, engine_kwargs, shared_engine
 from selfimprove.selftalk.build import build_selftalk, selftalk_examples
@@ -87,7 +88,7 @@ def main(argv=None) -> int:
         "format": args.format,
         **({"eos_token": eos} if args.format == "alpaca" else {}),
     }
-    step = Step(args.run_dir, args.step or "selftalk/build", settings)
+    step = Step(args.run_dir, args.step or RunLayout.pipeline_step("selftalk", "chains"), settings)
     if step.done and Path(args.sft_out).is_file():
         print(f"[{step.name}] already done, skipping")
         return 0

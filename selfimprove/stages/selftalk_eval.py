@@ -17,6 +17,7 @@ from pathlib import Path
 
 from selfimprove.core.cli import add_run_args, parser, positive, run
 from selfimprove.core.io import atomic_write_json, read_jsonl
+from selfimprove.core.layout import ONEP_ROW, RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.generation.engines import SamplingParams, add_engine_args, engine_kwargs, shared_engine
 from selfimprove.generation.tasks import QUESTION_FIELDS
@@ -69,9 +70,13 @@ def main(argv=None) -> int:
         "grader": args.grader,
         "seed": args.seed,
     }
-    step = Step(args.run_dir, args.step or f"selftalk_eval/{args.method}", {"method": args.method, **config})
-    if step.done and (out_dir / "row.json").is_file():
-        print(f"[{step.name}] already done, skipping; row: {out_dir / 'row.json'}", file=sys.stderr)
+    step = Step(
+        args.run_dir,
+        args.step or f"{RunLayout.pipeline_step('selftalk', 'eval')}/{args.method}",
+        {"method": args.method, **config},
+    )
+    if step.done and (out_dir / ONEP_ROW).is_file():
+        print(f"[{step.name}] already done, skipping; row: {out_dir / ONEP_ROW}", file=sys.stderr)
         return 0
     greedy_p = SamplingParams(n=1, temperature=0.0, max_tokens=args.max_tokens, seed=args.seed)
     pool_p = SamplingParams(n=args.pool_size, temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
@@ -111,9 +116,9 @@ def main(argv=None) -> int:
                 args.chunk_size,
             )
             counts.update(c)
-        atomic_write_json(out_dir / "row.json", row)
+        atomic_write_json(out_dir / ONEP_ROW, row)
         step.count(**counts)
-    print(f"row: {out_dir / 'row.json'}", file=sys.stderr)
+    print(f"row: {out_dir / ONEP_ROW}", file=sys.stderr)
     return 0
 
 

@@ -12,16 +12,19 @@ from pathlib import Path
 
 from selfimprove.core.cli import parser, run
 from selfimprove.core.io import RecordError, atomic_write_json, atomic_write_text, read_json
+from selfimprove.core.layout import ONEP_ROW
 from selfimprove.selftalk.table import comparison, markdown
 
 
 def main(argv=None) -> int:
     ap = parser("selftalk_report", __doc__.split("\n\n")[0])
-    ap.add_argument("--rows", nargs="+", required=True, help="row.json files, in table order")
+    which = ap.add_mutually_exclusive_group(required=True)
+    which.add_argument("--rows", nargs="+", help="row.json files, in table order")
+    which.add_argument("--methods", nargs="+", help="methods in table order: their rows are --out/<method>/row.json")
     ap.add_argument("--out", required=True, help="folder for results.json and report.md")
     args = ap.parse_args(argv)
     rows = []
-    for path in args.rows:
+    for path in args.rows or [Path(args.out) / m / ONEP_ROW for m in args.methods]:
         row = read_json(path)
         if not isinstance(row, dict) or not {"method", "label", "final"} <= row.keys():
             raise RecordError(f"{path}: not a row of the one-player comparison (run selftalk_eval)")

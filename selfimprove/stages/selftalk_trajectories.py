@@ -13,6 +13,7 @@ from pathlib import Path
 
 from selfimprove.core.cli import parser, run
 from selfimprove.core.io import RecordError, read_jsonl
+from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.selftalk.selfcorrect import trajectory_examples, turn_examples
 from selfimprove.selftalk.sft import add_sft_args, sft_eos, write_sft
@@ -37,7 +38,7 @@ def main(argv=None) -> int:
         "format": args.format,
         **({"eos_token": eos} if args.format == "alpaca" else {}),
     }
-    step = Step(args.run_dir, args.step or "selfcorrect/data", settings)
+    step = Step(args.run_dir, args.step or RunLayout.pipeline_step("selftalk", "selfcorrect_sft"), settings)
     if step.done and Path(args.out).is_file():
         print(f"[{step.name}] already done, skipping")
         return 0

@@ -37,7 +37,7 @@ from selfimprove.core.layout import RunLayout
 from selfimprove.training.launcher import dataset_name, parse_overrides
 from selfimprove.training.runner import TrainJob, run_job
 
-CRITIC_STEP = RunLayout.critic_step("05_train")
+CRITIC_STEP = RunLayout.pipeline_step("critic", "model")
 
 
 def build_parser():

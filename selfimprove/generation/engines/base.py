@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from selfimprove.core.errors import UsageError
 from selfimprove.generation.prompts import Prompt, PromptFormat
 
 
@@ -197,4 +198,4 @@ def check_model_path(model: str) -> None:
     p = Path(model)
     looks_local = model.startswith(("/", ".", "~")) or p.exists() or model.count("/") != 1
     if looks_local and not (p.expanduser() / "config.json").is_file():
-        raise SystemExit(f"error: model path {model!r} is not a model folder (no config.json there)")
+        raise UsageError(f"model path {model!r} is not a model folder (no config.json there)")

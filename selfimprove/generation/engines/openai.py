@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from selfimprove.core.errors import EngineError
+from selfimprove.core.errors import EngineError, UsageError
 from selfimprove.generation.engines import idle
 from selfimprove.generation.engines.base import Completion, Engine, EngineSettings, SamplingParams, load_tokenizer
 from selfimprove.generation.prompts import Prompt, PromptFormat
@@ -76,7 +76,7 @@ class OpenAIEngine(Engine):
 
         key = os.environ.get(api_key_env)
         if not key and base_url is None:
-            raise SystemExit(f"error: the OpenAI engine needs an API key in ${api_key_env}")
+            raise UsageError(f"the OpenAI engine needs an API key in ${api_key_env}")
         self._key = key or ""
         self.api_key_env = api_key_env
         self.client: Any = OpenAI(
@@ -92,7 +92,7 @@ class OpenAIEngine(Engine):
         if mode == "completions":
             self.format = PromptFormat.for_tokenizer(load_tokenizer(tokenizer or model), model_type)
         elif mode != "chat":
-            raise SystemExit(f"error: OpenAI engine mode must be chat or completions, not {mode!r}")
+            raise UsageError(f"OpenAI engine mode must be chat or completions, not {mode!r}")
 
     def _request(self, prompt: Prompt, params: SamplingParams) -> list[Completion]:
         common = dict(

@@ -11,9 +11,10 @@ sampled text does not depend on which replica ran a batch), keeps every live rep
 calls in flight each), and reassembles the answers in row order. When a replica's process dies
 (killed, out of memory, its node lost) the calls it held come back as actor errors: their rows
 are queued again and run on another replica while Ray restarts the dead one (``max_restarts``).
-A batch that was in flight at two deaths is split into single rows; a single row that kills two
-replicas, or that fails on two replicas, becomes an *error row* (:class:`RowError`) instead of
-stopping the run.
+A batch that was in flight at a death is a suspect: it runs again *alone* on a replica (nothing
+else is sent there meanwhile), so a further death is blamed on it exactly. A suspect that causes
+a second death is split into single rows; a single row that kills two replicas, or that fails on
+two replicas, becomes an *error row* (:class:`RowError`) instead of stopping the run.
 """
 
 from __future__ import annotations
@@ -144,13 +145,15 @@ class _Batch:
     blamed: bool = False  # running when its replica died: counts as one death
     epoch: int = 0  # the incarnation of the replica it was sent to
     seq: int = 0  # submission order on that replica
+    alone: bool = False  # sent as a suspect: its replica got nothing else meanwhile
 
 
 class ReplicaPool:
     """Runs batches of rows on Ray actor handles of :class:`Replica` (see the module docstring).
 
     When a replica dies, the oldest call it held was running: that batch is blamed; the calls
-    queued behind it simply run again elsewhere. The replica gets no work until a ping answers
+    queued behind it simply run again elsewhere. A blamed batch runs alone from then on, so a
+    second death is its own and never an innocent neighbour's. The replica gets no work until a ping answers
     (Ray restarts it, up to ``restarts`` times); one that Ray gives up on is dropped, and when
     none is left the call fails with :class:`EngineError`."""
 
@@ -172,6 +175,7 @@ class ReplicaPool:
         self.error_rows = 0
         self._seq = 0
         self._all_down = time.time()
+        self.isolated: set[int] = set()  # replicas running a suspect batch alone
 
     def generate(self, prompts: Sequence[Any], params: SamplingParams, rows_per_call: int) -> list[list[Completion]]:
         import ray
@@ -191,7 +195,9 @@ class ReplicaPool:
                 if r is None:
                     break
                 batch = queue.popleft()
-                batch.epoch, batch.seq, batch.blamed = self.epoch[r], self._seq, False
+                batch.epoch, batch.seq, batch.blamed, batch.alone = self.epoch[r], self._seq, False, batch.deaths > 0
+                if batch.alone:
+                    self.isolated.add(r)
                 self._seq += 1
                 p = replace(params, seed=params.seed + batch.seed_index * SEED_STRIDE)
                 pending[self.handles[r].generate.remote([prompts[i] for i in batch.rows], p)] = (r, batch)
@@ -213,6 +219,8 @@ class ReplicaPool:
                     continue
                 batch = job
                 load[r] -= 1
+                if batch.alone:
+                    self.isolated.discard(r)
                 try:
                     outs = ray.get(ref)
                 except RayActorError as e:
@@ -249,7 +257,9 @@ class ReplicaPool:
 
     def _choose(self, batch: _Batch, load: list[int]) -> int | None:
         """The least loaded working replica with room, preferring those the batch did not fail on."""
-        free = [r for r in self.live if r not in self.down and load[r] < self.inflight]
+        free = [r for r in self.live if r not in self.down and load[r] < self.inflight and r not in self.isolated]
+        if batch.deaths:  # a suspect runs alone, so a death it causes is blamed on it alone
+            free = [r for r in free if load[r] == 0]
         if not free:
             return None
         fresh = [r for r in free if r not in batch.avoid]

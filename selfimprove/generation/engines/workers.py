@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from selfimprove.core.errors import UsageError
+
 
 def visible_gpus() -> list[str]:
     """GPU ids this process may use, without initialising CUDA."""
@@ -36,13 +38,13 @@ def gpu_groups(gpus: Sequence[str], tp: int, dp: int | None = None) -> list[str]
     ``dp=None`` uses as many whole groups as the GPUs allow (at least one).
     """
     if tp < 1:
-        raise SystemExit(f"error: tp={tp}; the tensor-parallel size must be at least 1")
+        raise UsageError(f"tp={tp}; the tensor-parallel size must be at least 1")
     if dp is not None and dp < 1:
-        raise SystemExit(f"error: dp={dp}; the number of data-parallel engines must be at least 1")
+        raise UsageError(f"dp={dp}; the number of data-parallel engines must be at least 1")
     gpus = list(gpus)
     n_groups = dp if dp is not None else max(1, len(gpus) // tp)
     if n_groups * tp > len(gpus):
-        raise SystemExit(f"error: dp={n_groups} x tp={tp} needs {n_groups * tp} GPUs, {len(gpus)} visible")
+        raise UsageError(f"dp={n_groups} x tp={tp} needs {n_groups * tp} GPUs, {len(gpus)} visible")
     return [",".join(gpus[i * tp : (i + 1) * tp]) for i in range(n_groups)]
 
 
