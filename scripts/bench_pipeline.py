@@ -17,7 +17,7 @@ running side by side as before): the CPU the idle actor's processes use while th
 generates, and the wall time of the evaluation's generation phases (greedy, pool, pool critiques,
 pool refinements, sequential rounds), and finally the time to close both engines.
 
-    python scripts/bench_pipeline.py --eval --questions 8 --n 2 --max-tokens 64 --rounds 1
+    python scripts/bench_pipeline.py --eval --questions 8 --n 2 --max-tokens 64 --rounds 1 --repeat 2
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def main() -> int:
     ap.add_argument("--run-dir", default=str(DEFAULTS.layout.root))
     ap.add_argument("--eval", action="store_true", help="two engines: idle CPU and evaluation wall time")
     ap.add_argument("--critic-max-tokens", type=int, default=96, help="--eval: the critic's max tokens")
+    ap.add_argument("--repeat", type=int, default=2, help="--eval: repetitions of both policies, in ABBA order")
     ap.add_argument("--engine", choices=("vllm", "scripted"), default="vllm", help="--eval: scripted = dry run")
     ap.add_argument("--ray", action="store_true", help="ENGINE=ray (local instance) vs the same engine in-process")
     ap.add_argument("--replicas", type=int, default=2, help="--ray: model replicas")
@@ -224,18 +225,25 @@ def bench_eval(args) -> int:
         from selfimprove.grading.api import grade_batch
 
         grade_batch([("The answer is 7.", "7", "gsm8k")])
-        results = {}
-        for policy in ("0", "1"):
-            os.environ[idle.ENV] = policy
-            with tempfile.TemporaryDirectory() as tmp:
-                results[policy] = _eval_phases(actor, critic, questions + [huge], Path(tmp), args)
+        # ABBA order per repetition, so warm-up and drift fall on both policies alike
+        results: dict[str, list[dict]] = {"0": [], "1": []}
+        for rep in range(args.repeat):
+            for policy in ("0", "1") if rep % 2 == 0 else ("1", "0"):
+                os.environ[idle.ENV] = policy
+                with tempfile.TemporaryDirectory() as tmp:
+                    results[policy].append(_eval_phases(actor, critic, questions + [huge], Path(tmp), args))
         print(
             f"\nevaluation phases ({len(questions)} questions + a 1 MB one, pool {args.n}, {args.rounds} round(s), "
-            f"max_tokens {args.max_tokens}/{args.critic_max_tokens}):"
+            f"max_tokens {args.max_tokens}/{args.critic_max_tokens}; {args.repeat} repetition(s), alternating):"
         )
-        for policy, r in results.items():
+        for policy, runs in results.items():
             label = "idle engine paused" if policy == "1" else "both engines running"
-            print(f"  {label:<22} {r['seconds']:7.1f} s   skipped_too_long={r['skipped_too_long']}")
+            secs = [r["seconds"] for r in runs]
+            each = ", ".join(f"{x:.1f}" for x in secs)
+            print(
+                f"  {label:<22} median {statistics.median(secs):7.1f} s   ({each})   "
+                f"skipped_too_long={runs[0]['skipped_too_long']}"
+            )
     finally:  # closed even when the run is cut short (SIGTERM unwinds to here)
         t = time.perf_counter()
         procs = [e._procs for e in (actor, critic) if hasattr(e, "_procs")]
