@@ -59,7 +59,7 @@
 #   RG3_PER_QUESTION           RG3 paths per question
 #   INSERTER                   RG3 mistakes: programmatic (exact) or model
 #   INSERTER_MODEL             RG3 with INSERTER=model: the second model (default: model_name)
-#   MISTAKE_TYPES              RG3 mistake types, comma-separated
+#   MISTAKE_TYPES              RG3 mistake types, comma-separated, or all (the list of selfimprove/critic/prompts.py)
 #   KEEP_CORRECT               correct RG1/RG2 paths kept per question
 #   MAX_STEPS                  most steps of a solution: critic-all.sh leaves longer paths out; selftalk-all.sh gives up a chain without a final answer
 #   ANNOTATOR                  programmatic, or model (ANNOTATOR_MODEL)

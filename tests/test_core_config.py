@@ -153,7 +153,7 @@ def test_stage_options_take_knob_defaults_and_are_checked_like_knobs(monkeypatch
     args = stage_parser().parse_args([])
     assert (args.n, args.max_model_len, args.max_tokens, args.grader, args.seed) == (3, 1024, 256, "default", 0)
     assert stage_parser().parse_args(["--n", "5", "--max-model-len", "512"]).n == 5
-    with pytest.raises(UsageError, match=r"sample_num=0 \(command line\): must be >= 1"):
+    with pytest.raises(UsageError, match=r"--n=0: must be >= 1"):
         stage_parser().parse_args(["--n", "0"])
     with pytest.raises(UsageError, match="temperature='warm'"):
         stage_parser().parse_args(["--temperature", "warm"])

@@ -230,7 +230,7 @@ def test_paths_stage_refuses_bad_flags(run, argv, message):
 def test_filter_and_annotate_refuse_bad_flags(run):
     p = run / "p.jsonl"
     atomic_write_jsonl(p, [])
-    with pytest.raises(UsageError, match="--k"):
+    with pytest.raises(UsageError, match="MC_K=2 is more than MC_N=1"):
         critic_filter.main(
             [
                 "--paths",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -35,6 +36,7 @@ class ArgumentParser(parsing.ArgumentParser):
         super().__init__(*a, **kw)
         self.scope = scope
         self.knob_options: dict[str, str] = {}  # dest -> Config attribute
+        self.knob_flags: dict[str, str] = {}  # knob name -> its option, for error messages
 
     def add_knob(self, group: Any, flag: str, attr: str, help: str = "", **kw: Any) -> None:  # noqa: A002
         """An option whose default is the knob ``attr`` (parsed and checked like the knob)."""
@@ -43,12 +45,19 @@ class ArgumentParser(parsing.ArgumentParser):
         text = f"{help or k.meaning} (default: knob {k.env}, {_show_default(k, self.scope)})"
         (group or self).add_argument(flag, dest=dest, default=None, help=text, **kw)
         self.knob_options[dest] = attr
+        self.knob_flags[k.env] = flag
 
     def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
         ns = super().parse_args(args, namespace)
         if self.knob_options:
             overrides = {a: getattr(ns, d) for d, a in self.knob_options.items() if getattr(ns, d) is not None}
-            cfg = C.load(self.scope, overrides=overrides, check=set(self.knob_options.values()))
+            try:
+                cfg = C.load(self.scope, overrides=overrides, check=set(self.knob_options.values()))
+            except UsageError as e:  # name the option that was given, not the knob behind it
+                msg = str(e)
+                for env, flag in self.knob_flags.items():
+                    msg = re.sub(rf"\b{re.escape(env)}=(.*?) \(command line\)", rf"{flag}=\1", msg)
+                raise UsageError(msg) from None
             for d, a in self.knob_options.items():
                 setattr(ns, d, getattr(cfg, a))
         for name, rule in _FIXED_RULES.items():

@@ -21,10 +21,9 @@ from selfimprove.core.knob import (
 )
 
 _C = ONLY_CRITIC
-STRATEGIES = ("rg1", "rg2", "rg3", "reference")
+STRATEGIES = ("rg1", "rg2", "rg3", "reference")  # the flawed-path strategies (selfimprove/critic/paths.py)
 EVAL_CRITICS = ("none", "base", "trained", "programmatic", "api")
 PROCESSBENCH_SPLITS = ("gsm8k", "math", "olympiadbench", "omnimath")
-MISTAKE_TYPES = "calculation error,wrong operation,misused quantity,skipped step,logic error"
 CRITIC_TRAIN_ARGS = (
     "num_train_epochs=3 max_steps=-1 per_device_train_batch_size=4 learning_rate=1e-4 "
     "lr_scheduler_type=constant_with_warmup warmup_steps=3 cutoff_len=768"
@@ -92,13 +91,13 @@ class CriticKnobs:
         scopes=_C,
     )
     path_samples: int = knob(
-        "PATH_SAMPLES", 1, "RG1 samples per question (RG2 continues each)", parse=as_int, check=at_least(0), scopes=_C
+        "PATH_SAMPLES", 1, "RG1 samples per question (RG2 continues each)", parse=as_int, check=at_least(1), scopes=_C
     )
     rg2_temperature: float = knob(
         "RG2_TEMPERATURE", 1.0, "RG2: temperature after the prefix", parse=as_float, check=at_least(0), scopes=_C
     )
     rg3_per_question: int = knob(
-        "RG3_PER_QUESTION", 2, "RG3 paths per question", parse=as_int, check=at_least(0), scopes=_C
+        "RG3_PER_QUESTION", 2, "RG3 paths per question", parse=as_int, check=at_least(1), scopes=_C
     )
     inserter: str = knob(
         "INSERTER",
@@ -114,7 +113,12 @@ class CriticKnobs:
         derive=_derived("model_name"),
         scopes=_C,
     )
-    mistake_types: str = knob("MISTAKE_TYPES", MISTAKE_TYPES, "RG3 mistake types, comma-separated", scopes=_C)
+    mistake_types: str = knob(
+        "MISTAKE_TYPES",
+        "all",
+        "RG3 mistake types, comma-separated, or all (the list of selfimprove/critic/prompts.py)",
+        scopes=_C,
+    )
     keep_correct: int = knob(
         "KEEP_CORRECT", 1, "correct RG1/RG2 paths kept per question", parse=as_int, check=at_least(0), scopes=_C
     )

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
 from selfimprove.core.io import ResumableJsonl, atomic_write_jsonl, chunks
+from selfimprove.core.knobs_critic import STRATEGIES
 from selfimprove.core.records import natural_key
 from selfimprove.critic.insert import ARITHMETIC_ONLY, PROGRAMMATIC_TYPES, candidate_steps, insert_mistake
 from selfimprove.critic.programmatic import solution_steps, true_steps
@@ -41,7 +42,6 @@ from selfimprove.generation.loop import generate_into, grade_records
 from selfimprove.generation.prompts import SOLUTION_PREFIX, Prompt, solve_prompt
 from selfimprove.training.export import reference_solution
 
-STRATEGIES = ("rg1", "rg2", "rg3", "reference")
 INSERTERS = ("programmatic", "model")
 
 

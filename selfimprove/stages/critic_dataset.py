@@ -13,6 +13,7 @@ from pathlib import Path
 from selfimprove.core.cli import add_run_args, parser, run
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import atomic_write_json, read_json, read_jsonl
+from selfimprove.core.knob import CRITIC
 from selfimprove.core.layout import CRITIC_FILES, RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.critic.dataset import DATASET_NAME, select_examples, statistics, to_rows
@@ -23,16 +24,16 @@ DATA_FILE, INFO_FILE, STATS_FILE = (CRITIC_FILES[r][0] for r in ("dataset", "dat
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = parser("critic_dataset", __doc__)
+    ap = parser("critic_dataset", __doc__, scope=CRITIC)
     ap.add_argument("--paths", required=True, help="flawed paths (JSONL)")
     ap.add_argument("--annotations", required=True, help="annotations (JSONL)")
     ap.add_argument("--decisions", required=True, help="Monte-Carlo filter decisions (JSONL)")
     ap.add_argument("--out-dir", required=True, help="folder for 04_dataset.json, dataset_info.json, stats.json")
     ap.add_argument("--format", default="sharegpt", choices=("sharegpt", "alpaca"), help="sharegpt: chat critic")
-    ap.add_argument(
+    ap.add_knob(
+        None,
         "--balance",
-        type=float,
-        default=1.0,
+        "balance",
         help="cut the larger verdict class to at most this many times the smaller one (0: off)",
     )
     ap.add_argument("--base-model", default=None, help="alpaca: the critic's base model, whose EOS ends each output")

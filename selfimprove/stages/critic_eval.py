@@ -24,6 +24,7 @@ from pathlib import Path
 from selfimprove.core.cli import add_generation_args, add_run_args, parser, run, sampling_from_args
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import atomic_write_json, atomic_write_jsonl, read_jsonl
+from selfimprove.core.knob import CRITIC
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.critic.annotate import PATH_FIELDS
@@ -65,25 +66,25 @@ def parse_critics(items: list[str]) -> list[tuple[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = parser("critic_eval", __doc__)
+    ap = parser("critic_eval", __doc__, scope=CRITIC)
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--questions", help="held-out question records (JSONL): build their flawed paths here")
     src.add_argument("--paths", help="flawed paths of held-out questions (JSONL), built already")
     ap.add_argument("--out-dir", required=True, help="folder for the responses, per-critic files and results")
     ap.add_argument("--critic", action="append", default=[], metavar="NAME=SPEC", help="a critic (repeatable)")
-    ap.add_argument("--per-class", type=int, default=20, help="correct (and as many wrong) responses")
-    ap.add_argument("--critic-max-tokens", type=int, default=512, help="new tokens per critique")
+    ap.add_knob(None, "--per-class", "eval_per_class", help="correct (and as many wrong) responses")
+    ap.add_knob(None, "--critic-max-tokens", "critic_max_tokens")
     ap.add_argument(
         "--processbench", default=None, help="also score the model critics on ProcessBench: a file or folder, or 'hub'"
     )
-    ap.add_argument("--processbench-split", default="gsm8k", help="gsm8k, math, olympiadbench or omnimath")
-    ap.add_argument("--processbench-limit", type=int, default=40, help="ProcessBench rows (seeded subset; 0 = all)")
+    ap.add_knob(None, "--processbench-split", "processbench_split")
+    ap.add_knob(None, "--processbench-limit", "processbench_limit")
     add_path_args(ap)
     add_engine_args(ap, "actor")
     add_engine_args(ap, "critic", required=False)
     add_engine_args(ap, "inserter", required=False)
     ap.add_argument("--refine-temperature", type=float, default=0.0, help="temperature of the actor's refinements")
-    add_generation_args(ap, temperature=0.7, max_tokens=256, n=1)
+    add_generation_args(ap, n=1)
     add_run_args(ap)
     args = ap.parse_args(argv)
     critics = parse_critics(args.critic or [f"{NONE}={NONE}", f"{PROGRAMMATIC}={PROGRAMMATIC}"])

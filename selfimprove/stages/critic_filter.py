@@ -13,6 +13,7 @@ from __future__ import annotations
 from selfimprove.core.cli import add_generation_args, add_run_args, parser, run, sampling_from_args
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import read_jsonl
+from selfimprove.core.knob import CRITIC
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.critic.annotate import PATH_FIELDS
@@ -22,14 +23,14 @@ from selfimprove.generation.shard import add_shard_args, for_shard, merge_shards
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = parser("critic_filter", __doc__)
+    ap = parser("critic_filter", __doc__, scope=CRITIC)
     ap.add_argument("--paths", required=True, help="flawed paths (JSONL)")
     ap.add_argument("--annotations", required=True, help="annotations (JSONL)")
     ap.add_argument("--out", required=True, help="decisions, one per annotation (JSONL, written atomically)")
     ap.add_argument("--refinements", required=True, help="the filter's refinements (JSONL, resumed)")
-    ap.add_argument("--k", type=int, default=1, help="keep a critique when at least k of the n refinements are correct")
+    ap.add_knob(None, "--k", "mc_k", help="keep a critique when at least k of the n refinements are correct")
     add_engine_args(ap, "actor")
-    add_generation_args(ap, temperature=0.7, max_tokens=256, n=2)
+    add_generation_args(ap, knobs={"n": "mc_n"})
     add_run_args(ap)
     add_shard_args(ap)
     args = ap.parse_args(argv)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from selfimprove.core.cli import add_generation_args, add_run_args, parser, run
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import read_jsonl
+from selfimprove.core.knob import CRITIC
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.critic.paths import INSERTERS, STRATEGIES, PathSettings, build_paths
@@ -32,18 +33,14 @@ def _list(text: str) -> tuple[str, ...]:
 def add_path_args(ap) -> None:
     """The flawed-path options (shared with ``critic_eval``, which builds its held-out responses)."""
     g = ap.add_argument_group("flawed paths")
-    g.add_argument("--strategies", default="rg1,rg3,reference", help=f"comma-separated: {', '.join(STRATEGIES)}")
-    g.add_argument("--samples", type=int, default=2, help="RG1 samples per question (RG2 continues each)")
-    g.add_argument("--rg2-temperature", type=float, default=1.0, help="temperature after the RG2 prefix")
-    g.add_argument("--rg3-per-question", type=int, default=1, help="RG3 paths per question")
-    g.add_argument("--inserter", default="programmatic", choices=INSERTERS, help="who inserts the RG3 mistake")
-    g.add_argument(
-        "--mistake-types",
-        default=",".join(MISTAKE_TYPES),
-        help=f"comma-separated RG3 mistake types, from: {', '.join(MISTAKE_TYPES)}",
-    )
-    g.add_argument("--keep-correct", type=int, default=1, help="correct RG1/RG2 paths kept per question")
-    g.add_argument("--max-steps", type=int, default=12, help="paths with more lines are not selected")
+    ap.add_knob(g, "--strategies", "strategies", help=f"comma-separated: {', '.join(STRATEGIES)}")
+    ap.add_knob(g, "--samples", "path_samples")
+    ap.add_knob(g, "--rg2-temperature", "rg2_temperature")
+    ap.add_knob(g, "--rg3-per-question", "rg3_per_question")
+    ap.add_knob(g, "--inserter", "inserter", choices=INSERTERS)
+    ap.add_knob(g, "--mistake-types", "mistake_types", help=f"comma-separated, or all: {', '.join(MISTAKE_TYPES)}")
+    ap.add_knob(g, "--keep-correct", "keep_correct")
+    ap.add_knob(g, "--max-steps", "max_steps", help="paths with more lines are not selected")
 
 
 def path_settings(args) -> PathSettings:
@@ -61,7 +58,7 @@ def path_settings(args) -> PathSettings:
             rg2_temperature=args.rg2_temperature,
             rg3_per_question=args.rg3_per_question,
             inserter=args.inserter,
-            mistake_types=_list(args.mistake_types),
+            mistake_types=tuple(MISTAKE_TYPES) if args.mistake_types.strip() == "all" else _list(args.mistake_types),
             keep_correct=args.keep_correct,
             max_steps=args.max_steps,
             max_tokens=args.max_tokens,
@@ -102,13 +99,13 @@ def make_paths(args, questions: list[dict], out, settings: PathSettings, actor=N
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = parser("critic_paths", __doc__)
+    ap = parser("critic_paths", __doc__, scope=CRITIC)
     ap.add_argument("--questions", required=True, help="question records (JSONL)")
     ap.add_argument("--out", required=True, help="flawed paths (JSONL, resumed, rewritten with the selection)")
     add_path_args(ap)
     add_engine_args(ap, "actor")
     add_engine_args(ap, "inserter", required=False)
-    add_generation_args(ap, temperature=0.7, max_tokens=256, n=1)
+    add_generation_args(ap, n=1)
     add_run_args(ap)
     add_shard_args(ap)
     args = ap.parse_args(argv)

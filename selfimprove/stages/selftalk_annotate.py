@@ -13,18 +13,19 @@ from pathlib import Path
 
 from selfimprove.core.cli import parser, run
 from selfimprove.core.io import read_jsonl
+from selfimprove.core.knob import SELFTALK
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.selftalk.annotator import annotate_samples
 
 
 def main(argv=None) -> int:
-    ap = parser("selftalk_annotate", __doc__.split("\n\n")[0])
+    ap = parser("selftalk_annotate", __doc__.split("\n\n")[0], scope=SELFTALK)
     ap.add_argument("--questions", required=True, help="question records (JSONL)")
     ap.add_argument("--samples", required=True, help="graded samples (JSONL)")
     ap.add_argument("--out", required=True, help="critiques (JSONL, resumed)")
     ap.add_argument("--which", choices=("all", "incorrect"), default="all", help="which samples to critique")
-    ap.add_argument("--grader", default="default")
+    ap.add_knob(None, "--grader", "grader")
     ap.add_argument("--run-dir", default=None)
     ap.add_argument("--step", default=None)
     args = ap.parse_args(argv)

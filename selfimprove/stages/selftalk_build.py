@@ -19,6 +19,7 @@ from pathlib import Path
 
 from selfimprove.core.cli import add_run_args, parser, positive, run
 from selfimprove.core.io import RecordError, read_jsonl
+from selfimprove.core.knob import SELFTALK
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.generation.engines import SamplingParams, add_engine_args, engine_kwargs, shared_engine
@@ -32,7 +33,7 @@ JUDGES = ("annotator", "model")
 
 
 def main(argv=None) -> int:
-    ap = parser("selftalk_build", __doc__.split("\n\n")[0])
+    ap = parser("selftalk_build", __doc__.split("\n\n")[0], scope=SELFTALK)
     ap.add_argument("--questions", required=True, help="question records (JSONL)")
     ap.add_argument("--samples", required=True, help="initial solutions: graded samples (JSONL)")
     ap.add_argument(
@@ -40,24 +41,23 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--out", required=True, help="chain records with provenance (JSONL, resumed)")
     ap.add_argument("--sft-out", required=True, help="fine-tuning file of the kept chains (JSON)")
-    ap.add_argument("--judge", choices=JUDGES, default="annotator", help="who judges each step")
-    ap.add_argument("--max-rounds", type=int, default=3, help="rewrites of one step before a chain is given up")
-    ap.add_argument("--max-steps", type=int, default=12, help="steps before a chain without final answer is given up")
-    ap.add_argument("--step-max-tokens", type=int, default=128, help="new tokens per generated or rewritten step")
-    ap.add_argument("--temperature", type=float, default=0.7, help="temperature of rewrites and new steps")
-    ap.add_argument(
+    ap.add_knob(None, "--judge", "judge", choices=JUDGES, help="who judges each step")
+    ap.add_knob(None, "--max-rounds", "max_rounds")
+    ap.add_knob(None, "--max-steps", "max_steps", help="steps before a chain without final answer is given up")
+    ap.add_knob(None, "--step-max-tokens", "step_max_tokens")
+    ap.add_knob(None, "--temperature", "temperature", help="temperature of rewrites and new steps")
+    ap.add_knob(
+        None,
         "--force-answer",
-        type=int,
-        choices=(0, 1),
-        default=1,
+        "force_answer",
         help="prefill the answer phrase at the last allowed step (1), or let such chains run out (0)",
     )
-    ap.add_argument("--critic-max-tokens", type=int, default=1024, help="new tokens per model critique")
-    ap.add_argument("--smoother", choices=SMOOTHERS, default="template")
+    ap.add_knob(None, "--critic-max-tokens", "critic_max_tokens", help="new tokens per model critique")
+    ap.add_knob(None, "--smoother", "smoother", choices=SMOOTHERS)
     ap.add_argument("--smoother-max-tokens", type=int, default=1024)
-    ap.add_argument("--max-model-len", type=int, default=4096)
-    ap.add_argument("--gpu-memory-utilization", type=float, default=0.9)
-    ap.add_argument("--grader", default="default")
+    ap.add_knob(None, "--max-model-len", "max_model_len")
+    ap.add_knob(None, "--gpu-memory-utilization", "gpu_memory_utilization")
+    ap.add_knob(None, "--grader", "grader")
     ap.add_argument("--chunk-size", type=int, default=256, help="chains built between two checkpoint appends")
     add_sft_args(ap)
     add_engine_args(ap, "actor")

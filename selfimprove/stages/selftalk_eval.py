@@ -17,6 +17,7 @@ from pathlib import Path
 
 from selfimprove.core.cli import add_run_args, parser, positive, run
 from selfimprove.core.io import atomic_write_json, read_jsonl
+from selfimprove.core.knob import SELFTALK
 from selfimprove.core.layout import ONEP_ROW, RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.generation.engines import SamplingParams, add_engine_args, engine_kwargs, shared_engine
@@ -35,19 +36,19 @@ def annotator_critique(grader: str) -> CritiqueFn:
 
 
 def main(argv=None) -> int:
-    ap = parser("selftalk_eval", __doc__.split("\n\n")[0])
+    ap = parser("selftalk_eval", __doc__.split("\n\n")[0], scope=SELFTALK)
     ap.add_argument("--method", required=True, choices=METHODS)
     ap.add_argument("--questions", required=True, help="test question records (JSONL)")
     ap.add_argument("--out-dir", required=True, help="folder of this row")
     ap.add_argument("--label", default=None, help="name of the model in the report")
-    ap.add_argument("--pool-size", type=int, default=4, help="N samples per question (Pass@K, MV@K)")
-    ap.add_argument("--temperature", type=float, default=0.7, help="temperature of the pool (greedy uses 0)")
-    ap.add_argument("--max-tokens", type=int, default=1024, help="new tokens per answer or correction")
-    ap.add_argument("--critic-max-tokens", type=int, default=1024, help="new tokens per critique or self-check")
-    ap.add_argument("--max-model-len", type=int, default=4096)
-    ap.add_argument("--gpu-memory-utilization", type=float, default=0.9)
-    ap.add_argument("--grader", default="default")
-    ap.add_argument("--chunk-size", type=int, default=1024)
+    ap.add_knob(None, "--pool-size", "eval_sample_num", help="N samples per question (Pass@K, MV@K)")
+    ap.add_knob(None, "--temperature", "temperature", help="temperature of the pool (greedy uses 0)")
+    ap.add_knob(None, "--max-tokens", "max_tokens", help="new tokens per answer or correction")
+    ap.add_knob(None, "--critic-max-tokens", "critic_max_tokens", help="new tokens per critique or self-check")
+    ap.add_knob(None, "--max-model-len", "max_model_len")
+    ap.add_knob(None, "--gpu-memory-utilization", "gpu_memory_utilization")
+    ap.add_knob(None, "--grader", "grader")
+    ap.add_knob(None, "--chunk-size", "chunk_size")
     add_engine_args(ap, "actor")
     add_engine_args(ap, "critic", required=False)
     add_run_args(ap)
