@@ -37,12 +37,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from selfimprove.data.paths import data_dir
 from selfimprove.grading.api import GRADERS, extract_gold, grade, warm_up
 from selfimprove.grading.equiv import clear_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = data_dir()  # DATA_DIR, else the checkout's data/ folder
 MV_TIMEOUT_S = 5.0  # math-verify's default parsing and verification time-outs
 
 Item = tuple[str, str, str, bool, str]  # response, gold, dataset_type, label, id
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.suites.split(","):
         items = SUITES[name]()
         if items is None:
-            print(f"{name:<14} (skipped: {SHARED} not present)")
+            print(f"{name:<14} (skipped: not under {SHARED}; set DATA_DIR)")
             continue
         if args.limit:
             items = items[: args.limit]

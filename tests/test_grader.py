@@ -28,7 +28,6 @@ from selfimprove.grading.api import (
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "grader_labelled.jsonl"
-SHARED = ROOT.parent / "shared" / "data"
 LIMIT = 0.5
 SLACK = 0.15  # scheduling noise on a loaded CI machine
 
@@ -387,15 +386,14 @@ def test_cli_usage_errors(tmp_path):
 # --------------------------------------------------------------------------- shared reference data
 
 
-def _shared(name):
-    path = SHARED / name / "test.jsonl"
-    if not path.exists():
-        pytest.skip(f"{path} not present")
+def _shared(require_data, name):
+    """The real test split of a dataset from DATA_DIR (skipped, naming DATA_DIR, when absent)."""
+    path = require_data(f"{name}/test.jsonl") / name / "test.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def test_gsm8k_gold_vs_gold():
-    rows = _shared("gsm8k")
+def test_gsm8k_gold_vs_gold(require_data):
+    rows = _shared(require_data, "gsm8k")
     assert len(rows) == 1319
     items = []
     for r in rows:
@@ -406,8 +404,8 @@ def test_gsm8k_gold_vs_gold():
     assert not bad, bad[:5]
 
 
-def test_math500_gold_vs_gold():
-    rows = _shared("math500")
+def test_math500_gold_vs_gold(require_data):
+    rows = _shared(require_data, "math500")
     assert len(rows) == 500
     items = []
     for r in rows:
