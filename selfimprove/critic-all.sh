@@ -77,17 +77,10 @@
 #   PROCESSBENCH_LIMIT         ProcessBench rows (seeded subset; 0 = all)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PYTHON="${PYTHON:-${ROOT}/.venv/bin/python}"
-[ -x "${PYTHON}" ] || { echo "error: ${PYTHON} not found; run 'bash scripts/setup_env.sh' (or make demo)" >&2; exit 2; }
-
 # check every knob, lock runs/$EXP_NUM against a second driver, record the whole configuration;
 # files[role] and steps[role] are the run's paths and step names (selfimprove/core/layout.py)
-config="$("${PYTHON}" -m selfimprove.config begin critic --owner-pid $$)"
-eval "${config}"
-trap '"${PYTHON}" -m selfimprove.config end --run-dir "${RUN}" --owner-pid $$' EXIT
-export VLLM_CPU_NUM_OF_RESERVED_CPU="${VLLM_CPU_NUM_OF_RESERVED_CPU:-0}" VLLM_LOGGING_LEVEL="${VLLM_LOGGING_LEVEL:-WARNING}"
+source "${ROOT}/selfimprove/driver-begin.sh" critic
 
-py() { "${PYTHON}" -m "selfimprove.$@"; }
 actor=(--actor-model "${model_name}" --actor-type "${model_type}" --max-model-len "${MAX_MODEL_LEN}")
 paths_args=(--strategies "${STRATEGIES}" --samples "${PATH_SAMPLES}" --rg2-temperature "${RG2_TEMPERATURE}"
   --rg3-per-question "${RG3_PER_QUESTION}" --inserter "${INSERTER}" --inserter-model "${INSERTER_MODEL}"

@@ -55,16 +55,9 @@
 #   ONLY_FINAL_SEQUENTIAL     1: report only the final round's answer as the sequential headline (no vote over rounds)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PYTHON="${PYTHON:-${ROOT}/.venv/bin/python}"
-[ -x "${PYTHON}" ] || { echo "error: ${PYTHON} not found; run 'bash scripts/setup_env.sh'" >&2; exit 2; }
-
 # check every knob and the actors, lock runs/$EXP_NUM (unless inference-all.sh holds it), record the configuration
-config="$("${PYTHON}" -m selfimprove.config begin evaluate --owner-pid $$)"
-eval "${config}"
-trap '"${PYTHON}" -m selfimprove.config end --run-dir "${RUN}" --owner-pid $$' EXIT
-export VLLM_CPU_NUM_OF_RESERVED_CPU="${VLLM_CPU_NUM_OF_RESERVED_CPU:-0}" VLLM_LOGGING_LEVEL="${VLLM_LOGGING_LEVEL:-WARNING}"
+source "${ROOT}/selfimprove/driver-begin.sh" evaluate
 
-py() { "${PYTHON}" -m "selfimprove.$@"; }
 critic_args=(--critic-model "${critic_model_name}" --critic-type "${critic_model_type}")
 if [ -n "${CRITIC_BASE_URL}" ]; then critic_args+=(--critic-engine openai --critic-base-url "${CRITIC_BASE_URL}"); fi
 questions="$(py layout "${RUN}" test)"

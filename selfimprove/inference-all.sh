@@ -64,16 +64,9 @@
 #   EVALUATE                  run selfimprove/evaluate-all.sh at the end (its knobs are checked now too)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PYTHON="${PYTHON:-${ROOT}/.venv/bin/python}"
-[ -x "${PYTHON}" ] || { echo "error: ${PYTHON} not found; run 'bash scripts/setup_env.sh' (or make demo)" >&2; exit 2; }
-
 # check every knob, lock runs/$EXP_NUM against a second driver, record the whole configuration
-config="$("${PYTHON}" -m selfimprove.config begin inference --owner-pid $$)"
-eval "${config}"
-trap '"${PYTHON}" -m selfimprove.config end --run-dir "${RUN}" --owner-pid $$' EXIT
-export VLLM_CPU_NUM_OF_RESERVED_CPU="${VLLM_CPU_NUM_OF_RESERVED_CPU:-0}" VLLM_LOGGING_LEVEL="${VLLM_LOGGING_LEVEL:-WARNING}"
+source "${ROOT}/selfimprove/driver-begin.sh" inference
 
-py() { "${PYTHON}" -m "selfimprove.$@"; }
 critic_args=(--critic-model "${critic_model_name}" --critic-type "${critic_model_type}")
 if [ -n "${CRITIC_BASE_URL}" ]; then critic_args+=(--critic-engine openai --critic-base-url "${CRITIC_BASE_URL}"); fi
 train_sets=(); for kv in ${TRAIN_ARGS}; do train_sets+=(--set "${kv}"); done

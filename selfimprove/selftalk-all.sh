@@ -67,17 +67,10 @@
 #   SFT_MODEL                  an SFT model to use instead of training one (e.g. runs/demo/iter_0/actor)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PYTHON="${PYTHON:-${ROOT}/.venv/bin/python}"
-[ -x "${PYTHON}" ] || { echo "error: ${PYTHON} not found; run 'bash scripts/setup_env.sh' (or make demo)" >&2; exit 2; }
-
 # check every knob, lock runs/$EXP_NUM against a second driver, record the whole configuration;
 # files[role] and steps[role] are the run's paths and step names (selfimprove/core/layout.py)
-config="$("${PYTHON}" -m selfimprove.config begin selftalk --owner-pid $$)"
-eval "${config}"
-trap '"${PYTHON}" -m selfimprove.config end --run-dir "${RUN}" --owner-pid $$' EXIT
-export VLLM_CPU_NUM_OF_RESERVED_CPU="${VLLM_CPU_NUM_OF_RESERVED_CPU:-0}" VLLM_LOGGING_LEVEL="${VLLM_LOGGING_LEVEL:-WARNING}"
+source "${ROOT}/selfimprove/driver-begin.sh" selftalk
 
-py() { "${PYTHON}" -m "selfimprove.$@"; }
 actor_type=(--actor-type "${model_type}")
 critic_args=(--critic-model "${critic_model_name}" --critic-type "${critic_model_type}")
 if [ -n "${CRITIC_BASE_URL}" ]; then critic_args+=(--critic-engine openai --critic-base-url "${CRITIC_BASE_URL}"); fi
