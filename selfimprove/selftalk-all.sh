@@ -10,6 +10,7 @@
 #                  regeneration from it, smoothing, final verification            -> selftalk/chains.jsonl, selftalk_sft.json
 #   self-correct   question -> answer -> self-critique (-> corrected answer)       -> selftalk/selfcorrect_sft.json
 #   train          the base model on each file                                     -> selftalk/{selftalk,selfcorrect}_model
+#                  (a file without any example leaves not_trained.json there, and its row says "not trained")
 #   evaluate       three rows on the same test set: self-talk (own final answer), self-correction
 #                  (self-check + self-refine), SFT + critic (critic-verified refine) -> eval_onep/report.md
 #
@@ -122,9 +123,9 @@ py selftalk_trajectories --questions "${TRAIN}" --samples "${files[samples]}" --
 
 echo "== training the one-player models (from ${model_name})"
 py train --role critic --run-dir "${RUN}" --dataset-file "${files[selftalk_sft]}" --out-dir "${files[selftalk_model]}" \
-  --step "${steps[selftalk_model]}" "${train_common[@]}" "${train_sets[@]}"
+  --step "${steps[selftalk_model]}" --if-empty skip "${train_common[@]}" "${train_sets[@]}"
 py train --role critic --run-dir "${RUN}" --dataset-file "${files[selfcorrect_sft]}" --out-dir "${files[selfcorrect_model]}" \
-  --step "${steps[selfcorrect_model]}" "${train_common[@]}" "${train_sets[@]}"
+  --step "${steps[selfcorrect_model]}" --if-empty skip "${train_common[@]}" "${train_sets[@]}"
 
 echo "== evaluation: self-talk, self-correction, SFT + critic on ${TEST}"
 row() {  # row METHOD MODEL MAX_TOKENS [extra args]

@@ -62,15 +62,22 @@ def test_selftalk_driver_end_to_end_and_resume(tmp_path):
         if c["kept"]:
             assert c["status"] == "complete" and c["correct"] and c["selftalk_correct"]
     kept = [c for c in chains if c["kept"]]
-    assert kept, "no chain passed final verification"
     assert len(json.loads((run / "selftalk" / "selftalk_sft.json").read_text())) == len(kept)
-    for model in ("selftalk_model", "selfcorrect_model"):
-        assert (run / "selftalk" / model / "config.json").is_file()
     results = json.loads((run / "eval_onep" / "results.json").read_text())
     assert results["methods"] == ["selftalk", "selfcorrect", "sft_critic"]
     [block] = results["datasets"].values()
     assert block["n_questions"] == 2
-    assert all(r["final"]["greedy"]["n"] == 2 for r in block["rows"].values())
+    # a tiny run may end with no kept chain or no usable self-correction trajectory: then that model
+    # is recorded as not trained and its row says so; every trained model has a row of numbers
+    for method, data in (("selftalk", "selftalk_sft.json"), ("selfcorrect", "selfcorrect_sft.json")):
+        model = run / "selftalk" / f"{method}_model"
+        if json.loads((run / "selftalk" / data).read_text()):
+            assert (model / "config.json").is_file() and method not in results.get("not_trained", {})
+            assert block["rows"][method]["final"]["greedy"]["n"] == 2
+        else:
+            assert (model / "not_trained.json").is_file() and not (model / "config.json").exists()
+            assert block["rows"][method]["final"] is None and data in results["not_trained"][method]
+    assert block["rows"]["sft_critic"]["final"]["greedy"]["n"] == 2
     report = (run / "eval_onep" / "report.md").read_text()
     assert "Self-talk (one player)" in report and "SFT + test-time critique" in report
     steps = json.loads((run / "manifest.json").read_text())["steps"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from selfimprove.generation.engines import SamplingParams, ScriptedEngine
 from selfimprove.generation.prompts import SOLUTION_PREFIX, Prompt, question_message
 from selfimprove.selftalk.prompts import SELF_CHECK_INSTRUCTION, self_refine_message
@@ -126,10 +124,9 @@ def test_self_correction_mode_checks_its_own_answers_and_rewrites_the_flagged_on
     assert again == finals and len(engine.calls) == 2 and counts["checks_generated"] == 0
 
 
-def test_trajectory_stage_writes_examples_and_refuses_an_empty_set(tmp_path):
+def test_trajectory_stage_writes_examples_and_an_empty_file_when_nothing_is_usable(tmp_path, caplog):
     import json
 
-    from selfimprove.core.io import RecordError
     from selfimprove.stages import selftalk_trajectories
 
     def jsonl(name: str, rows: list[dict]) -> str:
@@ -173,7 +170,24 @@ def test_trajectory_stage_writes_examples_and_refuses_an_empty_set(tmp_path):
     assert data[3]["conversations"][-1] == {"from": "gpt", "value": FIXED}
     steps = json.loads((tmp_path / "run" / "manifest.json").read_text())["steps"]
     assert steps["selftalk/05_selfcorrect_data"]["counts"]["examples"] == 4
-    with pytest.raises(RecordError, match="no usable"):
-        selftalk_trajectories.main(
-            [*args[:4], "--critiques", jsonl("none.jsonl", []), "--out", str(tmp_path / "x.json")]
+    # nothing usable: an empty file, a warning with the counts, and the step records examples=0
+    empty = tmp_path / "x.json"
+    with caplog.at_level("WARNING"):
+        assert (
+            selftalk_trajectories.main(
+                [
+                    *args[:4],
+                    "--critiques",
+                    jsonl("none.jsonl", []),
+                    "--out",
+                    str(empty),
+                    "--run-dir",
+                    str(tmp_path / "r2"),
+                ]
+            )
+            == 0
         )
+    assert json.loads(empty.read_text()) == []
+    assert "no usable self-correction trajectory" in caplog.text and "skipped_not_critiqued" in caplog.text
+    steps = json.loads((tmp_path / "r2" / "manifest.json").read_text())["steps"]
+    assert steps["selftalk/05_selfcorrect_data"]["counts"]["examples"] == 0

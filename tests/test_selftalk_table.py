@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from selfimprove.selftalk.table import comparison, markdown, row_results
+from selfimprove.selftalk.table import comparison, markdown, not_trained_row, row_results
 from selfimprove.stages import selftalk_report
 
 QUESTIONS = [
@@ -96,3 +96,24 @@ def test_report_stage_writes_results_and_table(tmp_path, capsys):
 
     with pytest.raises(RecordError, match="not a row"):
         selftalk_report.main(["--rows", str(tmp_path / "bad.json"), "--out", str(tmp_path / "out")])
+
+
+def test_a_row_without_a_trained_model_keeps_its_place_and_its_reason():
+    talk = row_results(
+        "selftalk", QUESTIONS, answers({"m/0": ["4"], "m/1": ["7"]}), answers({"m/0": ["4"], "m/1": ["6"]}), {}
+    )
+    absent = not_trained_row("selfcorrect", {"actor": "sc"}, "selfcorrect_sft.json holds no training example")
+    table = comparison([talk, absent])
+    assert table["methods"] == ["selftalk", "selfcorrect"]
+    assert table["N"] == {"selftalk": 1, "selfcorrect": None}
+    assert table["not_trained"] == {"selfcorrect": "selfcorrect_sft.json holds no training example"}
+    assert table["datasets"]["toy"]["n_questions"] == 2
+    assert table["datasets"]["toy"]["rows"]["selfcorrect"] == {"final": None, "first": None}
+    md = markdown(table)
+    assert "| Self-talk (one player) | 50.0 | – | 100.0 | 100.0 |" in md
+    assert "| Self-correction FT (trajectory level, one player) | not trained | – | – | – |" in md
+    assert "(not trained: selfcorrect_sft.json holds no training example)" in md
+    with pytest.raises(ValueError, match="no row has results: selfcorrect: selfcorrect_sft.json"):
+        comparison([absent])
+    with pytest.raises(ValueError, match="method must be one of"):
+        not_trained_row("other", {}, "x")

@@ -108,6 +108,7 @@ SELFTALK_FILES: dict[str, tuple[str, str | None]] = {
     "report": ("eval_onep/report.md", None),
 }
 ONEP_ROW = "row.json"  # one method's row of the one-player table, eval_onep/<method>/row.json
+NOT_TRAINED = "not_trained.json"  # in a model folder whose training data was empty: why, instead of weights
 
 
 def check_experiment_name(name: str, what: str = "EXP_NUM") -> str:

@@ -6,7 +6,8 @@ Every row is reduced to the same shape: one *final* answer per greedy answer and
 refinement where the critic judged it wrong). The numbers — greedy accuracy, Pass@K and MV@K for
 K = 1, 2, 4, ..., N — come from :func:`selfimprove.evaluation.metrics.compute_results` on those
 final answers, so they are computed exactly like every other evaluation of the project. Rows that
-revise a first answer also keep the numbers of the first answers (``first``).
+revise a first answer also keep the numbers of the first answers (``first``). A row whose model
+could not be trained (no training example) keeps its place with the reason and no numbers.
 """
 
 from __future__ import annotations
@@ -51,6 +52,22 @@ def row_results(
     }
 
 
+def not_trained_row(method: str, config: Mapping[str, Any], reason: str) -> dict:
+    """The row of a method whose model was not trained: the reason instead of numbers."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    cfg = {"method": method, **config}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "method": method,
+        "label": LABELS[method],
+        "config": cfg,
+        "final": None,
+        "first": None,
+        "not_trained": reason,
+    }
+
+
 def _summary(results: Mapping | None, dataset: str) -> dict | None:
     if results is None or dataset not in results["datasets"]:
         return None
@@ -65,19 +82,23 @@ def comparison(rows: Sequence[Mapping]) -> dict:
     methods = [r["method"] for r in rows]
     if len(set(methods)) != len(methods):
         raise ValueError(f"a method appears twice: {methods}")
-    qsets = {r["method"]: r["final"]["datasets"] and _question_counts(r["final"]) for r in rows}
+    scored = [r for r in rows if r["final"] is not None]
+    if not scored:
+        raise ValueError("no row has results: " + "; ".join(f"{r['method']}: {r.get('not_trained')}" for r in rows))
+    qsets = {r["method"]: r["final"]["datasets"] and _question_counts(r["final"]) for r in scored}
     if len({tuple(sorted(v.items())) for v in qsets.values()}) > 1:
         raise ValueError(f"the rows were evaluated on different test sets: {qsets}")
-    datasets = sorted({d for r in rows for d in r["final"]["datasets"]})
+    datasets = sorted({d for r in scored for d in r["final"]["datasets"]})
     return {
         "schema_version": SCHEMA_VERSION,
         "methods": methods,
         "labels": {r["method"]: r["label"] for r in rows},
-        "N": {r["method"]: r["final"]["N"] for r in rows},
+        "N": {r["method"]: r["final"]["N"] if r["final"] else None for r in rows},
         "configs": {r["method"]: r["config"] for r in rows},
+        "not_trained": {r["method"]: r["not_trained"] for r in rows if r.get("not_trained")},
         "datasets": {
             d: {
-                "n_questions": rows[0]["final"]["datasets"][d]["n_questions"],
+                "n_questions": scored[0]["final"]["datasets"][d]["n_questions"],
                 "rows": {
                     r["method"]: {"final": _summary(r["final"], d), "first": _summary(r["first"], d)} for r in rows
                 },
@@ -117,6 +138,10 @@ def markdown(table: Mapping) -> str:
         out.append("|" + "---|" * len(header))
         for m, r in block["rows"].items():
             f, first = r["final"], r["first"]
+            if f is None:
+                cells = [table["labels"][m], "not trained"] + ["–"] * (len(header) - 2)
+                out.append("| " + " | ".join(cells) + " |")
+                continue
             cells = [table["labels"][m], _pct(f["greedy"]), _pct(first["greedy"]) if first else "–"]
             cells += [_pct(_at(f["pass_at_k"], k)) for k in ks] + [_pct(_at(f["mv_at_k"], k)) for k in ks]
             out.append("| " + " | ".join(cells) + " |")
@@ -127,6 +152,8 @@ def markdown(table: Mapping) -> str:
             f"{k}={cfg[k]}" for k in ("actor", "critic", "pool_size", "temperature") if cfg.get(k) is not None
         )
         out.append(f"* {table['labels'][m]}: {shown}")
+        if table.get("not_trained", {}).get(m):
+            out.append(f"  (not trained: {table['not_trained'][m]})")
         if cfg.get("critic") == "annotator":
             out.append(
                 "  (the programmatic annotator knows the gold answer and the true step values: this critic is "

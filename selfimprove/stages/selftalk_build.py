@@ -5,7 +5,8 @@ every step; the actor rewrites the first wrong step until the judge accepts it (
 and continues from it step by step, each new step judged and, when wrong, rewritten; the chain is
 smoothed into one self-talk monologue and kept only when its final answer is correct. Writes the
 chains with their provenance (``--out``, JSONL, resumable) and the fine-tuning file of the kept
-chains (``--sft-out``: question -> monologue).
+chains (``--sft-out``: question -> monologue). When no chain is kept the file is an empty list and a
+warning says why (``train --if-empty skip`` then records the model as not trained).
 
 Judges (``--judge``): ``annotator`` — the programmatic arithmetic annotator (GSM8K / synthetic
 format, no model); ``model`` — a critique model (``--critic-model``) in the paper's format.
@@ -15,10 +16,11 @@ outputs that lose the gold answer fall back to the template).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from selfimprove.core.cli import add_run_args, parser, positive, run
-from selfimprove.core.io import RecordError, read_jsonl
+from selfimprove.core.io import read_jsonl
 from selfimprove.core.knob import SELFTALK
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
@@ -28,6 +30,8 @@ from selfimprove.selftalk.chains import ChainConfig
 from selfimprove.selftalk.judges import ModelJudge, StepJudge, annotator_judge
 from selfimprove.selftalk.sft import add_sft_args, sft_eos, write_sft
 from selfimprove.selftalk.smoothing import SMOOTHERS
+
+log = logging.getLogger(__name__)
 
 JUDGES = ("annotator", "model")
 
@@ -121,9 +125,11 @@ def main(argv=None) -> int:
         step.count(**counts)
         examples = selftalk_examples(records)
         if not examples:
-            raise RecordError(
-                f"{args.out}: no chain passed final verification ({counts}); use more questions or samples "
-                f"(train_limit, sample_num), more rewrite rounds (--max-rounds) or an easier dataset"
+            log.warning(
+                "%s: no chain passed final verification (%s), the fine-tuning file is empty; use more questions "
+                "or samples (train_limit, sample_num), more rewrite rounds (--max-rounds) or an easier dataset",
+                args.out,
+                counts,
             )
         write_sft(args.sft_out, examples, args.format, eos)
         step.count(examples=len(examples))

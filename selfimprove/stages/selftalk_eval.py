@@ -8,6 +8,9 @@ arithmetic annotator) critiques each answer and the actor refines those judged w
 Writes into ``--out-dir``: ``greedy.jsonl``, ``pool.jsonl`` (N samples per question), the row's
 checks/critiques and corrections, and ``row.json`` (greedy accuracy, Pass@K and MV@K of the final
 answers, and of the first answers for the two revising rows).
+
+A model folder holding ``not_trained.json`` (``train --if-empty skip``: its data file had no
+example) gives a row that says so, with the reason, and no numbers.
 """
 
 from __future__ import annotations
@@ -16,14 +19,14 @@ import sys
 from pathlib import Path
 
 from selfimprove.core.cli import add_run_args, parser, positive, run
-from selfimprove.core.io import atomic_write_json, read_jsonl
+from selfimprove.core.io import atomic_write_json, read_json, read_jsonl
 from selfimprove.core.knob import SELFTALK
-from selfimprove.core.layout import ONEP_ROW, RunLayout
+from selfimprove.core.layout import NOT_TRAINED, ONEP_ROW, RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.generation.engines import SamplingParams, add_engine_args, engine_kwargs, shared_engine
 from selfimprove.generation.tasks import QUESTION_FIELDS
 from selfimprove.selftalk.rows import CritiqueFn, sample_row, selfcorrect_row, sft_critic_row
-from selfimprove.selftalk.table import METHODS, row_results
+from selfimprove.selftalk.table import METHODS, not_trained_row, row_results
 
 ANNOTATOR = "annotator"
 
@@ -83,8 +86,15 @@ def main(argv=None) -> int:
     pool_p = SamplingParams(n=args.pool_size, temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
     refine_p = SamplingParams(n=1, temperature=0.0, max_tokens=args.max_tokens, seed=args.seed)
     critic_p = SamplingParams(n=1, temperature=0.0, max_tokens=args.critic_max_tokens, seed=args.seed)
+    marker = Path(args.actor_model) / NOT_TRAINED
     with step:
         out_dir.mkdir(parents=True, exist_ok=True)
+        if marker.is_file():
+            reason = str(read_json(marker).get("reason", "no training example"))
+            atomic_write_json(out_dir / ONEP_ROW, not_trained_row(args.method, config, reason))
+            step.count(not_trained=1)
+            print(f"row: {out_dir / ONEP_ROW} (model not trained: {reason})", file=sys.stderr)
+            return 0
         actor = shared_engine(**engine_kwargs(args, "actor"))
         greedy, pool = sample_row(
             actor, questions, out_dir, args.pool_size, greedy_p, pool_p, args.grader, args.chunk_size

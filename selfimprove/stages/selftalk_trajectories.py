@@ -5,18 +5,25 @@ answer -> self-critique -> corrected answer; a right answer whose critique says 
 question -> answer -> self-critique. Each trajectory is cut into one example per target turn
 (the critique, the correction, and the first answer only when it is right). Inputs are the
 ``01_samples`` / ``02_critiques`` (``--which all``) / ``03_refinements`` files of an iteration.
+
+When no sample gives a trajectory (a small run where no answer was right and confirmed, and no
+refinement fixed a wrong one), the file is an empty list and a warning says why; ``train
+--if-empty skip`` then records the model as not trained, and its row of the table says so.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from selfimprove.core.cli import parser, run
-from selfimprove.core.io import RecordError, read_jsonl
+from selfimprove.core.io import read_jsonl
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.selftalk.selfcorrect import trajectory_examples, turn_examples
 from selfimprove.selftalk.sft import add_sft_args, sft_eos, write_sft
+
+log = logging.getLogger(__name__)
 
 
 def main(argv=None) -> int:
@@ -52,7 +59,7 @@ def main(argv=None) -> int:
         trajectories, counts = trajectory_examples(questions, samples, critiques, refinements)
         examples = [e for t in trajectories for e in turn_examples(t)]
         if not examples:
-            raise RecordError(f"{args.out}: no usable self-correction trajectory ({counts})")
+            log.warning("%s: no usable self-correction trajectory (%s); the file is empty", args.out, counts)
         write_sft(args.out, examples, args.format, eos)
         step.count(**counts, examples=len(examples))
     print(f"{len(examples)} self-correction examples -> {args.out}")

@@ -25,6 +25,10 @@ Only the final model is kept unless checkpoints are asked for (``--keep-checkpoi
 ``KEEP_CHECKPOINTS``, or ``--save-steps N``); with them, rerunning a killed training resumes from
 its newest checkpoint.
 Every value can be overridden with ``--set key=value`` (LLaMA-Factory argument names).
+
+An empty data file is an error, unless ``--if-empty skip``: then nothing is trained, the model
+folder holds only ``not_trained.json`` (the reason), and the step is recorded with ``examples=0``;
+the evaluation of such a model reports it as not trained.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ from pathlib import Path
 
 from selfimprove.core.cli import parser, run
 from selfimprove.core.errors import DataError, UsageError
-from selfimprove.core.layout import RunLayout
+from selfimprove.core.io import atomic_write_json, read_json
+from selfimprove.core.layout import NOT_TRAINED, RunLayout
+from selfimprove.core.manifest import Step
 from selfimprove.training.launcher import dataset_name, parse_overrides
 from selfimprove.training.runner import TrainJob, run_job
 
@@ -66,6 +72,12 @@ def build_parser():
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a LLaMA-Factory argument (repeatable)"
     )
     g.add_argument("--llamafactory-cli", default=None, help="path of llamafactory-cli (default: .venv-train)")
+    g.add_argument(
+        "--if-empty",
+        choices=("error", "skip"),
+        default="error",
+        help=f"an empty data file: error (default), or skip training and leave {NOT_TRAINED} in the model folder",
+    )
     ap.add_argument("--step", default=None, help=f"step name in the manifest (critic default: {CRITIC_STEP})")
     return ap
 
@@ -94,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         if not data_file.is_file():
             raise DataError(f"{data_file} not found")
         step, dataset = args.step or CRITIC_STEP, dataset_name(f"critic_{data_file.stem}")
+    if args.if_empty == "skip" and read_json(data_file) == []:
+        skip_empty(run_dir, step, data_file, out_dir)
+        return 0
     overrides = parse_overrides(args.set)
     keep = args.keep_checkpoints or args.save_steps is not None or overrides.get("save_strategy", "no") != "no"
     job = TrainJob(
@@ -119,6 +134,17 @@ def main(argv: list[str] | None = None) -> int:
     if out is not None:
         print(f"{args.role} model: {out}")
     return 0
+
+
+def skip_empty(run_dir: Path, step_name: str, data_file: Path, out_dir: Path) -> None:
+    """Record a model that was not trained because its data file holds no example."""
+    if (out_dir / "config.json").exists():
+        raise DataError(f"{data_file} is empty, but {out_dir} holds a model; use a new EXP_NUM or remove the folder")
+    reason = f"{data_file.name} holds no training example"
+    with Step(run_dir, step_name, {"data_file": str(data_file), "if_empty": "skip"}) as step:
+        atomic_write_json(out_dir / NOT_TRAINED, {"reason": reason, "data_file": str(data_file)})
+        step.count(examples=0, trained=0)
+    print(f"[{step_name}] not trained: {reason} ({out_dir / NOT_TRAINED})")
 
 
 if __name__ == "__main__":
