@@ -18,6 +18,12 @@ generates, and the wall time of the evaluation's generation phases (greedy, pool
 pool refinements, sequential rounds), and finally the time to close both engines.
 
     python scripts/bench_pipeline.py --eval --questions 8 --n 2 --max-tokens 64 --rounds 1 --repeat 2
+
+``--ray``: the sample task through ``ENGINE=ray`` (a local Ray instance, the engine ``RAY_ENGINE``
+picks in each replica) against the same engine in this process; the sides take turns (ABBA), one
+loaded at a time.
+
+    python scripts/bench_pipeline.py --ray --questions 16 --n 2 --max-tokens 64 --rounds 2 --repeat 2
 """
 
 from __future__ import annotations
@@ -66,10 +72,13 @@ def main() -> int:
     ap.add_argument("--run-dir", default=str(DEFAULTS.layout.root))
     ap.add_argument("--eval", action="store_true", help="two engines: idle CPU and evaluation wall time")
     ap.add_argument("--critic-max-tokens", type=int, default=96, help="--eval: the critic's max tokens")
-    ap.add_argument("--repeat", type=int, default=2, help="--eval: repetitions of both policies, in ABBA order")
+    ap.add_argument("--repeat", type=int, default=2, help="--eval/--ray: repetitions of both sides, in ABBA order")
     ap.add_argument("--engine", choices=("vllm", "scripted"), default="vllm", help="--eval: scripted = dry run")
     ap.add_argument("--ray", action="store_true", help="ENGINE=ray (local instance) vs the same engine in-process")
-    ap.add_argument("--replicas", type=int, default=2, help="--ray: model replicas")
+    ap.add_argument("--replicas", type=int, default=0, help="--ray: model replicas (0: RAY_REPLICAS's default)")
+    ap.add_argument(
+        "--ray-engine", choices=("auto", "hf", "vllm"), default="auto", help="--ray: engine on both sides (RAY_ENGINE)"
+    )
     args = ap.parse_args()
     if args.eval:
         return bench_eval(args)
@@ -255,48 +264,58 @@ def bench_eval(args) -> int:
 
 
 def bench_ray(args) -> int:
-    """The sample stage's task through ENGINE=ray (transformers replicas as actors of a local Ray
-    instance, one CPU each) against the same transformers engine in this process, on the same
-    prompts and sampling parameters; rounds alternate and the median is reported."""
+    """The sample stage's task through ENGINE=ray (replicas as actors of a local Ray instance)
+    against the same engine in this process, on the same prompts and sampling parameters. The two
+    sides never hold engines at the same time (two vLLM CPU engines would share the cores): each
+    repetition loads one side, runs ``--rounds`` rounds and closes it, in ABBA order; medians."""
     from selfimprove.core.io import read_jsonl
     from selfimprove.data.datasets import load_questions
-    from selfimprove.generation.engines import EngineSettings, HFEngine, SamplingParams
+    from selfimprove.generation.engines import EngineSettings, SamplingParams
     from selfimprove.generation.engines.ray_engine import RayEngine
+    from selfimprove.generation.engines.ray_pool import pick_inner
+    from selfimprove.generation.engines.registry import ENGINE_CLASSES
     from selfimprove.generation.tasks import sample_questions
 
+    inner = pick_inner(args.ray_engine)
     questions = load_questions("synthetic", "test", limit=args.questions)
     params = SamplingParams(n=args.n, temperature=0.7, max_tokens=args.max_tokens, seed=0)
-    t0 = time.time()
-    direct = HFEngine(args.model, max_model_len=2048)
-    direct_start = time.time() - t0
-    t0 = time.time()
-    ray = RayEngine(EngineSettings(model=args.model, max_model_len=2048), replicas=args.replicas, inner="hf")
-    ray_start = time.time() - t0
+    settings = EngineSettings(model=args.model, max_model_len=2048)
     runs: dict[str, list[tuple[float, int]]] = {"direct": [], "ray": []}
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            for r in range(args.rounds):
-                for name, engine in (("direct", direct), ("ray", ray)):
-                    out = Path(tmp) / f"{name}{r}.jsonl"
-                    t = time.perf_counter()
-                    sample_questions(engine, questions, out, params, chunk_size=args.chunk_size)
-                    secs = time.perf_counter() - t
-                    tokens = sum(x.get("completion_tokens") or 0 for x in read_jsonl(out))
-                    runs[name].append((secs, tokens))
-                    print(f"  round {r + 1} {name:<6} {secs:7.2f} s  {tokens / secs:7.1f} tok/s", flush=True)
-    finally:
-        ray.close()
-        direct.close()
+    starts: dict[str, list[float]] = {"direct": [], "ray": []}
+    replicas: list[int] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for rep in range(args.repeat):
+            for name in ("direct", "ray") if rep % 2 == 0 else ("ray", "direct"):
+                t0 = time.time()
+                if name == "direct":
+                    engine = ENGINE_CLASSES[inner].from_settings(settings)
+                else:
+                    engine = RayEngine(settings, replicas=args.replicas or None, inner=inner)
+                    replicas.append(len(engine.pool.handles))
+                starts[name].append(time.time() - t0)
+                try:
+                    for r in range(args.rounds):
+                        out = Path(tmp) / f"{name}{rep}_{r}.jsonl"
+                        t = time.perf_counter()
+                        sample_questions(engine, questions, out, params, chunk_size=args.chunk_size)
+                        secs = time.perf_counter() - t
+                        tokens = sum(x.get("completion_tokens") or 0 for x in read_jsonl(out))
+                        runs[name].append((secs, tokens))
+                        print(f"  rep {rep + 1} round {r + 1} {name:<6} {secs:7.2f} s  {tokens / secs:7.1f} tok/s")
+                finally:
+                    engine.close()
     print(
-        f"\nsample stage, {len(questions)} questions x {args.n} samples, max_tokens {args.max_tokens}, "
-        f"median of {args.rounds} alternating round(s); Ray: {args.replicas} replica(s), 1 CPU each:"
+        f"\nsample stage, {len(questions)} questions x {args.n} samples, max_tokens {args.max_tokens}, {inner} engine; "
+        f"median of {len(runs['direct'])} round(s) per side ({args.repeat} loads, ABBA); "
+        f"Ray: {replicas[0]} replica(s) on a local instance:"
     )
     print("| | seconds | tokens/s | samples/s | engine start |\n|---|---|---|---|---|")
     rate = {}
-    for name, start in (("direct", direct_start), ("ray", ray_start)):
+    for name in ("direct", "ray"):
         secs = statistics.median(s for s, _ in runs[name])
         rate[name] = statistics.median(tok / s for s, tok in runs[name])
-        label = "transformers engine in-process" if name == "direct" else f"ENGINE=ray, {args.replicas} replicas"
+        start = statistics.median(starts[name])
+        label = f"{inner} engine in-process" if name == "direct" else f"ENGINE=ray, {replicas[0]} replica(s)"
         print(f"| {label} | {secs:.2f} | {rate[name]:.1f} | {len(questions) * args.n / secs:.2f} | {start:.1f} s |")
     print(f"\nRay / direct (tokens/s): {100 * rate['ray'] / rate['direct']:.1f} % (goal >= 90 %)")
     return 0

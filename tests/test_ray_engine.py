@@ -75,10 +75,18 @@ def test_plan_replicas_per_gpu_group_or_per_node():
         plan_replicas({"GPU": 4, "CPU": 8}, 1, 3, 2)
 
 
-def test_inner_engine_follows_the_devices(monkeypatch):
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+def test_inner_engine_is_what_engine_auto_runs_in_process(monkeypatch):
+    import importlib.util
+
+    from selfimprove.generation.engines.registry import resolve_engine
+
+    real = importlib.util.find_spec
+    assert pick_inner("auto") == resolve_engine("auto")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real(name, *a))
     assert pick_inner("auto") == "hf"
-    assert pick_inner("vllm") == "vllm"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "vllm" else real(name, *a))
+    assert pick_inner("auto") == "vllm"
+    assert pick_inner("hf") == "hf" and pick_inner("vllm") == "vllm"
 
 
 def test_bad_settings_are_refused_before_ray_starts():

