@@ -85,3 +85,52 @@ def test_a_chain_judged_by_the_annotator():
         "Ines has 15 - 6 = 9 marbles left.\nHer brother gives her 9 * 3 = 27 marbles.\nThe answer is 27."
     )
     assert "15 - 6 = 9, not 8." in rec["selftalk"]
+
+
+def test_the_critique_stage_with_the_annotator_as_critic(tmp_path):
+    """``critique --critic-model annotator``: no model, the run's questions, the usual records."""
+    import json
+
+    import pytest
+
+    from selfimprove.core.errors import UsageError
+    from selfimprove.stages import critique as stage
+
+    run = tmp_path / "run"
+    (run / "data").mkdir(parents=True)
+    (run / "data" / "train.jsonl").write_text(json.dumps(MARBLES) + "\n")
+    wrong = SOLUTION_PREFIX + "Ines has 15 - 6 = 8 marbles left.\nHe gives her 8 * 3 = 24 marbles.\nThe answer is 24."
+    right = SOLUTION_PREFIX + "15 - 6 = 9.\n9 * 3 = 27.\nThe answer is 27."
+    samples = [
+        {"id": "syn/train/7/s0", "qid": "syn/train/7", "question": MARBLES["question"], "response": r, "correct": c}
+        for r, c in ((wrong, False), (right, True))
+    ]
+    samples[1]["id"] = "syn/train/7/s1"
+    (run / "iter_1").mkdir()
+    (run / "iter_1" / "01_samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    assert stage.main(["--run-dir", str(run), "--iter", "1", "--critic-model", "annotator"]) == 0
+    [rec] = [json.loads(x) for x in (run / "iter_1" / "02_critiques.jsonl").read_text().splitlines()]
+    assert rec["id"] == "syn/train/7/s0/c0" and rec["verdict"] == "wrong" and rec["critic_model"] == "annotator"
+    assert parse_critique(rec["critique"]).steps == ("wrong", "wrong", "wrong")
+    step = json.loads((run / "manifest.json").read_text())["steps"]["iter_1/02_critiques"]
+    assert step["counts"]["critiques"] == 1 and step["settings"]["questions"].endswith("data/train.jsonl")
+    # without a run folder it needs the questions; questions that miss a sample's are named
+    out = ["--samples", str(run / "iter_1" / "01_samples.jsonl"), "--out", str(tmp_path / "c.jsonl")]
+    with pytest.raises(UsageError, match="needs --questions"):
+        stage.main([*out, "--critic-model", "annotator"])
+    (tmp_path / "other.jsonl").write_text(json.dumps({**MARBLES, "id": "syn/train/8"}) + "\n")
+    with pytest.raises(UsageError, match="lacks questions of .*syn/train/7"):
+        stage.main([*out, "--critic-model", "annotator", "--questions", str(tmp_path / "other.jsonl")])
+
+
+def test_the_annotator_never_judges_test_answers():
+    import pytest
+
+    from selfimprove.core import config as C
+    from selfimprove.core.errors import UsageError
+    from selfimprove.stages.config import resolve
+
+    env = {"critic_model_name": "annotator", "dataset_name": "synthetic-easy"}
+    assert resolve(C.INFERENCE, {**env, "EVALUATE": "0"}).critic_model_name == "annotator"
+    with pytest.raises(UsageError, match="critiques training samples only"):
+        resolve(C.EVALUATE, {**env, "TEST_USE_CRITIC": "1", "ACTOR_MODELS": ""})

@@ -7,11 +7,18 @@ evaluation needs). Output: ``{"id": "<sample id>/c<k>", "sample_id", "qid", "cri
 the "Correctness of the final answer" format get ``verdict: null`` and are counted. With
 ``--run-dir`` and ``--iter k`` the files are the run's ``iter_k/01_samples.jsonl`` and
 ``iter_k/02_critiques.jsonl``, and the step is ``iter_k/02_critiques``.
+
+``--critic-model annotator`` writes the critiques without a model: the programmatic arithmetic
+annotator (:mod:`selfimprove.selftalk.annotator`) checks every step against the reference, in the
+same format and record shape. It knows the gold answer (a reference-guided, oracle-like critic)
+and reads GSM8K-style arithmetic; it needs the question records (``--questions``, with
+``--run-dir`` the run's ``data/train.jsonl``).
 """
 
 from __future__ import annotations
 
 from selfimprove.core.cli import add_generation_args, add_run_args, layout_paths, parser, sampling_from_args
+from selfimprove.core.errors import UsageError
 from selfimprove.core.io import ResumableJsonl, read_jsonl
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
@@ -19,6 +26,8 @@ from selfimprove.core.records import SAMPLE_FIELDS
 from selfimprove.generation.engines import add_engine_args, engine_kwargs, make_engine
 from selfimprove.generation.shard import add_shard_args, for_shard, merge_shards
 from selfimprove.generation.tasks import critique_samples, select_samples
+from selfimprove.selftalk.annotator import NAME as ANNOTATOR
+from selfimprove.selftalk.annotator import annotate_samples
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", default=None, help="graded samples (JSONL)")
     ap.add_argument("--out", default=None, help="output critiques (JSONL, appended/resumed)")
     ap.add_argument("--which", default="incorrect", choices=("incorrect", "all"), help="which samples to critique")
+    ap.add_argument(
+        "--questions", default=None, help=f"question records, for --critic-model {ANNOTATOR} (default: the run's)"
+    )
     add_engine_args(ap, "critic")
     add_generation_args(ap, temperature=0.0, n=1, knobs={"max_tokens": "critic_max_tokens"})
     add_run_args(ap, iteration=True)
@@ -33,11 +45,22 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     layout_paths(args, samples=lambda lay, k: lay.samples(k), out=lambda lay, k: lay.critiques(k))
     samples = select_samples(read_jsonl(args.samples, required=SAMPLE_FIELDS), args.which)
+    annotator = args.critic_model == ANNOTATOR
+    if annotator and args.questions is None:
+        if args.run_dir is None:
+            raise UsageError(f"--critic-model {ANNOTATOR} needs --questions (or --run-dir)")
+        args.questions = str(RunLayout(args.run_dir).questions("train"))
     params = sampling_from_args(args)
     step = Step(
         args.run_dir,
         args.step or (RunLayout.step("critiques", args.iter) if args.iter is not None else "critique"),
-        {"samples": args.samples, "model": args.critic_model, "which": args.which, **params.as_dict()},
+        {
+            "samples": args.samples,
+            "model": args.critic_model,
+            "which": args.which,
+            **params.as_dict(),
+            **({"questions": args.questions, "grader": args.grader} if annotator else {}),
+        },
         inputs=[args.samples],
         outputs=[args.out],
     )
@@ -47,7 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     if step.skip():
         return 0
     with step:
-        if samples:
+        if samples and annotator:
+            questions = {
+                q["id"]: q for q in read_jsonl(args.questions, required=("id", "question", "dataset_type", "gold"))
+            }
+            unknown = sorted({x["qid"] for x in samples} - questions.keys())
+            if unknown:
+                raise UsageError(f"{args.questions} lacks questions of {args.samples}: {', '.join(unknown[:5])}")
+            _, counts = annotate_samples(questions, samples, args.out, args.grader)
+        elif samples:
             engine = make_engine(**engine_kwargs(args, "critic"))
             _, counts = critique_samples(engine, samples, args.out, params, args.chunk_size)
             engine.close()
