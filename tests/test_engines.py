@@ -605,11 +605,20 @@ def test_vllm_worker_reports_start_failure(fake_vllm):
 
 def test_vllm_engine_on_cpu_runs_in_process(fake_vllm, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.delenv("VLLM_ENABLE_V1_MULTIPROCESSING", raising=False)  # restored after the test
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
+    monkeypatch.setenv("VLLM_CPU_MEMORY_UTILIZATION", "0.25")
     engine = VLLMEngine("m", model_type="base", seed=5)
     assert (engine.dp, engine.cpu, engine.name) == (1, True, "m")
+    # the engine core runs in this process, so its KV cache is sized explicitly
+    assert engine.in_process and os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
     (llm,) = _FakeLLM.instances
     assert llm.kwargs["enforce_eager"] is True and llm.kwargs["seed"] == 5
-    assert llm.kwargs["gpu_memory_utilization"] == float(os.environ.get("VLLM_CPU_MEMORY_UTILIZATION", 0.2))
+    assert llm.kwargs["gpu_memory_utilization"] == 0.25
+    import psutil
+
+    assert llm.kwargs["kv_cache_memory_bytes"] == int(0.25 * psutil.virtual_memory().total)  # "m": no local weights
+    assert len(engine._procs) == 0  # nothing of its own to pause while another engine works
     prompt = Prompt(({"role": "user", "content": "hi"},), prefix="Sure")
     assert engine.generate([prompt], SamplingParams(n=2, seed=3)) == [
         [
@@ -628,6 +637,26 @@ def test_vllm_engine_on_cpu_runs_in_process(fake_vllm, monkeypatch):
     assert llm.shut_down == 1
     with pytest.raises(RuntimeError, match="closed"):
         engine.generate([prompt], SamplingParams())
+
+
+def test_vllm_engine_on_cpu_with_engine_processes_when_asked(fake_vllm, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "1")
+    engine = VLLMEngine("m", model_type="base")
+    (llm,) = _FakeLLM.instances
+    assert not engine.in_process and "kv_cache_memory_bytes" not in llm.kwargs  # vLLM sizes it itself
+    engine.close()
+
+
+def test_cpu_kv_cache_is_the_memory_fraction_less_the_weights(tmp_path):
+    (tmp_path / "model.safetensors").write_bytes(b"x" * 1000)
+    (tmp_path / "pytorch_model.bin").write_bytes(b"x" * 500)
+    (tmp_path / "config.json").write_text("{}")
+    assert vllm_engine.weights_bytes(str(tmp_path)) == 1500
+    assert vllm_engine.weights_bytes("org/hub-id") == 0
+    gib = 1 << 30
+    assert vllm_engine.cpu_kv_cache_bytes(str(tmp_path), 0.5, 8 * gib) == 4 * gib - 1500
+    assert vllm_engine.cpu_kv_cache_bytes(str(tmp_path), 0.01, gib) == 256 << 20  # the floor
 
 
 def test_vllm_engine_on_gpus_uses_one_worker_per_group(fake_vllm, monkeypatch):

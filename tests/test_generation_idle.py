@@ -202,7 +202,8 @@ def spawning_vllm(monkeypatch):
     return module
 
 
-def test_cpu_vllm_engines_take_turns_and_close_their_processes(spawning_vllm):
+def test_cpu_vllm_engines_take_turns_and_close_their_processes(spawning_vllm, monkeypatch):
+    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "1")  # vLLM's engine processes, not in-process
     with VLLMEngine("actor", model_type="base") as actor, VLLMEngine("critic", model_type="base") as critic:
         assert [p.pid for p in actor._procs.processes] == [actor._llm.core.pid]
         assert set(idle.registered()) == {actor, critic}
@@ -218,6 +219,14 @@ def test_cpu_vllm_engines_take_turns_and_close_their_processes(spawning_vllm):
     assert (a_llm.shutdowns, c_llm.shutdowns) == (1, 1)
     assert _wait_status(a_core, "gone") == "gone" and _wait_status(c_core, "gone") == "gone"
     assert idle.registered() == []
+
+
+def test_in_process_cpu_vllm_engines_have_nothing_to_pause(spawning_vllm, monkeypatch):
+    monkeypatch.delenv("VLLM_ENABLE_V1_MULTIPROCESSING", raising=False)  # the CPU default: in-process
+    with VLLMEngine("actor", model_type="base") as actor, VLLMEngine("critic", model_type="base") as critic:
+        assert actor.in_process and critic.in_process
+        assert len(actor._procs) == 0 and idle.registered() == []
+        assert critic.generate([_prompt()], SamplingParams())[0][0].text == "ok"
 
 
 def test_gpu_vllm_engines_are_not_paused(spawning_vllm, monkeypatch):

