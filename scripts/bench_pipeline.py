@@ -24,13 +24,23 @@ picks in each replica) against the same engine in this process; the sides take t
 loaded at a time.
 
     python scripts/bench_pipeline.py --ray --questions 16 --n 2 --max-tokens 64 --rounds 2 --repeat 2
+
+``--startup``: what one stage process pays on CPU with vLLM's engine core in-process
+(``VLLM_ENABLE_V1_MULTIPROCESSING=0``, our CPU default) against vLLM's engine-core and worker
+processes (``=1``): each side is a fresh process that imports vLLM, starts the engine, runs the
+sample task once and closes it; ABBA order, medians of import, start, generation, close and the
+whole process.
+
+    python scripts/bench_pipeline.py --startup --questions 16 --n 2 --max-tokens 128 --repeat 2
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -79,7 +89,13 @@ def main() -> int:
     ap.add_argument(
         "--ray-engine", choices=("auto", "hf", "vllm"), default="auto", help="--ray: engine on both sides (RAY_ENGINE)"
     )
+    ap.add_argument("--startup", action="store_true", help="vLLM on CPU: engine core in-process vs its own processes")
+    ap.add_argument("--startup-child", choices=("0", "1"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.startup_child:
+        return startup_child(args)
+    if args.startup:
+        return bench_startup(args)
     if args.eval:
         return bench_eval(args)
     if args.ray:
@@ -318,6 +334,73 @@ def bench_ray(args) -> int:
         label = f"{inner} engine in-process" if name == "direct" else f"ENGINE=ray, {replicas[0]} replica(s)"
         print(f"| {label} | {secs:.2f} | {rate[name]:.1f} | {len(questions) * args.n / secs:.2f} | {start:.1f} s |")
     print(f"\nRay / direct (tokens/s): {100 * rate['ray'] / rate['direct']:.1f} % (goal >= 90 %)")
+    return 0
+
+
+def startup_child(args) -> int:
+    """One side of ``--startup``, in its own process: prints one JSON line of phase times."""
+    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = args.startup_child
+    t0 = time.perf_counter()
+    import vllm  # noqa: F401  (the import is one of the phases)
+
+    from selfimprove.core.io import read_jsonl
+    from selfimprove.data.datasets import load_questions
+    from selfimprove.generation.engines import SamplingParams, VLLMEngine
+    from selfimprove.generation.tasks import sample_questions
+
+    t1 = time.perf_counter()
+    engine = VLLMEngine(args.model, max_model_len=2048)
+    t2 = time.perf_counter()
+    questions = load_questions("synthetic", "test", limit=args.questions)
+    params = SamplingParams(n=args.n, temperature=0.7, max_tokens=args.max_tokens, seed=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "samples.jsonl"
+        sample_questions(engine, questions, out, params, chunk_size=args.chunk_size)
+        tokens = sum(x.get("completion_tokens") or 0 for x in read_jsonl(out))
+    t3 = time.perf_counter()
+    engine.close()
+    t4 = time.perf_counter()
+    phases = {"import": t1 - t0, "start": t2 - t1, "generate": t3 - t2, "close": t4 - t3, "tokens": tokens}
+    print("STARTUP " + json.dumps(phases), flush=True)
+    return 0
+
+
+def bench_startup(args) -> int:
+    """``--startup``: fresh processes, one side at a time, ABBA; the whole process timed from outside."""
+    runs: dict[str, list[dict]] = {"0": [], "1": []}
+    for rep in range(args.repeat):
+        for mode in ("0", "1") if rep % 2 == 0 else ("1", "0"):
+            cmd = [sys.executable, __file__, "--startup-child", mode, "--model", args.model]
+            cmd += ["--questions", str(args.questions), "--n", str(args.n), "--max-tokens", str(args.max_tokens)]
+            t = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            total = time.perf_counter() - t
+            lines = [x for x in proc.stdout.splitlines() if x.startswith("STARTUP ")]
+            if proc.returncode or not lines:
+                print(proc.stderr[-3000:], file=sys.stderr)
+                print(f"error: the side with VLLM_ENABLE_V1_MULTIPROCESSING={mode} failed", file=sys.stderr)
+                return 1
+            phases = json.loads(lines[-1][len("STARTUP ") :]) | {"process": total}
+            runs[mode].append(phases)
+            print(f"  rep {rep + 1} multiprocessing={mode}: " + ", ".join(f"{k} {v:.1f}" for k, v in phases.items()))
+    print(
+        f"\none stage process on CPU: import vLLM, start the engine, sample {args.questions} questions x {args.n} "
+        f"(max_tokens {args.max_tokens}), close; median of {args.repeat} per side (ABBA):"
+    )
+    print("| vLLM engine core | import | start | generate | close | whole process | tokens/s |")
+    print("|---|---|---|---|---|---|---|")
+    med = {}
+    for mode, label in (("0", "in-process (our CPU default)"), ("1", "own processes (vLLM's default)")):
+        m = {
+            k: statistics.median(r[k] for r in runs[mode]) for k in ("import", "start", "generate", "close", "process")
+        }
+        rate = statistics.median(r["tokens"] / r["generate"] for r in runs[mode])
+        med[mode] = m
+        print(
+            f"| {label} | {m['import']:.1f} s | {m['start']:.1f} s | {m['generate']:.1f} s | {m['close']:.1f} s "
+            f"| {m['process']:.1f} s | {rate:.1f} |"
+        )
+    print(f"\nin-process saves {med['1']['process'] - med['0']['process']:.1f} s per stage process")
     return 0
 
 

@@ -18,6 +18,9 @@
 #   RUNS_DIR          where runs go (default: runs/)
 #   PYTHON            interpreter with the inference stack (default: .venv/bin/python)
 #   SWEEP_DRIVER_DIR  folder of the driver scripts (default: selfimprove/)
+#   TRAIN_REUSE_DIR   fine-tunings shared between cells when their arguments, data and base model
+#                     are the same, e.g. every cell's iteration 0 (default: RUNS_DIR/<sweep>/shared_training;
+#                     empty = every cell trains its own)
 #   any driver knob   replaces the preset's line for it (the cells' grid values still apply)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,6 +36,7 @@ py() { "${PYTHON}" -m "selfimprove.$@"; }
 plan="$(py sweep plan "${preset}" --owner-pid $$)"
 eval "${plan}"   # SWEEP_DIR=..., cells=(...)
 trap '"${PYTHON}" -m selfimprove.sweep end "${SWEEP_DIR}" --owner-pid $$' EXIT
+export TRAIN_REUSE_DIR="${TRAIN_REUSE_DIR-${SWEEP_DIR}/shared_training}"
 echo "sweep ${SWEEP_DIR}: ${#cells[@]} cells"
 
 declare -A knobs

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import logging
 import os
 import queue
 import random
@@ -619,6 +620,20 @@ def test_vllm_engine_on_cpu_runs_in_process(fake_vllm, monkeypatch):
 
     assert llm.kwargs["kv_cache_memory_bytes"] == int(0.25 * psutil.virtual_memory().total)  # "m": no local weights
     assert len(engine._procs) == 0  # nothing of its own to pause while another engine works
+    notice = logging.LogRecord(
+        "vllm.v1.worker.cpu_worker",
+        logging.WARNING,
+        "",
+        0,
+        "CPU backend doesn't allow to use `torch.set_num_threads` after the thread binding, skip it.",
+        None,
+        None,
+    )
+    cpu_logger = logging.getLogger("vllm.v1.worker.cpu_worker")
+    assert not cpu_logger.filter(notice)  # vLLM's own harmless in-process notice is dropped
+    assert cpu_logger.filter(
+        logging.LogRecord("vllm.v1.worker.cpu_worker", logging.WARNING, "", 0, "other", None, None)
+    )
     prompt = Prompt(({"role": "user", "content": "hi"},), prefix="Sure")
     assert engine.generate([prompt], SamplingParams(n=2, seed=3)) == [
         [

@@ -119,6 +119,16 @@ def test_cli_options_reach_make_engine(monkeypatch):
         ap.parse_args(["--critic-model", "m", "--critic-api-mode", "edits"])
 
 
+def test_a_wrong_prompt_format_is_a_usage_error(capsys):
+    ap = argparse.ArgumentParser()
+    add_engine_args(ap, "actor")
+    assert ap.parse_args(["--actor-model", "m", "--actor-type", "Instruct"]).actor_type == "Instruct"
+    with pytest.raises(SystemExit) as exit_info:
+        ap.parse_args(["--actor-model", "m", "--actor-type", "vllm"])  # an engine name in the wrong flag
+    assert exit_info.value.code == 2
+    assert "'vllm' is not a prompt format" in capsys.readouterr().err
+
+
 def test_engines_are_context_managers():
     with ScriptedEngine(lambda p, k: "x") as engine:
         assert engine.generate([Prompt(({"role": "user", "content": "q"},))], SamplingParams())[0][0].text == "x"

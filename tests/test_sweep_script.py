@@ -18,6 +18,7 @@ set -eu
 run="${RUNS_DIR}/${EXP_NUM}"; mkdir -p "${run}"
 echo "inference USE_CRITIC=${USE_CRITIC:-} sample_num=${sample_num} EVALUATE=${EVALUATE} ITER_NUM=${ITER_NUM}" >> "${run}/calls.log"
 printf '%s\n' "${default_system}" > "${run}/system.txt"
+printf '%s\n' "${TRAIN_REUSE_DIR-unset}" > "${run}/reuse.txt"
 if [ "${FAIL_CELL:-}" = "${EXP_NUM}" ]; then exit 3; fi
 """
 EVALUATE = """#!/usr/bin/env bash
@@ -54,7 +55,16 @@ def setup(tmp_path: Path, grid: str = "USE_CRITIC=0,1 sample_num=1,2") -> tuple[
     preset = tmp_path / "toy.env"
     preset.write_text(PRESET.replace("{grid}", grid))
     env = {**os.environ, "PYTHON": sys.executable, "RUNS_DIR": str(tmp_path / "runs"), "SWEEP_DRIVER_DIR": str(drivers)}
-    for k in ("PRESET", "SCALE", "SWEEP_NAME", "MATHCRITIQUE_RUN_LOCK", "sample_num", "USE_CRITIC", "ITER_NUM"):
+    for k in (
+        "PRESET",
+        "SCALE",
+        "SWEEP_NAME",
+        "MATHCRITIQUE_RUN_LOCK",
+        "sample_num",
+        "USE_CRITIC",
+        "ITER_NUM",
+        "TRAIN_REUSE_DIR",
+    ):
         env.pop(k, None)
     return preset, env
 
@@ -134,6 +144,21 @@ def test_changed_knobs_run_a_finished_cell_again(tmp_path):
     proc = sweep(preset, env, test_limit="3")  # a knob the preset does not set, from the environment
     assert proc.returncode == 0, proc.stderr
     assert all(len(lines) == 4 for lines in calls(out).values())
+
+
+def test_cells_share_one_reuse_folder_unless_told_otherwise(tmp_path):
+    preset, env = setup(tmp_path, "sample_num=1,2")
+    out = tmp_path / "runs" / "toy"
+    assert sweep(preset, env).returncode == 0
+    reuse = {p.parent.name: p.read_text().strip() for p in out.glob("*/reuse.txt")}
+    assert reuse == {f"toy_sample_num-{n}": str(out / "shared_training") for n in "12"}
+    # where fine-tunings are shared does not change what a cell computes: finished cells stay finished
+    proc = sweep(preset, env, TRAIN_REUSE_DIR="")
+    assert proc.returncode == 0 and proc.stdout.count("done, skipped") == 2
+    other = tmp_path / "runs2"
+    proc = sweep(preset, {**env, "RUNS_DIR": str(other)}, TRAIN_REUSE_DIR="")  # empty: every cell trains its own
+    assert proc.returncode == 0, proc.stderr
+    assert {p.read_text() for p in (other / "toy").glob("*/reuse.txt")} == {"\n"}
 
 
 def test_the_paper_scale_goes_to_its_own_folder_or_is_refused(tmp_path):

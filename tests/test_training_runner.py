@@ -60,7 +60,15 @@ def cli(tmp_path, monkeypatch):
     path.chmod(0o755)
     monkeypatch.setenv("LLAMAFACTORY_CLI", str(path))
     monkeypatch.setenv("FAKE_LOG", str(tmp_path / "calls.jsonl"))
-    for var in ("NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT", "FORCE_TORCHRUN", "KEEP_CHECKPOINTS"):
+    for var in (
+        "NNODES",
+        "NODE_RANK",
+        "MASTER_ADDR",
+        "MASTER_PORT",
+        "FORCE_TORCHRUN",
+        "KEEP_CHECKPOINTS",
+        "TRAIN_REUSE_DIR",
+    ):
         monkeypatch.delenv(var, raising=False)
     return tmp_path / "calls.jsonl"
 
@@ -236,6 +244,66 @@ def test_changed_training_data_is_trained_again(tmp_path, cli, caplog):
     assert exit_code(argv) == 0
     assert len(calls(cli)) == 2 and "training again" in caplog.text
     assert read_manifest(tmp_path)["steps"]["critic/05_train"]["counts"]["examples"] == 5
+
+
+def test_same_inputs_in_another_run_reuse_the_filed_model(tmp_path, cli, caplog):
+    """Two runs' iteration 0 with the same data and arguments: trained once, the second takes it."""
+    reuse = tmp_path / "shared"
+    runs = [tmp_path / "cell_a", tmp_path / "cell_b"]
+    for run_dir in runs:
+        (run_dir / "iter_0").mkdir(parents=True)
+        (run_dir / "iter_0" / "sft.json").write_text(json.dumps(sharegpt(2)))
+    base = ["--iter", "0", "--base-model", str(MODEL), "--template", "smollm2", "--profile", "cpu"]
+    base += ["--reuse-dir", str(reuse)]
+    assert exit_code(["--run-dir", str(runs[0])] + base) == 0
+    assert len(calls(cli)) == 1 and "filed for reuse" in caplog.text
+    (entry,) = [d for d in reuse.iterdir() if d.is_dir()]
+    assert json.loads((entry / "entry.json").read_text())["source"] == str(runs[0] / "iter_0" / "actor")
+
+    assert exit_code(["--run-dir", str(runs[1])] + base) == 0
+    assert len(calls(cli)) == 1  # not trained again
+    actor = runs[1] / "iter_0" / "actor"
+    assert check_model_folder(actor) == [] and not actor.with_name("actor.partial").exists()
+    assert (actor / "model.safetensors").samefile(entry / "model" / "model.safetensors")  # hard links
+    counts = read_manifest(runs[1])["steps"]["iter_0/05_train"]["counts"]
+    assert counts["reused_from"] == str(runs[0] / "iter_0" / "actor") and counts["examples"] == 2
+    assert counts["train_loss"] == 1.25
+    assert "not trained: reused" in (runs[1] / "iter_0" / "train.log").read_text()
+    assert yaml_args(runs[1] / "iter_0" / "train.yaml")["output_dir"] == str(actor) + ".partial"
+    # a rerun of the reused step is done and intact: skipped
+    assert exit_code(["--run-dir", str(runs[1])] + base) == 0
+    assert len(calls(cli)) == 1 and "already done" in caplog.text
+
+
+def test_other_data_or_arguments_are_trained_not_reused(tmp_path, cli):
+    reuse = tmp_path / "shared"
+    data = tmp_path / "c.json"
+    data.write_text(json.dumps(sharegpt(3)))
+    argv = CRITIC + ["--run-dir", str(tmp_path), "--dataset-file", str(data), "--reuse-dir", str(reuse)]
+    assert exit_code(argv + ["--out-dir", str(tmp_path / "m1"), "--step", "s1"]) == 0
+    assert exit_code(argv + ["--out-dir", str(tmp_path / "m2"), "--step", "s2", "--set", "learning_rate=1e-4"]) == 0
+    data.write_text(json.dumps(sharegpt(4)))
+    assert exit_code(argv + ["--out-dir", str(tmp_path / "m3"), "--step", "s3"]) == 0
+    assert len(calls(cli)) == 3 and len([d for d in reuse.iterdir() if d.is_dir()]) == 3
+    # without a reuse folder nothing is looked up or filed
+    data.write_text(json.dumps(sharegpt(3)))
+    plain = CRITIC + ["--run-dir", str(tmp_path), "--dataset-file", str(data), "--out-dir", str(tmp_path / "m4")]
+    plain += ["--step", "s4"]
+    assert exit_code(plain) == 0 and len(calls(cli)) == 4
+
+
+def test_a_broken_filed_model_is_trained_instead(tmp_path, cli, caplog):
+    reuse = tmp_path / "shared"
+    data = tmp_path / "c.json"
+    data.write_text(json.dumps(sharegpt(3)))
+    argv = CRITIC + ["--run-dir", str(tmp_path), "--dataset-file", str(data), "--reuse-dir", str(reuse)]
+    assert exit_code(argv + ["--out-dir", str(tmp_path / "m1"), "--step", "s1"]) == 0
+    (entry,) = [d for d in reuse.iterdir() if d.is_dir()]
+    (entry / "model" / "model.safetensors").unlink()
+    assert exit_code(argv + ["--out-dir", str(tmp_path / "m2"), "--step", "s2"]) == 0
+    assert len(calls(cli)) == 2 and "incomplete" in caplog.text
+    assert check_model_folder(tmp_path / "m2") == []
+    assert check_model_folder(entry / "model") == []  # the entry was filed again by that training
 
 
 def test_trainer_environment_leaves_hub_offline_mode_to_the_caller():

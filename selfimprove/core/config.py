@@ -377,6 +377,15 @@ class RunKnobs:
         scopes=_TRAINING,
         export=_TRAINING,
     )
+    train_reuse_dir: str = knob(
+        "TRAIN_REUSE_DIR",
+        "",
+        "folder of finished fine-tunings: one whose arguments, data and base model match is reused instead of "
+        "training again (scripts/sweep.sh: <sweep>/shared_training; empty = off)",
+        scopes=_TRAINING,
+        export=_TRAINING,
+        empty=True,
+    )
     zero_stage: int = knob(
         "ZERO_STAGE",
         2,

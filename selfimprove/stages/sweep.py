@@ -35,7 +35,7 @@ from selfimprove.core.parsing import ArgumentParser
 SWEEP_VERSION = 1
 STATUSES = ("pending", "running", "done", "failed")
 #: knobs of the environment that do not change what a cell computes
-_NOT_RECORDED = {"LOG_LEVEL", "RUNS_DIR", "EXP_NUM", "PYTHON", "CHUNK_SIZE"}
+_NOT_RECORDED = {"LOG_LEVEL", "RUNS_DIR", "EXP_NUM", "PYTHON", "CHUNK_SIZE", "TRAIN_REUSE_DIR"}
 
 
 def _now() -> str:

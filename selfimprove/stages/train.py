@@ -26,6 +26,10 @@ Only the final model is kept unless checkpoints are asked for (``--keep-checkpoi
 its newest checkpoint.
 Every value can be overridden with ``--set key=value`` (LLaMA-Factory argument names).
 
+With ``--reuse-dir DIR`` (knob ``TRAIN_REUSE_DIR``) a training whose arguments, data bytes and base
+model match one filed in DIR takes that model instead of training again; every finished training
+is filed there (:mod:`selfimprove.training.reuse`).
+
 An empty data file is an error, unless ``--if-empty skip``: then nothing is trained, the model
 folder holds only ``not_trained.json`` (the reason), and the step is recorded with ``examples=0``;
 the evaluation of such a model reports it as not trained.
@@ -67,6 +71,7 @@ def build_parser():
     ap.add_knob(g, "--profile", "profile")
     ap.add_knob(g, "--zero-stage", "zero_stage")
     ap.add_knob(g, "--keep-checkpoints", "keep_checkpoints", metavar="0|1")
+    ap.add_knob(g, "--reuse-dir", "train_reuse_dir", metavar="DIR")
     g.add_argument("--save-steps", type=int, default=None, help="checkpoint every N steps (implies checkpoints)")
     g.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a LLaMA-Factory argument (repeatable)"
@@ -129,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         yaml_path=yaml_path,
         log_path=log_path,
         cli=args.llamafactory_cli,
+        reuse_dir=args.reuse_dir or None,
     )
     out = run_job(job)
     if out is not None:

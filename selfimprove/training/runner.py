@@ -14,7 +14,10 @@ Used by both roles of ``python -m selfimprove.train`` (the actor of an iteration
 * with checkpoints on, a killed run resumes from its newest complete ``checkpoint-N``; with them
   off (the default) only the final model is kept;
 * with several nodes (``NNODES`` > 1) every node runs the same command: each checks the settings
-  and waits for the other nodes' markers; node 0 records the step and publishes the model.
+  and waits for the other nodes' markers; node 0 records the step and publishes the model;
+* with a reuse folder (``reuse_dir``, knob ``TRAIN_REUSE_DIR``; single node) a training whose
+  arguments, data bytes and base model match one filed there takes that model instead of training
+  again, and every finished training is filed (:mod:`selfimprove.training.reuse`).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from selfimprove.training.launcher import (
     trainer_env,
     training_args,
 )
+from selfimprove.training.reuse import ReuseDir, ReuseEntry, link_tree, reuse_key
 
 
 @dataclass
@@ -68,6 +72,7 @@ class TrainJob:
     yaml_path: Path | None = None
     log_path: Path | None = None
     cli: str | None = None
+    reuse_dir: str | None = None
 
     @property
     def partial(self) -> Path:
@@ -162,6 +167,11 @@ def run_job(job: TrainJob, env: Mapping[str, str] | None = None) -> Path | None:
             "recorded as done, but " + "; ".join(problems) + "; training again",
             logging.WARNING,
         )
+    reuse = ReuseDir(job.reuse_dir) if job.reuse_dir and not topo.multinode else None
+    key = reuse_key(targs, job.data_file, job.fmt) if reuse else ""
+    entry = reuse.lookup(key) if reuse else None
+    if entry is not None:
+        return publish_reused(job, step, entry, records, yaml_path, log_path, targs)
     cli = find_cli(job.cli)
     if topo.multinode:
         timeout = float(env.get("NODE_WAIT_S", "600"))
@@ -199,5 +209,34 @@ def run_job(job: TrainJob, env: Mapping[str, str] | None = None) -> Path | None:
             train_loss=result.get("train_loss"),
             train_runtime=result.get("train_runtime"),
             resumed_from=resumed.name if resumed else None,
+        )
+    if reuse is not None and reuse.store(key, job.out_dir, source=str(job.out_dir), step=job.step, train_args=targs):
+        _say(job, f"filed for reuse in {reuse.entry_dir(key)}")
+    return job.out_dir
+
+
+def publish_reused(
+    job: TrainJob, step: Step, entry: ReuseEntry, records: list, yaml_path: Path, log_path: Path, targs: dict
+) -> Path:
+    """``job.out_dir`` from a filed training with the same inputs, recorded as a finished step."""
+    _say(job, f"same arguments, data and base model as {entry.record.get('source')}: reusing {entry.model}")
+    atomic_write_text(yaml_path, to_yaml(targs))
+    with step:
+        for stale in (job.partial, job.out_dir):
+            if stale.exists():
+                shutil.rmtree(stale)
+        link_tree(entry.model, job.partial)
+        job.partial.rename(job.out_dir)
+        atomic_write_text(
+            log_path,
+            f"not trained: reused {entry.model} (trained as {entry.record.get('source')}, "
+            f"step {entry.record.get('step')}, filed {entry.record.get('filed')}); same arguments, data and base model\n",
+        )
+        result = train_results(job.out_dir)
+        step.count(
+            examples=len(records),
+            train_loss=result.get("train_loss"),
+            train_runtime=result.get("train_runtime"),
+            reused_from=str(entry.record.get("source")),
         )
     return job.out_dir

@@ -38,6 +38,16 @@ def engine_names() -> tuple[str, ...]:
 ENGINES = engine_names()
 
 
+MODEL_TYPES = ("auto", "chat", "instruct", "base")
+
+
+def model_type_arg(value: str) -> str:
+    """``--<role>-type``: a prompt format, case-insensitive (argparse reports anything else)."""
+    if value.lower() not in MODEL_TYPES:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a prompt format: auto, chat/Instruct or base/Base")
+    return value
+
+
 def add_engine_args(parser: argparse.ArgumentParser, role: str, required: bool = True) -> None:
     """Add ``--<role>-model``, ``--<role>-engine`` ... options for one model role (actor/critic).
 
@@ -54,6 +64,7 @@ def add_engine_args(parser: argparse.ArgumentParser, role: str, required: bool =
     g.add_argument(
         f"--{role}-type",
         default="auto",
+        type=model_type_arg,
         help="prompt format: auto (chat template if the tokenizer has one), chat/Instruct, base/Base",
     )
     g.add_argument(

