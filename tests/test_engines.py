@@ -4,8 +4,8 @@ loopback, and the data-parallel worker pool of the vLLM engine with stand-in wor
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import logging
+import multiprocessing as mp
 import os
 import queue
 import random
