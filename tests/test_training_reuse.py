@@ -77,8 +77,9 @@ def test_store_then_lookup_and_what_a_lookup_refuses(tmp_path, caplog):
     model = _model(tmp_path / "m")
     key = "ab" * 32
     assert reuse.lookup(key) is None
-    where = reuse.store(key, model, source=str(model), step="iter_0/05_train", train_args={"a": 1})
-    assert where == tmp_path / "shared" / key[:16]
+    filed = reuse.store(key, model, source=str(model), step="iter_0/05_train", train_args={"a": 1})
+    where = tmp_path / "shared" / key[:16]
+    assert filed == where
     entry = reuse.lookup(key)
     assert entry is not None and entry.model == where / "model" and entry.record["step"] == "iter_0/05_train"
     assert reuse.store(key, model, source="other", step="s", train_args={}) is None  # the first is kept
