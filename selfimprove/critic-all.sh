@@ -47,6 +47,7 @@
 #   GRADER                     answer grader: default, mathcritique (seed-faithful), math-verify
 #   PROFILE                    training profile: cpu or gpu (default: gpu if nvidia-smi sees one)
 #   KEEP_CHECKPOINTS           keep full training checkpoints next to each model (a killed training resumes from them)
+#   TRAIN_REUSE_DIR            reuse a finished fine-tuning with the same arguments, data and base model (sweeps: shared)
 #   ZERO_STAGE                 DeepSpeed ZeRO stage of the gpu profile: 2 or 3
 #   critic_dataset_name        questions the critique data is built from (dataset specs)
 #   critic_test_dataset_name   held-out questions of the critic evaluation (default: critic_dataset_name)

@@ -53,6 +53,7 @@
 #   PROFILE                   training profile: cpu or gpu (default: gpu if nvidia-smi sees one)
 #   TRAIN_ARGS                extra LLaMA-Factory arguments, e.g. "max_steps=20 learning_rate=1e-5"
 #   KEEP_CHECKPOINTS          keep full training checkpoints next to each model (resumable training)
+#   TRAIN_REUSE_DIR           reuse a finished fine-tuning with the same arguments, data and base model (sweeps: shared)
 #   ZERO_STAGE                DeepSpeed ZeRO stage of the gpu profile: 2 or 3
 #   USE_CRITIC                critique + refine the wrong samples, train on kept refinements
 #   USE_ORIGINAL              keep the iteration-0 reference data in every iteration

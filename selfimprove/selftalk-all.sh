@@ -55,6 +55,7 @@
 #   PROFILE                    training profile: cpu or gpu (default: gpu if nvidia-smi sees one)
 #   TRAIN_ARGS                 extra LLaMA-Factory arguments, e.g. "max_steps=20 learning_rate=1e-5"
 #   KEEP_CHECKPOINTS           keep full training checkpoints next to each model (a killed training resumes from them)
+#   TRAIN_REUSE_DIR            reuse a finished fine-tuning with the same arguments, data and base model (sweeps: shared)
 #   ZERO_STAGE                 DeepSpeed ZeRO stage of the gpu profile: 2 or 3
 #   MAX_STEPS                  most steps of a solution: critic-all.sh leaves longer paths out; selftalk-all.sh gives up a chain without a final answer
 #   eval_sample_num            N: pool per test question (Pass@K, MV@K, K = 1, 2, 4, ..., N)
