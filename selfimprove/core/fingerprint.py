@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -61,7 +62,7 @@ def fingerprint(path: str | os.PathLike) -> dict[str, Any]:
             if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
         }
         return {"kind": "dir", "files": files}
-    out: dict[str, Any] = {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+    out: dict[str, Any] = {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
     if p.suffix == ".jsonl":
         ids, bad = _jsonl_ids(p)
         out = {"kind": "jsonl", "records": len(ids), "ids_sha256": ids_digest(ids), "bad_lines": bad, **out}

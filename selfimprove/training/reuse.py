@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from selfimprove.core.fingerprint import sha256_file
 from selfimprove.core.io import atomic_write_json, read_json
 from selfimprove.training.weights import check_model_folder
 
@@ -40,14 +41,6 @@ log = logging.getLogger(__name__)
 
 #: arguments that say where files live, not what is trained
 _PLACES = ("output_dir", "dataset_dir", "dataset")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def model_identity(model: str) -> Any:
@@ -68,7 +61,7 @@ def reuse_key(train_args: dict, data_file: Path, fmt: str) -> str:
     args = {k: v for k, v in train_args.items() if k not in _PLACES}
     blob = {
         "args": args,
-        "data_sha256": _sha256(data_file),
+        "data_sha256": sha256_file(data_file),
         "format": fmt,
         "base_model": model_identity(str(train_args.get("model_name_or_path", ""))),
     }
