@@ -52,7 +52,7 @@ def answer(q: str, ok: str) -> dict:
     return {"pred": GOLD[q] if ok == "T" else "9", "correct": ok == "T"}
 
 
-def write_eval(folder: Path, questions, pool, greedy, critic: bool) -> None:
+def write_eval(folder: Path, questions, pool, greedy, critic: bool, actor_model: str | None = None) -> None:
     pool_recs = [
         {"id": f"{q}/s{j}", "qid": q, "index": j, **answer(q, ok)}
         for q, oks in pool.items()
@@ -63,6 +63,8 @@ def write_eval(folder: Path, questions, pool, greedy, critic: bool) -> None:
     jsonl(folder / "greedy.jsonl", greedy_recs)
     crits = refs = chain = None
     config = {"critic": "critic-x" if critic else None, "sequential_mode": "all", "sequential_chains": 1}
+    if actor_model is not None:
+        config["actor_model"] = actor_model
     if critic:
         crits, refs = [], []
         for r in pool_recs:
@@ -182,6 +184,43 @@ def test_runs_are_read_from_their_records(runs):
     pass1 = {(p["run"], p["actor"]): p["pass_at_1"]["value"] for p in c["per_iteration"]}
     assert pass1 == {("A", "iter_0"): 0.375, ("A", "iter_1"): 0.375, ("B", "iter_0"): 0.375, ("B", "iter_1"): 0.625}
     assert find(c["per_iteration"], run="B", actor="iter_1")["pass_at_1"]["n"] == 4
+
+
+def test_runs_without_iterations_are_named_by_where_their_actor_was_made(tmp_path):
+    """Table 3's SFT and self-correction cells have no self-improvement iterations: their method is
+    the place of the evaluated model in the run's layout, not "untrained"."""
+    questions = [
+        {"id": q, "dataset": "toy", "dataset_type": "gsm8k", "question": "?", "gold": g, "level": LEVEL[q]}
+        for q, g in GOLD.items()
+    ]
+    made = {
+        "sft": ("iter_0", "{run}/iter_0/actor"),
+        "selfcorrect": ("selfcorrect_model", "{run}/selftalk/selfcorrect_model/"),
+        "selftalk": ("selftalk_model", "{run}/selftalk/selftalk_model"),
+        "base": ("SmolLM2-135M-Instruct", "models/SmolLM2-135M-Instruct"),
+        "another-run": ("actor", "elsewhere/iter_2/actor"),
+        "other": ("my-model", "checkpoints/my-model"),
+    }
+    dirs = []
+    for name, (label, path) in made.items():
+        run = tmp_path / name
+        write_eval(run / "eval" / label, questions, POOL_A, GREEDY_A, critic=False, actor_model=path.format(run=run))
+        dirs.append(run)
+    # the evaluation driver records its configuration as "evaluate_config"
+    manifest = {"evaluate_config": {"model_name": "models/SmolLM2-135M-Instruct"}, "steps": {}}
+    for name in ("base", "other"):
+        (tmp_path / name / "manifest.json").write_text(json.dumps(manifest))
+    c = C.compare_runs(dirs, vote_fn=by_string, reference=REFERENCE)
+    assert {r["label"]: r["method"] for r in c["runs"]} == {
+        "sft": "SFT",
+        "selfcorrect": "self-correction FT",
+        "selftalk": "self-talk",
+        "base": "untrained",
+        "another-run": "self-improved",
+        "other": "other model",
+    }
+    assert find(c["grid"], run="selfcorrect")["method"] == "self-correction FT"
+    assert {r["label"]: r["model"] for r in c["runs"]}["other"] == "models/SmolLM2-135M-Instruct"
 
 
 def test_table3_grid_by_hand(runs):

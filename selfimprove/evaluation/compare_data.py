@@ -27,6 +27,14 @@ from selfimprove.evaluation.sequential import by_sample
 #: Pass@K and MV@K of the Table-3 grid use K = 5 (or N when the pool is smaller).
 TABLE_K = 5
 VANILLA, CRITIQUE = "vanilla", "critique-in-the-loop"
+SFT, SELF_CORRECTION, SELF_TALK = "SFT", "self-correction FT", "self-talk"
+SELF_IMPROVED, UNTRAINED, OTHER_MODEL = "self-improved", "untrained", "other model"
+#: where a run's layout puts a model (the last two parts of its path) -> how that model was trained
+_TRAINED_AT = {
+    ("iter_0", "actor"): SFT,
+    ("selftalk", "selfcorrect_model"): SELF_CORRECTION,
+    ("selftalk", "selftalk_model"): SELF_TALK,
+}
 
 
 @dataclass
@@ -138,6 +146,20 @@ def _training_n(run_dir: Path) -> int | None:
     return max(counts.values()) if counts else None
 
 
+def _method_of_model(actor: str, base_model: str | None) -> str:
+    """The training method of a run without self-improvement iterations: where its evaluated actor
+    was made (a run layout's SFT, self-correction or self-talk model, or another run's iteration),
+    untrained when it is the run's base model (or nothing says otherwise), else "other model"."""
+    where = tuple(Path(actor.rstrip("/")).parts[-2:])
+    if where in _TRAINED_AT:
+        return _TRAINED_AT[where]
+    if len(where) == 2 and where[1] == "actor" and re.fullmatch(r"iter_[1-9]\d*", where[0]):
+        return SELF_IMPROVED
+    if base_model and actor and actor.rstrip("/") != base_model.rstrip("/"):
+        return OTHER_MODEL
+    return UNTRAINED
+
+
 def load_run(path: str | os.PathLike, vote_fn: VoteFn) -> Run:
     run_dir = Path(path)
     found = sorted(RunLayout(run_dir).eval_root.glob(f"*/{EVAL_FILES['results']}"))
@@ -157,8 +179,12 @@ def load_run(path: str | os.PathLike, vote_fn: VoteFn) -> Run:
     refined = any((d / ITER_FILES["refinements"]).is_file() for _, d in iteration_dirs(run_dir))
     manifest = RunLayout(run_dir).manifest
     model = None
-    if manifest.is_file():
-        cfg = json.loads(manifest.read_text(encoding="utf-8")).get("config") or {}
-        model = cfg.get("model_name") if isinstance(cfg, dict) else None
-    method = (CRITIQUE if refined else VANILLA) if has_training_records(run_dir) else "untrained"
+    if manifest.is_file():  # each driver records its configuration: inference as "config", others as "<driver>_config"
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        configs = [data.get("config")] + [v for k, v in data.items() if k.endswith("_config")]
+        model = next((c["model_name"] for c in configs if isinstance(c, dict) and c.get("model_name")), None)
+    if has_training_records(run_dir):
+        method = CRITIQUE if refined else VANILLA
+    else:
+        method = _method_of_model(str(evaluated[-1].results["config"].get("actor_model") or ""), model)
     return Run(run_dir, run_dir.name, method, _training_n(run_dir), model, evaluated)
