@@ -92,12 +92,16 @@ def write_eval(folder: Path, questions, pool, greedy, critic: bool, actor_model:
     (folder / "results.json").write_text(json.dumps(res))
 
 
-def make_run(root: Path, name: str, critique: bool) -> Path:
-    run = root / name
-    questions = [
+def toy_questions() -> list[dict]:
+    return [
         {"id": q, "dataset": "toy", "dataset_type": "gsm8k", "question": "?", "gold": g, "level": LEVEL[q]}
         for q, g in GOLD.items()
     ]
+
+
+def make_run(root: Path, name: str, critique: bool) -> Path:
+    run = root / name
+    questions = toy_questions()
     jsonl(run / "data" / "test.jsonl", questions)
     write_eval(run / "eval" / "iter_0", questions, POOL_A, GREEDY_A, critic=False)
     if critique:
@@ -189,10 +193,7 @@ def test_runs_are_read_from_their_records(runs):
 def test_runs_without_iterations_are_named_by_where_their_actor_was_made(tmp_path):
     """Table 3's SFT and self-correction cells have no self-improvement iterations: their method is
     the place of the evaluated model in the run's layout, not "untrained"."""
-    questions = [
-        {"id": q, "dataset": "toy", "dataset_type": "gsm8k", "question": "?", "gold": g, "level": LEVEL[q]}
-        for q, g in GOLD.items()
-    ]
+    questions = toy_questions()
     made = {
         "sft": ("iter_0", "{run}/iter_0/actor"),
         "selfcorrect": ("selfcorrect_model", "{run}/selftalk/selfcorrect_model/"),
