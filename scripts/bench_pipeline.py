@@ -190,7 +190,7 @@ def _eval_phases(actor, critic, questions, out: Path, args) -> dict:
             actor, crits, as_samples, out / f"chain_round{r}.jsonl", greedy_p, reserved_new_data=10**9
         )
         current = [{**x, "question": qtext[x["qid"]]} for x in refs]
-    return {"seconds": time.perf_counter() - t0, "skipped_too_long": gc["skipped_too_long"]}
+    return {"seconds": time.perf_counter() - t0, "unanswered": gc["unanswered"]}
 
 
 def _engines(args):
@@ -266,8 +266,7 @@ def bench_eval(args) -> int:
             secs = [r["seconds"] for r in runs]
             each = ", ".join(f"{x:.1f}" for x in secs)
             print(
-                f"  {label:<22} median {statistics.median(secs):7.1f} s   ({each})   "
-                f"skipped_too_long={runs[0]['skipped_too_long']}"
+                f"  {label:<22} median {statistics.median(secs):7.1f} s   ({each})   unanswered={runs[0]['unanswered']}"
             )
     finally:  # closed even when the run is cut short (SIGTERM unwinds to here)
         t = time.perf_counter()

@@ -403,7 +403,14 @@ def _echo_worker(rank, devices, kwargs, inbox, outbox):
             if "FAIL" in texts:
                 raise ValueError("cannot generate for FAIL")
             seen = os.environ.get("CUDA_VISIBLE_DEVICES")
-            outbox.put(("ok", rank, [[f"{t}|{k}|rank={rank}|devices={seen}" for k in range(p["n"])] for t in texts]))
+            each = p if isinstance(p, list) else [p] * len(texts)  # one parameter dict per text, or one for all
+            outbox.put(
+                (
+                    "ok",
+                    rank,
+                    [[f"{t}|{k}|rank={rank}|devices={seen}" for k in range(q["n"])] for t, q in zip(texts, each)],
+                )
+            )
         except BaseException as e:
             outbox.put(("error", rank, f"{type(e).__name__}: {e}"))
 
@@ -457,6 +464,14 @@ def test_workers_shard_in_order_on_their_own_devices(pool):
     for i, completions in enumerate(out):
         r = expected_rank[i]
         assert completions == [f"t{i}|{k}|rank={r}|devices={devices[r]}" for k in range(2)]
+
+
+def test_workers_shard_per_text_parameters_with_their_texts(pool):
+    out = pool.generate([f"t{i}" for i in range(5)], [{"n": n} for n in (1, 2, 3, 1, 2)])
+    assert [len(c) for c in out] == [1, 2, 3, 1, 2]
+    assert out[2][2] == "t2|2|rank=1|devices=2,3"  # shards of 2: t2 is worker 1's first text
+    with pytest.raises(ValueError, match="2 parameter sets for 3 texts"):
+        pool.generate(["a", "b", "c"], [{"n": 1}] * 2)
 
 
 def test_workers_with_fewer_texts_than_workers(pool):
@@ -545,6 +560,7 @@ class _FakeLLM:
         self.calls.append((list(texts), sp))
         if any("FAIL" in t for t in texts):
             raise ValueError("engine failure")
+        each = sp if isinstance(sp, list) else [sp] * len(texts)  # vLLM takes one per prompt, or one for all
         return [
             types.SimpleNamespace(
                 prompt_token_ids=list(range(len(t.split()))),
@@ -552,10 +568,10 @@ class _FakeLLM:
                     types.SimpleNamespace(
                         text=f"{t}>{k}", finish_reason="length" if k else "stop", token_ids=list(range(k + 2))
                     )
-                    for k in range(sp.n)
+                    for k in range(q.n)
                 ],
             )
-            for t in texts
+            for t, q in zip(texts, each)
         ]
 
 
@@ -661,6 +677,36 @@ def test_vllm_engine_on_cpu_with_engine_processes_when_asked(fake_vllm, monkeypa
     (llm,) = _FakeLLM.instances
     assert not engine.in_process and "kv_cache_memory_bytes" not in llm.kwargs  # vLLM sizes it itself
     engine.close()
+
+
+def test_vllm_engine_caps_max_tokens_per_prompt_in_one_batch(fake_vllm, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    engine = VLLMEngine("m", model_type="base")
+    (llm,) = _FakeLLM.instances
+    prompts = [Prompt(({"role": "user", "content": f"q{i}"},)) for i in range(3)]
+    out = engine.generate_capped(prompts, SamplingParams(max_tokens=64, seed=2), [64, 10, 64])
+    assert [c[0].text for c in out] == [f"Human: q{i}\n\nAssistant:>0" for i in range(3)]
+    ((texts, sps),) = llm.calls  # one batch, one sampling-parameter set per prompt
+    assert len(texts) == 3 and [sp.max_tokens for sp in sps] == [64, 10, 64]
+    assert all(sp.stop == ["Human:", "Assistant:", "</s>"] for sp in sps)
+    engine.generate_capped(prompts[:2], SamplingParams(max_tokens=64), [12, 12])  # one limit: one plain call
+    assert llm.calls[1][1].max_tokens == 12
+    with pytest.raises(ValueError, match="2 max_tokens for 3 prompts"):
+        engine.generate_capped(prompts, SamplingParams(), [1, 2])
+    engine.close()
+
+
+def test_vllm_worker_takes_one_parameter_set_per_text(fake_vllm):
+    inbox: queue.Queue = queue.Queue()
+    outbox: queue.Queue = queue.Queue()
+    inbox.put((["a", "b"], [{"n": 1, "max_tokens": 5}, {"n": 2, "max_tokens": 9}]))
+    inbox.put(None)
+    _vllm_worker(0, None, {"model": "m"}, inbox, outbox)
+    assert outbox.get_nowait() == ("ready", 0, None)
+    kind, _, outs = outbox.get_nowait()
+    assert kind == "ok" and [len(c) for c in outs] == [1, 2]
+    (llm,) = _FakeLLM.instances
+    assert [sp.max_tokens for sp in llm.calls[0][1]] == [5, 9]
 
 
 def test_cpu_kv_cache_is_the_memory_fraction_less_the_weights(tmp_path):

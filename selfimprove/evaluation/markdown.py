@@ -36,6 +36,10 @@ def config_lines(results: Mapping, label: str | None = None) -> list[str]:
     shown.update(cfg)
     avail = results.get("available") or {}
     shown["inputs present"] = ", ".join(k for k, v in avail.items() if v) or "pool only"
+    if "unanswered" in results:  # items whose prompt is longer than the context window
+        shown["unanswered (prompt longer than the context window, graded wrong)"] = unanswered_cell(
+            results["unanswered"]
+        )
 
     def fmt(v: Any) -> str:
         if isinstance(v, list):
@@ -46,6 +50,18 @@ def config_lines(results: Mapping, label: str | None = None) -> list[str]:
 
     title = "## Configuration" + (f" (iteration {label})" if label is not None else "")
     return [title, ""] + table(["setting", "value"], [(k, fmt(v)) for k, v in shown.items()])
+
+
+def unanswered_cell(unanswered: Mapping) -> str:
+    """``0``, or how many unanswered items per stage and which (the first ids of each stage)."""
+    if not unanswered["count"]:
+        return "0"
+    parts = [
+        f"{stage} {len(ids)} ({', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''})"
+        for stage, ids in unanswered["by_stage"].items()
+        if ids
+    ]
+    return f"{unanswered['count']}: " + "; ".join(parts)
 
 
 def block_markdown(

@@ -40,6 +40,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from selfimprove.core.records import natural_key
 from selfimprove.evaluation.blocks import (
     UPPER_BOUND_MODES,
     critic_filtered_metrics,
@@ -108,6 +109,7 @@ __all__ = [
     "response_only_metrics",
     "sequential_metrics",
     "token_matched_metrics",
+    "unanswered_summary",
     "write_results",
 ]
 
@@ -133,7 +135,9 @@ def compute_results(
     (``mv``, or ``final`` for ``--only-final-sequential``) which sequential number leads.
     ``vote_fn`` defaults to ``selfimprove.grading.api.vote``.
 
-    ``upper_bounds`` lists the stored numbers that use the ground truth (oracle modes).
+    ``upper_bounds`` lists the stored numbers that use the ground truth (oracle modes);
+    ``unanswered`` counts the items whose prompt was longer than the context window
+    (:func:`unanswered_summary`).
 
     Returns a JSON-serialisable dict; its schema is documented in ``docs/evaluation.md``.
     Raises :class:`ValueError` (naming the offending id) on inconsistent records.
@@ -141,6 +145,14 @@ def compute_results(
     config = dict(config or {})
     rounds = next(
         (v for v in (config.get("R"), config.get("rounds")) if isinstance(v, int) and not isinstance(v, bool)), None
+    )
+    # read twice (the joins and the unanswered count), so one-shot iterables become lists
+    pool = list(pool)
+    greedy, critiques, refinements, chains = (
+        _listed(greedy),
+        _listed(critiques),
+        _listed(refinements),
+        _listed(chains),
     )
     qs, n_pool, n_rounds = prepare(questions, greedy, pool, critiques, refinements, chains, rounds)
     vote_fn = memoised_vote(vote_fn if vote_fn is not None else default_vote_fn())
@@ -194,9 +206,42 @@ def compute_results(
             "tokens": bool(datasets) and all(ds["overall"]["compute_matched_tokens"] for ds in datasets.values()),
         },
         "datasets": datasets,
+        "unanswered": unanswered_summary(greedy, pool, critiques, refinements, chains),
     }
     validate_results(results)
     return results
+
+
+def _listed(records: Iterable[Mapping] | None) -> list[Mapping] | None:
+    return None if records is None else list(records)
+
+
+def unanswered_summary(
+    greedy: Iterable[Mapping] | None,
+    pool: Iterable[Mapping],
+    critiques: Iterable[Mapping] | None,
+    refinements: Iterable[Mapping] | None,
+    chains: Iterable[Mapping] | None,
+) -> dict[str, Any]:
+    """The items left unanswered because their prompt is longer than the context window (empty,
+    graded wrong): ``count`` over all stages, the ``questions`` they belong to, and per stage the
+    ids (``greedy``, ``pool``: the samples; ``pool_critiques``, ``pool_refinements``: the pool
+    samples whose critique / refinement it was; ``chain_critiques``: the chain answers whose
+    critique it was; ``chain_refinements``: the chain answers of rounds >= 1)."""
+    rows = {
+        "greedy": [r for r in greedy or [] if r.get("unanswered")],
+        "pool": [r for r in pool if r.get("unanswered")],
+        "pool_critiques": [r for r in critiques or [] if r.get("unanswered")],
+        "pool_refinements": [r for r in refinements or [] if r.get("unanswered")],
+        "chain_critiques": [r for r in chains or [] if r.get("critique_unanswered")],
+        "chain_refinements": [r for r in chains or [] if r.get("unanswered") and (r.get("round") or 0) > 0],
+    }
+    by_stage = {stage: sorted((str(r["id"]) for r in recs), key=natural_key) for stage, recs in rows.items()}
+    return {
+        "count": sum(len(ids) for ids in by_stage.values()),
+        "questions": sorted({str(r.get("qid")) for recs in rows.values() for r in recs}, key=natural_key),
+        "by_stage": by_stage,
+    }
 
 
 # ---------------------------------------------------------------------------------------

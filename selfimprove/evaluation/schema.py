@@ -6,7 +6,8 @@ Version history:
 * 2 -- sequential metrics for K chains under names that say what they vote over
   (``mv_rounds_0_to_r``, ``mv_refinements_1_to_r``), sequential Pass@K and headline,
   ``upper_bound`` labels on oracle numbers and the top-level ``upper_bounds`` list,
-  ``compute_matched_tokens``, ``available.tokens`` and the top-level ``chains``.
+  ``compute_matched_tokens``, ``available.tokens`` and the top-level ``chains``; later the
+  optional top-level ``unanswered`` (items whose prompt is longer than the context window).
 
 :func:`validate_results` accepts every version up to :data:`SCHEMA_VERSION` (fields added later
 are optional) and raises :class:`SchemaError` naming the JSON path of the first problem, e.g.
@@ -138,7 +139,13 @@ class DatasetResults(TypedDict):
     by_level: dict[str, Block]
 
 
-class Results(TypedDict):
+class Unanswered(TypedDict):
+    count: int  # items whose prompt is longer than the context window (empty, graded wrong)
+    questions: list[str]
+    by_stage: dict[str, list[str]]  # greedy, pool, pool_critiques, ... -> ids
+
+
+class _ResultsBase(TypedDict):
     schema_version: int
     config: dict[str, Any]
     N: int
@@ -149,6 +156,10 @@ class Results(TypedDict):
     upper_bounds: list[str]
     available: dict[str, bool]
     datasets: dict[str, DatasetResults]
+
+
+class Results(_ResultsBase, total=False):
+    unanswered: Unanswered  # added within version 2; absent from older files
 
 
 # ---------------------------------------------------------------------------------------
@@ -357,6 +368,7 @@ RESULTS = obj(
         "parallel_modes": list_of(_str),
         "upper_bounds": list_of(_str),
         "available": map_of(_bool),
+        "unanswered": obj({"count": _int, "questions": list_of(_str), "by_stage": map_of(list_of(_str))}),
     },
 )
 

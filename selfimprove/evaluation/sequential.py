@@ -54,7 +54,10 @@ def run_sequential(
     chains whose starting answer is known to be wrong (every round, as the released code does),
     ``all`` every chain every round, ``verifier`` a chain while the critic judges its current
     answer wrong. Returns the chain records (``round``, ``chain``, ``verdict`` of the critique of
-    that answer where one was asked for) and counts.
+    that answer where one was asked for, ``critique_unanswered`` where that critique's prompt was
+    longer than the critic's context window) and counts. A critique or refinement whose prompt is
+    longer than the context window is an empty, unanswered record (the loop's rule): its verdict
+    is null and its answer wrong, and the chain goes on from it like from any other.
     """
     if mode not in SEQUENTIAL_MODES:
         raise ValueError(f"sequential mode must be one of {SEQUENTIAL_MODES}, not {mode!r}")
@@ -119,10 +122,20 @@ def run_sequential(
         chain_out.append([x for x in new if x["id"] not in chain_out.done])
         live |= {x["id"] for x in new}
         counts[f"round{r}_refined"] = len(refs)
-    # the critic's verdict on each chain answer, where one was asked for
+    # the critic's verdict on each chain answer, where one was asked for, and which critiques
+    # went unanswered (their prompt is longer than the context window)
     verdicts = {}
+    unanswered = set()
     if files["critiques"].exists():
         for c in read_jsonl(files["critiques"]):
             verdicts[c["sample_id"]] = c["verdict"]
-    chain = [{**c, "verdict": verdicts.get(c["id"])} for c in chain_out.records if c["id"] in live]
+            if c.get("unanswered"):
+                unanswered.add(c["sample_id"])
+    chain = [
+        {**c, "verdict": verdicts.get(c["id"]), **({"critique_unanswered": True} if c["id"] in unanswered else {})}
+        for c in chain_out.records
+        if c["id"] in live
+    ]
+    counts["unanswered_critiques"] = sum(c.get("critique_unanswered", False) for c in chain)
+    counts["unanswered_refinements"] = sum(bool(c.get("unanswered")) and c["round"] > 0 for c in chain)
     return chain, counts

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from selfimprove.core.errors import EngineError
 from selfimprove.core.io import ResumableJsonl, atomic_write_jsonl, chunks
-from selfimprove.generation.engines import Completion, Engine, SamplingParams
+from selfimprove.generation.engines import UNANSWERED_REASON, Completion, Engine, SamplingParams, Unanswered
 from selfimprove.generation.prompts import Prompt
 from selfimprove.grading.api import grade_batch
 
@@ -41,10 +41,15 @@ def generate_into(
     produced no text; those are counted and reported (and graded wrong like any other answer), and
     so are truncated ones (``finish_reason`` "length").
 
-    An item whose prompt does not fit the engine's context with room for ``max_tokens`` (counted
-    with the engine's tokenizer, :func:`too_long`) is reported (``id: reason``) and skipped: it is
-    never sent to the engine and writes no record, so it neither crashes a run nor is taken for
-    done. Returns counts: items, items skipped as done, items skipped as too long, records
+    Every prompt is fitted to the engine's context window (counted with the engine's tokenizer,
+    :func:`context_room`), as the released code's vLLM calls behave: a prompt that fits generates until the window is full
+    (``max_tokens`` capped by what the prompt leaves of it; such records carry the ``max_tokens``
+    they got, and a cut text is truncated like any other), and a prompt that fills the window alone
+    is never sent: its item gets empty, unanswered records (``"unanswered": true``,
+    ``unanswered_reason``, ``finish_reason`` "unanswered", graded wrong), reported as
+    ``id (file): reason``. Those records are written like any other, so the item is done, a rerun does not
+    ask again and what reads the records finds every item. Returns counts: items, items skipped as
+    done, items answered empty as unanswered, items whose ``max_tokens`` was capped, records
     written, empty texts, truncated texts.
     """
     missing = {id(it): [i for i in expected_ids(it) if i not in out.done] for it in items}
@@ -52,7 +57,8 @@ def generate_into(
     counts = {
         "items": len(items),
         "skipped_done": len(items) - len(todo),
-        "skipped_too_long": 0,
+        "unanswered": 0,
+        "capped": 0,
         "generated": 0,
         "empty": 0,
         "truncated": 0,
@@ -69,39 +75,48 @@ def generate_into(
         groups.setdefault((len(missing[id(it)]), first), []).append(it)
     empty_ids: list[str] = []
     truncated_ids: list[str] = []
-    too_long_ids: list[str] = []
+    unanswered_ids: list[str] = []
     failed: list[dict] = []
     bar = tqdm(total=len(todo), desc=desc, unit="item", file=sys.stderr, dynamic_ncols=True)
     for (n_missing, first), group in groups.items():
         p = params if n_missing == params.n else replace(params, n=n_missing, seed=params.seed + 7919 * first)
         for chunk in chunks(group, chunk_size):
             prompts = [build_prompt(it) for it in chunk]
-            refused = too_long(engine, prompts, p.max_tokens)
-            if refused:
-                for i in sorted(refused):
-                    _report_skip(str(chunk[i].get("id")), refused[i], len(too_long_ids))
-                    too_long_ids.append(str(chunk[i].get("id")))
-                bar.update(len(refused))
-                chunk = [it for i, it in enumerate(chunk) if i not in refused]
-                prompts = [pr for i, pr in enumerate(prompts) if i not in refused]
-                if not chunk:
-                    continue
-            outs = engine.generate(prompts, p)
-            if len(outs) != len(chunk):
-                raise RuntimeError(f"engine returned {len(outs)} results for {len(chunk)} prompts")
+            limits, lengths = context_room(engine, prompts, p.max_tokens)
+            outs: list[list[Completion]] = [[] for _ in chunk]
+            for i, m in enumerate(limits):
+                if m == 0:
+                    item_id = str(chunk[i].get("id"))
+                    reason = f"{UNANSWERED_REASON} ({lengths[i]} prompt tokens, window of {engine.context_length})"
+                    _report_unanswered(f"{item_id} ({out.path.name})", reason, len(unanswered_ids))
+                    unanswered_ids.append(item_id)
+                    outs[i] = [Unanswered("", prompt_tokens=lengths[i], completion_tokens=0, reason=reason)] * n_missing
+            ask = [i for i, m in enumerate(limits) if m > 0]
+            if ask:
+                got = engine.generate_capped([prompts[i] for i in ask], p, [limits[i] for i in ask])
+                if len(got) != len(ask):
+                    raise RuntimeError(f"engine returned {len(got)} results for {len(ask)} prompts")
+                for i, completions in zip(ask, got):
+                    outs[i] = completions
+            counts["capped"] += sum(0 < m < p.max_tokens for m in limits)
             records = []
-            for it, completions in zip(chunk, outs):
+            for it, completions, m in zip(chunk, outs, limits):
                 fill = dict(zip(missing[id(it)], completions))
                 recs = make_records(it, [fill.get(i, _ABSENT) for i in expected_ids(it)])
                 for r in recs:
                     if r["id"] in fill:
                         r.update(fill[r["id"]].record_fields())
+                        if 0 < m < p.max_tokens:
+                            r["max_tokens"] = m  # what the prompt left of the context window
                         records.append(r)
             failed += [r for r in records if r.get("finish_reason") == "error"]  # asked again on rerun
             records = [r for r in records if r.get("finish_reason") != "error"]
             if postprocess is not None and records:
                 records = postprocess(records)
-            empty_ids += [rec["id"] for rec in records if rec.get("empty")]
+            for r in records:
+                if r.get("unanswered") and "correct" in r:
+                    r["correct"] = False  # no answer is a wrong answer, whatever the grader made of it
+            empty_ids += [rec["id"] for rec in records if rec.get("empty") and not rec.get("unanswered")]
             truncated_ids += [rec["id"] for rec in records if rec.get("finish_reason") == "length"]
             out.append(records)
             counts["generated"] += len(records)
@@ -109,11 +124,11 @@ def generate_into(
     bar.close()
     counts["empty"] = len(empty_ids)
     counts["truncated"] = len(truncated_ids)
-    counts["skipped_too_long"] = len(too_long_ids)
-    if len(too_long_ids) > _SKIP_LINES:
+    counts["unanswered"] = len(unanswered_ids)
+    if len(unanswered_ids) > _SKIP_LINES:
         print(
-            f"warning: {len(too_long_ids)} item(s) skipped in all for {out.path}: their prompts do not fit "
-            f"the context ({_some(too_long_ids)})",
+            f"warning: {len(unanswered_ids)} item(s) unanswered in all in {out.path}: their prompts are longer than "
+            f"the context window ({_some(unanswered_ids)})",
             file=sys.stderr,
         )
     if empty_ids:
@@ -123,8 +138,8 @@ def generate_into(
         )
     if truncated_ids:
         print(
-            f"warning: {len(truncated_ids)} generation(s) in {out.path} stopped at max_tokens={params.max_tokens}: "
-            f"{_some(truncated_ids)}",
+            f"warning: {len(truncated_ids)} generation(s) in {out.path} stopped at max_tokens={params.max_tokens}"
+            f"{' or at the end of the context window' if counts['capped'] else ''}: {_some(truncated_ids)}",
             file=sys.stderr,
         )
     record_failures(out, failed)
@@ -147,29 +162,25 @@ def record_failures(out: ResumableJsonl, failed: list[dict]) -> None:
     )
 
 
-_SKIP_LINES = 20  # skipped items reported one per line, then only counted
+_SKIP_LINES = 20  # unanswered items reported one per line, then only counted
 
 
-def too_long(engine: Engine, prompts: Sequence[Prompt], max_tokens: int) -> dict[int, str]:
-    """Index -> reason for each prompt that does not fit ``engine.context_length`` with room for
-    ``max_tokens`` more tokens. Empty when the engine does not know its context or cannot count."""
+def context_room(engine: Engine, prompts: Sequence[Prompt], max_tokens: int) -> tuple[list[int], list[int | None]]:
+    """Per prompt, the ``max_tokens`` it may generate: ``max_tokens``, or what the prompt leaves of
+    ``engine.context_length`` when that is less; 0 for a prompt that leaves no room at all (it is
+    not sent). Also the prompts' token counts (None where unknown). Without a known context or a
+    way to count, every prompt gets ``max_tokens``."""
     limit = engine.context_length
-    if not limit or not prompts:
-        return {}
-    lengths = engine.count_prompt_tokens(prompts)
+    lengths = engine.count_prompt_tokens(prompts) if limit and prompts else None
     if lengths is None:
-        return {}
-    room = limit - max_tokens
-    return {
-        i: f"prompt of {n} tokens + max_tokens {max_tokens} > context of {limit} tokens"
-        for i, n in enumerate(lengths)
-        if n > room
-    }
+        return [max_tokens] * len(prompts), [None] * len(prompts)
+    assert limit is not None
+    return [max(0, min(max_tokens, limit - n)) for n in lengths], list(lengths)
 
 
-def _report_skip(item_id: str, reason: str, already: int) -> None:
+def _report_unanswered(item_id: str, reason: str, already: int) -> None:
     if already < _SKIP_LINES:
-        print(f"warning: skipped {item_id}: {reason}", file=sys.stderr)
+        print(f"warning: unanswered {item_id}: {reason}", file=sys.stderr)
 
 
 _ABSENT = Completion("")  # stands in for completions already written (their records are dropped)

@@ -328,14 +328,17 @@ def merge_shards(step: Step, count: int, outputs: Sequence[str | os.PathLike]) -
 
 
 def merged_counts(parts: Sequence[dict]) -> dict:
-    """Counts of the whole step from its shards': integers add up, ``accuracy`` is recomputed
-    from ``correct`` and ``samples``; other values are kept when every shard agrees."""
+    """Counts of the whole step from its shards': integers add up, lists (ids) are joined,
+    ``accuracy`` is recomputed from ``correct`` and ``samples``; other values are kept when every
+    shard agrees."""
     out: dict[str, Any] = {}
     keys = [k for part in parts for k in part]
     for k in dict.fromkeys(keys):
         values = [p[k] for p in parts if k in p]
         if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
             out[k] = sum(values)
+        elif all(isinstance(v, list) for v in values):
+            out[k] = [x for v in values for x in v]
         elif all(v == values[0] for v in values):
             out[k] = values[0]
     if "accuracy" in keys:

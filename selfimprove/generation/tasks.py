@@ -1,7 +1,9 @@
 """The three generation tasks of the loop: sample solutions, critique them, refine them.
 
 Each task builds prompts, runs an engine through the resumable generation loop and writes
-graded records keyed by stable ids. The stages (and the evaluation) call these.
+graded records keyed by stable ids. The stages (and the evaluation) call these. An item whose
+prompt is longer than the engine's context window gets empty records flagged ``unanswered``
+(graded wrong, never kept); the counts name them (``unanswered``, ``unanswered_ids``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from selfimprove.generation.engines import Completion, Engine, SamplingParams
 from selfimprove.generation.loop import generate_into, grade_records
 from selfimprove.generation.prompts import SOLUTION_PREFIX, critique_prompt, refine_prompt, solve_prompt
 
-# ---------------------------------------------------------------------- sample
 __all__ = [
     "CRITIQUE_FIELDS",
     "QUESTION_FIELDS",
@@ -39,7 +40,18 @@ __all__ = [
     "sample_questions",
     "select_samples",
     "shortcut_barrier",
+    "unanswered_counts",
 ]
+
+
+def unanswered_counts(records: list[dict]) -> dict:
+    """How many of an output's records are unanswered (their prompt is longer than the context
+    window: empty and graded wrong), and which: ``unanswered`` and ``unanswered_ids``."""
+    ids = sorted((r["id"] for r in records if r.get("unanswered")), key=natural_key)
+    return {"unanswered": len(ids), "unanswered_ids": ids}
+
+
+# ---------------------------------------------------------------------- sample
 
 
 def sample_questions(
@@ -92,6 +104,7 @@ def sample_questions(
         samples=len(records),
         correct=sum(r["correct"] for r in records),
         questions_with_correct=len({r["qid"] for r in records if r["correct"]}),
+        **unanswered_counts(records),
     )
     return records, counts
 
@@ -155,6 +168,7 @@ def critique_samples(
         format_violations=sum(not r["follows_format"] for r in records),
         verdict_wrong=sum(r["verdict"] == "wrong" for r in records),
         verdict_correct=sum(r["verdict"] == "correct" for r in records),
+        **unanswered_counts(records),
     )
     return records, counts
 
@@ -272,5 +286,6 @@ def refine_critiques(
         shortcut_rejected=sum(r["correct"] and not r["shortcut"] for r in records),
         kept=sum(r["kept"] for r in records),
         questions_fixed=len({r["qid"] for r in records if r["kept"]}),
+        **unanswered_counts(records),
     )
     return records, counts

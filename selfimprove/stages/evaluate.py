@@ -25,6 +25,10 @@ known to be wrong (the released code's TEST_KNOW_ANSWER=1), ``all`` refines ever
 round, ``verifier`` refines a chain only while the critic judges its current answer wrong.
 Every record is keyed by question, sample index and round, so a rerun with a larger N, more
 rounds or another method only generates what is missing.
+
+A prompt longer than an engine's context window (at any stage: greedy, pool, critique,
+refinement, sequential round) is not sent; its item is an empty, unanswered record graded wrong,
+and ``results.json`` counts them (``unanswered``: how many, which questions, which ids per stage).
 """
 
 from __future__ import annotations
@@ -204,6 +208,14 @@ def main(argv=None) -> int:
                 step.count(**sc)
         results = compute_results(questions, greedy, pool, critiques, refinements, chain, config)
         atomic_write_json(results_path, results)
+        unanswered = results["unanswered"]
+        step.count(unanswered=unanswered["count"], unanswered_questions=unanswered["questions"])
+        if unanswered["count"]:
+            log.warning(
+                "%d item(s) unanswered (prompt longer than the context window, graded wrong), of question(s) %s",
+                unanswered["count"],
+                ", ".join(unanswered["questions"]),
+            )
     log.info("results: %s", results_path)
     return 0
 

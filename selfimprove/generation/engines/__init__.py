@@ -23,11 +23,13 @@ engines once and reuses them.
 """
 
 from selfimprove.generation.engines.base import (
+    UNANSWERED_REASON,
     Completion,
     Engine,
     EngineSettings,
     SamplingParams,
     TokenizedEngine,
+    Unanswered,
     check_model_path,
     load_tokenizer,
     truncate_at_stop,
@@ -59,6 +61,7 @@ from selfimprove.generation.engines.workers import (
 __all__ = [
     "ENGINES",
     "ENGINE_CLASSES",
+    "UNANSWERED_REASON",
     "Completion",
     "DataParallelWorkers",
     "Engine",
@@ -68,6 +71,7 @@ __all__ = [
     "SamplingParams",
     "ScriptedEngine",
     "TokenizedEngine",
+    "Unanswered",
     "VLLMEngine",
     "_visible_gpus",
     "_vllm_worker",

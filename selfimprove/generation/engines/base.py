@@ -7,8 +7,9 @@ releases its model and worker processes on exit (``with make_engine(...) as engi
 ``close()`` does the same and may be called more than once.
 
 Engines that know their context window (``context_length``) and can count a prompt's tokens
-(:meth:`Engine.count_prompt_tokens`) let the generation loop skip prompts that do not fit instead
-of sending them. Engines that run in child processes can be paused while another engine works
+(:meth:`Engine.count_prompt_tokens`) let the generation loop fit each prompt to the window: its
+``max_tokens`` is capped by what the prompt leaves of the window (:meth:`Engine.generate_capped`),
+and a prompt that fills the window alone is never sent (an :class:`Unanswered` completion). Engines that run in child processes can be paused while another engine works
 (:meth:`Engine.suspend`, :mod:`selfimprove.generation.engines.idle`).
 """
 
@@ -71,6 +72,23 @@ class Completion:
         }
 
 
+#: Why an item has no completion: its prompt alone fills the engine's context window.
+UNANSWERED_REASON = "prompt longer than the context window"
+
+
+@dataclass(frozen=True)
+class Unanswered(Completion):
+    """The completion of a prompt that was never sent because it leaves no room in the context
+    window: no text, ``finish_reason`` "unanswered", and why. Its record says so
+    (``"unanswered": true``, ``unanswered_reason``) and is graded wrong."""
+
+    finish_reason: str | None = "unanswered"
+    reason: str = UNANSWERED_REASON
+
+    def record_fields(self) -> dict:
+        return {**super().record_fields(), "unanswered": True, "unanswered_reason": self.reason}
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     """Everything configuration says about one engine; each engine class takes what it needs."""
@@ -101,6 +119,27 @@ class Engine(ABC):
 
     @abstractmethod
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]: ...
+
+    def generate_capped(
+        self, prompts: Sequence[Prompt], params: SamplingParams, max_tokens: Sequence[int]
+    ) -> list[list[Completion]]:
+        """:meth:`generate` with each prompt's own ``max_tokens`` (what its prompt leaves of the
+        context window, at most ``params.max_tokens``). Here one :meth:`generate` call per distinct
+        value; engines that take a limit per prompt in one batch override this."""
+        if len(max_tokens) != len(prompts):
+            raise ValueError(f"{len(max_tokens)} max_tokens for {len(prompts)} prompts")
+        by_limit: dict[int, list[int]] = {}
+        for i, m in enumerate(max_tokens):
+            by_limit.setdefault(m, []).append(i)
+        out: list[list[Completion]] = [[] for _ in prompts]
+        for m, idx in sorted(by_limit.items(), reverse=True):
+            p = params if m == params.max_tokens else replace(params, max_tokens=m)
+            got = self.generate([prompts[i] for i in idx], p)
+            if len(got) != len(idx):
+                raise RuntimeError(f"engine returned {len(got)} results for {len(idx)} prompts")
+            for i, completions in zip(idx, got):
+                out[i] = completions
+        return out
 
     @classmethod
     def from_settings(cls, settings: EngineSettings) -> Engine:

@@ -69,9 +69,10 @@ def _vllm_worker(rank: int, devices: str | None, kwargs: dict, inbox, outbox) ->
         job = inbox.get()
         if job is None:
             break
-        texts, p = job
+        texts, p = job  # one parameter dict for all texts, or one per text
         try:
-            outs = llm.generate(texts, VSP(**p), use_tqdm=False)
+            sp = [VSP(**x) for x in p] if isinstance(p, list) else VSP(**p)
+            outs = llm.generate(texts, sp, use_tqdm=False)
             outbox.put(("ok", rank, [vllm_completions(o) for o in outs]))
         except BaseException as e:
             outbox.put(("error", rank, f"{type(e).__name__}: {e}"))
@@ -264,6 +265,25 @@ class VLLMEngine(TokenizedEngine):
         from vllm import SamplingParams as VSP
 
         outs = self._llm.generate(texts, VSP(**vp), use_tqdm=False)
+        return [vllm_completions(o) for o in outs]
+
+    def generate_capped(self, prompts, params, max_tokens):
+        """One batch with a ``max_tokens`` per prompt (vLLM takes a list of sampling parameters)."""
+        if len(max_tokens) != len(prompts):
+            raise ValueError(f"{len(max_tokens)} max_tokens for {len(prompts)} prompts")
+        if len(set(max_tokens)) <= 1:
+            return super().generate_capped(prompts, params, max_tokens)
+        if self._llm is None and self._pool is None:
+            raise RuntimeError(f"engine {self.name!r} is closed")
+        texts = [self.render(p) for p in prompts]
+        idle.activate(self)
+        vp = self._vllm_params(params)
+        each = [{**vp, "max_tokens": m} for m in max_tokens]
+        if self._pool is not None:
+            return self._pool.generate(texts, each)
+        from vllm import SamplingParams as VSP
+
+        outs = self._llm.generate(texts, [VSP(**x) for x in each], use_tqdm=False)
         return [vllm_completions(o) for o in outs]
 
     def suspend(self) -> bool:

@@ -151,13 +151,17 @@ class DataParallelWorkers:
         return replies
 
     def generate(self, texts: Sequence[str], params: Any) -> list:
-        """Outputs for ``texts`` in order: contiguous shards, one per worker, reassembled."""
+        """Outputs for ``texts`` in order: contiguous shards, one per worker, reassembled.
+        ``params`` is one value for every text, or a list with one per text (sharded alike)."""
         if not self._workers:
             raise RuntimeError(f"{self.label}s are closed")
         shards = contiguous_shards(texts, len(self._workers))
+        if isinstance(params, list) and len(params) != len(texts):
+            raise ValueError(f"{len(params)} parameter sets for {len(texts)} texts")
+        jobs = contiguous_shards(params, len(self._workers)) if isinstance(params, list) else [params] * len(shards)
         busy = [rank for rank, shard in enumerate(shards) if shard]
         for rank in busy:
-            self._workers[rank][1].put((shards[rank], params))
+            self._workers[rank][1].put((shards[rank], jobs[rank]))
         # wait for every busy worker, even after an error, so no stale reply is left for the next call
         replies = self._collect(busy)
         for rank in busy:
