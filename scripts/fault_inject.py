@@ -99,6 +99,7 @@ time.sleep(float(os.environ.get("FAULT_TRAIN_SECONDS", "1")))
 head = json.dumps({{"w": {{"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}}}).encode()
 (out / "model.safetensors").write_bytes(struct.pack("<Q", len(head)) + head + bytes(16))
 (out / "tokenizer_config.json").write_text("{{}}")
+(out / "tokenizer.json").write_text("{{}}")
 (out / "train_results.json").write_text(json.dumps({{"train_loss": 1.0, "train_runtime": 1.0}}))
 print("trained")
 """
@@ -111,6 +112,7 @@ def write_model(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text(json.dumps({"model_type": "fault"}))
     (folder / "tokenizer_config.json").write_text("{}")
+    (folder / "tokenizer.json").write_text("{}")
     head = json.dumps({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}).encode()
     (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(head)) + head + bytes(16))
     return folder

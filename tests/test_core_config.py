@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import sys
 
@@ -67,6 +68,12 @@ def test_a_preset_name_is_found_in_the_presets_folder_and_the_older_form_is_read
         ({"EXP_NUM": ".."}, "contains '..'"),
         ({"EXP_NUM": "a\nb"}, "contains a control character"),
         ({"EXP_NUM": ""}, None),  # empty means the default, not an empty name
+        ({"EXP_NUM": "my run"}, "EXP_NUM='my run' (environment): contains ' ' (only ASCII letters, digits"),
+        ({"EXP_NUM": "x$(id)"}, "EXP_NUM='x$(id)' (environment): contains '$()' (only ASCII letters"),
+        ({"EXP_NUM": "a;b`c`"}, "contains ';`' (only ASCII letters, digits, -, _ and . are allowed)"),
+        ({"EXP_NUM": "café"}, "contains 'é'"),
+        ({"sample_num": "100000000000000000000"}, "must be between 1 and 1024 samples per question"),
+        ({"ITER_NUM": "1000"}, "ITER_NUM=1000 (environment): must be between 0 and 100 iterations"),
         ({"GRADER": "exact"}, "GRADER='exact' (environment): must be one of default, mathcritique, math-verify"),
         ({"TRAIN_ARGS": "max_steps=2 oops"}, "expects key=value items separated by spaces (bad: oops)"),
         ({"ZERO_STAGE": "1"}, "ZERO_STAGE=1 (environment): must be one of 2, 3"),
@@ -114,6 +121,66 @@ def test_shell_lines_survive_bash_and_the_manifest_form_is_json(tmp_path):
     d = cfg.as_dict(C.INFERENCE)
     assert json.loads(json.dumps(d)) == d and d["TRAIN_ARGS"] == "" and d["USE_CRITIC"] is True
     assert set(d) == {k.env for k in C.knobs(C.INFERENCE).values()}
+
+
+def test_a_plain_experiment_name_is_accepted():
+    assert C.load(C.INFERENCE, env={"EXP_NUM": "Exp-1_v2.0"}).exp_num == "Exp-1_v2.0"
+
+
+def test_every_count_knob_has_an_upper_bound_that_it_states():
+    """A typo with extra zeros in any integer knob is refused by the check pass, naming the bound;
+    the bound itself is accepted."""
+    from selfimprove.core.knob import as_int, as_ints
+
+    counts = {a: k for a, k in C.knobs().items() if k.parse in (as_int, as_ints)}
+    assert {"sample_num", "train_limit", "iter_num", "mv_num", "mc_n", "eval_per_class", "max_rounds"} <= set(counts)
+    for attr, k in counts.items():
+        if attr == "seed":  # a seed is a name for randomness, not a count
+            continue
+        with pytest.raises(UsageError) as e:
+            C.load(C.STAGE, env={k.env: "100000000000000000000"}, check={attr})
+        msg = str(e.value)
+        assert msg.startswith(f"{k.env}=") and "\n" not in msg
+        if attr == "zero_stage":
+            continue  # one of 2, 3
+        bound = re.search(r"between -?\d+ and (\d+)", msg)
+        assert bound, msg
+        top = int(bound.group(1))
+        assert top <= 1_048_576
+        value = str(top) if k.parse is as_int else f"0 {top}"
+        assert getattr(C.load(C.STAGE, env={k.env: value}, check={attr}), attr) in (top, (0, top))
+
+
+def test_stage_options_without_a_knob_have_bounds_too():
+    ap = parser("demo", "a stage")
+    add_generation_args(ap, temperature=0.0, n=1, knobs={"max_tokens": "critic_max_tokens"})
+    with pytest.raises(UsageError, match=r"--n=100000000000: must be between 1 and 1024 completions per item"):
+        ap.parse_args(["--n", "100000000000"])
+    with pytest.raises(UsageError, match=r"--grade-workers=5000: must be between 0 and 1024 processes"):
+        ap.parse_args(["--grade-workers", "5000"])
+    assert ap.parse_args(["--n", "1024", "--grade-workers", "0"]).n == 1024
+
+
+def test_the_run_folder_must_be_creatable_and_writable(tmp_path, monkeypatch):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    exp = lambda runs: C.load(C.INFERENCE, env={"RUNS_DIR": str(runs), "EXP_NUM": "e"}).layout.root  # noqa: E731
+    check = lambda runs: C.check_run_folder(str(runs), exp(runs))  # noqa: E731
+    assert check(tmp_path / "new" / "deeper") is None  # missing folders are created by the run
+    assert check(afile) == f"RUNS_DIR={afile}: {afile} is a file, not a folder; set RUNS_DIR to a folder you can write"
+    assert f"{afile} is a file, not a folder" in (check(afile / "sub") or "")
+    (tmp_path / "e").write_text("")
+    assert f"the experiment folder {tmp_path / 'e'} is a file" in (check(tmp_path) or "")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    assert f"{tmp_path / 'dangling'} is a broken symbolic link" in (check(tmp_path / "dangling") or "")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real_access = C.os.access
+    monkeypatch.setattr(C.os, "access", lambda p, mode: False if str(p) == str(ro) else real_access(p, mode))
+    assert (
+        check(ro / "runs")
+        == f"RUNS_DIR={ro / 'runs'}: {ro} is not writable (read-only); set RUNS_DIR to a folder you can write"
+    )
 
 
 def problem(name: str, env: dict[str, str]) -> str:

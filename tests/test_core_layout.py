@@ -52,12 +52,21 @@ def test_iteration_files_and_steps_follow_the_layout(tmp_path):
     assert lay.iterations() == [2, 10]
 
 
-@pytest.mark.parametrize("name", ["../escape", "a/b", "..", ".", "", "-rf", "tab\there", "x" * 201, "a..b"])
+@pytest.mark.parametrize(
+    "name", ["../escape", "a/b", "..", ".", "", "-rf", "tab\there", "x" * 201, "a..b", "a b", "x$(id)", "a+b", "é"]
+)
 def test_unsafe_experiment_names_are_refused(name, tmp_path):
     with pytest.raises(UsageError, match="EXP_NUM="):
         check_experiment_name(name)
     with pytest.raises(UsageError):
         RunLayout.of(tmp_path, name)
+
+
+def test_an_evaluation_label_is_a_model_folder_name_and_may_hold_other_characters(tmp_path):
+    lay = RunLayout(tmp_path)
+    assert lay.eval_dir("Qwen2.5-7B+sft v2") == tmp_path / "eval" / "Qwen2.5-7B+sft v2"
+    with pytest.raises(UsageError, match="evaluation label='..'"):
+        lay.eval_dir("..")
 
 
 def test_a_safe_name_stays_inside_runs_dir(tmp_path):

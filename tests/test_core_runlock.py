@@ -14,7 +14,7 @@ import time
 import pytest
 
 from selfimprove.core import runlock
-from selfimprove.core.errors import RunLocked
+from selfimprove.core.errors import RunLocked, UsageError
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.core.manifest import read as read_manifest
@@ -77,6 +77,15 @@ def test_a_lock_from_another_host_is_refused_with_what_to_do(tmp_path):
         runlock.acquire(tmp_path / "exp", os.getpid(), env={})
 
 
+def test_a_run_folder_that_cannot_be_created_is_one_usage_error(tmp_path):
+    """Drivers check RUNS_DIR first; a folder that turns unusable after that check still ends in
+    one line (exit 2), not a traceback from the lock's mkdir."""
+    (tmp_path / "afile").write_text("")
+    lock = RunLayout(tmp_path / "afile" / "exp").run_lock
+    with pytest.raises(UsageError, match=rf"cannot take the run lock {lock}: Not a directory; check RUNS_DIR"):
+        runlock.acquire(tmp_path / "afile" / "exp", os.getpid(), env={})
+
+
 def test_a_step_does_not_start_while_another_process_drives_the_run(tmp_path, sleeper, monkeypatch):
     monkeypatch.delenv(runlock.TOKEN_ENV, raising=False)
     token, _ = runlock.acquire(tmp_path, sleeper.pid, env={})
@@ -93,7 +102,7 @@ FAKE_DRIVER = textwrap.dedent(
     """
     import os, sys, time
     from selfimprove.core import runlock
-    from selfimprove.core.errors import RunLocked
+    from selfimprove.core.errors import RunLocked, UsageError
     from selfimprove.core.io import ResumableJsonl
     from selfimprove.core.manifest import Step
     run_dir, go = sys.argv[1], float(sys.argv[2])

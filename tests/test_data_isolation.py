@@ -198,6 +198,40 @@ def test_prepare_stage_survives_poison_rows(tmp_path, capsys, caplog):
     assert f"{path}:4: invalid UTF-8" in err
 
 
+def test_prepare_counts_kept_and_skipped_rows_truthfully(tmp_path, caplog):
+    """A row used with its bytes replaced is counted and reported as kept, never as skipped."""
+    from selfimprove.core import manifest
+    from selfimprove.stages import prepare
+
+    path = write(
+        tmp_path / "mixed.jsonl",
+        line(GOOD_A),
+        b"{oops\n",
+        b'{"question": "\xff\xfe 5 + 1?", "answer": "#### 6"}\n',
+        b'{"question": "\xff no answer here"}\n',
+        line(GOOD_B),
+    )
+    spec, run = f"file:{path}?type=gsm8k", tmp_path / "run"
+    with caplog.at_level("WARNING", logger="selfimprove"):
+        assert prepare.main(["--dataset", spec, "--split", "test", "--run-dir", str(run)]) == 0
+    counts = manifest.read(run)["steps"]["data/test"]["counts"]
+    assert counts == {spec: 3, f"{spec}_skipped": 2, f"{spec}_kept_with_notes": 1, "questions": 3}
+    lines = [r.getMessage() for r in caplog.records]
+    assert f"skipped: {path}:2: invalid JSON" in "\n".join(lines)
+    assert any(m.startswith(f"skipped: {path}:4: ") for m in lines)  # bytes replaced, then skipped: once
+    kept = [m for m in lines if f"{path}:3:" in m]
+    assert kept == [f"{path}:3: invalid UTF-8 bytes (first at byte 14) replaced with U+FFFD; row kept"]
+    assert not [m for m in lines if f"{path}:4: invalid UTF-8" in m]
+    # a seeded subset counts only the noted rows it takes
+    for limit in ("1", "3"):
+        out = tmp_path / f"subset{limit}.jsonl"
+        argv = ["--dataset", spec, "--split", "test", "--limit", limit, "--out", str(out), "--run-dir", str(run)]
+        assert prepare.main([*argv, "--step", f"subset{limit}"]) == 0
+        taken = [json.loads(x)["id"] for x in out.read_text(encoding="utf-8").splitlines()]
+        noted = manifest.read(run)["steps"][f"subset{limit}"]["counts"][f"{spec}_kept_with_notes"]
+        assert noted == int("mixed/test/2" in taken)
+
+
 def test_load_questions_still_raises_when_nothing_is_usable(tmp_path):
     path = write(tmp_path / "allbad.jsonl", b"[" * 1000 + b"\n", b'{"question": "\\ud800", "answer": "#### 1"}\n')
     with pytest.raises(ValueError, match="no usable test records"):

@@ -57,6 +57,16 @@ def drive(script: str, tmp_path: Path, **env: str) -> subprocess.CompletedProces
         ("evaluate-all.sh", {"test_dataset_name": "file:/nonexistent.jsonl"}, "nonexistent.jsonl"),
         ("evaluate-all.sh", {"EVAL_ITERS": "7"}, "iter_7/actor not found"),
         ("evaluate-all.sh", {"SEQUENTIAL_MODE": "sometimes"}, "must be one of oracle, all, verifier"),
+        # a count with extra zeros is refused before the sample stage builds its lists
+        (
+            "inference-all.sh",
+            {"sample_num": "1" + "0" * 20},
+            f"sample_num={10**20} (environment): must be between 1 and 1024",
+        ),
+        ("evaluate-all.sh", {"MV_NUM": "20000"}, "MV_NUM=20000 (environment): must be between 0 and 100 rounds"),
+        ("critic-all.sh", {"MC_N": "99999"}, "MC_N=99999 (environment): must be between 1 and 1024"),
+        ("selftalk-all.sh", {"eval_sample_num": "99999"}, "eval_sample_num=99999 (environment): must be between 1"),
+        ("inference-all.sh", {"EXP_NUM": "my run"}, "EXP_NUM='my run' (environment): contains ' '"),
     ],
 )
 def test_bad_input_stops_early(tmp_path, script, env, message):
@@ -68,6 +78,64 @@ def test_bad_input_stops_early(tmp_path, script, env, message):
     assert len(errors) == 1, proc.stderr  # one line
     assert not (tmp_path / "bad").exists()  # nothing written, not even the run folder
     assert not (tmp_path.parent / "escape").exists()
+
+
+def one_error(proc: subprocess.CompletedProcess) -> str:
+    """The driver stopped with exit code 2 and exactly one ``error:`` line, which is returned."""
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, proc.stderr
+    return errors[0]
+
+
+@pytest.mark.parametrize("script", ["inference-all.sh", "evaluate-all.sh", "critic-all.sh", "selftalk-all.sh"])
+def test_an_unusable_runs_dir_is_one_line_before_any_compute(tmp_path, script):
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    error = one_error(drive(script, tmp_path, RUNS_DIR=str(afile)))
+    assert error == f"error: RUNS_DIR={afile}: {afile} is a file, not a folder; set RUNS_DIR to a folder you can write"
+    error = one_error(drive(script, tmp_path, RUNS_DIR=str(afile / "runs")))
+    assert f"RUNS_DIR={afile / 'runs'}: {afile} is a file, not a folder" in error
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    error = one_error(drive(script, tmp_path, RUNS_DIR=str(tmp_path / "dangling" / "runs")))
+    assert f"{tmp_path / 'dangling'} is a broken symbolic link" in error
+    assert afile.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["afile", "dangling"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder")
+def test_a_read_only_runs_dir_is_one_line(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        error = one_error(drive("inference-all.sh", tmp_path, RUNS_DIR=str(ro)))
+    finally:
+        ro.chmod(0o755)
+    assert f"RUNS_DIR={ro}: {ro} is not writable (read-only)" in error and not list(ro.iterdir())
+
+
+def test_an_experiment_name_with_shell_syntax_is_refused_and_never_run(tmp_path):
+    mark = tmp_path / "ran"
+    error = one_error(drive("inference-all.sh", tmp_path, EXP_NUM="$(touch $MARK)", MARK=str(mark)))
+    assert "EXP_NUM='$(touch $MARK)' (environment): contains '$( )'" in error
+    assert not mark.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_an_actor_without_its_tokenizer_is_refused_before_the_evaluation(tmp_path):
+    if not (ROOT / "models" / "SmolLM2-135M-Instruct" / "config.json").is_file():
+        pytest.skip("embedded model missing; run `bash scripts/setup_env.sh`")
+    actor = tmp_path / "ev" / "iter_0" / "actor"
+    actor.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors", "tokenizer_config.json"):  # tokenizer.json was lost
+        (actor / name).write_bytes((ROOT / "models" / "SmolLM2-135M-Instruct" / name).read_bytes())
+    error = one_error(drive("evaluate-all.sh", tmp_path, EXP_NUM="ev", EVAL_ITERS="0"))
+    assert error.startswith(f"error: {actor} is incomplete ({actor}: no tokenizer (one of: tokenizer.json")
+    assert error.endswith("rerun inference-all.sh: it trains it again")
+    assert sorted(p.name for p in actor.parent.parent.iterdir()) == ["iter_0"]  # no lock, manifest or eval/
+    # an actor folder given by ACTOR_MODELS is checked the same way
+    error = one_error(drive("evaluate-all.sh", tmp_path, EXP_NUM="ev2", ACTOR_MODELS=str(actor)))
+    assert f"ACTOR_MODELS (actor): {actor}: no tokenizer" in error
 
 
 def test_a_preset_is_read_and_the_environment_wins(tmp_path):

@@ -351,18 +351,18 @@ def test_cli_grades_and_reports_skips(tmp_path):
     inp = tmp_path / "in.jsonl"
     out = tmp_path / "out.jsonl"
     lines = [
-        json.dumps({"id": 1, "dataset_type": "gsm8k", "gold": "#### 18", "response": "The answer is $18."}),
+        json.dumps({"id": "1", "dataset_type": "gsm8k", "gold": "#### 18", "response": "The answer is $18."}),
         "{not json",
-        json.dumps({"id": 2, "dataset_type": "math", "gold": "\\frac12"}),
+        json.dumps({"id": "2", "dataset_type": "math", "gold": "\\frac12"}),
         "",
-        json.dumps({"id": 3, "dataset_type": "math", "gold": "\\boxed{x=2}", "response": "\\boxed{3}", "extra": 1}),
+        json.dumps({"id": "3", "dataset_type": "math", "gold": "\\boxed{x=2}", "response": "\\boxed{3}", "extra": 1}),
     ]
     inp.write_text("\n".join(lines) + "\n")
     res = _run_cli("grade", "--input", str(inp), "--output", str(out), "--workers", "1")
     assert res.returncode == 1, res.stderr
     assert ":2:" in res.stderr and ":3:" in res.stderr
     got = [json.loads(x) for x in out.read_text().splitlines()]
-    assert [g["id"] for g in got] == [1, 3]
+    assert [g["id"] for g in got] == ["1", "3"]
     assert got[0]["pred"] is not None and got[0]["correct"] is True and got[0]["grader"] == "default"
     assert got[1]["correct"] is False and got[1]["extra"] == 1
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".grade-")]
@@ -372,6 +372,24 @@ def test_cli_grades_and_reports_skips(tmp_path):
     res = _run_cli("grade", "--input", str(clean), "--output", str(out), "--grader", "mathcritique")
     assert res.returncode == 0, res.stderr
     assert json.loads(out.read_text())["grader"] == "mathcritique"
+
+
+def test_cli_reports_and_skips_bad_and_repeated_ids(tmp_path):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    row = {"dataset_type": "gsm8k", "gold": "#### 18", "response": "The answer is 18."}
+    ids: list[object] = ["a", None, {"a": 1}, 7, "", "  ", "b", "a", "b"]
+    inp.write_text("".join(json.dumps({"id": i, **row}) + "\n" for i in ids))
+    res = _run_cli("grade", "--input", str(inp), "--output", str(out), "--workers", "1")
+    assert res.returncode == 1, res.stderr
+    assert f"{inp}:2: skipped: id must be a string, got null" in res.stderr
+    assert f"{inp}:3: skipped: id must be a string, got dict" in res.stderr
+    assert f"{inp}:4: skipped: id must be a string, got int" in res.stderr
+    assert f"{inp}:5: skipped: id is empty" in res.stderr and f"{inp}:6: skipped: id is empty" in res.stderr
+    assert f"{inp}:8: skipped: id 'a' already used at line 1" in res.stderr
+    assert f"{inp}:9: skipped: id 'b' already used at line 7" in res.stderr
+    assert "skipped 7 line(s)" in res.stderr and "Traceback" not in res.stderr
+    got = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [g["id"] for g in got] == ["a", "b"] and all(g["correct"] for g in got)
 
 
 def test_cli_usage_errors(tmp_path):

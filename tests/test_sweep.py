@@ -58,6 +58,7 @@ def test_no_grid_is_one_cell_named_after_the_sweep(tmp_path):
         ("a..b", "a.b"),
         ("synthetic-easy:50", "synthetic-easy-50"),
         ("0.7", "0.7"),
+        ("1e+5", "1e-5"),  # a cell name is an EXP_NUM: no '+'
         ("///", "x"),
     ],
 )

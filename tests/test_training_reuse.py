@@ -17,6 +17,7 @@ def _model(folder: Path, payload: bytes = bytes(8)) -> Path:
     (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(head)) + head + payload)
     (folder / "config.json").write_text("{}")
     (folder / "tokenizer_config.json").write_text("{}")
+    (folder / "tokenizer.json").write_text("{}")
     return folder
 
 
@@ -50,6 +51,7 @@ def test_a_base_model_trained_again_in_place_is_another_model(tmp_path):
         "model.safetensors",
         "config.json",
         "tokenizer_config.json",
+        "tokenizer.json",
     }
     weights = base / "model.safetensors"
     stat = weights.stat()

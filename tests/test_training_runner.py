@@ -46,6 +46,7 @@ FAKE_CLI = textwrap.dedent(
         (out / "checkpoint-1" / "trainer_state.json").write_text("{{}}")
     weights(out)
     (out / "tokenizer_config.json").write_text("{{}}")
+    (out / "tokenizer.json").write_text("{{}}")
     (out / "train_results.json").write_text(json.dumps({{"train_loss": 1.25, "train_runtime": 3.0}}))
     print("done")
     """

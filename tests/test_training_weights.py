@@ -88,6 +88,28 @@ def test_missing_config_tokenizer_or_weights(tmp_path):
     assert "unreadable index" in check_model_folder(d, tokenizer=False)[0]
 
 
+def test_a_tokenizer_needs_a_file_it_can_be_built_from(tmp_path):
+    d = folder(tmp_path)
+    safetensors(d / "model.safetensors", {"w": 1})
+    (d / "tokenizer.json").unlink()
+    (d / "tokenizer_config.json").write_text('{"eos_token": "</s>"}')
+    (problem,) = check_model_folder(d)  # a tokenizer configuration alone builds no tokenizer
+    assert problem.startswith(f"{d}: no tokenizer (one of: tokenizer.json, tokenizer.model")
+    (d / "vocab.json").write_text("{}")
+    assert "no tokenizer" in check_model_folder(d)[0]  # a BPE vocabulary needs its merges too
+    (d / "merges.txt").write_text("#version: 0.2\n")
+    assert check_model_folder(d) == []
+    cut = '{"version": "1.0", "model": {"vocab": {"a": 0'  # cut while copied
+    (d / "tokenizer.json").write_text(cut)
+    assert check_model_folder(d) == [f"{d / 'tokenizer.json'}: empty or truncated ({len(cut)} bytes)"]
+    (d / "tokenizer.json").write_text("")
+    assert "tokenizer.json: empty or truncated (0 bytes)" in check_model_folder(d)[0]
+    (d / "tokenizer.json").write_text('{"model": {}}\n')
+    (d / "tokenizer_config.json").write_text('{"eos_token": ')
+    assert check_model_folder(d) == [f"{d / 'tokenizer_config.json'}: not a readable JSON object"]
+    assert check_model_folder(d, tokenizer=False) == []
+
+
 def test_latest_checkpoint_skips_torn_ones(tmp_path):
     for n, state, ok in ((2, True, True), (10, True, False), (12, False, True), (4, True, True)):
         d = tmp_path / f"checkpoint-{n}"

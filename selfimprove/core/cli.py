@@ -22,7 +22,7 @@ from typing import Any
 from selfimprove.core import config as C
 from selfimprove.core import parsing
 from selfimprove.core.errors import MathCritiqueError, UsageError
-from selfimprove.core.knob import at_least, in_range
+from selfimprove.core.knob import MAX_ITEMS, MAX_PER_ITEM, MAX_TOKENS, at_least, in_range
 from selfimprove.core.layout import RunLayout
 
 GRADER_CHOICES = C.GRADERS
@@ -68,12 +68,13 @@ class ArgumentParser(parsing.ArgumentParser):
 
 
 _FIXED_RULES: dict[str, Callable[[Any], str | None]] = {
-    "n": at_least(1),
+    "n": at_least(1, MAX_PER_ITEM, "completions per item"),
     "temperature": at_least(0),
     "top_p": in_range(0, 1),
-    "max_tokens": at_least(1),
-    "max_model_len": at_least(1),
-    "chunk_size": at_least(1),
+    "max_tokens": at_least(1, MAX_TOKENS, "tokens"),
+    "max_model_len": at_least(1, MAX_TOKENS, "tokens"),
+    "chunk_size": at_least(1, MAX_ITEMS, "items"),
+    "grade_workers": at_least(0, MAX_PER_ITEM, "processes"),
 }
 
 

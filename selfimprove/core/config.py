@@ -36,6 +36,10 @@ from selfimprove.core.knob import (
     EMPTY,
     EVALUATE,
     INFERENCE,
+    MAX_ITEMS,
+    MAX_ITERATIONS,
+    MAX_PER_ITEM,
+    MAX_TOKENS,
     ONLY_EVALUATE,
     ONLY_INFERENCE,
     ONLY_SELFTALK,
@@ -44,7 +48,6 @@ from selfimprove.core.knob import (
     STAGE,
     TYPE_NAMES,
     Knob,
-    all_at_least_0,
     as_flag,
     as_float,
     as_int,
@@ -53,6 +56,7 @@ from selfimprove.core.knob import (
     at_least,
     gpu_profile,
     in_range,
+    iterations,
     key_values,
     knob,
     one_of,
@@ -89,7 +93,12 @@ class RunKnobs:
     )
     runs_dir: str = knob("RUNS_DIR", str(ROOT / "runs"), "where experiments live", export=_I, scopes=_ALL)
     iter_num: int = knob(
-        "ITER_NUM", 1, "self-improvement iterations after iteration 0", parse=as_int, check=at_least(0), export=_I
+        "ITER_NUM",
+        1,
+        "self-improvement iterations after iteration 0",
+        parse=as_int,
+        check=at_least(0, MAX_ITERATIONS, "iterations"),
+        export=_I,
     )
     seed: int = knob("SEED", 0, "sampling and subset seed", parse=as_int, export=_ALL, scopes=_ALL)
     log_level: str = knob(
@@ -128,7 +137,7 @@ class RunKnobs:
         24,
         "training questions per dataset (empty = all)",
         parse=as_int,
-        check=at_least(1),
+        check=at_least(1, MAX_ITEMS, "questions per dataset"),
         scopes=_I | _S,
         empty=True,
         per_scope={SELFTALK: 16},
@@ -138,7 +147,7 @@ class RunKnobs:
         12,
         "test questions per dataset (empty = all)",
         parse=as_int,
-        check=at_least(1),
+        check=at_least(1, MAX_ITEMS, "questions per dataset"),
         empty=True,
         export=_I,
         scopes=_BOTH | _S,
@@ -150,7 +159,7 @@ class RunKnobs:
         2,
         "N: solutions per training question (evaluate: samples per question, Pass@K/MV@K)",
         parse=as_int,
-        check=at_least(1),
+        check=at_least(1, MAX_PER_ITEM, "samples per question"),
         per_scope={EVALUATE: 4},
         scopes=_BOTH | _S,
     )
@@ -180,7 +189,7 @@ class RunKnobs:
         256,
         "new tokens per solution",
         parse=as_int,
-        check=at_least(1),
+        check=at_least(1, MAX_TOKENS, "tokens"),
         export=_I,
         scopes=_ALL,
         per_scope={CRITIC: 96, SELFTALK: 192},
@@ -190,7 +199,7 @@ class RunKnobs:
         384,
         "new tokens per critique",
         parse=as_int,
-        check=at_least(1),
+        check=at_least(1, MAX_TOKENS, "tokens"),
         export=_I,
         scopes=_ALL,
         per_scope={CRITIC: 320, SELFTALK: 256},
@@ -200,7 +209,7 @@ class RunKnobs:
         None,
         "refinements per critique (default: sample_num)",
         parse=as_int,
-        check=at_least(1),
+        check=at_least(1, MAX_PER_ITEM, "refinements per critique"),
         scopes=_I,
         derive=lambda v: v["sample_num"],
     )
@@ -209,7 +218,7 @@ class RunKnobs:
         1,
         "at most this many kept refinements per critiqued sample (RESERVED_SCOPE=question: per question)",
         parse=as_int,
-        check=at_least(1),
+        check=at_least(1, MAX_ITEMS, "refinements"),
         scopes=_I,
     )
     reserved_scope: str = knob(
@@ -291,7 +300,7 @@ class RunKnobs:
         0,
         "ENGINE=ray: model replicas (0: one per TP_SIZE GPUs, or per node)",
         parse=as_int,
-        check=at_least(0),
+        check=at_least(0, MAX_PER_ITEM, "replicas"),
         export=_ALL,
         scopes=_ALL,
     )
@@ -311,7 +320,7 @@ class RunKnobs:
         1,
         "vLLM tensor-parallel GPUs per engine (engines = GPUs / TP_SIZE)",
         parse=as_int,
-        check=at_least(1),
+        check=at_least(1, MAX_PER_ITEM, "GPUs"),
         export=_ALL,
         scopes=_ALL,
     )
@@ -320,7 +329,7 @@ class RunKnobs:
         2048,
         "context length reserved by the engine",
         parse=as_int,
-        check=at_least(1),
+        check=at_least(1, MAX_TOKENS, "tokens"),
         export=_ALL,
         scopes=_ALL,
     )
@@ -339,7 +348,7 @@ class RunKnobs:
         1024,
         "items generated between two checkpoint appends",
         parse=as_int,
-        check=at_least(1),
+        check=at_least(1, MAX_ITEMS, "items"),
         export=_ALL,
         scopes=_ALL,
     )
@@ -436,7 +445,7 @@ class RunKnobs:
         None,
         'evaluate exactly these iterations (space-separated), e.g. "1"',
         parse=as_ints,
-        check=all_at_least_0,
+        check=iterations,
         scopes=_E,
         empty=True,
     )
@@ -450,7 +459,14 @@ class RunKnobs:
         empty=True,
     )
     test_use_critic: bool = knob("TEST_USE_CRITIC", True, "run the critique methods", parse=as_flag, scopes=_E)
-    mv_num: int = knob("MV_NUM", 2, "sequential critique-refine rounds", parse=as_int, check=at_least(0), scopes=_E)
+    mv_num: int = knob(
+        "MV_NUM",
+        2,
+        "sequential critique-refine rounds",
+        parse=as_int,
+        check=at_least(0, MAX_ITERATIONS, "rounds"),
+        scopes=_E,
+    )
     test_know_answer: bool = knob(
         "TEST_KNOW_ANSWER", False, "1: oracle (refine only answers known to be wrong)", parse=as_flag, scopes=_E
     )
@@ -467,7 +483,7 @@ class RunKnobs:
         1,
         "sequential chains per question: 1 from the greedy answer, K > 1 from the first K pool samples",
         parse=as_int,
-        check=at_least(1),
+        check=at_least(1, MAX_PER_ITEM, "chains per question"),
         scopes=_E,
     )
     only_final_sequential: bool = knob(
@@ -521,7 +537,7 @@ def _name(v: str) -> str | None:
     try:
         check_experiment_name(v)
     except UsageError as e:
-        return str(e).split(" ", 1)[1]
+        return str(e).removeprefix(f"EXP_NUM={v!r} ")  # the loader names the knob and value itself
     return None
 
 
@@ -676,6 +692,24 @@ def check_model(name: str, knob_name: str, env: Mapping[str, str] | None = None)
         f"{knob_name}: {name} is neither a local model folder nor in the Hugging Face cache, and "
         f"HF_HUB_OFFLINE is set; download it first (huggingface-cli download {name}) or unset HF_HUB_OFFLINE"
     )
+
+
+def check_run_folder(runs_dir: str, root: Path) -> str | None:
+    """Why the experiment folder ``root`` (``RUNS_DIR/EXP_NUM``) cannot be created or written, or
+    None. The nearest existing folder on its path decides: it must be a folder (not a file or a
+    broken link) that this process may write; missing folders below it are created by the run."""
+    for p in (root, *root.parents):
+        if os.path.exists(p):
+            if not p.is_dir() and p == root:
+                return f"RUNS_DIR={runs_dir}: the experiment folder {p} is a file; move it away or use another EXP_NUM"
+            if not p.is_dir():
+                return f"RUNS_DIR={runs_dir}: {p} is a file, not a folder; set RUNS_DIR to a folder you can write"
+            if not os.access(p, os.W_OK | os.X_OK):
+                return f"RUNS_DIR={runs_dir}: {p} is not writable (read-only); set RUNS_DIR to a folder you can write"
+            return None
+        if os.path.islink(p):
+            return f"RUNS_DIR={runs_dir}: {p} is a broken symbolic link; set RUNS_DIR to a folder you can write"
+    return None
 
 
 def _hub_cached(repo: str, env: Mapping[str, str]) -> bool:

@@ -136,8 +136,8 @@ def _case(label: str, value: str, where: str, known: set[str]) -> Level:
 
 
 def label(value: str) -> str:
-    """A cell-name-safe form of a grid value: letters, digits, ``.``, ``+``, ``-``."""
-    text = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9.+-]+", "-", value)).strip("-.")
+    """A cell-name-safe form of a grid value: letters, digits, ``.``, ``-`` (a cell name is an EXP_NUM)."""
+    text = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9.-]+", "-", value)).strip("-.")
     return text[:_LABEL_MAX].rstrip("-.") or "x"
 
 

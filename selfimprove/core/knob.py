@@ -59,8 +59,28 @@ TYPE_NAMES: dict[Callable[[str], Any], str] = {
 }
 
 
-def at_least(lo: float) -> Callable[[Any], str | None]:
-    return lambda v: None if v is None or v >= lo else f"must be >= {lo:g}"
+# Upper bounds of the count knobs: a typo with extra zeros (sample_num=10000000000) is refused
+# before any stage allocates its per-item lists, not after it has exhausted memory.
+MAX_ITERATIONS = 100  # iterations, critique-refine rounds, rewrites of a step
+MAX_PER_ITEM = 1024  # samples per question, refinements per critique, chains, paths, processes
+MAX_ITEMS = 1_000_000  # questions per dataset, responses per class, rows, items per chunk
+MAX_TOKENS = 1_048_576  # new tokens, context length
+
+
+def at_least(lo: float, at_most: int | None = None, unit: str = "") -> Callable[[Any], str | None]:
+    """``v >= lo``; with ``at_most`` (every count knob) also ``v <= at_most``, counted in ``unit``."""
+
+    def check(v: Any) -> str | None:
+        if v is None:
+            return None
+        if v < lo:
+            return f"must be >= {lo:g}"
+        if at_most is not None and v > at_most:
+            what = f" {unit}" if unit else ""
+            return f"must be between {lo:g} and {at_most}{what} (a larger value would not fit one machine)"
+        return None
+
+    return check
 
 
 def in_range(lo: float, hi: float) -> Callable[[Any], str | None]:
@@ -71,8 +91,12 @@ def one_of(*choices: Any) -> Callable[[Any], str | None]:
     return lambda v: None if v in choices else f"must be one of {', '.join(map(str, choices))}"
 
 
-def all_at_least_0(v: tuple[int, ...] | None) -> str | None:
-    return None if not v or min(v) >= 0 else "iterations must be >= 0"
+def iterations(v: tuple[int, ...] | None) -> str | None:
+    if not v:
+        return None
+    if min(v) < 0:
+        return "iterations must be >= 0"
+    return None if max(v) <= MAX_ITERATIONS else f"iterations must be between 0 and {MAX_ITERATIONS}"
 
 
 def key_values(v: str) -> str | None:

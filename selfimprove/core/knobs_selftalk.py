@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from selfimprove.core.knob import ONLY_SELFTALK, as_flag, as_int, at_least, knob, one_of
+from selfimprove.core.knob import (
+    MAX_ITERATIONS,
+    MAX_PER_ITEM,
+    MAX_TOKENS,
+    ONLY_SELFTALK,
+    as_flag,
+    as_int,
+    at_least,
+    knob,
+    one_of,
+)
 
 _S = ONLY_SELFTALK
 
@@ -19,7 +29,7 @@ class SelftalkKnobs:
         2,
         "N: pool per test question (Pass@K, MV@K, K = 1, 2, 4, ..., N)",
         parse=as_int,
-        check=at_least(1),
+        check=at_least(1, MAX_PER_ITEM, "samples per question"),
         scopes=_S,
     )
     selftalk_max_tokens: int = knob(
@@ -27,14 +37,24 @@ class SelftalkKnobs:
         384,
         "new tokens per self-talk answer at test time",
         parse=as_int,
-        check=at_least(1),
+        check=at_least(1, MAX_TOKENS, "tokens"),
         scopes=_S,
     )
     max_rounds: int = knob(
-        "MAX_ROUNDS", 3, "rewrites of one step before a chain is given up", parse=as_int, check=at_least(0), scopes=_S
+        "MAX_ROUNDS",
+        3,
+        "rewrites of one step before a chain is given up",
+        parse=as_int,
+        check=at_least(0, MAX_ITERATIONS, "rewrites"),
+        scopes=_S,
     )
     step_max_tokens: int = knob(
-        "STEP_MAX_TOKENS", 48, "new tokens per generated or rewritten step", parse=as_int, check=at_least(1), scopes=_S
+        "STEP_MAX_TOKENS",
+        48,
+        "new tokens per generated or rewritten step",
+        parse=as_int,
+        check=at_least(1, MAX_TOKENS, "tokens"),
+        scopes=_S,
     )
     force_answer: bool = knob(
         "FORCE_ANSWER",

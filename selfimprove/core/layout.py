@@ -38,6 +38,7 @@ run directory always stays inside its ``RUNS_DIR``.
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,14 +109,17 @@ SELFTALK_FILES: dict[str, tuple[str, str | None]] = {
     "report": ("eval_onep/report.md", None),
 }
 ONEP_ROW = "row.json"  # one method's row of the one-player table, eval_onep/<method>/row.json
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9._-]+")  # the characters of a name a user types (EXP_NUM, ...)
 NOT_TRAINED = "not_trained.json"  # in a model folder whose training data was empty: why, instead of weights
 
 
-def check_experiment_name(name: str, what: str = "EXP_NUM") -> str:
+def check_experiment_name(name: str, what: str = "EXP_NUM", plain: bool = True) -> str:
     """Return ``name`` if it is a safe single folder name, else raise :class:`UsageError`.
 
     Refused: empty, ``.``/``..`` or any ``..``, a path separator, control characters, a leading
-    ``-`` (it would read as an option), and names longer than 200 characters."""
+    ``-`` (it would read as an option), and names longer than 200 characters; with ``plain`` (every
+    name a user types: EXP_NUM, a sweep and its cells) also any character other than ASCII letters,
+    digits, ``-``, ``_`` and ``.`` (a space, ``$``, quotes, ...)."""
     problem = None
     if not name:
         problem = "is empty"
@@ -125,6 +129,9 @@ def check_experiment_name(name: str, what: str = "EXP_NUM") -> str:
         problem = "contains '..' or is '.'"
     elif any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
         problem = "contains a control character"
+    elif plain and not _PLAIN_NAME.fullmatch(name):
+        bad = "".join(dict.fromkeys(ch for ch in name if not _PLAIN_NAME.fullmatch(ch)))
+        problem = f"contains {bad!r} (only ASCII letters, digits, -, _ and . are allowed)"
     elif name.startswith("-"):
         problem = "starts with '-'"
     elif len(name) > 200:
@@ -262,7 +269,7 @@ class RunLayout:
         return self.root / "eval"
 
     def eval_dir(self, label: str) -> Path:
-        check_experiment_name(label, "evaluation label")
+        check_experiment_name(label, "evaluation label", plain=False)  # a model folder's own name
         return self.eval_root / label
 
     def eval_file(self, label: str, role: str) -> Path:

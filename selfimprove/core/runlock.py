@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from selfimprove.core.errors import RunLocked
+from selfimprove.core.errors import RunLocked, UsageError
 from selfimprove.core.io import atomic_write_json
 from selfimprove.core.layout import RunLayout
 
@@ -90,6 +90,13 @@ def acquire(run_dir: str | os.PathLike, pid: int | None = None, env: dict | None
     env = dict(os.environ) if env is None else env
     path = RunLayout(run_dir).run_lock
     pid = os.getpid() if pid is None else pid
+    try:
+        return _acquire(path, pid, env)
+    except OSError as e:  # the folder cannot be created or written (checked up front; this is the race)
+        raise UsageError(f"cannot take the run lock {path}: {e.strerror or e}; check RUNS_DIR") from None
+
+
+def _acquire(path: Path, pid: int, env: dict) -> tuple[str, bool]:
     with _guard(path):
         holder = read_holder(path)
         if holder is not None:

@@ -55,6 +55,18 @@ class Fields:
     split: str | None = None
 
 
+class Note(str):
+    """A report line about a row that was still used (e.g. bytes replaced), told apart from a
+    skipped row's line by its type; ``id`` is the record it became."""
+
+    id: str
+
+    def __new__(cls, text: str, record_id: str) -> Note:
+        note = super().__new__(cls, text)
+        note.id = record_id
+        return note
+
+
 class BadRow(Exception):
     """A row cannot become a record; the message is the reason."""
 
@@ -187,7 +199,8 @@ def make_record(row: dict, key: str, fields: Fields, dtype: str, dataset: str, s
 def build_records(
     rows: Iterable[Row], fields: Fields, dtype: str, dataset: str, split: str
 ) -> tuple[list[dict], list[str]]:
-    """Records of every usable row, and one ``location: reason`` line per problem.
+    """Records of every usable row, and one ``location: reason`` line per problem: a skipped row's
+    line is a plain string, a used row's (bytes replaced) a :class:`Note`.
 
     A row whose id is already taken is reported (naming the first row) and skipped.
     """
@@ -198,8 +211,6 @@ def build_records(
         if r.problem is not None:
             problems.append(f"{r.where}: {r.problem}")
             continue
-        if r.note is not None:
-            problems.append(f"{r.where}: {r.note}")
         try:
             data = r.data or {}
             if fields.split is not None:
@@ -219,6 +230,8 @@ def build_records(
             continue
         seen[rec["id"]] = r.where
         records.append(rec)
+        if r.note is not None:  # reported once the row is known to be used
+            problems.append(Note(f"{r.where}: {r.note}", rec["id"]))
     return records, problems
 
 

@@ -7,9 +7,10 @@ wrong becomes one report ``path:line: reason`` on stderr while the batch continu
 
 * bytes that are not UTF-8 are replaced (U+FFFD), reported, and the line is still graded;
 * a line longer than ``MAX_LINE_BYTES``, JSON that is invalid or nested too deep
-  (``RecursionError``), a value that is not an object, missing or non-string fields, an unknown
-  ``dataset_type``, and text that cannot be written back as UTF-8 (a lone surrogate such as
-  ``"\\ud800"``) are reported and skipped.
+  (``RecursionError``), a value that is not an object, missing or non-string fields, an ``id``
+  that is not a non-empty string or is used by an earlier line (the first line with it is
+  graded), an unknown ``dataset_type``, and text that cannot be written back as UTF-8 (a lone
+  surrogate such as ``"\\ud800"``) are reported and skipped.
 
 The output (every good line, in input order) is written atomically. Exit status: 0 when every
 line was graded without an error status, 1 when lines were skipped or some grade has an
@@ -62,6 +63,10 @@ def _check(obj: object) -> str | None:
     missing = [k for k in _REQUIRED if k not in obj]
     if missing:
         return f"missing field(s) {', '.join(missing)}"
+    if not isinstance(obj["id"], str):
+        return f"id must be a string, got {'null' if obj['id'] is None else type(obj['id']).__name__}"
+    if not obj["id"].strip():
+        return "id is empty"
     bad = [k for k in ("gold", "response") if not isinstance(obj[k], str)]
     if bad:
         return f"field(s) {', '.join(bad)} must be strings"
@@ -80,6 +85,7 @@ def read_items(path: str, err: TextIO, max_line_bytes: int = MAX_LINE_BYTES) -> 
     """Valid input records and the number of skipped lines (each reported on ``err``)."""
     records: list[dict] = []
     skipped = 0
+    first_line: dict[str, int] = {}  # id -> the line that used it first
 
     def report(lineno: int, reason: str) -> None:
         print(f"{path}:{lineno}: {reason}", file=err)
@@ -111,10 +117,13 @@ def read_items(path: str, err: TextIO, max_line_bytes: int = MAX_LINE_BYTES) -> 
             skipped += 1
             continue
         why = _check(obj)
+        if why is None and obj["id"] in first_line:
+            why = f"id {obj['id']!r} already used at line {first_line[obj['id']]}"
         if why is not None:
             report(lineno, f"skipped: {why}")
             skipped += 1
             continue
+        first_line[obj["id"]] = lineno
         records.append(obj)
     return records, skipped
 

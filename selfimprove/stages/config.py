@@ -9,10 +9,11 @@
     python -m selfimprove.config knobs inference             # every knob and its meaning
 
 Beyond the per-knob checks of :mod:`selfimprove.core.config` (types, ranges, names), ``shell``
-and ``begin`` check what needs the rest of the package: model folders or cached hub ids, the
-dataset specs (registry, files), the feedback files (parsed now, not after iteration 0's
-training), and for the evaluation the actors to evaluate. The inference driver also checks the
-evaluation's knobs when ``EVALUATE=1``. Every problem is one ``error:`` line, exit code 2.
+and ``begin`` check what needs the rest of the package: that ``RUNS_DIR/EXP_NUM`` can be created
+and written, model folders or cached hub ids, the dataset specs (registry, files), the feedback
+files (parsed now, not after iteration 0's training), and for the evaluation the actors to
+evaluate (config, tokenizer, weights). The inference driver also checks the evaluation's knobs
+when ``EVALUATE=1``. Every problem is one ``error:`` line, exit code 2.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ import logging
 import os
 import shlex
 from collections.abc import Mapping
+from pathlib import Path
 
 from selfimprove.core import config as C
 from selfimprove.core import manifest, runlock
 from selfimprove.core.errors import DataError, UsageError
 from selfimprove.core.parsing import ArgumentParser
 from selfimprove.selftalk.annotator import NAME as ANNOTATOR
-from selfimprove.training.weights import check_model_folder
+from selfimprove.training.weights import check_model_folder, tokenizer_problems
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +151,9 @@ def resolve(scope: str, env: Mapping[str, str] | None = None, nested: bool = Fal
     """Load and check one driver's configuration completely (raises :class:`UsageError`)."""
     env = os.environ if env is None else env
     cfg = C.load(scope, env=env)
+    unusable = C.check_run_folder(cfg.runs_dir, cfg.layout.root)
+    if unusable:  # before the lock's mkdir and before any compute
+        raise UsageError(unusable)
     if scope in (C.CRITIC, C.SELFTALK):
         found = (_check_critic if scope == C.CRITIC else _check_selftalk)(cfg, env)
         if any(found):
@@ -166,7 +171,10 @@ def resolve(scope: str, env: Mapping[str, str] | None = None, nested: bool = Fal
         problems.append(C.check_model(cfg.critic_model_name, "critic_model_name", env))
     if scope == C.EVALUATE:
         for label, path in eval_actors(cfg, check_exists=not nested) if cfg.actor_models else []:
-            problems.append(C.check_model(path, f"ACTOR_MODELS ({label})", env))
+            problem = C.check_model(path, f"ACTOR_MODELS ({label})", env)
+            if problem is None and (Path(path) / "config.json").is_file():  # a local folder: its tokenizer too
+                problem = next((f"ACTOR_MODELS ({label}): {p}" for p in tokenizer_problems(Path(path))), None)
+            problems.append(problem)
     issues = [p for p in problems if p]
     if scope == C.INFERENCE:
         issues += check_datasets(cfg.dataset_name, "train", "dataset_name")

@@ -3,7 +3,10 @@
 Several datasets can be combined (``--dataset gsm8k math``); each record keeps its dataset,
 type, stable id, reference solution, gold answer and level. ``--check`` only validates the
 dataset names (no download, no compute), so a driver can fail fast on a typo. With ``--run-dir``
-the output is the run's ``data/<split>.jsonl`` and the step is ``data/<split>``.
+the output is the run's ``data/<split>.jsonl`` and the step is ``data/<split>``. The step counts,
+per dataset spec, the questions taken (``<spec>``), the source rows skipped (``<spec>_skipped``)
+and the questions taken whose row was used with a note, e.g. bytes replaced by U+FFFD
+(``<spec>_kept_with_notes``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from selfimprove.core.io import atomic_write_jsonl
 from selfimprove.core.layout import SPLITS, RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.data.datasets import DatasetError, check_spec, known_specs, load_questions_with_report
+from selfimprove.data.records import Note
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +72,19 @@ def main(argv: list[str] | None = None) -> int:
                 )
             except DatasetError as e:
                 raise DataError(str(e)) from None
-            for p in problems:
+            skipped = [p for p in problems if not isinstance(p, Note)]
+            for p in skipped:
                 log.warning("skipped: %s", p)
             for r in recs:
                 if r["id"] in seen:
                     raise DataError(f"question id {r['id']} appears in two datasets ({spec} and an earlier one)")
                 seen.add(r["id"])
+            taken = {r["id"] for r in recs}
+            noted = [p for p in problems if isinstance(p, Note) and p.id in taken]  # taken, with a note
+            for p in noted:
+                log.warning("%s", p)
             records += recs
-            step.count(**{f"{spec}": len(recs), f"{spec}_skipped": len(problems)})
+            step.count(**{f"{spec}": len(recs), f"{spec}_skipped": len(skipped), f"{spec}_kept_with_notes": len(noted)})
         atomic_write_jsonl(args.out, records)
         step.count(questions=len(records))
     log.info("%d %s questions -> %s", len(records), args.split, args.out)

@@ -13,7 +13,51 @@ import struct
 from pathlib import Path
 
 MAX_HEADER = 100 * 1024 * 1024  # the safetensors format caps its header at 100 MB
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
+#: The files a tokenizer can be built from, one set of which a model folder must hold complete
+#: (``tokenizer_config.json`` alone only configures a tokenizer; it builds none).
+TOKENIZER_SETS = (
+    ("tokenizer.json",),
+    ("tokenizer.model",),
+    ("spiece.model",),
+    ("sentencepiece.bpe.model",),
+    ("vocab.json", "merges.txt"),
+    ("vocab.txt",),
+)
+
+
+def tokenizer_problems(folder: Path) -> list[str]:
+    """Why no tokenizer can be built from ``folder`` (empty list: one can). Reads at most the first
+    and last bytes of ``tokenizer.json`` and the small ``tokenizer_config.json``."""
+    problems = []
+    config = folder / "tokenizer_config.json"
+    if config.is_file():
+        try:
+            if not isinstance(json.loads(config.read_text(encoding="utf-8")), dict):
+                raise ValueError
+        except (OSError, ValueError):
+            problems.append(f"{config}: not a readable JSON object")
+    fast = folder / "tokenizer.json"
+    if fast.is_file():
+        return problems + _json_object_problems(fast)
+    if any(all((folder / n).is_file() for n in group) for group in TOKENIZER_SETS) or any(folder.glob("*.tiktoken")):
+        return problems
+    sets = ", ".join(" + ".join(group) for group in TOKENIZER_SETS)
+    return problems + [f"{folder}: no tokenizer (one of: {sets})"]
+
+
+def _json_object_problems(path: Path) -> list[str]:
+    """A cut or empty JSON file, told from its first and last bytes (not parsed: it can be large)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(64).lstrip()
+            f.seek(max(0, size - 64))
+            tail = f.read().rstrip()
+    except OSError as e:
+        return [f"{path}: cannot read ({e.strerror})"]
+    if not head.startswith(b"{") or not tail.endswith(b"}"):
+        return [f"{path}: empty or truncated ({size} bytes)"]
+    return []
 
 
 def safetensors_problems(path: Path, expected: set[str] | None = None) -> list[str]:
@@ -78,7 +122,8 @@ def _index_problems(folder: Path, index: Path) -> list[str]:
 def check_model_folder(path: str | Path, tokenizer: bool = True) -> list[str]:
     """What is missing or broken in the Hugging Face model folder ``path`` (empty list: complete).
 
-    Checks ``config.json``, a tokenizer file (unless ``tokenizer=False``), and the weights: with an
+    Checks ``config.json``, the tokenizer (unless ``tokenizer=False``: a complete set of
+    :data:`TOKENIZER_SETS`, ``tokenizer.json`` not cut), and the weights: with an
     index (``model.safetensors.index.json`` / ``pytorch_model.bin.index.json``) every shard it names
     must exist and, for safetensors, hold the tensors the index assigns to it with a readable header
     and the size the header declares; without one, ``model.safetensors`` (same checks) or
@@ -90,8 +135,8 @@ def check_model_folder(path: str | Path, tokenizer: bool = True) -> list[str]:
     problems = []
     if not (folder / "config.json").is_file():
         problems.append(f"{folder}: config.json is missing")
-    if tokenizer and not any((folder / n).is_file() for n in TOKENIZER_FILES):
-        problems.append(f"{folder}: no tokenizer file ({', '.join(TOKENIZER_FILES)})")
+    if tokenizer:
+        problems += tokenizer_problems(folder)
     for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
         if (folder / index_name).is_file():
             return problems + _index_problems(folder, folder / index_name)
