@@ -17,6 +17,7 @@ import pytest
 from test_evaluation_sequential import by_string
 
 from selfimprove.evaluation import compare as C
+from selfimprove.evaluation import paper as P
 from selfimprove.evaluation.estimators import bootstrap_difference, bootstrap_mean, bootstrap_ratio
 from selfimprove.evaluation.metrics import compute_results
 
@@ -26,21 +27,20 @@ POOL_A = {"x": "TT", "y": "TF", "z": "FF", "w": "FF"}
 POOL_B = {"x": "TT", "y": "TT", "z": "TF", "w": "FF"}
 GREEDY_A = {"x": "F", "y": "F", "z": "F", "w": "F"}
 GREEDY_B = {"x": "T", "y": "T", "z": "T", "w": "F"}
-REFERENCE = {
-    "source": "a fixture",
-    "entries": [
+REFERENCE_DATA = {
+    "format": 1,
+    "paper": "a fixture",
+    "unit": "percent",
+    "groups": [
         {
-            "model": "llama-3-8b",
-            "figure": "table3",
-            "dataset": "toy",
-            "method": "critique-in-the-loop",
-            "metric": "mv_at_k",
-            "with_critique": False,
-            "value": 0.5,
-            "where": "Table 3",
+            "figure": "Table 3",
+            "provenance": "verbatim",
+            "setting": {"model": "Llama-3-8B", "method": "critique-in-the-loop", "test_time": "response only"},
+            "numbers": [{"dataset": "toy", "metric": "mv_at_k", "k": 2, "value": 50.0}],
         }
     ],
 }
+REFERENCE = P.parse(REFERENCE_DATA)
 
 
 def jsonl(path: Path, records) -> None:
@@ -92,16 +92,16 @@ def write_eval(folder: Path, questions, pool, greedy, critic: bool, actor_model:
     (folder / "results.json").write_text(json.dumps(res))
 
 
-def toy_questions() -> list[dict]:
+def toy_questions(dataset: str = "toy") -> list[dict]:
     return [
-        {"id": q, "dataset": "toy", "dataset_type": "gsm8k", "question": "?", "gold": g, "level": LEVEL[q]}
+        {"id": q, "dataset": dataset, "dataset_type": "gsm8k", "question": "?", "gold": g, "level": LEVEL[q]}
         for q, g in GOLD.items()
     ]
 
 
-def make_run(root: Path, name: str, critique: bool) -> Path:
+def make_run(root: Path, name: str, critique: bool, dataset: str = "toy") -> Path:
     run = root / name
-    questions = toy_questions()
+    questions = toy_questions(dataset)
     jsonl(run / "data" / "test.jsonl", questions)
     write_eval(run / "eval" / "iter_0", questions, POOL_A, GREEDY_A, critic=False)
     if critique:
@@ -231,8 +231,8 @@ def test_table3_grid_by_hand(runs):
     assert (ro["acc"]["value"], ro["pass_at_k"]["value"], ro["mv_at_k"]["value"]) == (0.75, 0.75, 0.75)
     # with critique: one round fixes x y z, not w; refine all makes w [T, F]: Pass@2 and MV@2 (tie -> first) right
     assert (wc["acc"]["value"], wc["pass_at_k"]["value"], wc["mv_at_k"]["value"]) == (0.75, 1.0, 1.0)
-    # the paper's number is shown where model, dataset, method and metric match
-    assert ro["paper"]["mv_at_k"] == {"value": 0.5, "where": "Table 3", "source": "a fixture"}
+    # the paper's number is shown where the setting matches, with ours minus the paper's in points
+    assert ro["paper"]["mv_at_k"] == {"value": 50.0, "figure": "Table 3", "provenance": "verbatim", "difference": 25.0}
     assert ro["paper"]["acc"] is None
     assert (
         find(C.compare_runs(runs, vote_fn=by_string, reference=REFERENCE)["grid"], run="A")["response_only"]["paper"][
@@ -274,7 +274,7 @@ def test_missing_records_fall_back_to_results_json(runs):
 def test_cli_writes_report_json_and_plots(runs, tmp_path, monkeypatch):
     monkeypatch.setattr(C, "default_vote_fn", lambda: by_string)
     ref = tmp_path / "ref.json"
-    ref.write_text(json.dumps(REFERENCE))
+    ref.write_text(json.dumps(REFERENCE_DATA))
     out = tmp_path / "cmp"
     assert C.main([str(runs[0]), str(runs[1]), "--out", str(out), "--reference", str(ref)]) == 0
     data = json.loads((out / "comparison.json").read_text())
@@ -284,7 +284,7 @@ def test_cli_writes_report_json_and_plots(runs, tmp_path, monkeypatch):
         "| B | toy | greedy | 1 | 0.0 [0.0, 0.0] (n=2) | 100.0 [100.0, 100.0] (n=2) | +100.0 [+100.0, +100.0] * | yes |"
         in md
     )
-    assert "75.0 [" in md and "(Table 3)" in md
+    assert "| – / – / 50.0 (Table 3, verbatim) | – / – / +25.0 |" in md
     for name in ("pass_at_1_per_iteration", "table3_grid", "critics", "level_differences"):
         assert (out / f"compare_{name}.png").read_bytes()[:4] == b"\x89PNG"
     assert C.main([str(tmp_path / "none"), "--out", str(out)]) == 2
@@ -292,4 +292,75 @@ def test_cli_writes_report_json_and_plots(runs, tmp_path, monkeypatch):
 
 def test_shipped_reference_file_is_readable():
     ref = C.load_reference()
-    assert "2411.16579" in ref["source"] and isinstance(ref["entries"], list)
+    assert "2411.16579" in ref.paper and ref.numbers
+
+
+def paper_named_runs(root: Path) -> tuple[Path, Path]:
+    """Runs A and B as the paper's setting: Llama-3-8B on GSM8K, N = 3 samples per training question,
+    B's test-time critic a critique model trained from Llama-3-8B-Instruct by ``critic-all.sh``."""
+    runs = make_run(root, "A", critique=False, dataset="gsm8k"), make_run(root, "B", critique=True, dataset="gsm8k")
+    critic = root / "critic-run" / "critic" / "model"
+    critic.mkdir(parents=True)
+    manifest = {"critic_config": {"critic_base_model": "meta-llama/Meta-Llama-3-8B-Instruct"}, "steps": {}}
+    (critic.parent.parent / "manifest.json").write_text(json.dumps(manifest))
+    for run in runs:
+        (run / "manifest.json").write_text(json.dumps({"config": {"model_name": "meta-llama/Meta-Llama-3-8B"}}))
+        samples = [
+            {"id": f"t{i}/s{j}", "qid": f"t{i}", "index": j, "dataset_type": "gsm8k", "response": "", "pred": p}
+            | {"correct": p == "1"}
+            for i, preds in ((1, "199"), (2, "999"))
+            for j, p in enumerate(preds)
+        ]
+        jsonl(run / "iter_1" / "01_samples.jsonl", samples)
+    results = runs[1] / "eval" / "iter_1" / "results.json"
+    data = json.loads(results.read_text())
+    data["config"]["critic"] = str(critic)
+    results.write_text(json.dumps(data))
+    return runs
+
+
+def test_paper_numbers_beside_runs_named_like_the_paper(tmp_path, monkeypatch):
+    """With the shipped file: Fig. 6 beside every actor, Table 3 beside the grid, ours minus the paper's."""
+    runs = paper_named_runs(tmp_path)
+    c = C.compare_runs(runs, vote_fn=by_string)
+    assert [(r["method"], r["N"]) for r in c["runs"]] == [("vanilla", 3), ("critique-in-the-loop", 3)]
+    paper = {(p["run"], p["actor"]): p["paper"] for p in c["per_iteration"]}
+    # Fig. 6, GSM8K, N = 3: iteration 0 (the SFT actor) 54.8; iteration 1 vanilla 60.9, critique 65.1
+    assert paper["B", "iter_1"] == {"value": 65.1, "figure": "Fig. 6", "provenance": "plot reading", "difference": -2.6}
+    assert paper["A", "iter_1"]["value"] == 60.9 and paper["A", "iter_1"]["difference"] == pytest.approx(37.5 - 60.9)
+    assert paper["A", "iter_0"]["value"] == paper["B", "iter_0"]["value"] == 54.8
+    # Table 3, critique-in-the-loop SI on GSM8K: Acc response only, and with the critique model (critic
+    # trained from an 8B model; Table 3 does not state the size, Table 2 has no critique-in-the-loop actor)
+    row = find(c["grid"], run="B")
+    assert row["k"] == 2  # Pass@5 and MV@5 need a pool of 5: no paper number at K = 2
+    ro, wc = row["response_only"]["paper"], row["with_critique"]["paper"]
+    assert (ro["acc"]["figure"], ro["acc"]["value"]) == ("Table 3", 75.5)
+    assert ro["acc"]["difference"] == pytest.approx(75.0 - 75.5)
+    assert (wc["acc"]["figure"], wc["acc"]["value"]) == ("Table 3", 75.8)
+    assert ro["pass_at_k"] is None and wc["mv_at_k"] is None
+    # Table 2 holds an SFT actor only
+    assert find(c["critics"], run="B")["paper"] == {"discrimination_accuracy": None, "helpfulness": None}
+    # the report prints the column and the difference
+    monkeypatch.setattr(C, "default_vote_fn", lambda: by_string)
+    out = tmp_path / "cmp"
+    assert C.main([str(runs[0]), str(runs[1]), "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert "| Pass@1 | paper | ours − paper |" in md
+    assert "| B | critique-in-the-loop | 3 | iter_1 | gsm8k | 62.5 [" in md
+    assert "| 65.1 (Fig. 6, plot reading) | -2.6 |" in md
+    assert "| 54.8 (Fig. 6, plot reading) | -17.3 |" in md
+    assert "| 75.5 / – / – (Table 3, verbatim) | -0.5 / – / – |" in md
+    assert "| 75.8 / – / – (Table 3, verbatim) | -0.8 / – / – |" in md  # with the critique model: 75.0
+    assert json.loads((out / "comparison.json").read_text())["reference_source"].startswith("Xi et al.")
+
+
+def test_no_paper_number_where_the_setting_differs(tmp_path):
+    """The tiny scale: another model, N or dataset -- no paper number, not a wrong one."""
+    runs = paper_named_runs(tmp_path)
+    for run in runs:
+        (run / "manifest.json").write_text(json.dumps({"config": {"model_name": "models/SmolLM2-135M-Instruct"}}))
+    c = C.compare_runs(runs, vote_fn=by_string)
+    assert all(p["paper"] is None for p in c["per_iteration"])
+    assert all(
+        v is None for r in c["grid"] for side in ("response_only", "with_critique") for v in r[side]["paper"].values()
+    )

@@ -18,21 +18,21 @@ evaluated on the same questions and are marked when their interval excludes zero
 records are gone falls back to the numbers of its ``results.json`` (no interval). A run's
 method is read from its records: critique-in-the-loop when ``iter_k/03_refinements.jsonl``
 exists, vanilla otherwise; N is the number of samples per training question. The paper's own
-numbers come from one file (:data:`REFERENCE_FILE`, or ``--reference``) and are shown beside
-ours where the experiment matches (model, dataset, method, metric).
+numbers come from one file (:data:`REFERENCE_FILE`, or ``--reference``; read by
+:mod:`selfimprove.evaluation.paper`) and are shown beside ours, with ours minus the paper's, where
+the setting matches (model family, method, N, iteration, critic, test-time method, dataset,
+metric, K).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from selfimprove.core.errors import DataError
 from selfimprove.core.io import atomic_write_json
 from selfimprove.evaluation.compare_data import TABLE_K, Evaluated, Run, load_run
 from selfimprove.evaluation.estimators import (
@@ -44,9 +44,12 @@ from selfimprove.evaluation.estimators import (
     memoised_vote,
 )
 from selfimprove.evaluation.exploration import analyse_run, has_training_records
+from selfimprove.evaluation.paper import REFERENCE_FILE, PaperReference, compared, critic_setting
+from selfimprove.evaluation.paper import load as load_reference
 
-COMPARISON_VERSION = 1
-REFERENCE_FILE = Path(__file__).with_name("paper_reference.json")
+COMPARISON_VERSION = 2
+#: where the grid's numbers are looked for in the paper, in this order when two match alike
+GRID_FIGURES = ("Table 3", "Fig. E", "Table 2")
 
 
 # ---------------------------------------------------------------------------------------
@@ -149,35 +152,19 @@ def level_differences(base: Run, other: Run, seed: int) -> list[dict[str, Any]]:
     return rows
 
 
-def load_reference(path: str | os.PathLike | None = None) -> dict:
-    """The paper's reference numbers (``{"source", "entries": [...]}``)."""
-    p = Path(path) if path else REFERENCE_FILE
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise DataError(f"{p}: cannot read the reference numbers ({e})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
-        raise DataError(f"{p}: expected an object with an 'entries' list")
-    return data
+def _value(num: Mapping | None) -> float | None:
+    return None if not num else num.get("value")
 
 
-def match_reference(reference: Mapping, run: Run, **key: Any) -> dict | None:
-    """The paper's number for this run and quantity: every field of ``key`` must equal the entry's,
-    and the entry's ``model`` must occur in the run's base model name."""
-    if not run.model:
-        return None
-    for e in reference.get("entries", []):
-        if str(e.get("model", "")).lower() not in run.model.lower():
-            continue
-        if all(e.get(f) == v for f, v in key.items()):
-            return {"value": e["value"], "where": e.get("where"), "source": reference.get("source")}
-    return None
+def _paper_setting(run: Run, dataset: str) -> dict[str, Any]:
+    """What the comparison knows of a run's setting, for the paper's numbers."""
+    return {"model": run.model, "method": run.method, "N": run.n, "dataset": dataset}
 
 
 def compare_runs(
     run_dirs: Sequence[str | os.PathLike],
     vote_fn: VoteFn | None = None,
-    reference: Mapping | None = None,
+    reference: PaperReference | None = None,
     seed: int = 0,
 ) -> dict:
     """Everything ``comparison.json`` holds (see the module docstring and ``docs/evaluation.md``)."""
@@ -193,7 +180,7 @@ def compare_runs(
             | {"evaluated": [e.label for e in r.evaluated], "records": [e.values is not None for e in r.evaluated]}
             for r in runs
         ],
-        "reference_source": reference.get("source"),
+        "reference_source": reference.paper or None,
         "per_iteration": [],
         "grid": [],
         "critics": [],
@@ -205,32 +192,55 @@ def compare_runs(
             for ds in ev.results["datasets"]:
                 point = {"run": r.label, "method": r.method, "N": r.n, "actor": ev.label, "dataset": ds}
                 point["pass_at_1"] = interval(ev, ds, "pass_at_1", seed)
-                point["paper"] = match_reference(
-                    reference, r, figure="fig6", dataset=ds, method=r.method, N=r.n, iteration=ev.order
+                paper = reference.lookup(
+                    "Fig. 6",
+                    **_paper_setting(r, ds),
+                    iteration=ev.order,
+                    test_time="response only",
+                    metric="pass_at_k",
+                    k=1,
                 )
+                point["paper"] = compared(paper, _value(point["pass_at_1"]))
                 out["per_iteration"].append(point)
         last = r.evaluated[-1]
         k = min(TABLE_K, last.results["N"])
+        config = last.results.get("config") or {}
+        critic = critic_setting(config.get("critic"))
+        # Acc with the critique model is the first sequential round, which the oracle mode grows from
+        # the answers known to be wrong only
+        oracle = config.get("sequential_mode") == "oracle"
         for ds in last.results["datasets"]:
             row: dict[str, Any] = {"run": r.label, "method": r.method, "actor": last.label, "dataset": ds, "k": k}
+            setting = _paper_setting(r, ds)
+            if last.order == 0:  # iteration 0 of self-improvement is the SFT actor
+                setting["method"] = "SFT"
             for side, prefix in (("response_only", ""), ("with_critique", "critique_")):
                 metrics = {"acc": "greedy" if not prefix else "critique_acc"}
                 metrics |= {"pass_at_k": f"{prefix}pass_at_k", "mv_at_k": f"{prefix}mv_at_k"}
                 row[side] = {name: interval(last, ds, m, seed) for name, m in metrics.items()}
-                row[side]["paper"] = {
-                    name: match_reference(
-                        reference,
-                        r,
-                        figure="table3",
-                        dataset=ds,
-                        method=r.method,
-                        metric=name,
-                        with_critique=bool(prefix),
-                    )
-                    for name in metrics
-                }
+                row[side]["paper"] = {}
+                for name in metrics:
+                    how = {"test_time": "response only"}
+                    if prefix:
+                        how = {"test_time": "critique, oracle" if oracle and name == "acc" else "critique", **critic}
+                    paper = None
+                    if critic or not prefix:  # no paper number for a critique that was not run
+                        paper = reference.lookup(
+                            GRID_FIGURES, **setting, **how, metric=name, k=None if name == "acc" else k
+                        )
+                    row[side]["paper"][name] = compared(paper, _value(row[side][name]))
             out["grid"].append(row)
-            out["critics"].append({"run": r.label, "actor": last.label, "dataset": ds, **critic_row(last, ds, seed)})
+            crow = {"run": r.label, "actor": last.label, "dataset": ds, **critic_row(last, ds, seed)}
+            crow["paper"] = {
+                key: compared(
+                    reference.lookup("Table 2", **setting, test_time="critique", **critic, metric=metric)
+                    if critic
+                    else None,
+                    _value(crow.get(key)),
+                )
+                for key, metric in (("discrimination_accuracy", "discrimination"), ("helpfulness", "helpfulness"))
+            }
+            out["critics"].append(crow)
         if has_training_records(r.path):
             analysis = analyse_run(r.path, vote)
             last_it = analysis["per_iteration"][str(analysis["iterations"][-1])]
@@ -253,7 +263,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders (runs/<EXP>); the first is the baseline")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for report.md, comparison.json, plots")
-    parser.add_argument("--reference", metavar="JSON", help=f"the paper's numbers (default: {REFERENCE_FILE.name})")
+    parser.add_argument(
+        "--reference",
+        metavar="JSON",
+        help=f"the paper's numbers (default: selfimprove/evaluation/{REFERENCE_FILE.name})",
+    )
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     args = parser.parse_args(argv)
     try:

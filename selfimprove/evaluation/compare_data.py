@@ -136,7 +136,8 @@ def _maybe(path: Path) -> list[dict]:
     return read_jsonl(path) if path.is_file() else []
 
 
-def _training_n(run_dir: Path) -> int | None:
+def training_n(run_dir: Path) -> int | None:
+    """N of a self-improvement run: the samples per training question of its first iteration."""
     dirs = iteration_dirs(run_dir)
     if not dirs:
         return None
@@ -176,15 +177,26 @@ def load_run(path: str | os.PathLike, vote_fn: VoteFn) -> Run:
         values = load_values(run_dir, res_path.parent, results, vote_fn)
         evaluated.append(Evaluated(label, _order(label, i), results, values))
     evaluated.sort(key=lambda e: e.order)
-    refined = any((d / ITER_FILES["refinements"]).is_file() for _, d in iteration_dirs(run_dir))
+    model = manifest_model(run_dir)
+    method = run_method(run_dir, str(evaluated[-1].results["config"].get("actor_model") or ""), model)
+    return Run(run_dir, run_dir.name, method, training_n(run_dir), model, evaluated)
+
+
+def manifest_model(run_dir: Path) -> str | None:
+    """The run's base model (``model_name``) as its manifest records it, ``None`` without one."""
     manifest = RunLayout(run_dir).manifest
-    model = None
-    if manifest.is_file():  # each driver records its configuration: inference as "config", others as "<driver>_config"
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-        configs = [data.get("config")] + [v for k, v in data.items() if k.endswith("_config")]
-        model = next((c["model_name"] for c in configs if isinstance(c, dict) and c.get("model_name")), None)
+    if not manifest.is_file():
+        return None
+    # each driver records its configuration: inference as "config", others as "<driver>_config"
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    configs = [data.get("config")] + [v for k, v in data.items() if k.endswith("_config")]
+    return next((c["model_name"] for c in configs if isinstance(c, dict) and c.get("model_name")), None)
+
+
+def run_method(run_dir: Path, actor_model: str, base_model: str | None) -> str:
+    """A run's training method: critique-in-the-loop or vanilla for a run with self-improvement
+    iterations (refinements kept or not), else where its evaluated actor was made."""
     if has_training_records(run_dir):
-        method = CRITIQUE if refined else VANILLA
-    else:
-        method = _method_of_model(str(evaluated[-1].results["config"].get("actor_model") or ""), model)
-    return Run(run_dir, run_dir.name, method, _training_n(run_dir), model, evaluated)
+        refined = any((d / ITER_FILES["refinements"]).is_file() for _, d in iteration_dirs(run_dir))
+        return CRITIQUE if refined else VANILLA
+    return _method_of_model(actor_model, base_model)

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from selfimprove.core.io import atomic_write_text  # noqa: E402
 from selfimprove.evaluation.markdown import img, table  # noqa: E402
+from selfimprove.evaluation.paper import points  # noqa: E402
 from selfimprove.evaluation.plots import save_png  # noqa: E402
 
 SIGNIFICANT_COLOR, PLAIN_COLOR = "tab:red", "tab:gray"
@@ -36,17 +37,35 @@ def diff_cell(d: Mapping) -> str:
 
 
 def paper_cell(p: Mapping | None) -> str:
-    return "–" if not p else f"{100 * p['value']:.1f} ({p.get('where') or 'paper'})"
+    """The paper's number as printed, with its table or figure and how it was read."""
+    return "–" if not p else f"{points(p['value'])} ({p['figure']}, {p['provenance']})"
 
 
-def _errorbar(ax, xs: Sequence[float], nums: Sequence[Mapping | None], **kw) -> None:
+def paper_diff_cell(p: Mapping | None) -> str:
+    """Ours minus the paper's, in points."""
+    return "–" if not p or p.get("difference") is None else f"{p['difference']:+.1f}"
+
+
+def paper_cells(papers: Sequence[Mapping | None]) -> tuple[str, str]:
+    """Several of the paper's numbers in one cell (``"54.8 / 75.2 / 54.5 (Table 3, verbatim)"``) and
+    their differences (``"+1.2 / – / -3.0"``); ``("–", "–")`` when none matched."""
+    if not any(papers):
+        return "–", "–"
+    values = " / ".join("–" if not p else points(p["value"]) for p in papers)
+    sources = ", ".join(dict.fromkeys(f"{p['figure']}, {p['provenance']}" for p in papers if p))
+    return f"{values} ({sources})", " / ".join(paper_diff_cell(p) for p in papers)
+
+
+def _errorbar(ax, xs: Sequence[float], nums: Sequence[Mapping | None], **kw) -> str | None:
+    """Points with their intervals; returns the colour used (``None`` when nothing was drawn)."""
     pts = [(x, n) for x, n in zip(xs, nums) if n and n.get("value") is not None]
     if not pts:
-        return
+        return None
     ys = [100 * n["value"] for _, n in pts]
     lo = [100 * (n["value"] - n["low"]) if n.get("low") is not None else 0.0 for _, n in pts]
     hi = [100 * (n["high"] - n["value"]) if n.get("high") is not None else 0.0 for _, n in pts]
-    ax.errorbar([x for x, _ in pts], ys, yerr=[lo, hi], capsize=3, **kw)
+    drawn = ax.errorbar([x for x, _ in pts], ys, yerr=[lo, hi], capsize=3, **kw)
+    return drawn.lines[0].get_color() if drawn.lines[0] is not None else None
 
 
 def plot_iterations(comparison: Mapping, path: Path) -> str | None:
@@ -65,7 +84,17 @@ def plot_iterations(comparison: Mapping, path: Path) -> str | None:
         for (method, n, run), pts in series.items():
             xs = [actors.index(p["actor"]) for p in pts]
             style = "--" if method == "vanilla" else "-"
-            _errorbar(ax, xs, [p["pass_at_1"] for p in pts], fmt="o" + style, label=f"{run}: {method}, N={n}")
+            color = _errorbar(ax, xs, [p["pass_at_1"] for p in pts], fmt="o" + style, label=f"{run}: {method}, N={n}")
+            paper = [(x, p["paper"]["value"]) for x, p in zip(xs, pts) if p.get("paper")]
+            if paper:  # the paper's numbers for the same setting, already in points
+                ax.plot(
+                    [x for x, _ in paper],
+                    [v for _, v in paper],
+                    "x" + style,
+                    color=color,
+                    alpha=0.6,
+                    label=f"paper ({pts[0]['paper']['figure']}): {method}, N={n}",
+                )
         ax.set_xticks(range(len(actors)))
         ax.set_xticklabels(actors)
         ax.set_xlabel("actor (self-improvement iteration)")
@@ -163,13 +192,16 @@ def comparison_markdown(c: Mapping, plots: Mapping[str, str | None]) -> list[str
         f"_How to read: accuracies in % with a {int(100 * c['confidence'])}% percentile-bootstrap interval over "
         "questions [low, high] and the n behind each number; differences in points, `*` where the interval "
         "excludes zero. A number without an interval comes from results.json (the records were not found). "
+        "paper = the paper's number for the same setting (model family, method, N, iteration, critic, test-time "
+        "method, dataset, metric, K), with its table or figure and how it was read (verbatim, printed label, or "
+        "plot reading: about ±1 point); ours − paper in points. "
         f"Paper numbers: {c.get('reference_source') or 'none'}._",
         "",
         "## Pass@1 per iteration (Fig. 6)",
         "",
     ]
     out += table(
-        ["run", "method", "N", "actor", "dataset", "Pass@1", "paper"],
+        ["run", "method", "N", "actor", "dataset", "Pass@1", "paper", "ours − paper"],
         [
             [
                 p["run"],
@@ -179,6 +211,7 @@ def comparison_markdown(c: Mapping, plots: Mapping[str, str | None]) -> list[str
                 p["dataset"],
                 ci_cell(p["pass_at_1"]),
                 paper_cell(p["paper"]),
+                paper_diff_cell(p["paper"]),
             ]
             for p in c["per_iteration"]
         ],
@@ -193,11 +226,13 @@ def comparison_markdown(c: Mapping, plots: Mapping[str, str | None]) -> list[str
             rows.append(
                 [r["run"], r["method"], r["dataset"], name]
                 + [ci_cell(vals.get(m)) for m in ("acc", "pass_at_k", "mv_at_k")]
-                + [" / ".join(paper_cell(paper.get(m)) for m in ("acc", "pass_at_k", "mv_at_k"))]
+                + list(paper_cells([paper.get(m) for m in ("acc", "pass_at_k", "mv_at_k")]))
             )
     k = c["grid"][0]["k"] if c["grid"] else "K"
     out += table(
-        ["run", "method", "dataset", "test time", "Acc", f"Pass@{k}", f"MV@{k}", "paper (Acc / Pass / MV)"], rows
+        ["run", "method", "dataset", "test time", "Acc", f"Pass@{k}", f"MV@{k}", "paper (Acc / Pass / MV)"]
+        + ["ours − paper"],
+        rows,
     )
     out += [
         "Acc with the critique model = the greedy answer after one critique-refine round; Pass@K and MV@K with it "
@@ -217,6 +252,8 @@ def comparison_markdown(c: Mapping, plots: Mapping[str, str | None]) -> list[str
             "harm",
             "acc. after refinement",
             "format violations",
+            "paper (discrimination / helpfulness)",
+            "ours − paper",
         ],
         [
             [
@@ -231,6 +268,7 @@ def comparison_markdown(c: Mapping, plots: Mapping[str, str | None]) -> list[str
                 "–"
                 if not r.get("format_violations")
                 else f"{r['format_violations']['count']} of {r['format_violations']['n']}",
+                *paper_cells([(r.get("paper") or {}).get(m) for m in ("discrimination_accuracy", "helpfulness")]),
             ]
             for r in c["critics"]
         ],

@@ -11,7 +11,9 @@ table, followed by the full report of every iteration.
 
 Per dataset the report holds: Pass@K and MV@K curves with and without critique (one curve
 per parallel mode), the compute-matched comparison, parallel vs sequential
-critique-refine, per-level bars, and tables of every number with its denominator ``n``.
+critique-refine, per-level bars, and tables of every number with its denominator ``n``. Where
+the paper reports a number for the same setting, a section sets it beside ours
+(:mod:`selfimprove.evaluation.paper_report`).
 All files are written atomically (temp file + ``os.replace``).
 """
 
@@ -30,6 +32,7 @@ from selfimprove.evaluation.estimators import VoteFn
 from selfimprove.evaluation.exploration import has_training_records, write_exploration
 from selfimprove.evaluation.exploration_report import exploration_markdown
 from selfimprove.evaluation.markdown import config_lines, dataset_markdown, img, table
+from selfimprove.evaluation.paper_report import paper_section, run_of_report
 from selfimprove.evaluation.plots import (
     plot_compute_matched,
     plot_iterations,
@@ -133,6 +136,7 @@ def write_report(
             "refine: they bound what critique-refine can reach and are not achievable at test time._",
             "",
         ]
+    lines += paper_section(all_results, Path(run_dir) if run_dir is not None else run_of_report(out_dir))
     if len(all_results) == 1:
         lines += render(all_results[0], out_dir)
     else:
