@@ -58,6 +58,7 @@
 #   PATH_SAMPLES               RG1 samples per question (RG2 continues each)
 #   RG2_TEMPERATURE            RG2: temperature after the prefix
 #   RG3_PER_QUESTION           RG3 paths per question
+#   RG3_CONTINUE               RG3: who writes the steps after the mistake: actor (sampled) or reference (carried forward, no model)
 #   INSERTER                   RG3 mistakes: programmatic (exact) or model
 #   INSERTER_MODEL             RG3 with INSERTER=model: the second model (default: model_name)
 #   MISTAKE_TYPES              RG3 mistake types, comma-separated, or all (the list of selfimprove/critic/prompts.py)
@@ -69,6 +70,7 @@
 #   MC_N                       Monte-Carlo filter: refinements per critique
 #   MC_K                       ... keep the critique when at least k are correct (0: no refinement)
 #   BALANCE                    larger verdict class at most BALANCE x the smaller (0: off)
+#   CRITIC_EXAMPLES            critique examples trained on: a seeded, verdict-balanced subset of the kept ones (0 = all; nested: the first N of a larger set)
 #   CRITIC_TRAIN_ARGS          LLaMA-Factory overrides of the critic's training
 #   EVAL_PER_CLASS             held-out responses: this many correct and as many wrong
 #   EVAL_CRITICS               critics compared: none base trained programmatic api (api: CRITIC_API_MODEL at CRITIC_BASE_URL)
@@ -84,7 +86,7 @@ source "${ROOT}/selfimprove/driver-begin.sh" critic
 
 actor=(--actor-model "${model_name}" --actor-type "${model_type}" --max-model-len "${MAX_MODEL_LEN}")
 paths_args=(--strategies "${STRATEGIES}" --samples "${PATH_SAMPLES}" --rg2-temperature "${RG2_TEMPERATURE}"
-  --rg3-per-question "${RG3_PER_QUESTION}" --inserter "${INSERTER}" --inserter-model "${INSERTER_MODEL}"
+  --rg3-per-question "${RG3_PER_QUESTION}" --rg3-continue "${RG3_CONTINUE}" --inserter "${INSERTER}" --inserter-model "${INSERTER_MODEL}"
   --mistake-types "${MISTAKE_TYPES}" --keep-correct "${KEEP_CORRECT}" --max-steps "${MAX_STEPS}"
   --temperature "${temperature}" --max-tokens "${max_tokens}")
 train_sets=(); for kv in ${CRITIC_TRAIN_ARGS}; do train_sets+=(--set "${kv}"); done
@@ -107,7 +109,8 @@ py critic_filter --paths "${files[paths]}" --annotations "${files[annotations]}"
   --max-tokens "${max_tokens}" --run-dir "${RUN}" --step "${steps[mc_filter]}"
 eos=(); if [ "${critic_format}" = alpaca ]; then eos=(--base-model "${critic_base_model}"); fi
 py critic_dataset --paths "${files[paths]}" --annotations "${files[annotations]}" --decisions "${files[mc_filter]}" \
-  --out-dir "$(dirname "${files[dataset]}")" --format "${critic_format}" --balance "${BALANCE}" "${eos[@]}" \
+  --out-dir "$(dirname "${files[dataset]}")" --format "${critic_format}" --balance "${BALANCE}" \
+  --examples "${CRITIC_EXAMPLES}" "${eos[@]}" \
   --run-dir "${RUN}" --step "${steps[dataset]}"
 
 echo "== critic training"

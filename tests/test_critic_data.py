@@ -244,7 +244,7 @@ def test_dataset_dedup_balance_and_formats(tmp_path):
     examples, extra = select_examples(pmap, anns, decisions, balance=0)
     # the rg1 path repeats the rg3 path's solution: one example
     assert [ex["path"]["id"] for ex in examples] == ["q0/rg3/0", "q0/ref"]
-    assert extra == {"duplicates": 1, "balanced_out": 0}
+    assert extra == {"duplicates": 1, "balanced_out": 0, "limited_out": 0}
     rows = to_rows(examples, "sharegpt")
     assert rows[0] == {
         "conversations": [

@@ -62,7 +62,7 @@ class CriticKnobs:
         32,
         "training questions (empty = all)",
         parse=as_int,
-        check=at_least(1),
+        check=at_least(1, 1_000_000, "questions"),
         empty=True,
         scopes=_C,
     )
@@ -71,7 +71,7 @@ class CriticKnobs:
         24,
         "held-out questions (empty = all)",
         parse=as_int,
-        check=at_least(1),
+        check=at_least(1, 1_000_000, "questions"),
         empty=True,
         scopes=_C,
     )
@@ -91,13 +91,30 @@ class CriticKnobs:
         scopes=_C,
     )
     path_samples: int = knob(
-        "PATH_SAMPLES", 1, "RG1 samples per question (RG2 continues each)", parse=as_int, check=at_least(1), scopes=_C
+        "PATH_SAMPLES",
+        1,
+        "RG1 samples per question (RG2 continues each)",
+        parse=as_int,
+        check=at_least(1, 1024, "samples per question"),
+        scopes=_C,
     )
     rg2_temperature: float = knob(
         "RG2_TEMPERATURE", 1.0, "RG2: temperature after the prefix", parse=as_float, check=at_least(0), scopes=_C
     )
     rg3_per_question: int = knob(
-        "RG3_PER_QUESTION", 2, "RG3 paths per question", parse=as_int, check=at_least(1), scopes=_C
+        "RG3_PER_QUESTION",
+        2,
+        "RG3 paths per question",
+        parse=as_int,
+        check=at_least(1, 1024, "paths per question"),
+        scopes=_C,
+    )
+    rg3_continue: str = knob(
+        "RG3_CONTINUE",
+        "actor",
+        "RG3: who writes the steps after the mistake: actor (sampled) or reference (carried forward, no model)",
+        check=one_of("actor", "reference"),
+        scopes=_C,
     )
     inserter: str = knob(
         "INSERTER",
@@ -120,7 +137,12 @@ class CriticKnobs:
         scopes=_C,
     )
     keep_correct: int = knob(
-        "KEEP_CORRECT", 1, "correct RG1/RG2 paths kept per question", parse=as_int, check=at_least(0), scopes=_C
+        "KEEP_CORRECT",
+        1,
+        "correct RG1/RG2 paths kept per question",
+        parse=as_int,
+        check=at_least(0, 1024, "paths per question"),
+        scopes=_C,
     )
     max_steps: int = knob(
         "MAX_STEPS",
@@ -128,7 +150,7 @@ class CriticKnobs:
         "most steps of a solution: critic-all.sh leaves longer paths out; selftalk-all.sh gives up a chain "
         "without a final answer",
         parse=as_int,
-        check=at_least(1),
+        check=at_least(1, 1024, "steps"),
         scopes=frozenset({CRITIC, SELFTALK}),
     )
     # 2 annotation
@@ -147,14 +169,19 @@ class CriticKnobs:
     )
     # 3 Monte-Carlo filter, 4 dataset
     mc_n: int = knob(
-        "MC_N", 2, "Monte-Carlo filter: refinements per critique", parse=as_int, check=at_least(1), scopes=_C
+        "MC_N",
+        2,
+        "Monte-Carlo filter: refinements per critique",
+        parse=as_int,
+        check=at_least(1, 1024, "refinements per critique"),
+        scopes=_C,
     )
     mc_k: int = knob(
         "MC_K",
         1,
         "... keep the critique when at least k are correct (0: no refinement)",
         parse=as_int,
-        check=at_least(0),
+        check=at_least(0, 1024, "refinements"),
         scopes=_C,
     )
     balance: float = knob(
@@ -163,6 +190,15 @@ class CriticKnobs:
         "larger verdict class at most BALANCE x the smaller (0: off)",
         parse=as_float,
         check=at_least(0),
+        scopes=_C,
+    )
+    critic_examples: int = knob(
+        "CRITIC_EXAMPLES",
+        0,
+        "critique examples trained on: a seeded, verdict-balanced subset of the kept ones (0 = all; "
+        "nested: the first N of a larger set)",
+        parse=as_int,
+        check=at_least(0, 1_000_000, "examples"),
         scopes=_C,
     )
     # 5 training
@@ -180,7 +216,7 @@ class CriticKnobs:
         12,
         "held-out responses: this many correct and as many wrong",
         parse=as_int,
-        check=at_least(1),
+        check=at_least(1, 1_000_000, "responses per class"),
         scopes=_C,
     )
     eval_critics: tuple[str, ...] = knob(
@@ -208,6 +244,6 @@ class CriticKnobs:
         40,
         "ProcessBench rows (seeded subset; 0 = all)",
         parse=as_int,
-        check=at_least(0),
+        check=at_least(0, 1_000_000, "rows"),
         scopes=_C,
     )

@@ -7,6 +7,9 @@ other SFT file of the project, :func:`selfimprove.training.export.export`). Exam
 deduplicated on (question, solution): the first kept critique of a solution wins. With
 ``balance`` R > 0 the larger verdict class is cut (seeded) to at most R times the smaller one,
 so that the critic does not learn to answer one verdict; a class that is empty cuts nothing.
+With ``limit`` N > 0 only N examples are kept: the first N/2 of each verdict class in a seeded
+order (the other class fills in where one runs short), so that the examples of a smaller limit
+are a subset of those of a larger one over the same data (a learning curve's sets are nested).
 
 :func:`statistics` counts per strategy, per verdict, per first-error position, per annotator, and
 the filter's pass rate; the stage writes it to ``stats.json`` next to the data file and its
@@ -37,8 +40,9 @@ def select_examples(
     decisions: Sequence[dict],
     balance: float = 1.0,
     seed: int = 0,
+    limit: int = 0,
 ) -> tuple[list[dict], dict]:
-    """The kept (path, annotation) pairs, deduplicated and balanced, in a stable order."""
+    """The kept (path, annotation) pairs, deduplicated, balanced and limited, in a stable order."""
     seen: set[str] = set()
     kept: list[dict] = []
     duplicates = 0
@@ -58,13 +62,31 @@ def select_examples(
     cut = 0
     small, large = sorted(by_verdict, key=lambda v: len(by_verdict[v]))
     if balance > 0 and by_verdict[small]:
-        limit = max(len(by_verdict[small]), int(balance * len(by_verdict[small])))
-        if len(by_verdict[large]) > limit:
+        most = max(len(by_verdict[small]), int(balance * len(by_verdict[small])))
+        if len(by_verdict[large]) > most:
             rng = random.Random(f"{seed}:balance")
-            keep_ids = {id(ex) for ex in rng.sample(by_verdict[large], limit)}
-            cut = len(by_verdict[large]) - limit
+            keep_ids = {id(ex) for ex in rng.sample(by_verdict[large], most)}
+            cut = len(by_verdict[large]) - most
             kept = [ex for ex in kept if ex["annotation"]["verdict"] == small or id(ex) in keep_ids]
-    return kept, {"duplicates": duplicates, "balanced_out": cut}
+    limited = 0
+    if limit > 0 and len(kept) > limit:
+        kept, limited = _limit(kept, limit, seed), len(kept) - limit
+    return kept, {"duplicates": duplicates, "balanced_out": cut, "limited_out": limited}
+
+
+def _limit(kept: list[dict], limit: int, seed: int) -> list[dict]:
+    """``limit`` of ``kept``: half from each verdict class in a seeded order, nested across limits."""
+    classes = {v: [ex for ex in kept if ex["annotation"]["verdict"] == v] for v in ("correct", "wrong")}
+    for v, items in classes.items():
+        random.Random(f"{seed}:limit:{v}").shuffle(items)
+    take = {"correct": (limit + 1) // 2, "wrong": limit // 2}
+    for v, other in (("correct", "wrong"), ("wrong", "correct")):
+        short = take[v] - len(classes[v])
+        if short > 0:
+            take[v] -= short
+            take[other] += short
+    chosen = {id(ex) for v in classes for ex in classes[v][: take[v]]}
+    return [ex for ex in kept if id(ex) in chosen]
 
 
 def to_rows(examples: Sequence[dict], fmt: str, eos_token: str = "<|end_of_text|>") -> list[dict]:

@@ -24,7 +24,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from selfimprove.critic.arith import Equation, evaluate, find_equations, format_value, numbers_in
+from selfimprove.critic.arith import (
+    Equation,
+    evaluate,
+    find_equations,
+    format_value,
+    number_value,
+    numbers_in,
+    tokenize,
+)
 
 PROGRAMMATIC_TYPES = ("calculation error", "wrong operation", "misused quantity")
 ARITHMETIC_ONLY = ("calculation error",)
@@ -159,3 +167,48 @@ def insert_mistake(
         return None
     new_line, value = done
     return Insertion(t, kind, new_line, line, eq.stated, value)
+
+
+def carry_forward(lines: Sequence[str], ins: Insertion) -> list[str] | None:
+    """The solution after an inserted mistake, continued the way a consistent solver would: the
+    lines before step ``ins.step`` as they were, the rewritten line, then every later line with
+    the wrong value carried forward (an operand that held a changed value is rewritten and the
+    equation recomputed; a bare number that held one, such as the final answer, is rewritten).
+
+    RG3 without sampling: the path is complete, its first error is at ``ins.step`` and its
+    later steps follow from it. Which lines are wrong is decided afterwards by the annotator,
+    not here, so a value that also appears by coincidence elsewhere cannot mislabel a path. None
+    when a carried value would make a later result negative or uncomputable (the caller draws
+    another mistake)."""
+    changed: dict[Fraction, Fraction] = {ins.old_value: ins.new_value}
+    out = [*lines[: ins.step], ins.line]
+    for line in lines[ins.step + 1 :]:
+        spans: list[tuple[tuple[int, int], str]] = []
+        covered: list[tuple[int, int]] = []
+        updates: dict[Fraction, Fraction] = {}
+        for eq in find_equations(line):
+            covered.append(eq.span)
+            lhs = line[eq.span[0] : eq.result_span[0]].rstrip().removesuffix("=")
+            shift = eq.span[0]
+            edits = []
+            for a, b in eq.operand_spans:
+                v = number_value(line[a:b])
+                if v is not None and v in changed:
+                    edits.append(((a - shift, b - shift), _write(changed[v], line[a:b])))
+            if not edits:
+                continue
+            value = evaluate(_replace(lhs, edits).replace("$", ""))
+            spans += [((a + shift, b + shift), text) for (a, b), text in edits]
+            if value is None or value < 0:
+                return None
+            if eq.correct:
+                spans.append((eq.result_span, _write(value, eq.stated_text)))
+                updates[eq.stated] = value
+        for tok in tokenize(line):
+            inside = any(a <= tok.start and tok.end <= b for a, b in covered)
+            v = number_value(tok.text) if tok.kind == "num" and not inside else None
+            if v is not None and v in changed:
+                spans.append(((tok.start, tok.end), _write(changed[v], tok.text)))
+        changed.update(updates)
+        out.append(_replace(line, spans))
+    return out

@@ -14,7 +14,10 @@ line of the solution.
   of a named type (:data:`~selfimprove.critic.prompts.MISTAKE_TYPES`), by a second model
   (``inserter="model"``, prompted with :func:`~selfimprove.critic.prompts.insert_prompt`) or by the
   programmatic inserter (``inserter="programmatic"``, :mod:`selfimprove.critic.insert`: the first
-  error is exactly at t); then the actor continues. ``step`` = t, ``mistake_type`` recorded.
+  error is exactly at t); then the actor continues (``rg3_continue="actor"``), or the rest of the
+  reference solution is carried forward from the wrong value (``rg3_continue="reference"``,
+  :func:`~selfimprove.critic.insert.carry_forward`: no sampling, so thousands of paths take
+  seconds). ``step`` = t, ``mistake_type`` and ``continued_by`` recorded.
 * ``reference`` — the reference solution in the actor's answer format: a correct path (the
   embedded model rarely writes one itself).
 
@@ -34,7 +37,13 @@ from dataclasses import asdict, dataclass, replace
 from selfimprove.core.io import ResumableJsonl, atomic_write_jsonl, chunks
 from selfimprove.core.knobs_critic import STRATEGIES
 from selfimprove.core.records import natural_key
-from selfimprove.critic.insert import ARITHMETIC_ONLY, PROGRAMMATIC_TYPES, candidate_steps, insert_mistake
+from selfimprove.critic.insert import (
+    ARITHMETIC_ONLY,
+    PROGRAMMATIC_TYPES,
+    candidate_steps,
+    carry_forward,
+    insert_mistake,
+)
 from selfimprove.critic.programmatic import solution_steps, true_steps
 from selfimprove.critic.prompts import MISTAKE_TYPES, insert_prompt
 from selfimprove.generation.engines import Completion, Engine, SamplingParams
@@ -43,6 +52,8 @@ from selfimprove.generation.prompts import SOLUTION_PREFIX, Prompt, solve_prompt
 from selfimprove.training.export import reference_solution
 
 INSERTERS = ("programmatic", "model")
+RG3_CONTINUATIONS = ("actor", "reference")
+_CARRY_TRIES = 8  # draws of an insertion until one carries forward cleanly
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,7 @@ class PathSettings:
     temperature: float = 0.7
     rg2_temperature: float = 1.0
     rg3_per_question: int = 1
+    rg3_continue: str = "actor"  # who writes the steps after the inserted mistake: actor, or reference (carried)
     inserter: str = "programmatic"
     mistake_types: tuple[str, ...] = tuple(MISTAKE_TYPES)
     keep_correct: int = 1  # correct RG1 (and RG2) paths kept per question
@@ -64,6 +76,8 @@ class PathSettings:
         bad = [s for s in self.strategies if s not in STRATEGIES]
         if bad or not self.strategies:
             raise ValueError(f"strategies must be some of {', '.join(STRATEGIES)}, not {','.join(self.strategies)!r}")
+        if self.rg3_continue not in RG3_CONTINUATIONS:
+            raise ValueError(f"rg3_continue must be one of {', '.join(RG3_CONTINUATIONS)}, not {self.rg3_continue!r}")
         if self.inserter not in INSERTERS:
             raise ValueError(f"inserter must be one of {', '.join(INSERTERS)}, not {self.inserter!r}")
         unknown = [t for t in self.mistake_types if t not in MISTAKE_TYPES]
@@ -72,6 +86,14 @@ class PathSettings:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def needs_actor(self) -> bool:
+        """Whether any strategy samples from the actor (RG3 carried forward with the programmatic
+        inserter and the reference paths need no model)."""
+        sampled = {"rg1", "rg2"} & set(self.strategies)
+        rg3 = "rg3" in self.strategies and (self.rg3_continue == "actor" or self.inserter == "model")
+        return bool(sampled) or rg3
 
 
 def continue_prompt(q: dict, lines: Sequence[str]) -> Prompt:
@@ -143,8 +165,8 @@ def build_paths(
     """Write the flawed paths of every strategy in ``settings`` into ``out_path`` (resumable).
     ``actor`` may be None when only ``reference`` paths are asked for."""
     s = settings
-    if actor is None and set(s.strategies) - {"reference"}:
-        raise ValueError("rg1, rg2 and rg3 need an actor engine")
+    if actor is None and s.needs_actor:
+        raise ValueError("rg1, rg2 and rg3 continued by the actor need an actor engine")
     out = ResumableJsonl(out_path)
     counts: dict[str, dict] = {}
     base = SamplingParams(n=1, temperature=s.temperature, max_tokens=s.max_tokens, seed=s.seed)
@@ -211,7 +233,9 @@ def build_paths(
             "RG2 continuations",
         )
 
-    if "rg3" in s.strategies:
+    if "rg3" in s.strategies and s.rg3_continue == "reference" and s.inserter == "programmatic":
+        counts["rg3"] = _rg3_carried(out, questions, s, grade_workers)
+    elif "rg3" in s.strategies:
         assert actor is not None
         counts["rg3"] = _rg3(out, questions, actor, inserter or actor, s, base, chunk_size, grade_workers)
 
@@ -226,6 +250,60 @@ def build_paths(
             summary[f"{st}_correct"] = sum(bool(r.get("correct")) for r in mine)
     summary["truncated"] = sum(c.get("truncated", 0) for c in counts.values())
     return records, summary
+
+
+def _carried_insertion(q: dict, lines: list[str], rng: random.Random, s: PathSettings) -> tuple | None:
+    """One programmatic insertion into ``lines`` and the path carried forward from it."""
+    truth = true_steps(q)
+    types = [t for t in s.mistake_types if t in PROGRAMMATIC_TYPES] if truth else list(ARITHMETIC_ONLY)
+    for _ in range(_CARRY_TRIES):
+        ins = insert_mistake(lines, rng, q["question"], types or ARITHMETIC_ONLY, avoid=[t.value for t in truth or []])
+        if ins is None:
+            return None
+        carried = carry_forward(lines, ins)
+        if carried is not None:
+            return ins, carried
+    return None
+
+
+def _rg3_carried(out: ResumableJsonl, questions: list[dict], s: PathSettings, grade_workers: int | None) -> dict:
+    """RG3 without a model: a programmatic mistake in the reference solution, carried forward."""
+    recs = []
+    counts = {"jobs": 0, "insert_failed": 0}
+    for q in questions:
+        if not q.get("reference"):
+            continue
+        lines = solution_steps(reference_solution(q, strip_calculator=True))
+        for j in range(s.rg3_per_question):
+            pid = f"{q['id']}/rg3/{j}"
+            if pid in out.done:
+                continue
+            counts["jobs"] += 1
+            done = _carried_insertion(q, lines, _rng(s.seed, pid), s)
+            if done is None:
+                counts["insert_failed"] += 1
+                recs.append(
+                    _path_record(q, pid, "rg3", "", insert_failed=True, inserter=s.inserter, pred=None, correct=False)
+                )
+                continue
+            ins, carried = done
+            recs.append(
+                _path_record(
+                    q,
+                    pid,
+                    "rg3",
+                    SOLUTION_PREFIX + "".join(line + "\n" for line in carried).rstrip("\n"),
+                    step=ins.step,
+                    mistake_type=ins.mistake_type,
+                    inserter=s.inserter,
+                    original_line=ins.original,
+                    continued_by="reference",
+                    model=None,
+                )
+            )
+    failed = [r for r in recs if r.get("insert_failed")]
+    out.append(failed + grade_records([r for r in recs if not r.get("insert_failed")], s.grader, grade_workers))
+    return counts
 
 
 def _rg3(
@@ -301,6 +379,7 @@ def _rg3(
                 mistake_type=job["type"],
                 inserter=s.inserter if s.inserter == "programmatic" else inserter.name,
                 original_line=job["lines"][job["t"]],
+                continued_by="actor",
                 model=actor.name,
             )
 

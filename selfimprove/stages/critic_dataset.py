@@ -4,10 +4,12 @@ Reads the paths, the annotations and the filter's decisions; writes into ``--out
 ``04_dataset.json`` (the kept critiques, deduplicated and balanced: sharegpt for chat critics,
 alpaca for base critics), ``dataset_info.json`` (its entry, named ``critic_sft``) and
 ``stats.json`` (per strategy, per verdict, per first-error step, per annotator, filter pass rate).
+``--examples N`` keeps N of them, verdict-balanced and nested across N (a learning curve's sets).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from selfimprove.core.cli import add_run_args, parser, run
@@ -20,6 +22,7 @@ from selfimprove.critic.dataset import DATASET_NAME, select_examples, statistics
 from selfimprove.training.export import model_eos_token
 from selfimprove.training.launcher import dataset_entry
 
+log = logging.getLogger(__name__)
 DATA_FILE, INFO_FILE, STATS_FILE = (CRITIC_FILES[r][0] for r in ("dataset", "dataset_info", "stats"))
 
 
@@ -36,12 +39,13 @@ def main(argv: list[str] | None = None) -> int:
         "balance",
         help="cut the larger verdict class to at most this many times the smaller one (0: off)",
     )
+    ap.add_knob(None, "--examples", "critic_examples", help="keep this many examples, verdict-balanced (0: all)")
     ap.add_argument("--base-model", default=None, help="alpaca: the critic's base model, whose EOS ends each output")
     ap.add_argument("--eos-token", default=None, help="alpaca: the EOS token (instead of --base-model)")
     add_run_args(ap)
     args = ap.parse_args(argv)
-    if args.balance < 0:
-        raise UsageError(f"--balance must not be negative (got {args.balance})")
+    if args.balance < 0 or args.examples < 0:
+        raise UsageError(f"--balance and --examples must not be negative (got {args.balance}, {args.examples})")
     eos = args.eos_token
     if args.format == "alpaca" and eos is None:
         eos = model_eos_token(args.base_model) if args.base_model else None
@@ -54,7 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     step = Step(
         args.run_dir,
         args.step or RunLayout.pipeline_step("critic", "dataset"),
-        {"format": args.format, "balance": args.balance, "eos_token": eos, "seed": args.seed},
+        {
+            "format": args.format,
+            "balance": args.balance,
+            "examples": args.examples,
+            "eos_token": eos,
+            "seed": args.seed,
+        },
         inputs=[args.paths, args.annotations, args.decisions],
         outputs=[out_dir / DATA_FILE, out_dir / STATS_FILE],
     )
@@ -66,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         missing = [d["id"] for d in decisions if d["id"] not in amap or d["path_id"] not in pmap]
         if missing:
             raise UsageError(f"{args.decisions}: decision {missing[0]} has no annotation or path")
-        examples, extra = select_examples(pmap, amap, decisions, args.balance, args.seed)
+        examples, extra = select_examples(pmap, amap, decisions, args.balance, args.seed, args.examples)
+        if args.examples and len(examples) < args.examples:
+            log.warning("--examples %d: only %d kept critiques to train on", args.examples, len(examples))
         rows = to_rows(examples, args.format, eos or "")
         stats = statistics(paths, annotations, decisions, examples, {**extra, "format": args.format})
         atomic_write_json(out_dir / DATA_FILE, rows)
@@ -80,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             kept=stats["filter_kept"],
             duplicates=extra["duplicates"],
             balanced_out=extra["balanced_out"],
+            limited_out=extra["limited_out"],
             per_verdict=stats["per_verdict"],
         )
     return 0

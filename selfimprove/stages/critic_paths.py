@@ -4,7 +4,8 @@ Strategies (``--strategies``, comma-separated, mixable): ``rg1`` the actor's own
 ones, and up to ``--keep-correct`` correct ones per question); ``rg2`` a prefix of t steps of
 each sample, continued at ``--rg2-temperature``; ``rg3`` one step of the reference solution
 rewritten with a mistake of a named type (``--inserter programmatic``: exact, no model;
-``--inserter model``: the ``--inserter-model``, default the actor), then continued by the actor;
+``--inserter model``: the ``--inserter-model``, default the actor), then continued by the actor
+(``--rg3-continue actor``) or carried forward through the reference (``reference``: no model);
 ``reference`` the reference solution as a correct path. Output: one graded record per path,
 tagged ``strategy``, ``step`` (0-based) and ``mistake_type``, with ``selected`` marking those
 handed to annotation (see :mod:`selfimprove.critic.paths`).
@@ -18,7 +19,7 @@ from selfimprove.core.io import read_jsonl
 from selfimprove.core.knob import CRITIC
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
-from selfimprove.critic.paths import INSERTERS, STRATEGIES, PathSettings, build_paths
+from selfimprove.critic.paths import INSERTERS, RG3_CONTINUATIONS, STRATEGIES, PathSettings, build_paths
 from selfimprove.critic.prompts import MISTAKE_TYPES
 from selfimprove.generation.engines import add_engine_args, engine_kwargs, make_engine
 from selfimprove.generation.shard import add_shard_args, for_shard, merge_shards
@@ -37,6 +38,7 @@ def add_path_args(ap) -> None:
     ap.add_knob(g, "--samples", "path_samples")
     ap.add_knob(g, "--rg2-temperature", "rg2_temperature")
     ap.add_knob(g, "--rg3-per-question", "rg3_per_question")
+    ap.add_knob(g, "--rg3-continue", "rg3_continue", choices=RG3_CONTINUATIONS)
     ap.add_knob(g, "--inserter", "inserter", choices=INSERTERS)
     ap.add_knob(g, "--mistake-types", "mistake_types", help=f"comma-separated, or all: {', '.join(MISTAKE_TYPES)}")
     ap.add_knob(g, "--keep-correct", "keep_correct")
@@ -57,6 +59,7 @@ def path_settings(args) -> PathSettings:
             temperature=args.temperature,
             rg2_temperature=args.rg2_temperature,
             rg3_per_question=args.rg3_per_question,
+            rg3_continue=args.rg3_continue,
             inserter=args.inserter,
             mistake_types=tuple(MISTAKE_TYPES) if args.mistake_types.strip() == "all" else _list(args.mistake_types),
             keep_correct=args.keep_correct,
@@ -71,8 +74,7 @@ def path_settings(args) -> PathSettings:
 
 def make_paths(args, questions: list[dict], out, settings: PathSettings, actor=None) -> dict:
     """Build the paths with the actor (given, or made and closed here) and the inserter model."""
-    needs_actor = bool({"rg1", "rg2", "rg3"} & set(settings.strategies))
-    own = actor is None and needs_actor
+    own = actor is None and settings.needs_actor
     if own:
         actor = make_engine(**engine_kwargs(args, "actor"))
     inserter = None
