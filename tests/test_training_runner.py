@@ -313,3 +313,22 @@ def test_trainer_environment_leaves_hub_offline_mode_to_the_caller():
     assert "HF_HUB_OFFLINE" not in trainer_env({"PATH": "/bin"})
     assert trainer_env({"HF_HUB_OFFLINE": "1"})["HF_HUB_OFFLINE"] == "1"
     assert trainer_env({"HF_HUB_OFFLINE": "0"})["HF_HUB_OFFLINE"] == "0"
+
+
+def test_cpu_profile_trains_in_bf16_only_where_the_cpu_has_it(tmp_path, monkeypatch):
+    from selfimprove.training import launcher
+
+    amx = tmp_path / "amx"
+    amx.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16 amx_bf16 amx_tile\n\nprocessor\t: 1\n")
+    plain = tmp_path / "plain"
+    plain.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\n")
+    assert launcher.cpu_has_bf16(amx) and not launcher.cpu_has_bf16(plain)
+    assert not launcher.cpu_has_bf16(tmp_path / "missing")
+    for has, expected in ((True, {"bf16": True, "use_cpu": True}), (False, {"bf16": False})):
+        monkeypatch.setattr(launcher, "cpu_has_bf16", lambda has=has: has)
+        args = launcher.training_args("cpu", "m", "smollm2", tmp_path, "d", tmp_path / "o")
+        assert {k: args.get(k) for k in expected} == expected and ("use_cpu" in args) == has
+        forced = launcher.training_args("cpu", "m", "smollm2", tmp_path, "d", tmp_path / "o", {"bf16": False})
+        assert forced["bf16"] is False
+        gpu = launcher.training_args("gpu", "m", "llama3", tmp_path, "d", tmp_path / "o")
+        assert gpu["bf16"] is True and "use_cpu" not in gpu

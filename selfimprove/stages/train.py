@@ -19,7 +19,8 @@ Profiles (``--profile``):
   x gradient accumulation 8, cutoff 4096, bf16, DeepSpeed ZeRO-2 (``--zero-stage 3`` or knob
   ``ZERO_STAGE=3`` for ZeRO-3). LLaMA-Factory launches torchrun over the visible GPUs; for several
   nodes set NNODES, NODE_RANK, MASTER_ADDR and MASTER_PORT on every node (see docs/training.md).
-* ``cpu`` — the same recipe in fp32 without DeepSpeed, for a small number of steps.
+* ``cpu`` — the same recipe without DeepSpeed, for a small number of steps: bf16 autocast where the
+  CPU computes bf16 natively (AVX512-BF16 or AMX-BF16 in /proc/cpuinfo), fp32 elsewhere.
 
 Only the final model is kept unless checkpoints are asked for (``--keep-checkpoints 1``, knob
 ``KEEP_CHECKPOINTS``, or ``--save-steps N``); with them, rerunning a killed training resumes from
