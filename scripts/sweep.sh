@@ -10,7 +10,9 @@
 # Rerunning the same command continues: a finished cell is skipped, an interrupted one resumes
 # (its drivers skip their finished steps). A failing cell stops the sweep with its exit code.
 # At the end python -m selfimprove.compare reads every evaluated cell and writes report.md,
-# comparison.json and plots into RUNS_DIR/<sweep>/.
+# comparison.json and plots into RUNS_DIR/<sweep>/; for a sweep whose cells run only the critic
+# driver (selfimprove/presets/critic_curve.env) python -m selfimprove.critic_curve writes the
+# critic's learning curve there instead (report.md, comparison.json, critic_curve.png).
 #
 # ---------------------------------------------------------------------------------- knobs
 #   SCALE             tiny (default) or paper: which section of the preset applies
@@ -61,6 +63,13 @@ for cell in "${cells[@]}"; do
   py sweep finish "${SWEEP_DIR}" "${cell}" done
 done
 
+curve="$(py sweep critic-runs "${SWEEP_DIR}")"   # a sweep of the critic driver alone: its learning curve
+if [ -n "${curve}" ]; then
+  mapfile -t runs <<< "${curve}"
+  py critic_curve "${runs[@]}" --out "${SWEEP_DIR}"
+  echo "report: ${SWEEP_DIR}/report.md"
+  exit 0
+fi
 listed="$(py sweep runs "${SWEEP_DIR}")"
 if [ -z "${listed}" ]; then
   echo "no cell was evaluated; nothing to compare (cells: ${SWEEP_DIR})"

@@ -97,6 +97,19 @@ def test_metrics_worked_by_hand():
     assert (m["accuracy_before_refinement"], m["accuracy_after_refinement"]) == (0.5, 0.75)
     none = critic_metrics(responses, None, [])
     assert none["accuracy_after_refinement"] == 0.5 and none["discrimination"] is None and none["f1"] is None
+    # every ratio again with its counts and 95 % interval (Wilson; F1 from the accuracies' bounds)
+    iv = m["intervals"]
+    assert iv["format_compliance"] == {"value": 0.75, "hits": 3, "n": 4, "ci": [0.3006, 0.9544], "method": "wilson"}
+    assert (iv["discrimination"]["hits"], iv["discrimination"]["n"], iv["discrimination"]["ci"]) == (2, 4, [0.15, 0.85])
+    assert (iv["helpfulness"]["hits"], iv["helpfulness"]["n"]) == (1, 2)  # of the wrong responses
+    assert (iv["f1_accuracy_erroneous"]["hits"], iv["f1_accuracy_erroneous"]["n"]) == (1, 2)
+    assert (iv["accuracy_after_refinement"]["hits"], iv["accuracy_after_refinement"]["n"]) == (3, 4)
+    f1 = iv["f1"]
+    assert (f1["value"], f1["hits"], f1["n"], f1["method"]) == (0.5, None, 4, "wilson-harmonic")
+    assert f1["ci"][0] < 0.5 < f1["ci"][1] and f1["ci"] == [0.0771, 0.9229]  # both accuracies 1/2, at 97.5 %
+    assert set(iv) >= {"discrimination_on_wrong", "discrimination_on_correct", "accuracy_before_refinement"}
+    assert set(none["intervals"]) == {"accuracy_before_refinement", "accuracy_after_refinement"}
+    assert none["intervals"]["accuracy_after_refinement"]["ci"] == [0.15, 0.85]
 
 
 def test_scripted_critic_and_actor_end_to_end(tmp_path):
@@ -145,7 +158,13 @@ def test_scripted_critic_and_actor_end_to_end(tmp_path):
     path = write_report(results, tmp_path)
     text = path.read_text()
     assert table(results) in text
-    assert "| none |  | – | – | – | – | 50.0 | 4 |" in text
+    assert "| none |  | – | – | – | – | 50.0 [15.0, 85.0] (n=4) | 4 |" in text  # value [95 % interval] (n)
+    assert (
+        "| programmatic |  | 100.0 [51.0, 100.0] (n=4) | 100.0 [51.0, 100.0] (n=4) | 100.0 [28.5, 100.0] (n=4) |"
+        in text
+    )
+    assert "| trained |  | 96.0 | 70.0 | 0.0 [0.0, 80.6] (n=4) |" in text  # values changed by hand: no interval
+    assert "95 % interval" in text and "Wilson" in text
     assert "trained format compliance: 96.0 % (goal >= 95 %): met" in text
     assert "trained discrimination: 70.0 % (goal >= 75 %): not met" in text
     assert (tmp_path / "critics.png").stat().st_size > 1000
@@ -199,6 +218,7 @@ def test_processbench_metrics_by_hand():
         c(responses[2], "Wrong", [("9 - 2 = 8.", "Correct"), ("The answer is 8.", "Wrong")]),  # one step late
     ]
     m = processbench_metrics(responses, critiques)
+    intervals = m.pop("intervals")
     assert m == {
         "n": 3,
         "format_compliance": 1.0,
@@ -207,3 +227,6 @@ def test_processbench_metrics_by_hand():
         "f1_accuracy_erroneous": 0.5,
         "f1_accuracy_correct": 1.0,
     }
+    assert intervals["discrimination"] == {"value": 1.0, "hits": 3, "n": 3, "ci": [0.4385, 1.0], "method": "wilson"}
+    assert (intervals["f1_accuracy_correct"]["hits"], intervals["f1_accuracy_correct"]["n"]) == (1, 1)
+    assert intervals["f1"]["n"] == 3 and intervals["f1"]["value"] == m["f1"]

@@ -141,8 +141,10 @@ def test_cli_several_iterations(tmp_path, capsys):
     assert "(iterations.png)" in md
     assert_valid_png(out / "iterations.png")
     assert "# Iteration base" in md and "# Iteration 1" in md
-    assert "| base | gsm8k | 66.7 (n=3) | 50.0 (n=3) | 66.7 (n=3) | 100.0 (n=3) |" in md
-    assert "| 1 | gsm8k | 66.7 (n=3) | 50.0 (n=3) | 66.7 (n=3) | 100.0 (n=3) |" in md
+    # each accuracy with its 95 % Wilson interval over the n questions (2 of 3: [20.8, 93.9])
+    row = "gsm8k | 66.7 [20.8, 93.9] (n=3) | 50.0 [12.5, 87.5] (n=3) | 66.7 [20.8, 93.9] (n=3) | 100.0 [43.9, 100.0] (n=3) |"
+    assert f"| base | {row}" in md and f"| 1 | {row}" in md
+    assert "95 % Wilson interval over the n questions" in md
     for name in images_in(md):
         assert_valid_png(out / name)
     assert "(iter0_gsm8k_mv_at_k.png)" in md and "(iter1_gsm8k_mv_at_k.png)" in md

@@ -199,6 +199,8 @@ def test_driver_scripts_declare_their_own_knobs(tmp_path):
         ("table2", "tiny", 2, {"evaluate", "critic"}),
         ("figE", "paper", 8, {"evaluate"}),
         ("figE", "tiny", 2, {"evaluate"}),
+        ("critic_curve", "paper", 4, {"critic"}),
+        ("critic_curve", "tiny", 4, {"critic"}),
     ],
 )
 def test_the_paper_presets_expand(tmp_path, name, scale, count, drivers):
@@ -217,6 +219,41 @@ def test_fig6_is_vanilla_and_critique_over_n_with_three_iterations(tmp_path):
     assert seen == {(u, n) for u in "01" for n in ("1", "3", "5", "10")}
     assert {c.knobs["inference"]["ITER_NUM"] for c in cs} == {"3"}
     assert {c.knobs["inference"]["PRESET"] for c in cs} == {"selfimprove/presets/llama3-8b.env"}
+
+
+RECIPE = {  # the tiny learning curve's data and evaluation, the same in every cell
+    "critic_train_limit": "2400",
+    "critic_test_limit": "120",
+    "STRATEGIES": "rg3,reference",
+    "RG3_CONTINUE": "reference",
+    "RG3_PER_QUESTION": "1",
+    "MC_K": "0",
+    "EVAL_PER_CLASS": "100",
+}
+
+
+def test_the_critic_curve_grows_the_training_examples_and_evaluates_the_references_once(tmp_path):
+    cs = grid.expand(grid.read_sweep(C.preset_path("critic_curve"), "tiny"), tmp_path / "critic_curve", {})
+    assert [c.name for c in cs] == [f"critic_curve_examples-{n}" for n in (64, 256, 1024, 4096)]
+    assert all(c.drivers == ("critic",) for c in cs)
+    for c, n in zip(cs, (64, 256, 1024, 4096)):
+        knobs = c.knobs["critic"]
+        assert knobs["CRITIC_EXAMPLES"] == str(n)
+        assert {k: knobs[k] for k in RECIPE} == RECIPE
+        assert knobs["EXP_NUM"] == c.name and knobs["RUNS_DIR"] == str(tmp_path / "critic_curve")
+    assert [c.knobs["critic"]["EVAL_CRITICS"] for c in cs] == ["none base trained programmatic"] + ["trained"] * 3
+    paper = grid.expand(grid.read_sweep(C.preset_path("critic_curve"), "paper"), tmp_path / "p", {})
+    assert [c.knobs["critic"]["CRITIC_EXAMPLES"] for c in paper] == ["1024", "4096", "16384", "65536"]
+    assert {c.knobs["critic"]["PRESET"] for c in paper} == {"selfimprove/presets/critic-llama3-8b.env"}
+    assert "critic_train_limit" not in paper[0].knobs["critic"]  # the paper preset's own data
+    assert paper[0].knobs["critic"]["EVAL_CRITICS"] == "none base trained"
+    # a knob of the environment replaces the preset's line, the grid's values still apply
+    (first, *_) = grid.expand(
+        grid.read_sweep(C.preset_path("critic_curve"), "tiny"),
+        tmp_path,
+        {"EVAL_PER_CLASS": "12", "CRITIC_EXAMPLES": "7"},
+    )
+    assert (first.knobs["critic"]["EVAL_PER_CLASS"], first.knobs["critic"]["CRITIC_EXAMPLES"]) == ("12", "64")
 
 
 # ---------------------------------------------------------------------- sweep.json
@@ -261,6 +298,23 @@ def test_a_done_cell_whose_run_or_evaluation_is_gone_runs_again(tmp_path):
     (Path(cell["run"]) / "eval" / "iter_0" / "results.json").write_text("{}")
     assert S.is_done(cell)
     assert S.compared_runs(state) == [cell["run"]]
+
+
+def test_a_sweep_of_the_critic_driver_alone_lists_its_critic_evaluations(tmp_path):
+    state = plan(tmp_path, 'SWEEP_DRIVERS=critic\nGRID="CRITIC_EXAMPLES=8,16"\n')
+    first, second = state["cells"]
+    assert S.critic_runs(state) == []  # nothing evaluated yet
+    (Path(second["run"]) / "critic" / "eval").mkdir(parents=True)
+    (Path(second["run"]) / "critic" / "eval" / "results.json").write_text("{}")
+    assert S.critic_runs(state) == [second["run"]] and S.compared_runs(state) == []
+    mixed = plan(
+        tmp_path,
+        'SWEEP_DRIVERS=critic\nGRID="c=a,b"\nc[a]="CRITIC_EXAMPLES=8"\nc[b]="SWEEP_DRIVERS=\'critic evaluate\'"\n',
+    )
+    for c in mixed["cells"]:
+        (Path(c["run"]) / "critic" / "eval").mkdir(parents=True)
+        (Path(c["run"]) / "critic" / "eval" / "results.json").write_text("{}")
+    assert S.critic_runs(mixed) == []  # another driver ran too: the usual comparison
 
 
 def test_the_other_scale_needs_its_own_sweep_name(tmp_path):

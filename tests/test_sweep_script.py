@@ -1,5 +1,6 @@
 """scripts/sweep.sh with stand-in drivers (no model): each cell runs once, a finished cell is skipped,
-a failing cell stops the sweep and the rerun continues from it, and the comparison reads every cell."""
+a failing cell stops the sweep and the rerun continues from it, and the comparison reads every cell
+(for a sweep of the critic driver alone: the critic's learning curve)."""
 
 from __future__ import annotations
 
@@ -169,6 +170,61 @@ def test_the_paper_scale_goes_to_its_own_folder_or_is_refused(tmp_path):
     proc = sweep(preset, env, SCALE="paper", SWEEP_NAME="toy-paper")
     assert proc.returncode == 0, proc.stderr
     assert calls(tmp_path / "runs" / "toy-paper")["toy-paper_sample_num-1"][0].endswith("ITER_NUM=3")
+
+
+# A stand-in critic driver: the trained critic's discrimination grows with CRITIC_EXAMPLES; the
+# kept critiques run out at 2,000 examples; base and programmatic only where EVAL_CRITICS names them.
+CRITIC = """#!/usr/bin/env bash
+set -eu
+run="${RUNS_DIR}/${EXP_NUM}"; mkdir -p "${run}/critic/eval"
+echo "critic CRITIC_EXAMPLES=${CRITIC_EXAMPLES} EVAL_CRITICS=${EVAL_CRITICS} STRATEGIES=${STRATEGIES}" >> "${run}/calls.log"
+"${PYTHON}" - "${run}" <<'PY'
+import json, os, sys
+from pathlib import Path
+from selfimprove.critic.evaluate import share
+run, asked = Path(sys.argv[1]), int(os.environ["CRITIC_EXAMPLES"])
+hits = {"base": 0, "programmatic": 200, "trained": {64: 104, 256: 120, 1024: 140, 4096: 163}[asked]}
+critics = {}
+for name in os.environ["EVAL_CRITICS"].split():
+    iv = {"discrimination": share(hits.get(name, 100), 200)}
+    critics[name] = {"n": 200, "discrimination": iv["discrimination"]["value"], "intervals": iv}
+results = {"responses": {"n": 200}, "critics": critics}
+(run / "critic" / "eval" / "results.json").write_text(json.dumps(results))
+(run / "critic" / "stats.json").write_text(json.dumps({"examples": min(asked, 2000)}))
+train = {"status": "done", "seconds": asked / 10, "counts": {"examples": min(asked, 2000)}}
+manifest = {"critic_config": {"CRITIC_EXAMPLES": asked}, "steps": {"critic/05_train": train}}
+(run / "manifest.json").write_text(json.dumps(manifest))
+PY
+"""
+
+
+def test_a_sweep_of_the_critic_driver_alone_ends_with_its_learning_curve(tmp_path):
+    _, env = setup(tmp_path)
+    (tmp_path / "drivers" / "critic-all.sh").write_text(CRITIC)
+    for k in ("CRITIC_EXAMPLES", "EVAL_CRITICS", "STRATEGIES", "EVAL_PER_CLASS"):
+        env.pop(k, None)
+    proc = sweep(ROOT / "selfimprove" / "presets" / "critic_curve.env", env, SCALE="tiny")
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "runs" / "critic_curve"
+    names = [f"critic_curve_examples-{n}" for n in (64, 256, 1024, 4096)]
+    assert calls(out) == {
+        name: [f"critic CRITIC_EXAMPLES={n} EVAL_CRITICS={critics} STRATEGIES=rg3,reference"]
+        for name, n, critics in zip(
+            names, (64, 256, 1024, 4096), ["none base trained programmatic", "trained", "trained", "trained"]
+        )
+    }
+    comparison = json.loads((out / "comparison.json").read_text())
+    assert [c["examples"] for c in comparison["cells"]] == [64, 256, 1024, 2000]
+    assert [c["requested_examples"] for c in comparison["cells"]] == [64, 256, 1024, 4096]
+    assert set(comparison["references"]) == {"base", "programmatic"}
+    assert comparison["references"]["base"]["run"] == str(out / names[0])
+    report = (out / "report.md").read_text()
+    assert "discrimination 52.0 % [45.1, 58.8] at 64 examples -> 81.5 % [75.5, 86.3] at 2,000" in report
+    assert "| 2,000 (of 4,096 asked) | 410 |" in report
+    assert (out / "critic_curve.png").is_file()
+    assert f"report: {out}/report.md" in proc.stdout and "no cell was evaluated" not in proc.stdout
+    state = json.loads((out / "sweep.json").read_text())
+    assert state["compared"]["runs"] == [str(out / n) for n in names] and state["compared"]["by"] == "critic_curve"
 
 
 def test_a_bad_preset_stops_before_any_cell(tmp_path):

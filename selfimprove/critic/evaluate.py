@@ -21,6 +21,13 @@ the critic does not call correct. Metrics (fractions in [0, 1], None when undefi
 * ``accuracy_after_refinement`` — a response the critic calls correct stands, any other is
   replaced by its refinement (the verifier mode); ``accuracy_before_refinement`` for reference.
 
+Every metric stays a plain float under its own key; ``intervals`` holds each one again with its
+counts and a 95 % interval: ``{metric: {"value", "hits", "n", "ci": [low, high], "method"}}``.
+Proportions get the Wilson score interval (``method`` "wilson"); ``f1``, the harmonic mean of two
+accuracies, gets the harmonic means of their 97.5 % Wilson bounds ("wilson-harmonic", conservative;
+``hits`` None, ``n`` both denominators): :mod:`selfimprove.evaluation.estimators`. ``ci`` is None
+where the metric is undefined.
+
 On ProcessBench (``Qwen/ProcessBench``, loaded by :mod:`selfimprove.data.critique_sets`) the model
 critics are scored the same way on its labels (:func:`processbench_metrics`): F1, format
 compliance, and discrimination against ``final_answer_correct``; nothing is refined.
@@ -37,6 +44,7 @@ from selfimprove.core.io import ResumableJsonl
 from selfimprove.critic.critiques import predicted_first_error
 from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
 from selfimprove.critic.programmatic import annotate_record
+from selfimprove.evaluation.estimators import harmonic_mean_interval, wilson
 from selfimprove.generation.critique_format import parse_critique
 from selfimprove.generation.engines import Engine, SamplingParams
 from selfimprove.generation.prompts import SOLUTION_PREFIX
@@ -44,6 +52,8 @@ from selfimprove.generation.tasks import critique_ids, critique_samples, refine_
 
 NONE = "none"
 METRICS = ("format_compliance", "discrimination", "f1", "helpfulness", "accuracy_after_refinement")
+#: how ``intervals`` entries were computed
+WILSON, WILSON_HARMONIC = "wilson", "wilson-harmonic"
 
 
 def balanced_responses(paths: Sequence[dict], per_class: int | None, seed: int = 0) -> list[dict]:
@@ -107,6 +117,28 @@ def _hmean(a: float | None, b: float | None) -> float | None:
     return round(2 * a * b / (a + b), 4) if a + b else 0.0
 
 
+def _ci(bounds: tuple[float, float] | None) -> list[float] | None:
+    return None if bounds is None else [round(bounds[0], 4), round(bounds[1], 4)]
+
+
+def share(hits: int, n: int) -> dict:
+    """A proportion with its counts and 95 % Wilson interval (an entry of ``intervals``)."""
+    return {"value": _ratio(hits, n), "hits": int(hits), "n": n, "ci": _ci(wilson(hits, n)), "method": WILSON}
+
+
+def f1_share(err_hits: int, err_n: int, ok_hits: int, ok_n: int) -> dict:
+    """ProcessBench's F1 with its counts and conservative 95 % interval (an entry of ``intervals``)."""
+    value = _hmean(_ratio(err_hits, err_n), _ratio(ok_hits, ok_n))
+    ci = harmonic_mean_interval(err_hits, err_n, ok_hits, ok_n)
+    return {"value": value, "hits": None, "n": err_n + ok_n, "ci": _ci(ci), "method": WILSON_HARMONIC}
+
+
+def interval(metrics: dict, key: str) -> dict | None:
+    """The ``intervals`` entry of one metric of a critic's metrics; None for results written
+    before intervals were stored (or a metric without one)."""
+    return (metrics.get("intervals") or {}).get(key)
+
+
 def critic_metrics(responses: Sequence[dict], critiques: Sequence[dict] | None, refinements: Sequence[dict]) -> dict:
     """Every metric of one critic (see the module docstring); ``critiques`` None for ``none``."""
     n = len(responses)
@@ -115,6 +147,7 @@ def critic_metrics(responses: Sequence[dict], critiques: Sequence[dict] | None, 
     if critiques is None:
         out.update({m: None for m in METRICS})
         out["accuracy_after_refinement"] = _ratio(before, n)
+        out["intervals"] = {k: share(before, n) for k in ("accuracy_before_refinement", "accuracy_after_refinement")}
         return out
     by_sample = {c["sample_id"]: c for c in critiques}
     refined = {r["sample_id"]: bool(r["correct"]) for r in refinements}
@@ -156,6 +189,18 @@ def critic_metrics(responses: Sequence[dict], critiques: Sequence[dict] | None, 
         accuracy_after_refinement=_ratio(after, n),
         refinements=len(refinements),
     )
+    out["intervals"] = {
+        "format_compliance": share(fmt, n),
+        "discrimination": share(disc, n),
+        "discrimination_on_wrong": share(disc_wrong, n_wrong),
+        "discrimination_on_correct": share(disc_right, n - n_wrong),
+        "f1": f1_share(err_hits, err_n, ok_hits, ok_n),
+        "f1_accuracy_erroneous": share(err_hits, err_n),
+        "f1_accuracy_correct": share(ok_hits, ok_n),
+        "helpfulness": share(helped, n_wrong),
+        "accuracy_before_refinement": share(before, n),
+        "accuracy_after_refinement": share(after, n),
+    }
     return out
 
 
@@ -236,7 +281,7 @@ def processbench_responses(records: Sequence[dict]) -> list[dict]:
 
 def processbench_metrics(responses: Sequence[dict], critiques: Sequence[dict]) -> dict:
     """ProcessBench's F1 (exact first wrong step on erroneous samples, label -1 on correct ones,
-    harmonic mean), format compliance, and final-answer discrimination."""
+    harmonic mean), format compliance, and final-answer discrimination, with ``intervals``."""
     by_sample = {c["sample_id"]: c for c in critiques}
     fmt = disc = err_hits = err_n = ok_hits = ok_n = 0
     for r in responses:
@@ -260,4 +305,11 @@ def processbench_metrics(responses: Sequence[dict], critiques: Sequence[dict]) -
         "f1": _hmean(acc_err, acc_ok),
         "f1_accuracy_erroneous": acc_err,
         "f1_accuracy_correct": acc_ok,
+        "intervals": {
+            "format_compliance": share(fmt, n),
+            "discrimination": share(disc, n),
+            "f1": f1_share(err_hits, err_n, ok_hits, ok_n),
+            "f1_accuracy_erroneous": share(err_hits, err_n),
+            "f1_accuracy_correct": share(ok_hits, ok_n),
+        },
     }

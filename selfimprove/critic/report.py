@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 
 from selfimprove.core.io import atomic_write_bytes, atomic_write_text
-from selfimprove.critic.evaluate import METRICS
+from selfimprove.critic.evaluate import METRICS, interval
 
 LABELS = {
     "format_compliance": "format compliance",
@@ -24,13 +24,39 @@ def pct(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.1f}"
 
 
+def stored_interval(metrics: dict, key: str) -> dict | None:
+    """The ``intervals`` entry of a metric when it has an interval of the metric's own value."""
+    v, iv = metrics.get(key), interval(metrics, key)
+    if v is None or not iv or iv.get("ci") is None or iv.get("value") != v:
+        return None
+    return iv
+
+
+def pct_ci(metrics: dict, key: str) -> str:
+    """``"52.0 [45.1, 58.8] (n=200)"``: a metric in % with its 95 % interval and n; the bare
+    value where no interval was stored, ``"–"`` where the metric is undefined."""
+    iv = stored_interval(metrics, key)
+    if iv is None:
+        return pct(metrics.get(key))
+    low, high = iv["ci"]
+    return f"{pct(metrics[key])} [{100 * low:.1f}, {100 * high:.1f}] (n={iv['n']})"
+
+
+INTERVAL_NOTE = (
+    "Each metric in % with its 95 % interval and n, the responses it is computed on (helpfulness: the "
+    "wrong ones; first-error F1: those whose first wrong step is known). Intervals: Wilson score; "
+    "first-error F1, the harmonic mean of two accuracies: the harmonic means of their 97.5 % Wilson "
+    "bounds (conservative)."
+)
+
+
 def table(results: dict) -> str:
     head = "| critic | model | " + " | ".join(LABELS[m] for m in METRICS) + " | n |"
     rule = "|" + "---|" * (len(METRICS) + 3)
     rows = [head, rule]
     for name, m in results["critics"].items():
         model = m.get("model") or ""
-        cells = " | ".join(pct(m.get(k)) for k in METRICS)
+        cells = " | ".join(pct_ci(m, k) for k in METRICS)
         rows.append(f"| {name} | {model} | {cells} | {m.get('n', 0)} |")
     return "\n".join(rows)
 
@@ -61,13 +87,19 @@ def plot(results: dict, path: Path) -> str | None:
     fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(METRICS), 3.6))
     width = 0.8 / len(critics)
     for i, name in enumerate(critics):
-        vals = [100 * (results["critics"][name].get(m) or 0.0) for m in METRICS]
-        ax.bar([j + i * width for j in range(len(METRICS))], vals, width, label=name)
+        m = results["critics"][name]
+        vals = [100 * (m.get(k) or 0.0) for k in METRICS]
+        errs: list[list[float]] = [[], []]  # below, above: the 95 % interval (none drawn where not stored)
+        for k, v in zip(METRICS, vals):
+            iv = stored_interval(m, k)
+            errs[0].append(max(0.0, v - 100 * iv["ci"][0]) if iv else 0.0)
+            errs[1].append(max(0.0, 100 * iv["ci"][1] - v) if iv else 0.0)
+        ax.bar([j + i * width for j in range(len(METRICS))], vals, width, label=name, yerr=errs, capsize=2)
     ax.set_xticks([j + width * (len(critics) - 1) / 2 for j in range(len(METRICS))])
     ax.set_xticklabels([LABELS[m] for m in METRICS], fontsize=8)
     ax.set_ylim(0, 100)
     ax.set_ylabel("%")
-    ax.set_title(f"Critics on {results['responses']['n']} held-out responses (balanced)")
+    ax.set_title(f"Critics on {results['responses']['n']} held-out responses (balanced; bars: 95 % intervals)")
     ax.legend(fontsize=8)
     buf = io.BytesIO()
     fig.tight_layout()
@@ -90,7 +122,7 @@ def write_report(results: dict, out_dir: Path) -> Path:
         "",
         table(results),
         "",
-        "Percentages. `none`: no critique, the responses stand. `programmatic`: the arithmetic annotator, "
+        INTERVAL_NOTE + " `none`: no critique, the responses stand. `programmatic`: the arithmetic annotator, "
         "which is given the reference answer (an upper bound, not a learned critic). Metric definitions: "
         "`docs/critic.md`.",
     ]
@@ -105,7 +137,7 @@ def write_report(results: dict, out_dir: Path) -> Path:
         ]
         for name, m in pb["critics"].items():
             keys = ("format_compliance", "discrimination", "f1", "f1_accuracy_erroneous", "f1_accuracy_correct")
-            parts.append(f"| {name} | " + " | ".join(pct(m.get(k)) for k in keys) + " |")
+            parts.append(f"| {name} | " + " | ".join(pct_ci(m, k) for k in keys) + " |")
     goals = goal_lines(results)
     if goals:
         parts += ["", "## Goals of the embedded demo", "", *goals]

@@ -1,4 +1,4 @@
-"""Estimators: Pass@K, majority voting, MV@K and the stored-number helpers.
+"""Estimators: Pass@K, majority voting, MV@K, the stored-number helpers and confidence intervals.
 
 Pure functions over graded answers of one question (:class:`Answer`); nothing here reads
 records or files. Values are exact :class:`fractions.Fraction` numbers, converted to ``float``
@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from statistics import NormalDist
 from typing import Any, Protocol
 
 
@@ -307,3 +308,57 @@ def bootstrap_ratio(
     tail = (1 - confidence) / 2
     low, high = np.quantile(ratios, [tail, 1 - tail])
     return {"value": float(h.sum() / t.sum()), "low": float(low), "high": float(high), "n": int(t.sum())}
+
+
+# ---------------------------------------------------------------------------------------
+# Score intervals for proportions (closed form, no resampling)
+# ---------------------------------------------------------------------------------------
+
+
+def z_value(confidence: float = CONFIDENCE) -> float:
+    """The two-sided standard-normal quantile of ``confidence`` (1.96 for 95 %)."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    return NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+
+
+def wilson(hits: float, n: int, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """The Wilson score interval of the proportion ``hits / n``; ``None`` when ``n`` is 0.
+
+    Unlike the normal approximation it stays inside [0, 1] and does not shrink to a point at 0 or
+    ``n`` hits (0 of 10: [0, 0.278]). ``hits`` may be fractional, the sum of per-item values in
+    [0, 1] (Pass@1, a vote with ties): their variance is at most p(1 - p), so the interval is then
+    conservative."""
+    if n <= 0:
+        return None
+    if not 0 <= hits <= n:
+        raise ValueError(f"hits must be between 0 and n = {n}, got {hits}")
+    p, z = hits / n, z_value(confidence)
+    z2 = z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    low = 0.0 if hits == 0 else max(0.0, centre - half)  # exact ends where rounding would miss them
+    high = 1.0 if hits == n else min(1.0, centre + half)
+    return low, high
+
+
+def harmonic_mean_interval(
+    hits_a: float, n_a: int, hits_b: float, n_b: int, confidence: float = CONFIDENCE
+) -> tuple[float, float] | None:
+    """An interval for the harmonic mean of two independent proportions (ProcessBench's F1).
+
+    The harmonic mean grows with each argument, so when both proportions lie in their Wilson
+    intervals at ``1 - (1 - confidence) / 2`` each (both at once with probability at least
+    ``confidence``, by Bonferroni), it lies between the harmonic mean of the two lower bounds and
+    that of the two upper bounds. Conservative, closed form, and not a point where a proportion is
+    0 or 1 (where a parametric bootstrap or the delta method collapse). ``None`` when either
+    proportion is undefined."""
+    each = 1 - (1 - confidence) / 2
+    a, b = wilson(hits_a, n_a, each), wilson(hits_b, n_b, each)
+    if a is None or b is None:
+        return None
+
+    def hm(x: float, y: float) -> float:
+        return 2 * x * y / (x + y) if x + y else 0.0
+
+    return hm(a[0], b[0]), hm(a[1], b[1])

@@ -41,7 +41,7 @@ from selfimprove.evaluation.plots import (
     plot_parallel_vs_sequential,
 )
 from selfimprove.evaluation.schema import SchemaError, validate_results
-from selfimprove.evaluation.views import at, cell, iteration_labels, slug
+from selfimprove.evaluation.views import at, cell_ci, iteration_labels, slug
 
 __all__ = ["ResultsError", "iteration_labels", "load_results", "main", "render", "write_report"]
 
@@ -145,7 +145,7 @@ def write_report(
             "## Accuracy per self-improvement iteration",
             "",
             "_How to read: one actor per iteration (in the order the results were given); N is each "
-            "iteration's pool size._",
+            "iteration's pool size; accuracies in % with a 95 % Wilson interval over the n questions._",
             "",
         ]
         rows = []
@@ -157,10 +157,10 @@ def write_report(
                     [
                         label,
                         name,
-                        cell(ro.get("greedy")),
-                        cell(at(ro["pass_at_k"], "k", 1)),
-                        cell(at(ro["mv_at_k"], "k", r["N"])),
-                        cell(at(par.get("mv_at_k"), "k", r["N"])),
+                        cell_ci(ro.get("greedy")),
+                        cell_ci(at(ro["pass_at_k"], "k", 1)),
+                        cell_ci(at(ro["mv_at_k"], "k", r["N"])),
+                        cell_ci(at(par.get("mv_at_k"), "k", r["N"])),
                     ]
                 )
         header = ["iteration", "dataset", "greedy", "Pass@1", "MV@N", "MV@N, critique-refine (refine all)"]

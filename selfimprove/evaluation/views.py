@@ -6,6 +6,8 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from selfimprove.evaluation.estimators import wilson
+
 #: How a parallel mode is named in tables: oracle numbers use the ground truth (upper bounds).
 MODE_NAMES = {"oracle": "oracle (upper bound)", "refine_all": "refine all", "verifier": "verifier"}
 MODE_LABELS = {
@@ -50,6 +52,16 @@ def cell(num: Mapping | None) -> str:
         return "–"
     v = pct(num)
     return f"{'n/a' if v is None else f'{v:.1f}'} (n={num.get('n', 0)})"
+
+
+def cell_ci(num: Mapping | None) -> str:
+    """``"66.7 [20.8, 93.9] (n=3)"``: :func:`cell` with the 95 % Wilson interval over the ``n``
+    questions (conservative for Pass@1 and votes, whose per-question values lie in [0, 1])."""
+    if num is None or num.get("value") is None or not num.get("n"):
+        return cell(num)
+    n = num["n"]
+    low, high = wilson(min(max(num["value"] * n, 0.0), n), n) or (0.0, 1.0)
+    return f"{100 * num['value']:.1f} [{100 * low:.1f}, {100 * high:.1f}] (n={n})"
 
 
 def at(points: Sequence[Mapping] | None, key: str, x: int) -> Mapping | None:

@@ -8,7 +8,8 @@ wrong response and every response the critic does not call correct. SPEC is ``no
 critique), ``programmatic`` (the arithmetic annotator), ``api:MODEL`` (an OpenAI-compatible
 endpoint, ``--critic-base-url``, key from ``$OPENAI_API_KEY``) or a model folder / hub id.
 Writes ``NAME/critiques.jsonl``, ``NAME/refinements.jsonl``, ``results.json`` (``critics: {NAME:
-{discrimination, helpfulness, format_compliance, f1, accuracy_after_refinement, n, ...}}``),
+{discrimination, helpfulness, format_compliance, f1, accuracy_after_refinement, n, intervals, ...}}``:
+every metric with its counts and 95 % interval under ``intervals``),
 ``report.md`` and ``critics.png`` into ``--out-dir``. Metrics: :mod:`selfimprove.critic.evaluate`.
 """
 

@@ -6,6 +6,7 @@
     eval "$(python -m selfimprove.sweep start SWEEP_DIR CELL)"          # skip=0|1, drivers=(...), knobs[DRIVER]=...
     python -m selfimprove.sweep finish SWEEP_DIR CELL done|failed [--rc N --driver D]
     python -m selfimprove.sweep runs SWEEP_DIR             # the cells' run folders that hold evaluations
+    python -m selfimprove.sweep critic-runs SWEEP_DIR      # ... that hold critic evaluations (critic-only sweeps)
     python -m selfimprove.sweep end SWEEP_DIR --owner-pid $$
 
 ``plan`` reads the preset at ``SCALE`` (default tiny; grammar in :mod:`selfimprove.core.grid`),
@@ -151,6 +152,14 @@ def compared_runs(state: dict) -> list[str]:
     return [c["run"] for c in state["cells"] if any(Path(c["run"]).glob("eval/*/results.json"))]
 
 
+def critic_runs(state: dict) -> list[str]:
+    """For a sweep whose every cell runs only the critic driver (a learning curve): the cells' run
+    folders, in grid order, that hold ``critic/eval/results.json``; otherwise none."""
+    if not state["cells"] or any(c["drivers"] != ["critic"] for c in state["cells"]):
+        return []
+    return [c["run"] for c in state["cells"] if (Path(c["run"]) / "critic" / "eval" / "results.json").is_file()]
+
+
 def env_lines(cell: dict, driver: str) -> str:
     if driver not in cell["drivers"]:
         raise UsageError(f"cell {cell['name']} does not run the {driver} driver")
@@ -186,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--driver")
     q = sub.add_parser("runs", help="run folders with evaluations, one per line (recorded as compared)")
     q.add_argument("sweep_dir")
+    q = sub.add_parser(
+        "critic-runs", help="critic-only sweeps: run folders with critic evaluations, one per line (recorded)"
+    )
+    q.add_argument("sweep_dir")
     q = sub.add_parser("end", help="release the sweep's lock")
     q.add_argument("sweep_dir")
     q.add_argument("--owner-pid", type=int, required=True)
@@ -206,9 +219,10 @@ def main(argv: list[str] | None = None) -> int:
         print(start_lines(state, args.cell), end="")
     elif args.cmd == "finish":
         mark(state, args.cell, args.status, args.rc, args.driver)
-    elif args.cmd == "runs":
-        runs = compared_runs(state)
-        state["compared"] = {"runs": runs, "at": _now()}
-        atomic_write_json(state_path(state["dir"]), state)
+    elif args.cmd in ("runs", "critic-runs"):
+        runs = compared_runs(state) if args.cmd == "runs" else critic_runs(state)
+        if runs or args.cmd == "runs":
+            state["compared"] = {"runs": runs, "at": _now(), "by": "compare" if args.cmd == "runs" else "critic_curve"}
+            atomic_write_json(state_path(state["dir"]), state)
         print("\n".join(runs))
     return 0
