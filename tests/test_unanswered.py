@@ -164,23 +164,28 @@ def test_evaluation_finishes_and_counts_the_unanswered_items(tmp_path, engines, 
     assert f"| {unanswered['count']}: " in row and "t/2/" in row
 
 
+def chains(actor_engine, critic_engine, qs, greedy, run_dir, rounds, mode, critic_max_tokens):
+    """Sequential critique-refine chains with the actor's 64-token answers, graded by default."""
+    return run_sequential(
+        actor_engine,
+        critic_engine,
+        qs,
+        greedy,
+        run_dir,
+        rounds,
+        mode,
+        SamplingParams(max_tokens=64),
+        SamplingParams(max_tokens=critic_max_tokens),
+        "default",
+        8,
+    )
+
+
 def test_sequential_rounds_go_on_from_an_unanswered_round(tmp_path):
     qs = questions("refinement")
     a, c = actor("refinement"), critic("refinement")
     greedy, _ = sample_questions(a, qs, tmp_path / "greedy.jsonl", SamplingParams())
-    chain, counts = run_sequential(
-        a,
-        c,
-        qs,
-        greedy,
-        tmp_path,
-        3,
-        "all",
-        SamplingParams(max_tokens=64),
-        SamplingParams(max_tokens=512),
-        "default",
-        8,
-    )
+    chain, counts = chains(a, c, qs, greedy, tmp_path, 3, "all", critic_max_tokens=512)
     t2 = sorted((x for x in chain if x["qid"] == "t/2"), key=lambda x: x["round"])
     assert [x["round"] for x in t2] == [0, 1, 2, 3]
     assert [bool(x.get("unanswered")) for x in t2] == [False, True, False, False]
@@ -191,19 +196,7 @@ def test_sequential_rounds_go_on_from_an_unanswered_round(tmp_path):
     assert results["unanswered"]["by_stage"]["chain_refinements"] == ["t/2/r1"]
     # a rerun reads everything back: nothing is asked again, the unanswered round included
     a2, c2 = actor("refinement"), critic("refinement")
-    again, _ = run_sequential(
-        a2,
-        c2,
-        qs,
-        greedy,
-        tmp_path,
-        3,
-        "all",
-        SamplingParams(max_tokens=64),
-        SamplingParams(max_tokens=512),
-        "default",
-        8,
-    )
+    again, _ = chains(a2, c2, qs, greedy, tmp_path, 3, "all", critic_max_tokens=512)
     assert a2.calls == [] and c2.calls == [] and len(again) == len(chain)
 
 
@@ -211,19 +204,7 @@ def test_an_unanswered_chain_critique_stops_a_verifier_chain(tmp_path):
     qs = questions("critique")
     a, c = actor("critique"), critic("critique")
     greedy, _ = sample_questions(a, qs, tmp_path / "greedy.jsonl", SamplingParams())
-    chain, counts = run_sequential(
-        a,
-        c,
-        qs,
-        greedy,
-        tmp_path,
-        2,
-        "verifier",
-        SamplingParams(max_tokens=64),
-        SamplingParams(max_tokens=64),
-        "default",
-        8,
-    )
+    chain, counts = chains(a, c, qs, greedy, tmp_path, 2, "verifier", critic_max_tokens=64)
     t2 = [x for x in chain if x["qid"] == "t/2"]
     assert len(t2) == 1 and t2[0]["critique_unanswered"] and t2[0]["verdict"] is None  # no verdict: not refined
     assert counts["unanswered_critiques"] == 1

@@ -40,6 +40,7 @@ from selfimprove.core.records import natural_key
 from selfimprove.critic.insert import (
     ARITHMETIC_ONLY,
     PROGRAMMATIC_TYPES,
+    Insertion,
     candidate_steps,
     carry_forward,
     insert_mistake,
@@ -252,58 +253,73 @@ def build_paths(
     return records, summary
 
 
-def _carried_insertion(q: dict, lines: list[str], rng: random.Random, s: PathSettings) -> tuple | None:
-    """One programmatic insertion into ``lines`` and the path carried forward from it."""
-    truth = true_steps(q)
-    types = [t for t in s.mistake_types if t in PROGRAMMATIC_TYPES] if truth else list(ARITHMETIC_ONLY)
-    for _ in range(_CARRY_TRIES):
-        ins = insert_mistake(lines, rng, q["question"], types or ARITHMETIC_ONLY, avoid=[t.value for t in truth or []])
-        if ins is None:
-            return None
-        carried = carry_forward(lines, ins)
-        if carried is not None:
-            return ins, carried
-    return None
-
-
-def _rg3_carried(out: ResumableJsonl, questions: list[dict], s: PathSettings, grade_workers: int | None) -> dict:
-    """RG3 without a model: a programmatic mistake in the reference solution, carried forward."""
-    recs = []
-    counts = {"jobs": 0, "insert_failed": 0}
+def _rg3_jobs(questions: list[dict], out: ResumableJsonl, s: PathSettings) -> list[dict]:
+    """One job per RG3 path still to write: its id, question, reference lines and seeded rng."""
+    jobs = []
     for q in questions:
         if not q.get("reference"):
             continue
         lines = solution_steps(reference_solution(q, strip_calculator=True))
         for j in range(s.rg3_per_question):
             pid = f"{q['id']}/rg3/{j}"
-            if pid in out.done:
-                continue
-            counts["jobs"] += 1
-            done = _carried_insertion(q, lines, _rng(s.seed, pid), s)
-            if done is None:
-                counts["insert_failed"] += 1
-                recs.append(
-                    _path_record(q, pid, "rg3", "", insert_failed=True, inserter=s.inserter, pred=None, correct=False)
-                )
-                continue
-            ins, carried = done
-            recs.append(
-                _path_record(
-                    q,
-                    pid,
-                    "rg3",
-                    SOLUTION_PREFIX + "".join(line + "\n" for line in carried).rstrip("\n"),
-                    step=ins.step,
-                    mistake_type=ins.mistake_type,
-                    inserter=s.inserter,
-                    original_line=ins.original,
-                    continued_by="reference",
-                    model=None,
-                )
+            if pid not in out.done:
+                jobs.append({"id": pid, "q": q, "lines": lines, "rng": _rng(s.seed, pid)})
+    return jobs
+
+
+def _programmatic_insertion(job: dict, s: PathSettings) -> Insertion | None:
+    """A programmatic mistake in the job's reference lines, of the settings' types where the
+    question has true step values (calculation errors only where it has none)."""
+    truth = true_steps(job["q"])
+    types = [t for t in s.mistake_types if t in PROGRAMMATIC_TYPES] if truth else list(ARITHMETIC_ONLY)
+    avoid = [t.value for t in truth or []]
+    return insert_mistake(job["lines"], job["rng"], job["q"]["question"], types or ARITHMETIC_ONLY, avoid=avoid)
+
+
+def _carried_insertion(job: dict, s: PathSettings) -> tuple[Insertion, list[str]] | None:
+    """A programmatic insertion and the path carried forward from it (redrawn while a carry fails)."""
+    for _ in range(_CARRY_TRIES):
+        ins = _programmatic_insertion(job, s)
+        if ins is None:
+            return None
+        carried = carry_forward(job["lines"], ins)
+        if carried is not None:
+            return ins, carried
+    return None
+
+
+def _insert_failed(job: dict, s: PathSettings) -> dict:
+    return _path_record(
+        job["q"], job["id"], "rg3", "", insert_failed=True, inserter=s.inserter, pred=None, correct=False
+    )
+
+
+def _rg3_carried(out: ResumableJsonl, questions: list[dict], s: PathSettings, grade_workers: int | None) -> dict:
+    """RG3 without a model: a programmatic mistake in the reference solution, carried forward."""
+    jobs = _rg3_jobs(questions, out, s)
+    failed, made = [], []
+    for job in jobs:
+        done = _carried_insertion(job, s)
+        if done is None:
+            failed.append(_insert_failed(job, s))
+            continue
+        ins, carried = done
+        made.append(
+            _path_record(
+                job["q"],
+                job["id"],
+                "rg3",
+                SOLUTION_PREFIX + "\n".join(carried),
+                step=ins.step,
+                mistake_type=ins.mistake_type,
+                inserter=s.inserter,
+                original_line=ins.original,
+                continued_by="reference",
+                model=None,
             )
-    failed = [r for r in recs if r.get("insert_failed")]
-    out.append(failed + grade_records([r for r in recs if not r.get("insert_failed")], s.grader, grade_workers))
-    return counts
+        )
+    out.append(failed + grade_records(made, s.grader, grade_workers))
+    return {"jobs": len(jobs), "insert_failed": len(failed)}
 
 
 def _rg3(
@@ -317,29 +333,13 @@ def _rg3(
     grade_workers: int | None,
 ) -> dict:
     """RG3: insert one mistake per job (programmatically or by a model), then let the actor continue."""
-    jobs = []
-    for q in questions:
-        if not q.get("reference"):
-            continue
-        lines = solution_steps(reference_solution(q, strip_calculator=True))
-        for j in range(s.rg3_per_question):
-            pid = f"{q['id']}/rg3/{j}"
-            if pid not in out.done:
-                jobs.append({"id": pid, "q": q, "lines": lines, "rng": _rng(s.seed, pid)})
+    jobs = _rg3_jobs(questions, out, s)
     counts = {"jobs": len(jobs), "insert_failed": 0}
     for chunk in chunks(jobs, chunk_size):
         ready = []
         if s.inserter == "programmatic":
             for job in chunk:
-                truth = true_steps(job["q"])
-                types = [t for t in s.mistake_types if t in PROGRAMMATIC_TYPES] if truth else list(ARITHMETIC_ONLY)
-                ins = insert_mistake(
-                    job["lines"],
-                    job["rng"],
-                    job["q"]["question"],
-                    types or ARITHMETIC_ONLY,
-                    avoid=[t.value for t in truth or []],
-                )
+                ins = _programmatic_insertion(job, s)
                 if ins is not None:
                     ready.append({**job, "t": ins.step, "type": ins.mistake_type, "line": ins.line})
                 else:
@@ -358,14 +358,7 @@ def _rg3(
                 ready.append({**job, "line": line if ok else None})
         failed = [j for j in ready if j["line"] is None]
         counts["insert_failed"] += len(failed)
-        out.append(
-            [
-                _path_record(
-                    j["q"], j["id"], "rg3", "", insert_failed=True, inserter=s.inserter, pred=None, correct=False
-                )
-                for j in failed
-            ]
-        )
+        out.append([_insert_failed(j, s) for j in failed])
         todo = [j for j in ready if j["line"] is not None]
 
         def make(job: dict, c: Completion) -> dict:
