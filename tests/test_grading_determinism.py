@@ -1,7 +1,8 @@
 """The same file graded twice, the second time with both cores busy, gets identical verdicts.
 
-The batch CLI grades the labelled convention cases, the held-out set and a set of answers only
-sympy can decide (plus two that truly run out of their CPU budget), once on the machine as it
+The batch CLI grades the labelled convention cases, the held-out set, the peers' labelled cases
+(tests/data/peer_grading_cases.jsonl) and a set of answers only sympy can decide (plus two that
+truly run out of their CPU budget), once on the machine as it
 is and once while two background processes spin on the CPU (started and stopped by the test).
 Each run starts its own symbolic workers, so the second run pays their start-up under load too.
 The test compares verdicts and statuses, never times, so it is safe on a busy CI machine.
@@ -17,6 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
+PEER_CASES = ROOT / "tests" / "data" / "peer_grading_cases.jsonl"
 
 # Answers the in-process layers cannot decide: each needs a (cheap) sympy call.
 SYMPY_ONLY = [
@@ -45,6 +47,10 @@ def _rows() -> list[dict]:
             if line.strip():
                 r = json.loads(line)
                 rows.append({k: r[k] for k in ("id", "dataset_type", "gold", "response")})
+    for line in PEER_CASES.read_text(encoding="utf-8").splitlines():
+        r = json.loads(line) if line.strip() else None
+        if r and isinstance(r["gold"], str):
+            rows.append({k: r[k] for k in ("id", "dataset_type", "gold", "response")})
     for i, (pred, gold, _) in enumerate(SYMPY_ONLY):
         rows.append({"id": f"sym-{i}", "dataset_type": "math", "gold": gold, "response": f"So $\\boxed{{{pred}}}$."})
     for i, (pred, gold) in enumerate(TOO_SLOW):
@@ -90,6 +96,8 @@ def test_same_verdicts_with_both_cores_busy(tmp_path):
     assert len(quiet) == len(rows)
     differ = {k: (quiet[k], busy.get(k)) for k in quiet if quiet[k] != busy.get(k)}
     assert not differ, differ
+    # Every item but the two integrals was decided.
+    assert {k for k, v in quiet.items() if v[2] != "ok"} == {f"slow-{i}" for i in range(len(TOO_SLOW))}
     # The sympy-only answers were decided (not timed out), and correctly.
     for i, (_, _, label) in enumerate(SYMPY_ONLY):
         pred, correct, status = quiet[f"sym-{i}"]

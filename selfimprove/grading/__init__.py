@@ -5,11 +5,13 @@ The public API is :mod:`selfimprove.grading.api` (``grade``, ``grade_batch``, ``
 (``compute_score`` for RL frameworks). Inside, cheapest first:
 
 * :mod:`.latex` -- the one brace/bracket/``\\boxed`` parser (linear);
-* :mod:`.extract`, :mod:`.spans` -- finding the final answer in a response or a solution;
+* :mod:`.extract`, :mod:`.phrases`, :mod:`.spans` -- finding the final answer in a response or a
+  solution (boxes, answer phrases, closing sentences, chat turns);
 * :mod:`.normalize`, :mod:`.numbers`, :mod:`.arith`, :mod:`.scalars` -- canonical strings, exact
   numbers, exact arithmetic, the numeric tolerance policy;
-* :mod:`.structure`, :mod:`.units` -- lists, sets, intervals, matrices, inequalities, named
-  answers, clock times, ratios; trailing unit words;
+* :mod:`.structure`, :mod:`.matching`, :mod:`.matrices`, :mod:`.units` -- lists, sets,
+  intervals, matrices (and computations on them), inequalities, named answers, clock times,
+  ratios; units (dropped or converted);
 * :mod:`.expr`, :mod:`.numeric` -- in-process numeric probing of expressions and equations;
 * :mod:`.symbolic`, :mod:`.timeout`, :mod:`.worker` -- sympy in warm worker processes bounded in
   CPU time;

@@ -9,9 +9,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from selfimprove.grading.extract import MAX_RESPONSE_CHARS, check_dataset_type
-from selfimprove.grading.grader import Grade, check_grader, compare, grade
+from selfimprove.grading.grader import Grade, check_grader, check_options, compare, grade
 
 __all__ = ["GradeBatch", "Vote", "grade_batch", "summarize", "format_counts", "vote", "warm_up"]
 
@@ -83,15 +84,20 @@ def grade_batch(
     workers: int | None = None,
     *,
     rel_tol: float | None = None,
+    ordered_lists: bool = False,
+    units: str = "convert",
 ) -> GradeBatch:
     """Grade ``(response, gold, dataset_type)`` triples, keeping their order.
 
     ``workers`` threads share ``workers + 1`` symbolic worker processes (default: CPU count,
     at most 8). The ``math-verify`` grader runs sequentially in the calling thread because its
     signal-based timeouts only work there. Timeouts and errors are counted in the result's
-    ``counts`` and logged as a warning.
+    ``counts`` and logged as a warning. ``rel_tol``, ``ordered_lists`` and ``units`` are the
+    grading policies of :func:`~selfimprove.grading.grader.grade`.
     """
     check_grader(grader)
+    check_options(units)
+    opts: dict[str, Any] = {"rel_tol": rel_tol, "ordered_lists": ordered_lists, "units": units}
     for it in items:
         check_dataset_type(it[2])
     n = len(items)
@@ -101,7 +107,7 @@ def grade_batch(
     if grader == "default" and n:
         warm_up(workers)
     if grader == "math-verify" or workers == 1 or n < 2 * workers:
-        out = GradeBatch(grade(r, g, t, grader, rel_tol=rel_tol) for r, g, t in items)
+        out = GradeBatch(grade(r, g, t, grader, **opts) for r, g, t in items)
     else:
         results: list[Grade | None] = [None] * n
         chunk = max(1, min(256, n // (workers * 4) or 1))
@@ -109,7 +115,7 @@ def grade_batch(
         def run(lo: int) -> None:
             for i in range(lo, min(n, lo + chunk)):
                 r, g, t = items[i]
-                results[i] = grade(r, g, t, grader, rel_tol=rel_tol)
+                results[i] = grade(r, g, t, grader, **opts)
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grade") as ex:
             list(ex.map(run, range(0, n, chunk)))

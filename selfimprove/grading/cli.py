@@ -29,6 +29,7 @@ from typing import TextIO
 
 from selfimprove.core.io import atomic_write_bytes
 from selfimprove.grading.batch import format_counts, grade_batch
+from selfimprove.grading.equiv import UNIT_POLICIES
 from selfimprove.grading.grader import GRADERS
 
 __all__ = ["main", "read_items", "MAX_LINE_BYTES"]
@@ -145,6 +146,19 @@ def _build_parser() -> argparse.ArgumentParser:
         help="relative tolerance for a decimal approximation of a value with no finite decimal expansion "
         "(default 1e-6)",
     )
+    g.add_argument(
+        "--ordered-lists",
+        action="store_true",
+        help="compare bare lists (3, -4) in order, as sequences, instead of as solution sets",
+    )
+    g.add_argument(
+        "--units",
+        default="convert",
+        choices=UNIT_POLICIES,
+        help="convert (default): a unit on one side only is dropped; two answers with known units compare "
+        "after converting between units of one quantity (30 mm = 3 cm; 15 cm^3 is not 15 cm^2); "
+        "ignore: units are always dropped",
+    )
     return parser
 
 
@@ -178,7 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     records, skipped = read_items(args.input, sys.stderr)
     items = [(r["response"], r["gold"], r["dataset_type"]) for r in records]
-    grades = grade_batch(items, args.grader, args.workers, rel_tol=args.rel_tol)
+    grades = grade_batch(
+        items, args.grader, args.workers, rel_tol=args.rel_tol, ordered_lists=args.ordered_lists, units=args.units
+    )
     lines = []
     for rec, g in zip(records, grades):
         rec = dict(rec)

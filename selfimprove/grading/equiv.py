@@ -3,14 +3,21 @@
 Layers (each element of a structure is compared recursively with the same layers):
 
 1. canonical strings (:func:`.normalize.canonical`) -- most items stop here;
-2. multiple-choice letters, numerals in a base, case-insensitive word answers;
+2. units (:mod:`.units`, ``units="convert"``): two answers that both carry a known unit compare
+   after converting between units of one quantity (``30 mm`` = ``3 cm``), and differ when the
+   quantities differ (``15 cm^3`` is not ``15 cm^2``); multiple-choice letters, numerals in a
+   base, case-insensitive word answers (``yes`` = ``true``);
 3. ``=`` chains (the last side), clock times and ratios (:mod:`.structure`), trailing unit
-   words (:mod:`.units`), a bare angle in degrees against radians;
+   words, a bare angle in degrees against radians;
 4. exact numbers (:mod:`.numbers`, ``Fraction``) and exact rational arithmetic
-   (:mod:`.arith`), then the numeric tolerance policy for decimal approximations;
-5. structure: lists, sets, tuples, intervals, unions, matrices, one-variable inequalities as
-   intervals, ``\\pm``, named answers (``x = 5``, ``(a,b) = (5,1)``, ``g(x) = ...``);
-6. numeric probing of two expressions in-process (:mod:`.numeric`): decides most pairs;
+   (:mod:`.arith`), then the numeric tolerance policy for decimal approximations, float
+   artefacts (``0.30000000000000004`` = ``0.3``) and decimal commas (``1000,99`` = ``1000.99``);
+5. structure (:mod:`.matching`): lists, sets, tuples, intervals, unions, matrices (and
+   computations on them, :mod:`.matrices`), systems (``cases``), parts ``(a) ... (b) ...``,
+   one-variable inequalities as intervals (``1 \\le |z| \\le 2`` as a union), ``\\pm``,
+   named answers (``x = 5``, ``(a,b) = (5,1)``, ``g(x) = ...``, ``p=5,q=2;p=7,q=2``);
+6. a relation is never an expression (``5 = 2b+d`` is not ``2b+d``); numeric probing of two
+   expressions in-process (:mod:`.numeric`): decides most pairs;
 7. symbolic equality with sympy in a warm worker process (:mod:`.timeout`).
 
 **Budget.** Everything done in-process is bounded by counts, not clocks: at most
@@ -26,6 +33,9 @@ decimal expansion (``\\frac{1}{3}``, ``\\sqrt{2}``, ``\\pi``) when it is within 
 it (relative; default ``DEFAULT_REL_TOL`` = 1e-6, about six significant digits; ``rel_tol=``
 overrides it). Two decimals, or a decimal against a terminating value (``0.13`` vs
 ``\\frac{1}{8}``), are compared exactly: that keeps "round to the nearest tenth" questions strict.
+
+**Options** (keyword arguments of :func:`compare`): ``rel_tol``, ``ordered_lists`` (bare lists
+as sequences) and ``units`` (``convert`` or ``ignore``); docs/grading.md says why the defaults.
 """
 
 from __future__ import annotations
@@ -34,15 +44,16 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from fractions import Fraction
 
 from .expr import parse
+from .latex import split_top, split_top_eq
+from .matching import abs_union, interval_equal, ratio_equal, struct_equal
+from .matrices import format_matrix, matrix_value
 from .normalize import DEGREE_RE, MAX_ANSWER_CHARS, canonical
-from .numbers import decimal_places, number_values
-from .numeric import numeric_equal
-from .scalars import BASE_RE, approximates, exact_values, mc_letter, text_key
+from .numbers import decimal_comma_value, decimal_places, number_values
+from .numeric import numeric_equal, same_sum
+from .scalars import BASE_RE, approximates, exact_values, float_artefact, mc_letter, text_key
 from .structure import (
-    MAX_ITEMS,
     as_interval,
     assignment,
     clock_minutes,
@@ -56,7 +67,7 @@ from .structure import (
 )
 from .symbolic import is_unsafe
 from .timeout import get_pool
-from .units import strip_unit_words
+from .units import strip_unit_words, unit_verdict
 
 __all__ = [
     "answers_equivalent",
@@ -65,6 +76,7 @@ __all__ = [
     "ITEM_TIME_LIMIT",
     "SYMBOLIC_CPU_BUDGET",
     "DEFAULT_REL_TOL",
+    "UNIT_POLICIES",
     "MAX_STEPS",
     "clear_cache",
 ]
@@ -77,6 +89,10 @@ SYMBOLIC_CPU_BUDGET = 0.25
 MAX_STEPS = 600
 #: Relative tolerance for a decimal approximation of a value without a finite decimal expansion.
 DEFAULT_REL_TOL = 1e-6
+#: ``convert``: a unit on one side only is dropped; two answers that both carry a known unit compare
+#: after converting between units of one quantity (``30 mm`` = ``3 cm``; ``15 cm^3`` is not
+#: ``15 cm^2``). ``ignore``: units are always dropped.
+UNIT_POLICIES = ("convert", "ignore")
 _MAX_DEPTH = 4
 
 _CACHE: OrderedDict[tuple[str, str], bool] = OrderedDict()
@@ -105,14 +121,17 @@ class _OutOfSteps(Exception):
 
 
 class _Context:
-    __slots__ = ("steps", "cpu_left", "rel_tol", "timed_out", "error")
+    __slots__ = ("steps", "cpu_left", "rel_tol", "ordered_lists", "units", "timed_out", "error", "eq")
 
-    def __init__(self, rel_tol: float, cpu_budget: float) -> None:
+    def __init__(self, rel_tol: float, cpu_budget: float, ordered_lists: bool = False, units: str = "convert") -> None:
         self.steps = MAX_STEPS
         self.cpu_left = cpu_budget
         self.rel_tol = rel_tol
+        self.ordered_lists = ordered_lists
+        self.units = units
         self.timed_out = False
         self.error: str | None = None
+        self.eq = lambda x, y, depth: _eq(x, y, self, depth)
 
     def tick(self) -> None:
         self.steps -= 1
@@ -126,86 +145,7 @@ _ANGLE_RE = re.compile(r"^\s*\$?\s*(-?\d+(?:\.\d+)?)\s*(?:" + DEGREE_RE.pattern 
 _NUMBERISH_RE = re.compile(r"^[-+]?[\d.,]+%?$")
 
 
-# --------------------------------------------------------------------------- structures
-
-
-def _match_unordered(xs: list[str], ys: list[str], ctx: _Context, depth: int) -> bool:
-    if len(xs) != len(ys) or len(xs) > MAX_ITEMS:
-        return False
-    # Elements written the same way pair off first, without spending the step budget.
-    left = list(ys)
-    rest = []
-    for x in xs:
-        cx = canonical(x)
-        for j, y in enumerate(left):
-            if canonical(y) == cx:
-                del left[j]
-                break
-        else:
-            rest.append(x)
-    xs, ys = rest, left
-    used = [False] * len(ys)
-    for x in xs:
-        for j, y in enumerate(ys):
-            if not used[j] and _eq(x, y, ctx, depth + 1):
-                used[j] = True
-                break
-        else:
-            return False
-    return True
-
-
-def _match_ordered(xs: list[str], ys: list[str], ctx: _Context, depth: int) -> bool:
-    return len(xs) == len(ys) <= MAX_ITEMS and all(_eq(x, y, ctx, depth + 1) for x, y in zip(xs, ys))
-
-
-def _struct_equal(sa, sb, a: str, b: str, ctx: _Context, depth: int) -> bool:
-    ka, kb = (sa[0] if sa else "atom"), (sb[0] if sb else "atom")
-    unordered = {"set", "list"}
-    if ka in unordered and kb in unordered:
-        return _match_unordered(sa[1], sb[1], ctx, depth)
-    if ka == "tuple" and kb == "tuple":
-        return _match_ordered(sa[1], sb[1], ctx, depth)
-    if {ka, kb} == {"tuple", "list"}:
-        return _match_ordered(sa[1], sb[1], ctx, depth)
-    if ka == "interval" and kb == "interval":
-        return _interval_equal(sa[1], sb[1], ctx, depth)
-    if ka == "union" or kb == "union":
-        pa = sa[1] if ka == "union" else [a]
-        pb = sb[1] if kb == "union" else [b]
-        return _match_unordered(pa, pb, ctx, depth)
-    if ka == "matrix" and kb == "matrix":
-        ra, rb = sa[1], sb[1]
-        if len(ra) != len(rb) or any(len(x) != len(y) for x, y in zip(ra, rb)):
-            return False
-        return _match_ordered([c for r in ra for c in r], [c for r in rb for c in r], ctx, depth)
-    if {ka, kb} <= {"matrix", "tuple", "list"}:
-        # A column/row vector against a written-out tuple.
-        mat = sa[1] if ka == "matrix" else sb[1]
-        other = sb[1] if ka == "matrix" else sa[1]
-        if len(mat) == 1 or all(len(r) == 1 for r in mat):
-            return _match_ordered([c for r in mat for c in r], other, ctx, depth)
-        return False
-    if ka in unordered and kb == "atom" and sa[1]:
-        # {5} is 5; so is "15\frac{39}{40}, \frac{639}{40}": one answer boxed in two forms.
-        return all(_eq(x, b, ctx, depth + 1) for x in sa[1])
-    if kb in unordered and ka == "atom" and sb[1]:
-        return all(_eq(a, y, ctx, depth + 1) for y in sb[1])
-    return False
-
-
-def _interval_equal(x, y, ctx: _Context, depth: int) -> bool:
-    return x[0] == y[0] and x[3] == y[3] and _eq(x[1], y[1], ctx, depth + 1) and _eq(x[2], y[2], ctx, depth + 1)
-
-
-def _ratio_equal(ra: list[str], rb: list[str], ctx: _Context, depth: int) -> bool:
-    """Proportional ratios: ``3:11`` = ``6:22`` (cross products), never with an all-zero side."""
-    if len(ra) != len(rb):
-        return False
-    for i in range(1, len(ra)):
-        if not _eq(f"({ra[i]})\\cdot({rb[0]})", f"({rb[i]})\\cdot({ra[0]})", ctx, depth + 1):
-            return False
-    return not all(exact_values(x) == frozenset({Fraction(0)}) for x in ra)
+# --------------------------------------------------------------------------- named answers
 
 
 def _assignments_equal(a: str, b: str, ctx: _Context, depth: int) -> bool | None:
@@ -224,6 +164,10 @@ def _assignments_equal(a: str, b: str, ctx: _Context, depth: int) -> bool | None
     return None
 
 
+def _is_equation(s: str) -> bool:
+    return "=" in s and len(split_top_eq(s)) >= 2 and len(split_top(s, ",")) == 1
+
+
 # --------------------------------------------------------------------------- the recursion
 
 
@@ -237,6 +181,12 @@ def _eq(a: str, b: str, ctx: _Context, depth: int = 0) -> bool:
         return True
     if depth > _MAX_DEPTH or len(a) > MAX_ANSWER_CHARS or len(b) > MAX_ANSWER_CHARS:
         return False
+    if ctx.units == "convert":
+        by_unit = unit_verdict(raw_a, raw_b)
+        if isinstance(by_unit, tuple):
+            return _eq(by_unit[0], by_unit[1], ctx, depth + 1)
+        if by_unit is not None:
+            return by_unit
     la, lb = mc_letter(a), mc_letter(b)
     if la or lb:
         if la and lb:
@@ -268,7 +218,7 @@ def _eq(a: str, b: str, ctx: _Context, depth: int = 0) -> bool:
             return ma is not None and ma == mb
         ra, rb = ratio_parts(a), ratio_parts(b)
         if ra and rb:
-            return _ratio_equal(ra, rb, ctx, depth)
+            return ratio_equal(ra, rb, ctx.eq, depth)
         if (ra and len(ra) == 2 and "=" not in b) or (rb and len(rb) == 2 and "=" not in a):
             r = ra or rb
             assert r is not None
@@ -284,30 +234,53 @@ def _eq(a: str, b: str, ctx: _Context, depth: int = 0) -> bool:
         return _eq(rad, b, ctx, depth + 1) if ga else _eq(a, rad, ctx, depth + 1)
     va, vb = exact_values(a), exact_values(b)
     if va is not None and vb is not None:
-        if va & vb:
+        if va & vb or float_artefact(a, b, va, vb):
             return True
         return bool(approximates(a, b, ctx.rel_tol) or approximates(b, a, ctx.rel_tol))
+    if (va is None) != (vb is None) and "," in (a if va is None else b):
+        # "1000,99" against "1000.99": a decimal comma, read only against a decimal point.
+        comma = decimal_comma_value(a if va is None else b)
+        other = b if va is None else a
+        if comma is not None and decimal_places(other) is not None:
+            return comma in (vb if va is None else va)  # type: ignore[operator]
     named = _assignments_equal(a, b, ctx, depth)
     if named is not None:
         return named
     sa, sb = structure(a), structure(b)
     qa, qb = inequality(a), inequality(b)
+    if bool(qa) != bool(qb):
+        q = qa or qb
+        assert q is not None
+        if q[0].startswith("|"):
+            # "1 \\le |z| \\le 2" is the union "[-2,-1] \\cup [1,2]".
+            union = abs_union(q[1])
+            if union is not None:
+                return _eq(union, b, ctx, depth + 1) if qa else _eq(a, union, ctx, depth + 1)
     if qa or qb:
         # One-variable inequalities compare as intervals, with their open/closed ends.
         if qa and qb:
-            return qa[0] == qb[0] and _interval_equal(qa[1], qb[1], ctx, depth)
+            return qa[0] == qb[0] and interval_equal(qa[1], qb[1], ctx.eq, depth)
         ia = qa[1] if qa else as_interval(a, sa)
         ib = qb[1] if qb else as_interval(b, sb)
         if ia and ib:
-            return _interval_equal(ia, ib, ctx, depth)
+            return interval_equal(ia, ib, ctx.eq, depth)
     pa, pb = expand_pm(a), expand_pm(b)
     if pa and not pb:
         sa = ("list", pa)
     if pb and not pa:
         sb = ("list", pb)
+    mat_a, mat_b = bool(sa and sa[0] == "matrix"), bool(sb and sb[0] == "matrix")
+    if mat_a != mat_b and "\\begin" in (b if mat_a else a):
+        # A computation on matrices ("A + B", "2A", "AB") against a matrix: compare its value.
+        value = matrix_value(b if mat_a else a)
+        if value is not None:
+            if mat_a:
+                sb = ("matrix", format_matrix(value))
+            else:
+                sa = ("matrix", format_matrix(value))
     if sa or sb:
         # A structure is decided here, element by element; no further layers.
-        return _struct_equal(sa, sb, a, b, ctx, depth)
+        return struct_equal(sa, sb, a, b, ctx.eq, depth, ctx.ordered_lists)
     if ta is not None or tb is not None:
         # A word against a formula: only an exact (case-insensitive) match counts.
         return a.lower() == b.lower()
@@ -317,6 +290,10 @@ def _eq(a: str, b: str, ctx: _Context, depth: int = 0) -> bool:
             return approx
         if _NUMBERISH_RE.match(b if va is not None else a):
             return False
+    if _is_equation(a) != _is_equation(b):
+        return False  # a relation ("5 = 2b+d") is not an expression ("2b+d")
+    if ("\\sum" in a or "\\prod" in a) and same_sum(a, b):
+        return True
     verdict = numeric_equal(a, b)
     if verdict is not None:
         return verdict
@@ -350,17 +327,29 @@ def _symbolic(a: str, b: str, ctx: _Context) -> bool:
     return result.equal
 
 
-def compare(a: str | None, b: str | None, *, rel_tol: float | None = None, cpu_budget: float | None = None) -> Verdict:
+def compare(
+    a: str | None,
+    b: str | None,
+    *,
+    rel_tol: float | None = None,
+    cpu_budget: float | None = None,
+    ordered_lists: bool = False,
+    units: str = "convert",
+) -> Verdict:
     """Whether two bare answers are equivalent, with the status of the decision.
 
     Never raises on strings except for a bug in this package (callers turn it into an
     ``error:<Kind>`` status). ``rel_tol`` overrides the decimal-approximation tolerance and
     ``cpu_budget`` the symbolic CPU seconds (default ``SYMBOLIC_CPU_BUDGET``).
+    ``ordered_lists=True`` compares bare lists (``3, -4``) in order, as sequences, instead of as
+    solution sets; ``units`` is one of :data:`UNIT_POLICIES`.
     """
+    if units not in UNIT_POLICIES:
+        raise ValueError(f"unknown units policy {units!r}: expected one of {', '.join(UNIT_POLICIES)}")
     if a is None or b is None:
         return Verdict(False)
     budget = SYMBOLIC_CPU_BUDGET if cpu_budget is None else float(cpu_budget)
-    ctx = _Context(DEFAULT_REL_TOL if rel_tol is None else float(rel_tol), budget)
+    ctx = _Context(DEFAULT_REL_TOL if rel_tol is None else float(rel_tol), budget, bool(ordered_lists), units)
     try:
         equal = _eq(str(a), str(b), ctx)
     except _OutOfSteps:

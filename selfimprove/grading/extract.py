@@ -5,24 +5,31 @@ quantifiers, one brace pass in :mod:`.latex`), and a response longer than
 ``MAX_RESPONSE_CHARS`` is read from its last ``MAX_RESPONSE_CHARS`` characters only (answers
 are at the end), so no input can make extraction slow.
 
-Extraction order for a response (``extract_pred``):
+Extraction order for a response (``extract_pred``); a response is first cut at the first
+chat-template marker that follows some text (``<|im_start|>``, ``<|eot_id|>``, ``</s>``...:
+a model that did not stop writes the next turn there):
 
 1. ``\\boxed{...}`` / ``\\fbox{...}``: the last well-formed box. Boxes written next to it,
-   separated only by connectors (``,``, ``and``, ``or``, ``;``, ``x =``), are one answer
-   each and are read together as a list (``\\boxed{3}`` and ``\\boxed{-4}`` -> ``3, -4``).
-   A final-answer phrase written *after* the last box wins over it (the box was intermediate);
+   separated only by connectors (``,``, ``and``, ``or``, ``;``, ``x =``, ``\\)`` ``\\(``,
+   part labels ``for part (a)``, at most two other words such as a unit), are one answer each
+   and are read together as a list (``\\boxed{3}`` and ``\\boxed{-4}`` -> ``3, -4``).
+   A final-answer phrase or a "$6$ is our answer" written *after* the last box wins over it
+   (the box was intermediate);
 2. GSM8K's ``#### N`` marker (the last one);
-3. the last answer phrase: "The answer is ...", "final answer is ...", "Answer: ...". A
-   closing sentence after the phrase is reduced to what follows its last "is"/"equals"
-   ("Final Answer: The smallest $k$ is 12." -> ``12``);
+3. the last answer phrase (:mod:`.phrases`): "The answer is ...", "final answer is ...",
+   "Answer: ...", or "<value> is our answer". A closing sentence after the phrase is reduced to
+   what follows its last "is"/"equals" ("Final Answer: The smallest $k$ is 12." -> ``12``) or
+   to the one value it states;
 4. for GSM8K-type data only, the last number in the text (a number glued inside a word, as
    in ``QX7B3``, is not a number);
-5. for MATH-type data only: a marker-less one-line response is the answer itself; a closing
-   sentence "... so the total is 41." gives what follows its verb; as the last resort, the
-   last math span (``$...$``, ``\\(...\\)``, ``\\[...\\]``) near the end of the response,
-   reduced to the right-most side of its ``=`` chain.
+5. for MATH-type data only: a marker-less one-line response is the answer itself (prose
+   around one number gives the number); a closing sentence "... so the total is 41." gives
+   what follows its verb (sign-offs such as "I hope it is correct." skipped); as the last
+   resort, the last math span (``$...$``, ``\\(...\\)``, ``\\[...\\]``) near the end of the
+   response, reduced to the right-most side of its ``=`` chain.
 
-For the reference side (``extract_gold``) a bare final answer is returned as is, while a
+For the reference side (``extract_gold``) a bare final answer is returned as is (several boxes
+without prose around them are one list; a box that never closes gives its content), while a
 full reference solution is reduced with the same markers (MATH ``\\boxed{}``, GSM8K ``#### N``).
 """
 
@@ -31,7 +38,19 @@ from __future__ import annotations
 import re
 
 from .latex import Box, find_boxes, find_last_boxed
-from .spans import SPAN_RE, last_math_span, rightmost_side
+from .phrases import (
+    closing_sentence,
+    cut_chat_turns,
+    has_prose,
+    last_phrase,
+    last_prose_number,
+    outside_spans,
+    phrase_tail,
+    reversed_phrase,
+    reversed_value,
+    usable_over_box,
+)
+from .spans import last_math_span
 
 __all__ = [
     "DATASET_TYPES",
@@ -50,29 +69,31 @@ DATASET_TYPES = ("gsm8k", "math")
 #: A response longer than this is read from its last ``MAX_RESPONSE_CHARS`` characters.
 MAX_RESPONSE_CHARS = 200_000
 
-# Phrases that introduce a final answer. Matched case-insensitively; the last one wins.
-_PHRASE_RE = re.compile(r"\banswer(?:\s+is\b|\s*(?:\*+\s*)?[:：])[\s*:：]*", re.IGNORECASE)
 _BARE_MAX = 80  # a marker-less math response this short is taken as the answer itself
 # A number is not glued to a letter or another number on its left ("QX7B3" holds none).
 _NUMBER_RE = re.compile(r"(?<![A-Za-z\d.,])(?:-?\d[\d,]*(?:\.\d+)?|-?\.\d+)")
 _MIXED_TEXT_RE = re.compile(r"(?<![\d.,/])-?(\d{1,9}) (\d{1,9})/(\d{1,9})(?![\d/]|[.,]\d)")
-# What may sit between two boxes that form one list answer: "$\boxed{3}$ and $\boxed{-4}$".
+# What may sit between two boxes that form one list answer: "$\\boxed{3}$ and $\\boxed{-4}$",
+# "\\(y_1 = \\boxed{...}\\) and \\(y_2 = \\boxed{...}\\)", "\\boxed{(3,3)} \\text{ for part (a) and } \\boxed{(1,1)}",
+# "\\boxed{1} papers and \\boxed{2} bins". Any other word counts against the gap (below).
 _BOX_GAP_RE = re.compile(
-    r"(?:[\s$,;&]|\\[,;:! ]|\\q?quad\b|\\\\|\\text\{\s*(?:and|or|,)\s*\}|\b(?:and|or)\b"
-    r"|[A-Za-z](?:_\{?\w{1,3}\}?)?\s*=)*",
+    r"(?:[\s$,;&]|\\[,;:! ()\[\]]|\\q?quad\b|\\\\|\\(?:text|mbox|textrm|textnormal)\s*\{|\}"
+    r"|\(?[a-h]\)|[A-Za-z](?:_\{?\w{1,3}\}?)?\s*=|[A-Za-z]+(?![A-Za-z]))*",
     re.IGNORECASE,
 )
+_GAP_CONNECTORS = frozenset({"and", "or"})
+_GAP_PART_WORDS = frozenset({"for", "part", "parts", "the"})
+_GAP_WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]+(?![A-Za-z_]*\s*=)")
 _BOX_GAP_MAX = 60
-# The verb of a closing sentence: "the smallest $k$ is 12", "the total equals 41".
-_VERB_RE = re.compile(r"\s(?:is|are|equals|was|becomes|be)\s+|\s=\s*", re.IGNORECASE)
 _NO_ANSWER_RE = re.compile(
     r"\b(?:cannot|can't|can not|unable to|impossible to) (?:be )?(?:determine|determined|find|found|answer|solve)"
     r"|\bnot enough information\b",
     re.IGNORECASE,
 )
-_VAGUE_TAIL = frozenset(
-    "above below boxed shown follows correct incorrect right wrong verified confirmed valid consistent same".split()
-)
+
+_UNCLOSED_BOX_RE = re.compile(r"^\\{1,2}(?:boxed|fbox)\s*\{")
+# Three words in a row: prose, so a text is a solution rather than a bare answer.
+_PROSE_RUN_RE = re.compile(r"[A-Za-z]{2,}\s+[A-Za-z]{2,}\s+[A-Za-z]{2,}")
 
 
 def check_dataset_type(dataset_type: str) -> str:
@@ -89,6 +110,25 @@ def _cap(text: str) -> str:
 # --------------------------------------------------------------------------- boxes
 
 
+def _joining_gap(gap: str) -> bool:
+    """Whether the text between two boxes joins them into one list answer.
+
+    Only connectors (``,`` ``;`` ``and`` ``or``), spacing, math delimiters, part labels
+    (``for part (a)``), ``name =`` and at most two other words (a unit after the first box,
+    ``papers and``) followed by a connector may sit there.
+    """
+    if _BOX_GAP_RE.fullmatch(gap) is None or gap.count("\n") > 2:
+        return False
+    bare = re.sub(r"\\[a-zA-Z]+", " ", gap)
+    words = [w.lower() for w in _GAP_WORD_RE.findall(bare)]
+    other = [w for w in words if w not in _GAP_CONNECTORS and w not in _GAP_PART_WORDS and len(w) > 1]
+    if len(other) > 2:
+        return False
+    if other and not (set(words) & _GAP_CONNECTORS or re.search(r"[,;]|\\q?quad", gap)):
+        return False
+    return True
+
+
 def _boxes_answer(text: str, boxes: list[Box]) -> str | None:
     """The last box, joined with the boxes written right before it as one list answer."""
     if not boxes:
@@ -99,7 +139,7 @@ def _boxes_answer(text: str, boxes: list[Box]) -> str | None:
         if prev.end > cur.start or cur.start - prev.end > _BOX_GAP_MAX:
             break
         gap = text[prev.end : cur.start]
-        if _BOX_GAP_RE.fullmatch(gap) is None or gap.count("\n") > 2:
+        if not _joining_gap(gap):
             break
         chain.append(prev)
     parts: list[str] = []
@@ -110,6 +150,24 @@ def _boxes_answer(text: str, boxes: list[Box]) -> str | None:
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else ", ".join(parts)
+
+
+def _top_level(boxes: list[Box]) -> list[Box]:
+    """The boxes not nested inside an earlier one."""
+    out: list[Box] = []
+    for box in boxes:
+        if not out or box.start >= out[-1].end:
+            out.append(box)
+    return out
+
+
+def _outside_boxes(text: str, boxes: list[Box]) -> str:
+    pieces, pos = [], 0
+    for box in _top_level(boxes):
+        pieces.append(text[pos : box.start])
+        pos = box.end
+    pieces.append(text[pos:])
+    return " ".join(pieces)
 
 
 def boxed_answer(text: str) -> str | None:
@@ -146,111 +204,12 @@ def last_number(text: str) -> str | None:
     return last.group(0).rstrip(",")
 
 
-# --------------------------------------------------------------------------- phrases
-
-
-def _last_phrase(text: str) -> re.Match | None:
-    last = None
-    for m in _PHRASE_RE.finditer(text):
-        last = m
-    return last
-
-
-def _outside_spans(s: str) -> str:
-    return SPAN_RE.sub(" ", s)
-
-
-def _closing_value(sentence: str) -> str | None:
-    """What follows the last verb of a closing sentence ("the smallest $k$ is 12" -> "12").
-
-    Only a verb outside math spans counts; a value that is one math span is reduced to the
-    right-most side of its ``=`` chain.
-    """
-    masked = SPAN_RE.sub(lambda m: "\0" * len(m.group(0)), sentence)
-    if not re.search(r"[A-Za-z]{2,}", masked):
-        return None
-    last = None
-    for m in _VERB_RE.finditer(masked):
-        last = m
-    if last is None:
-        return None
-    value = sentence[last.end() :].strip().rstrip(".,;!").strip()
-    if not value or len(value) > 120:
-        return None
-    span = SPAN_RE.fullmatch(value)
-    if span:
-        return rightmost_side(next(g for g in span.groups() if g is not None).strip())
-    return value or None
-
-
-def _phrase_tail(text: str, m: re.Match | None = None) -> str | None:
-    """Answer text after the final answer phrase, cut at the end of its line/sentence."""
-    if m is None:
-        m = _last_phrase(text)
-    if m is None:
-        return None
-    tail = text[m.end() : m.end() + 4000].lstrip(" \t:*")
-    if not tail:
-        return None
-    if tail.startswith("$$") or tail.startswith("\\[") or tail.startswith("\\("):
-        close = {"$$": "$$", "\\[": "\\]", "\\(": "\\)"}[tail[:2]]
-        end = tail.find(close, 2)
-        if end != -1:
-            return tail[2:end].strip()
-    if tail.startswith("$") and not re.match(r"\$\s?\d", tail):
-        end = tail.find("$", 1)
-        if end != -1:
-            return tail[1:end].strip()
-    line = tail.split("\n", 1)[0]
-    # End of sentence: a period followed by whitespace/end that is not a decimal point.
-    end_m = re.search(r"\.(?:\s|$)", line)
-    if end_m:
-        line = line[: end_m.start()]
-    line = line.strip().strip("*").strip()
-    if line.startswith("$") and line.endswith("$") and len(line) > 1 and line.count("$") == 2:
-        line = line[1:-1]
-    line = line.strip()
-    if not line:
-        return None
-    # "Final Answer: The smallest $k$ is 12." -> "12".
-    reduced = _closing_value(" " + line) if re.match(r"[A-Za-z]{2,}", line) else None
-    return reduced or line
-
-
-def _usable_over_box(text: str, m: re.Match, tail: str | None) -> bool:
-    """Whether a final-answer phrase written after the last box states an answer of its own.
-
-    Only "final answer ...", "the answer is ..." and "Answer: ..." count ("so our answer is
-    correct" does not), and the tail must hold a value, not a remark about the box.
-    """
-    if not tail or "box" in tail:
-        return False
-    lead = text[max(0, m.start() - 6) : m.start()].lower()
-    if not (lead.endswith(("final ", "the ")) or ":" in m.group(0) or "：" in m.group(0)):
-        return False
-    words = re.findall(r"[A-Za-z]+", tail.lower())
-    if any(w in _VAGUE_TAIL for w in words):
-        return False
-    return bool(re.search(r"[\d\\$]", tail)) or len(words) <= 2
-
-
 def _hash_answer(text: str) -> str | None:
     idx = text.rfind("####")
     if idx == -1:
         return None
     tail = text[idx + 4 : idx + 4 + 400].strip().split("\n", 1)[0].strip()
     return tail or None
-
-
-def _closing_sentence(text: str) -> str | None:
-    """The value stated by the response's last sentence ("... so the total is 41.")."""
-    tail = text[-600:].rstrip()
-    line = tail.rsplit("\n", 1)[-1]
-    sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z])", line)
-    value = _closing_value(" " + sentences[-1])
-    if value is None or len(value) > 40 or not re.match(r"[-+\d$\\(]", value):
-        return None
-    return value
 
 
 # --------------------------------------------------------------------------- entry points
@@ -261,21 +220,26 @@ def extract_pred(response: str, dataset_type: str) -> str | None:
     check_dataset_type(dataset_type)
     if not isinstance(response, str) or not response.strip():
         return None
-    response = _cap(response)
+    response = cut_chat_turns(_cap(response))
     boxes = find_boxes(response)
-    phrase_m = _last_phrase(response)
+    phrase_m = last_phrase(response)
+    rev_m = reversed_phrase(response)
     if boxes:
         if phrase_m is not None and phrase_m.start() > boxes[-1].end:
-            tail = _phrase_tail(response, phrase_m)
-            if _usable_over_box(response, phrase_m, tail):
+            tail = phrase_tail(response, phrase_m)
+            if usable_over_box(response, phrase_m, tail):
                 return _gsm8k_from_phrase(tail) if dataset_type == "gsm8k" and tail else tail
+        if rev_m is not None and rev_m.start() > boxes[-1].end:
+            return reversed_value(rev_m)  # "... $\\boxed{11}=2$ ... Therefore, $6$ is our answer."
         boxed = _boxes_answer(response, boxes)
         if boxed:
             return boxed
     hashed = _hash_answer(response)
     if hashed:
         return hashed
-    phrase = _phrase_tail(response, phrase_m) if phrase_m is not None else None
+    if rev_m is not None and (phrase_m is None or rev_m.start() > phrase_m.start()):
+        return reversed_value(rev_m)
+    phrase = phrase_tail(response, phrase_m) if phrase_m is not None else None
     if phrase:
         if dataset_type == "gsm8k":
             return _gsm8k_from_phrase(phrase)
@@ -287,14 +251,14 @@ def extract_pred(response: str, dataset_type: str) -> str | None:
     text = response.strip()
     if len(text) <= _BARE_MAX and "\n" not in text and "box" not in text:
         # A response that is nothing but an answer ("$\\frac{1}{2}$"), unless it is a short
-        # sentence around a math span ("Hence $a+b=7$.").
-        outside = _outside_spans(text)
+        # sentence around a math span ("Hence $a+b=7$.") or prose around a number ("it's 12").
+        outside = outside_spans(text)
         if outside != text and re.search(r"[A-Za-z]{2,}", outside):
             return last_math_span(text) or text
-        if re.search(r"[A-Za-z]{2,}\s+[A-Za-z]{2,}", outside):
-            return _closing_sentence(text) or text
+        if has_prose(outside):
+            return closing_sentence(text) or last_prose_number(text) or text
         return text
-    closing = _closing_sentence(text)
+    closing = closing_sentence(text)
     if closing:
         return closing
     # Last resort: the last math span near the end ("... the probability is $\\frac{15}{36} =
@@ -329,14 +293,28 @@ def extract_gold(gold: str, dataset_type: str) -> str | None:
     hashed = _hash_answer(text) if "####" in text else None
     if dataset_type == "gsm8k" and hashed:
         return hashed
-    boxed = boxed_answer(text)
+    boxes = find_boxes(text)
+    if len(boxes) >= 2 and not _PROSE_RUN_RE.search(_outside_boxes(text, boxes)):
+        # A bare answer written as several boxes ("\\boxed{35} ; \\boxed{4}"): one list.
+        parts: list[str] = []
+        for box in _top_level(boxes):
+            c = box.content(text)
+            if c and c not in parts:
+                parts.append(c)
+        if parts:
+            return ", ".join(parts)
+    boxed = _boxes_answer(text, boxes)
     if boxed:
         return boxed
     if hashed:
         return hashed
+    unclosed = _UNCLOSED_BOX_RE.match(text)
+    if unclosed and "\n" not in text:
+        # A bare reference answer whose box never closes ("\\boxed{W(n) = 1"): its content.
+        return text[unclosed.end() :].strip() or None
     if "\n" in text or len(text) > 200:
         # A solution without markers: fall back to the response rules.
-        phrase = _phrase_tail(text)
+        phrase = phrase_tail(text)
         if phrase:
             return phrase
         if dataset_type == "gsm8k":

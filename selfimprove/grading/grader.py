@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
-from selfimprove.grading.equiv import Verdict
+from selfimprove.grading.equiv import UNIT_POLICIES, Verdict
 from selfimprove.grading.equiv import compare as _compare
 from selfimprove.grading.extract import MAX_RESPONSE_CHARS, check_dataset_type
 from selfimprove.grading.extract import extract_gold as _extract_gold
@@ -79,10 +80,23 @@ def extract_pred(response: str, dataset_type: str) -> str | None:
     return _extract_pred(response, dataset_type)
 
 
-def compare(a: str | None, b: str | None, rel_tol: float | None = None) -> Verdict:
+def check_options(units: str) -> None:
+    if units not in UNIT_POLICIES:
+        raise ValueError(f"unknown units policy {units!r}: expected one of {', '.join(UNIT_POLICIES)}")
+
+
+def compare(
+    a: str | None,
+    b: str | None,
+    rel_tol: float | None = None,
+    *,
+    ordered_lists: bool = False,
+    units: str = "convert",
+) -> Verdict:
     """Whether two bare answers are equivalent, as ``Verdict(equal, status)``."""
+    check_options(units)
     try:
-        return _compare(a, b, rel_tol=rel_tol)
+        return _compare(a, b, rel_tol=rel_tol, ordered_lists=ordered_lists, units=units)
     except Exception as exc:
         return Verdict(False, f"error:{type(exc).__name__}")
 
@@ -93,17 +107,17 @@ def is_equivalent(a: str | None, b: str | None, dataset_type: str) -> bool:
     return compare(a, b).equal
 
 
-def _grade_default(response: str, gold: str, dataset_type: str, rel_tol: float | None) -> Grade:
+def _grade_default(response: str, gold: str, dataset_type: str, rel_tol: float | None, **opts: Any) -> Grade:
     truncated = len(response) > MAX_RESPONSE_CHARS
     pred = _extract_pred(response, dataset_type)
     ref = _extract_gold(gold, dataset_type)
     if pred is None or ref is None:
         return Grade(pred, False, "default", "ok", truncated)
-    verdict = _compare(ref, pred, rel_tol=rel_tol)
+    verdict = _compare(ref, pred, rel_tol=rel_tol, **opts)
     return Grade(pred, verdict.equal, "default", verdict.status, truncated)
 
 
-def _grade_seed(response: str, gold: str, dataset_type: str, rel_tol: float | None) -> Grade:
+def _grade_seed(response: str, gold: str, dataset_type: str, rel_tol: float | None, **opts: Any) -> Grade:
     from selfimprove.grading.seed import seed_compare, seed_extract_gold, seed_extract_response
 
     # Like the default grader, a response is read from its last MAX_RESPONSE_CHARS characters
@@ -114,7 +128,7 @@ def _grade_seed(response: str, gold: str, dataset_type: str, rel_tol: float | No
     return Grade(pred, seed_compare(an, pred), "mathcritique", "ok", truncated)
 
 
-def _grade_mathverify(response: str, gold: str, dataset_type: str, rel_tol: float | None) -> Grade:
+def _grade_mathverify(response: str, gold: str, dataset_type: str, rel_tol: float | None, **opts: Any) -> Grade:
     from selfimprove.grading.mathverify import mathverify_grade
 
     pred, ok = mathverify_grade(response, gold)
@@ -125,7 +139,14 @@ _IMPL = {"default": _grade_default, "mathcritique": _grade_seed, "math-verify": 
 
 
 def grade(
-    response: str, gold: str, dataset_type: str, grader: str = "default", *, rel_tol: float | None = None
+    response: str,
+    gold: str,
+    dataset_type: str,
+    grader: str = "default",
+    *,
+    rel_tol: float | None = None,
+    ordered_lists: bool = False,
+    units: str = "convert",
 ) -> Grade:
     """Grade one response against a gold answer (bare or full solution).
 
@@ -133,10 +154,14 @@ def grade(
     ``ImportError`` when ``math-verify`` is requested but not installed). Anything that goes
     wrong while grading comes back as ``Grade(..., correct=False, status="error:<Kind>")``,
     and an item that ran out of its budget as ``status="timeout"``: never a silent "wrong".
-    ``rel_tol`` overrides the tolerance for decimal approximations (``default`` grader).
+    ``rel_tol`` overrides the tolerance for decimal approximations, ``ordered_lists=True``
+    compares bare lists in order (as sequences, not solution sets), and ``units="ignore"``
+    drops units even when both answers carry different ones (``default`` grader; see
+    docs/grading.md, "Policies").
     """
     check_dataset_type(dataset_type)
     check_grader(grader)
+    check_options(units)
     response = "" if response is None else (response if isinstance(response, str) else str(response))
     gold = "" if gold is None else (gold if isinstance(gold, str) else str(gold))
     if grader == "math-verify":
@@ -144,7 +169,7 @@ def grade(
 
         _lib()  # surface a missing package as a clear ImportError
     try:
-        return _IMPL[grader](response, gold, dataset_type, rel_tol)
+        return _IMPL[grader](response, gold, dataset_type, rel_tol, ordered_lists=ordered_lists, units=units)
     except Exception as exc:
         log.debug("grading failed", exc_info=True)
         return Grade(None, False, grader, f"error:{type(exc).__name__}", len(response) > MAX_RESPONSE_CHARS)

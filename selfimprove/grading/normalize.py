@@ -171,6 +171,17 @@ def _degrees_in_trig(s: str) -> str:
 
 _DOTS_RE = re.compile(r"\\(?:dots|ldots|cdots)\b")
 _OR_AND_RE = re.compile(r"(?<=[\w})\]])\s+(?:or|and)\s+(?=[-+\w\\(\[])")
+# "19, 46, and 82"; "7, -2, \\text{ and } -5" (the text command became a comma): one separator.
+_COMMA_AND_RE = re.compile(r",\s*(?:and|or)\s+(?=[-+\w\\(\[{])")
+_DOUBLE_COMMA_RE = re.compile(r",(?:\s*,)+")
+# Connectors written without spaces: "(11,7)or(7,11)", "W(x)=1orW(x)=-1".
+_GLUED_OR_AND_RE = re.compile(
+    r"(?<=[)\]}])\s*(?:or|and)\s*(?=[(\[{])|(?<=[\d)}\]])(?:or|and)(?=[A-Za-z](?:_\{?\w{1,3}\}?)?(?:\([a-z]\))?=)"
+)
+# "32, 349": a comma followed by a space is a list separator, never a thousands separator.
+_LIST_COMMA_RE = re.compile(r"(?<=\d),\s+(?=\d{3}(?!\d))")
+_SUPERSCRIPTS = {"\u00b2": "^2", "\u00b3": "^3", "\u00b9": "^1"}
+_ODD_SPACES_RE = re.compile("[\u00a0\u2009\u202f\u2007\u2008\u200a]")
 _SPACES_RE = re.compile(r"\s+")
 _LONE_SPACE_RE = re.compile(r"(?<![A-Za-z]) | (?![A-Za-z])")
 
@@ -202,6 +213,10 @@ def canonical(s: str | None) -> str:
     s = s.replace("\\[", "").replace("\\]", "")
     s = s.replace("\u2212", "-").replace("\u2013", "-").replace("\u00d7", "\\times ").replace("\u00b7", "\\cdot ")
     s = s.replace("\u221a", "\\sqrt").replace("\u03c0", "\\pi ").replace("\u221e", "\\infty ")
+    if not s.isascii():
+        for sup, power in _SUPERSCRIPTS.items():
+            s = s.replace(sup, power)
+        s = _ODD_SPACES_RE.sub(" ", s)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\cfrac", "\\frac")
     s = s.replace("{,}", "").replace(",\\!", "")
     s = _SIZING_RE.sub("", s)
@@ -214,6 +229,10 @@ def canonical(s: str | None) -> str:
     s = strip_text_commands(s)
     s = _SPACING_RE.sub(" ", s)
     s = _OR_AND_RE.sub(",", s)
+    if "or" in s or "and" in s:
+        s = _GLUED_OR_AND_RE.sub(",", _COMMA_AND_RE.sub(",", s))
+    if "," in s:
+        s = _DOUBLE_COMMA_RE.sub(",", s)
     s = s.replace("~", " ")
     s = _fix_sqrt_frac(s)
     s = _SPACES_RE.sub(" ", s).strip()
@@ -221,8 +240,10 @@ def canonical(s: str | None) -> str:
         s = _PLAIN_MIXED_RE.sub(_mixed_to_frac, s)
     if "^" in s and " " in s:
         s = _POWER_SPACE_RE.sub(r"\1\\cdot ", s)
+    if ", " in s:
+        s = _LIST_COMMA_RE.sub(",\0", s)
     # Drop spaces unless they separate two letters ("\pi r", "New York").
-    s = _LONE_SPACE_RE.sub("", s)
+    s = _LONE_SPACE_RE.sub("", s).replace("\0", " ")
     s = s.strip()
     s = s.rstrip("\\").rstrip()  # a trailing backslash escapes nothing
     while s and s[-1] in ".,;:" and not s.endswith("\\dots"):

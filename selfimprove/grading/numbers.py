@@ -17,22 +17,25 @@ from functools import lru_cache
 from .latex import group_end
 from .normalize import canonical
 
-__all__ = ["parse_number", "number_values", "decimal_places"]
+__all__ = ["parse_number", "number_values", "decimal_places", "decimal_comma_value", "significant_digits"]
 
 _MAX_DIGITS = 400
 _MAX_EXP = 400
 _MAX_DECORATED = 500  # longer strings are not numbers with decorations
 
 _DEC = r"(?:\d+(?:\.\d*)?|\.\d+)"
-_DEC_SEP = r"(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?)"
+_DEC_SEP = r"(?:(?:[1-9]\d{0,2}|0(?=,\d{3},))(?:,\d{3})+(?:\.\d+)?)"  # "1,000"; "0,111" is not a thousands number
 _NUM_RE = re.compile(rf"({_DEC_SEP}|{_DEC})")
 _SCI_RE = re.compile(rf"({_DEC})(?:[eE]([+-]?\d+)|(?:\\times|\\cdot|\*|x)10\^(?:\{{([+-]?\d+)\}}|([+-]?\d)))")
 _FRAC_RE = re.compile(rf"\\frac\{{([+-]?{_DEC})\}}\{{([+-]?{_DEC})\}}")
 _SLASH_RE = re.compile(rf"([+-]?{_DEC})/([+-]?{_DEC})")
 _MIXED_RE = re.compile(r"(\d+)(?:\\frac\{(\d+)\}\{(\d+)\}|\s(\d+)/(\d+))")
 _REPEAT_RE = re.compile(r"(\d*)\.(\d*)(?:\\overline\{(\d+)\}|\\overline(\d)|\\dot\{(\d)\}|\((\d+)\))")
-_UNIT_TAIL_RE = re.compile(r"^(.*?[\d}%.])\s*([A-Za-z][A-Za-z .'/-]*?)(?:\^\{?[23]\}?)?\.?$")
+_UNIT_TAIL_RE = re.compile(r"^(.*?[\d}%.])\s*([A-Za-z][A-Za-z .'/-]*?)(\^\{?[23]\}?)?\.?$")
 _CURRENCY_RE = re.compile(r"^(?:us\$|usd|rs\.?|inr|eur|€|£|¥)\s*", re.IGNORECASE)
+_CURRENCY_TAIL_RE = re.compile(r"(?<=[\d.])\s*(?:€|£|¥|usd|eur)$", re.IGNORECASE)
+# A decimal comma ("1000,99", "0,111", "2,74"): only where the comma cannot be a thousands separator.
+_DECIMAL_COMMA_RE = re.compile(r"^(-?)(\d+),(\d+)$")
 _PLAIN_NUM_RE = re.compile(r"[+-]?(?:\d[\d,]*(?:\.\d*)?|\.\d+)")
 
 
@@ -86,9 +89,12 @@ def _parse_unsigned(s: str) -> Fraction | None:
 _SHORT_UNITS = frozenset("cm mm km ft in yd mi kg mg lb oz ml hr hrs mph sq m2 cm2 ft2 am pm".split())
 
 
-def _is_unit(word: str) -> bool:
-    """True for unit-like trailing words: any word of 3+ letters, or a known short unit."""
+def _is_unit(word: str, power: str | None = None) -> bool:
+    """True for unit-like trailing words: any word of 3+ letters, a known short unit, or any short
+    word raised to a power (``m^2``, ``m²``)."""
     word = word.strip().lower()
+    if power and re.fullmatch(r"[a-z]{1,3}", word):
+        return True
     return bool(re.search(r"[a-z]{3,}", word)) or word in _SHORT_UNITS
 
 
@@ -100,14 +106,14 @@ def _strip_decorations(s: str) -> tuple[str, bool]:
         return s, pct
     for _ in range(3):
         before = s
-        s = _CURRENCY_RE.sub("", s).strip()
+        s = _CURRENCY_TAIL_RE.sub("", _CURRENCY_RE.sub("", s).strip()).strip()
         if s.endswith("%"):
             s, pct = s[:-1].strip(), True
         for word in ("percent", "per cent"):
             if s.lower().endswith(word):
                 s, pct = s[: -len(word)].strip(), True
         m = _UNIT_TAIL_RE.match(s)
-        if m and _PLAIN_NUM_RE.search(m.group(1)) and _is_unit(m.group(2)):
+        if m and _PLAIN_NUM_RE.search(m.group(1)) and _is_unit(m.group(2), m.group(3)):
             s = m.group(1).strip()
         s = s.rstrip(".").strip()
         if s == before:
@@ -117,6 +123,8 @@ def _strip_decorations(s: str) -> tuple[str, bool]:
 
 def _parse_core(s: str) -> tuple[Fraction | None, bool]:
     s, pct = _strip_decorations(s)
+    if ", " in s:
+        return None, pct  # "32, 349" is a list of two numbers
     s = s.replace(" ", "")
     if not s or len(s) > _MAX_DIGITS + 40:
         return None, pct
@@ -162,7 +170,7 @@ def number_values(s: str | None) -> frozenset[Fraction] | None:
     return frozenset({val, val / 100}) if pct else frozenset({val})
 
 
-_DECIMAL_RE = re.compile(r"[+-]?(?:\d[\d,]*)?\.(\d+)")
+_DECIMAL_RE = re.compile(r"[+-]?(?:\d[\d,]*)?\.(\d+)(?:[eE][+-]?\d+|(?:\\times|\\cdot)10\^(?:\{[+-]?\d+\}|[+-]?\d))?")
 
 
 @lru_cache(maxsize=1 << 15)
@@ -173,3 +181,30 @@ def decimal_places(s: str | None) -> int | None:
     c, _ = _strip_decorations(canonical(s))
     m = _DECIMAL_RE.fullmatch(c.replace(" ", ""))
     return len(m.group(1)) if m else None
+
+
+def decimal_comma_value(s: str | None) -> Fraction | None:
+    """``1000,99`` -> 1000.99: the value of a number written with a decimal comma, else ``None``.
+
+    Only a comma that cannot separate thousands counts (not followed by exactly three digits,
+    or after a lone ``0``): ``1,234`` is one thousand two hundred and thirty-four.
+    """
+    if not s:
+        return None
+    c, _ = _strip_decorations(canonical(s))
+    m = _DECIMAL_COMMA_RE.match(c)
+    if not m or (len(m.group(3)) == 3 and m.group(2) != "0") or len(c) > 60:
+        return None
+    value = Fraction(f"{m.group(2)}.{m.group(3)}")
+    return -value if m.group(1) else value
+
+
+def significant_digits(s: str | None) -> int:
+    """Significant digits of a plain decimal (``0.30000000000000004`` -> 17), else 0."""
+    if not s:
+        return 0
+    c, _ = _strip_decorations(canonical(s))
+    m = re.fullmatch(r"[+-]?(\d*)\.(\d+)", c.replace(",", ""))
+    if not m:
+        return 0
+    return len((m.group(1) + m.group(2)).lstrip("0"))

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import cmath
 import math
+import re
 
 from .expr import FUNCS, Node, NumericError, parse, variables
 from .latex import split_top_eq
 
-__all__ = ["numeric_equal", "constant_value", "NumericError"]
+__all__ = ["numeric_equal", "constant_value", "same_sum", "NumericError"]
 
 
 class _Eval:
@@ -237,3 +238,18 @@ def constant_value(text: str) -> complex | None:
         return _Eval({})(node)
     except _OVERFLOW:
         return None
+
+
+_SUM_RE = re.compile(r"^\\(sum|prod)_\{([A-Za-z])=([^{}]{1,40})\}\^(?:\{([^{}]{1,40})\}|([A-Za-z0-9]))(.+)$")
+
+
+def same_sum(a: str, b: str) -> bool | None:
+    """``True`` when two sums (or products) have the same index and bounds and equal terms
+    (``\\sum_{k=0}^{n-1} F_k F_{n-k-1}`` = ``\\sum_{k=0}^{n-1} F_{n-k-1} F_k``); ``None`` otherwise
+    (different bounds may still give equal sums: sympy decides)."""
+    ma, mb = _SUM_RE.match(a), _SUM_RE.match(b)
+    if not ma or not mb:
+        return None
+    if ma.group(1, 2, 3) != mb.group(1, 2, 3) or (ma.group(4) or ma.group(5)) != (mb.group(4) or mb.group(5)):
+        return None
+    return True if numeric_equal(ma.group(6), mb.group(6)) else None

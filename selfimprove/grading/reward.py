@@ -48,6 +48,8 @@ def compute_score(
     correct_score: float = 1.0,
     wrong_score: float = 0.0,
     rel_tol: float | None = None,
+    ordered_lists: bool = False,
+    units: str = "convert",
     return_dict: bool = False,
     **_: Any,
 ) -> float | dict[str, Any]:
@@ -55,7 +57,9 @@ def compute_score(
     (a bare answer or a full reference solution), else ``wrong_score``. Never raises."""
     dtype = dataset_type_of(data_source, extra_info)
     try:
-        g = grade(str(solution_str), str(ground_truth), dtype, rel_tol=rel_tol)
+        g = grade(
+            str(solution_str), str(ground_truth), dtype, rel_tol=rel_tol, ordered_lists=ordered_lists, units=units
+        )
         correct, pred, status = g.correct and g.ok, g.pred, g.status
     except Exception as exc:  # unknown types and the like: a reward must come back
         correct, pred, status = False, None, f"error:{type(exc).__name__}"

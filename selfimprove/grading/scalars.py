@@ -14,16 +14,20 @@ import re
 from fractions import Fraction
 
 from .arith import arith_value
-from .numbers import decimal_places, number_values
+from .numbers import decimal_places, number_values, significant_digits
 from .numeric import constant_value
 
-__all__ = ["BASE_RE", "mc_letter", "text_key", "exact_values", "approximates"]
+__all__ = ["BASE_RE", "mc_letter", "text_key", "exact_values", "approximates", "float_artefact"]
 
 _MC_RE = re.compile(r"^\(?([A-Ea-e])\)?(?:[.:)]|$)")
 _TEXT_RE = re.compile(r"^[A-Za-z][A-Za-z ']*$")
 BASE_RE = re.compile(r"^([0-9A-Fa-f]+)_\{?(\d+)\}?$")
 _WORD_RE = re.compile(r"[A-Za-z]{3,}")
 _SHORT_WORDS = frozenset({"no", "ok", "on", "up", "odd"})
+_TRUTH = {"yes": "true", "true": "true", "no": "false", "false": "false"}
+#: A decimal with this many significant digits is a binary double printed in full.
+FLOAT_DIGITS = 15
+_FLOAT_REL = 1e-12
 
 
 def mc_letter(s: str) -> str | None:
@@ -35,9 +39,13 @@ def mc_letter(s: str) -> str | None:
 
 
 def text_key(s: str) -> str | None:
-    """Lower-cased key for word answers ("Evelyn", "even", "North East"); else None."""
+    """Lower-cased key for word answers ("Evelyn", "even", "North East"); else None.
+
+    Yes/no answers are keyed by their truth value: ``yes`` = ``true``, ``no`` = ``false``.
+    """
     if _TEXT_RE.match(s) and (_WORD_RE.search(s) or s.lower() in _SHORT_WORDS):
-        return re.sub(r"[\s']+", "", s.lower())
+        key = re.sub(r"[\s']+", "", s.lower())
+        return _TRUTH.get(key, key)
     return None
 
 
@@ -80,3 +88,11 @@ def approximates(dec_side: str, exact_side: str, rel_tol: float) -> bool | None:
     if x is None or abs(x.imag) > 1e-12 * max(1.0, abs(x.real)):
         return None
     return any(_close(x.real, d, rel_tol) for d in dv)
+
+
+def float_artefact(a: str, b: str, va: frozenset[Fraction], vb: frozenset[Fraction]) -> bool:
+    """``0.30000000000000004`` = ``0.3``: a decimal with 15+ significant digits is a double printed in
+    full (a computation's rounding noise), equal to a value within 1e-12 of it; whatever ``rel_tol``."""
+    if max(significant_digits(a), significant_digits(b)) < FLOAT_DIGITS:
+        return False
+    return any(_close(x, y, _FLOAT_REL) for x in va for y in vb)

@@ -17,9 +17,11 @@ __all__ = ["SPAN_RE", "last_math_span", "rightmost_side"]
 _SPAN_WINDOW = 4000  # only this much of the end of a response is scanned for math spans
 _SPAN_TAIL = 300  # the span must end within this many characters of the end
 _SPAN_MAX = 400
+# Display math (``$$...$$``, ``\\[...\\]``) may span lines; inline math (``$...$``,
+# ``\\(...\\)``) may not, and an escaped ``\\$`` inside it is a dollar sign, not a delimiter.
 SPAN_RE = re.compile(
     rf"\$\$([^$]{{1,{_SPAN_MAX}}})\$\$|\\\[((?:(?!\\\]).){{1,{_SPAN_MAX}}})\\\]"
-    rf"|\\\(((?:(?!\\\)).){{1,{_SPAN_MAX}}})\\\)|\$([^$]{{1,{_SPAN_MAX}}})\$",
+    rf"|\\\(((?:(?!\\\))[^\n]){{1,{_SPAN_MAX}}})\\\)|(?<!\\)\$((?:[^$\n\\]|\\[^\n]){{1,{_SPAN_MAX}}})(?<!\\)\$",
     re.S,
 )
 

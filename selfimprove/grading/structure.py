@@ -50,11 +50,52 @@ def _matrix(s: str):
     m = _MATRIX_RE.match(s)
     if not m:
         return None
+    if "\\end{" in m.group(2) or "\\begin{" in m.group(2):
+        return None  # several matrices ("A + B"), not one
     body = m.group(2).replace("\\hline", "")
     rows = [r for r in re.split(r"\\\\", body) if r.strip()]
     if len(rows) > MAX_ITEMS:
         return None
     return ("matrix", [[c.strip() for c in r.split("&")] for r in rows])
+
+
+_SYSTEM_RE = re.compile(r"^\\begin\{(cases|aligned|align\*?|gathered|gather\*?|eqnarray\*?)\}(.*)\\end\{\1\}$", re.S)
+_PART_LABEL_RE = re.compile(r"\(([a-h])\)")
+
+
+def _system(s: str):
+    """``\\begin{cases} a+b=1 \\\\ a-b=2 \\end{cases}``: its rows, one equation each (a list)."""
+    m = _SYSTEM_RE.match(s)
+    if not m:
+        return None
+    rows = [r.replace("&", "").strip().rstrip(",;.") for r in re.split(r"\\\\", m.group(2))]
+    rows = [r for r in rows if r]
+    if not 1 <= len(rows) <= MAX_ITEMS:
+        return None
+    return ("list", rows)
+
+
+def _parts(s: str):
+    """``(a) 5, (b) 7`` -> the answers of parts (a), (b), ... in order (a tuple)."""
+    if not s.startswith("(a)"):
+        return None
+    cuts = [m for m in _PART_LABEL_RE.finditer(s) if bracket_end(s, m.start()) == m.end() - 1]
+    labels = "".join(m.group(1) for m in cuts)
+    if len(cuts) < 2 or not "abcdefgh".startswith(labels):
+        return None
+    pieces = []
+    for i, m in enumerate(cuts):
+        end = cuts[i + 1].start() if i + 1 < len(cuts) else len(s)
+        piece = s[m.end() : end].strip().rstrip(",;").strip()
+        if piece.endswith(",and") or piece.endswith(",or"):
+            piece = piece.rsplit(",", 1)[0]
+        if not piece:
+            return None
+        pieces.append(piece)
+    separated = all(s[m.start() - 1] in ",;" for m in cuts[1:])
+    if not separated and not all(re.match(r"[-+\d\\(]", p) for p in pieces):
+        return None  # "(a)x(b)y" is a product, not two parts
+    return ("tuple", pieces)
 
 
 def structure(s: str):
@@ -63,6 +104,13 @@ def structure(s: str):
         mat = _matrix(s)
         if mat:
             return mat
+        system = _system(s)
+        if system:
+            return system
+    if s.startswith("(a)"):
+        parts = _parts(s)
+        if parts:
+            return parts
     if s == "\\emptyset":
         return ("set", [])
     if "\\cup" in s:
@@ -76,10 +124,17 @@ def structure(s: str):
         return ("tuple", split_top(s[len("\\langle") : -len("\\rangle")]))
     if len(s) >= 2 and s[0] in "([" and s[-1] in ")]" and bracket_end(s, 0) == len(s) - 1:
         items = split_top(s[1:-1])
+        if len(items) == 1 and ";" in s:
+            items = split_top(s[1:-1], ";")  # "(0;-2;6)"
         if len(items) >= 2:
             if len(items) == 2 and (s[0] == "[" or s[-1] == "]"):
                 return ("interval", (s[0], items[0], items[1], s[-1]))
             return ("tuple", items)
+    if ";" in s and "=" in s:
+        # "p=5,q=2;p=7,q=2": groups of named values, one tuple per group.
+        groups = split_top(s, ";")
+        if len(groups) >= 2 and all("=" in g and len(split_top(g)) >= 2 for g in groups):
+            return ("list", ["(" + g + ")" for g in groups])
     items = split_top(s)
     if len(items) >= 2:
         return ("list", items)
@@ -106,7 +161,9 @@ def expand_pm(s: str) -> list[str] | None:
 _INEQ_OP_RE = re.compile(
     r"((?:\\leqslant|\\geqslant|\\leq|\\geq|\\le|\\ge|\\lt|\\gt)(?![a-zA-Z])|<=|>=|=<|=>|<|>|\u2264|\u2265)"
 )
-_VAR = r"(?:[A-Za-z]|\\(?!pi\b|infty\b)[a-zA-Z]+)(?:_(?:\{[A-Za-z0-9]+\}|[A-Za-z0-9]))?(?:\([a-z]\))?"
+_VAR1 = r"(?:[A-Za-z]|\\(?!pi\b|infty\b)[a-zA-Z]+)(?:_(?:\{[A-Za-z0-9]+\}|[A-Za-z0-9]))?(?:\([a-z]\))?"
+# A variable, or its absolute value ("1 \\le |z| \\le 2": an inequality on |z|).
+_VAR = rf"(?:{_VAR1}|\|{_VAR1}\|)"
 _INEQ_VAR_RE = re.compile(r"^-?" + _VAR + r"$")
 
 
@@ -181,7 +238,8 @@ def as_interval(s: str, struct):
 _SUB = r"(?:_(?:\{[A-Za-z0-9]{1,4}\}|[A-Za-z0-9]))"
 _NAME = (
     rf"(?:[A-Za-z]{_SUB}?'?|\\(?!sum|prod|int|lim|log|ln|sin|cos|tan)[a-zA-Z]+{_SUB}?|[A-Z]{{2,3}}"
-    r"|\|[A-Z]{2,3}\||\\overline\{[A-Z]{2,3}\}|[A-Za-z]\([a-z]\)|m?\\angle ?[A-Z]{1,3})"
+    r"|\|[A-Z]{2,3}\||\\overline\{[A-Z]{2,3}\}|[A-Za-z]\([a-z]\)|m?\\angle ?[A-Z]{1,3}"
+    r"|\\frac\{[A-Z]{1,3}\}\{[A-Z]{1,3}\})"
 )
 _LHS = rf"(?:{_NAME}(?::{_NAME})?|\({_NAME}(?:,{_NAME}){{1,8}}\))"
 _ASSIGN_RE = re.compile(rf"^({_LHS})(=|\\in)(?!=)(.+)$")
@@ -194,8 +252,8 @@ def assignment(s: str) -> tuple[str, str] | None:
     if "=" not in s and "\\in" not in s:
         return None
     m = _ASSIGN_RE.match(s)
-    if not m or "=" in m.group(3):
-        return None
+    if not m or len(split_top_eq(m.group(3))) > 1:
+        return None  # "=" inside brackets ("\\sum_{k=0}^{n}") does not make a chain
     return m.group(1), m.group(3).strip()
 
 
@@ -207,13 +265,15 @@ def is_designator(name: str) -> bool:
 def last_side(s: str) -> str | None:
     """The last side of an ``=`` chain: ``a = b = c`` (three or more sides), or ``lhs = c`` whose
     left side is plain arithmetic (``\\frac{10}{2} = 5``); ``=`` outside brackets only."""
-    if "=" not in s or len(split_top(s, ",")) > 1 or len(split_top(s, ";")) > 1:
-        return None  # "x=1, x=2" is a list of named answers, not a chain
+    if "=" not in s or "\\begin" in s or len(split_top(s, ",")) > 1 or len(split_top(s, ";")) > 1:
+        return None  # "x=1, x=2" is a list of named answers and a system is a list, not a chain
     sides = split_top_eq(s)
     if len(sides) < 2:
         return None
-    if len(sides) == 2 and (not sides[0] or re.search(r"[A-Za-z]", _ARITH_CMDS_RE.sub("", sides[0]))):
-        return None  # an equation or a named answer, not a computation
+    if len(sides) == 2 and (
+        not sides[0] or any(re.search(r"[A-Za-z]", _ARITH_CMDS_RE.sub("", side)) for side in sides)
+    ):
+        return None  # an equation ("7 = 11a+c") or a named answer, not a computation
     return sides[-1] or None
 
 

@@ -102,11 +102,24 @@ def _lib():
 _FATAL = (MemoryError, RecursionError)
 
 
-def _parse(s: str):
+def _parse_raw(s: str):
     sympy, latex2sympy, norm, conv = _lib()
-    expr = latex2sympy(s, normalization_config=norm, conversion_config=conv)
+    return latex2sympy(s, normalization_config=norm, conversion_config=conv)
+
+
+def _unevaluated(expr) -> bool:
+    sympy = _lib()[0]
+    return bool(
+        hasattr(expr, "has") and expr.has(sympy.Sum, sympy.Product, sympy.Integral, sympy.Limit, sympy.Derivative)
+    )
+
+
+def _parse(s: str, expr=None):
+    sympy = _lib()[0]
+    if expr is None:
+        expr = _parse_raw(s)
     # Sums, products, integrals, limits and derivatives are worked out before comparing.
-    if hasattr(expr, "has") and expr.has(sympy.Sum, sympy.Product, sympy.Integral, sympy.Limit, sympy.Derivative):
+    if _unevaluated(expr):
         expr = expr.doit()
     # "i" is the imaginary unit, as in the in-process numeric layer.
     free = getattr(expr, "free_symbols", None)
@@ -263,8 +276,13 @@ def symbolic_equal(a: str, b: str) -> bool:
     if is_unsafe(a) or is_unsafe(b):
         return False
     try:
-        x = _parse(a)
-        y = _parse(b)
+        x = _parse_raw(a)
+        y = _parse_raw(b)
+        if (_unevaluated(x) or _unevaluated(y)) and x == y:
+            # The same sum written with its factors in another order: equal before any work.
+            return True
+        x = _parse(a, x)
+        y = _parse(b, y)
     except _FATAL:
         raise
     except Exception:
@@ -298,6 +316,8 @@ def warm_up() -> None:
         ("\\sec x\\csc x", "\\frac{1}{\\sin x\\cos x}"),
         # Parts of sympy that import lazily on first use: pay for them now, not in an item's budget.
         ("\\sum_{k=1}^{n} k", "\\frac{n(n+1)}{2}"),
+        ("F_n=\\sum_{k=0}^{n-1}F_k F_{n-k-1}", "F_n=\\sum_{k=1}^{n}F_{k-1}F_{n-k}"),
+        ("a_{n+1}=\\sum_{i=1}^{n} a_i a_{n-i}", "a_{n+1}=2\\prod_{j=1}^{n}(1+a_j)"),
         ("\\int_0^1 x^2 dx", "\\frac13"),
         ("\\lim_{x\\to 0} \\frac{\\sin x}{x}", "1"),
         ("\\frac{d}{dx} x^3", "3x^2"),
