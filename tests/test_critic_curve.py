@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from selfimprove.core.errors import DataError
-from selfimprove.critic.curve import curve, write_curve
+from selfimprove.critic.curve import curve, trend, write_curve
 from selfimprove.critic.evaluate import f1_share, share
 from selfimprove.evaluation.estimators import harmonic_mean_interval, wilson, z_value
 from selfimprove.stages import critic_curve
@@ -171,7 +171,8 @@ def test_the_curve_of_fixture_runs(runs, tmp_path):
     assert "| programmatic (reference-aware upper bound) | – | 100.0 [98.1, 100.0] (n=200) |" in md
     sentence = (
         "- discrimination 52.0 % [45.1, 58.8] at 64 examples -> 81.5 % [75.5, 86.3] at 3,000: up 29.5 points; "
-        "the 95 % intervals do not overlap; untrained base 0.0 %, programmatic 100.0 %."
+        "the 95 % intervals do not overlap; untrained base 0.0 %, programmatic 100.0 %; "
+        "chance is 50 % (the held-out set is balanced)."
     )
     assert sentence in md and comparison["trends"]["discrimination"] == sentence[2:]
     # format compliance peaks in the middle; helpfulness moves less than its intervals resolve
@@ -199,7 +200,9 @@ def test_older_results_without_intervals_show_the_bare_values(tmp_path):
     comparison = curve([run])
     disc = comparison["cells"][0]["metrics"]["discrimination"]
     assert disc == {"value": 0.6, "hits": None, "n": None, "ci": None}
-    assert comparison["trends"]["discrimination"] == "discrimination 60.0 % at 64 examples (one cell: no trend)."
+    assert comparison["trends"]["discrimination"] == (
+        "discrimination 60.0 % at 64 examples (one cell: no trend); chance is 50 % (the held-out set is balanced)."
+    )
     assert comparison["trends"]["f1"] == "first-error F1: undefined in every cell."
     md = write_curve([run], tmp_path / "o").read_text()
     assert "| 64 | 10 (reused) | 90.0 | 60.0 | – |" in md
@@ -220,3 +223,12 @@ def test_the_stage_writes_the_three_files_and_refuses_a_run_without_an_evaluatio
         timeout=120,
     )
     assert proc.returncode == 2 and "error:" in proc.stderr and "critic-all.sh" in proc.stderr
+
+
+def test_a_critic_at_chance_is_called_so():
+    def cell(x, v, ci):
+        return {"examples": x, "metrics": {"discrimination": {"value": v, "hits": None, "n": 200, "ci": ci}}}
+
+    comparison = {"cells": [cell(64, 0.03, [0.014, 0.064]), cell(1024, 0.495, [0.426, 0.564])], "references": {}}
+    sentence = trend(comparison, "discrimination")
+    assert sentence.endswith("chance is 50 % (the held-out set is balanced), inside the interval at 1,024 examples.")

@@ -212,6 +212,12 @@ def trend(comparison: dict, metric: str) -> str:
     ]
     if refs:
         text += f"; {', '.join(refs)}"
+    if metric == "discrimination":
+        # the held-out set is balanced: one verdict for everything (or a coin) scores 50 %
+        lo, hi = last.get("ci") or (None, None)
+        text += "; chance is 50 % (the held-out set is balanced)"
+        if lo is not None and lo <= 0.5 <= hi:
+            text += f", inside the interval at {x1:,} examples"
     return text + "."
 
 
