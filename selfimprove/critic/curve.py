@@ -216,7 +216,7 @@ def trend(comparison: dict, metric: str) -> str:
         # the held-out set is balanced: one verdict for everything (or a coin) scores 50 %
         lo, hi = last.get("ci") or (None, None)
         text += "; chance is 50 % (the held-out set is balanced)"
-        if lo is not None and lo <= 0.5 <= hi:
+        if lo is not None and hi is not None and lo <= 0.5 <= hi:
             text += f", inside the interval at {x1:,} examples"
     return text + "."
 
