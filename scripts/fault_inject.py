@@ -1,43 +1,58 @@
-"""Fault injection: SIGKILL a tiny run at random points of every stage, rerun it, check what survived.
+"""Fault injection: signal tiny runs at random points of every stage, rerun them, check what survived.
 
-    python scripts/fault_inject.py --out /tmp/faults --rounds 3     # scripted engine, stand-in trainer
+    python scripts/fault_inject.py --out /tmp/faults --rounds 1     # every signal, both ways, + damage and disks
+    python scripts/fault_inject.py --out /tmp/faults --signals TERM --modes pid   # one kind of signal only
     python scripts/fault_inject.py --out /tmp/faults --embedded     # ... and a kill/rerun on the embedded model
     python scripts/fault_inject.py --out /tmp/costs --costs         # what the guarantees cost here
 
 A *world* is a folder that makes the drivers cheap without changing them: a ``sitecustomize.py``
 (found through ``PYTHONPATH``) that registers :class:`FaultEngine` under the engine names ``hf``
-and ``vllm`` as soon as the engine registry is imported, a stand-in ``llamafactory-cli``
-(``LLAMAFACTORY_CLI``) that writes a small but complete model folder after a pause, and a stand-in
-base model. The scripted engine answers from a hash of the prompt (never of the seed or sample
-index), so a resumed run writes the same records as an uninterrupted one; it sleeps
-``FAULT_ENGINE_DELAY`` seconds per prompt so that a kill lands in the middle of a stage.
+and ``vllm`` as soon as the engine registry is imported (and can make the runs' disk full on
+demand, :data:`DISK_HOOK`), a stand-in ``llamafactory-cli`` (``LLAMAFACTORY_CLI``) that writes a
+small but complete model folder after a pause, and a stand-in base model. The scripted engine
+answers from a hash of the prompt (never of the seed or sample index), so a resumed run writes
+the same records as an uninterrupted one; it sleeps ``FAULT_ENGINE_DELAY`` seconds per prompt so
+that a signal lands in the middle of a stage.
 
-Each round starts a fresh run per scenario and aims one kill at each target step in turn: the
-driver is started in its own process group, the group is SIGKILLed at a random moment after the
-step starts, and the next start resumes what the kill left. A last start runs to the end and
-must leave: every JSONL with unique ids and the id set of the uninterrupted reference run, no
-torn lines, every step of the manifest done with its files as recorded, every trained model
-folder complete and no ``*.partial`` folder. Damage done by hand (a truncated last line, a
-deleted line, an invalid ``manifest.json``, a deleted ``model.safetensors``) must be repaired by
-the rerun or refused with a message saying what to do.
+Each round starts a fresh run per scenario, signal (``--signals``: KILL, TERM, INT, HUP, USR1) and way
+of sending it (``--modes``: ``group``, the driver's whole process group as a terminal's Ctrl-C or
+a batch system does; ``pid``, the driver alone) and aims one signal at each target step in turn:
+the driver is started in its own process group, the signal is sent at a random moment after the
+step starts, and the next start resumes what it left. SIGTERM, SIGINT and SIGHUP must stop the
+run cleanly (exit code 128 + the signal, one line saying where it stopped and that a rerun
+continues, no traceback, no process of the run left, the run lock released); a SIGKILL of the
+driver alone leaves its stage running, which must keep the run locked (a second driver started
+meanwhile is refused). A last start runs to the end and must leave: every JSONL with unique ids
+and the id set of the uninterrupted reference run, no torn lines, every step of the manifest
+done with its files as recorded, every trained model folder complete and no ``*.partial``
+folder. Damage done by hand (a truncated last line, a deleted line, an invalid
+``manifest.json``, a deleted ``model.safetensors``) must be repaired by the rerun or refused with
+a message saying what to do. A disk that fills while a stage writes (a 16 MB tmpfs where one
+can be mounted, else an injected ENOSPC), a disk without room for the next model copy and an
+unwritable runs folder must each be one line and exit code 1 or 2, and the rerun once the disk
+has room must complete with the reference ids.
 
-The output is a JSON summary (and ``results.json`` with every kill): kills tried, where each one
-landed, records lost, duplicated and unexpected. One file on purpose (over 400 lines): every process of a
-world imports it by name from ``scripts/``, and the world, the kills and the checks are one tool.
+The output is a JSON summary (and ``results.json`` with every signal sent): kills tried, where
+each one landed, records lost, duplicated and unexpected, processes left behind, and a table per
+signal. One file on purpose (over 400 lines): every process of a world imports it by name from
+``scripts/``, and the world, the kills and the checks are one tool.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import random
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +97,48 @@ class _Hook(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, _Hook())
 """
 
+DISK_HOOK = """
+# a disk that fills on demand (fault_inject's Disk where no tmpfs can be mounted): while the file
+# FAULT_DISK_FULL names holds "full", fsync of a file under RUNS_DIR fails with ENOSPC and the free
+# space there reads 0; while it holds "space", only the free space reads 0
+import os as _os
+
+_flag = _os.environ.get("FAULT_DISK_FULL")
+if _flag:
+    import errno as _errno
+    import shutil as _shutil
+
+    _runs = _os.path.realpath(_os.environ.get("RUNS_DIR", "runs")) + _os.sep
+
+    def _state():
+        try:
+            with open(_flag) as f:
+                return f.read().strip()
+        except OSError:
+            return ""
+
+    def _under(path):
+        return bool(path) and (_os.path.realpath(path) + _os.sep).startswith(_runs)
+
+    _fsync, _disk_usage = _os.fsync, _shutil.disk_usage
+
+    def _fsync_on_a_full_disk(fd):
+        if _state() == "full":
+            try:
+                where = _os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                where = ""
+            if _under(where):
+                raise OSError(_errno.ENOSPC, _os.strerror(_errno.ENOSPC))
+        return _fsync(fd)
+
+    def _disk_usage_on_a_full_disk(path):
+        usage = _disk_usage(path)
+        return usage._replace(free=0) if _state() and _under(str(path)) else usage
+
+    _os.fsync, _shutil.disk_usage = _fsync_on_a_full_disk, _disk_usage_on_a_full_disk
+"""
+
 FAKE_TRAINER = """\
 #!{python}
 # written by scripts/fault_inject.py: stands in for `llamafactory-cli train ARGS.yaml`
@@ -122,7 +179,9 @@ def make_world(folder: Path, engine_delay: float = 0.05, train_seconds: float = 
     """Write the hook, the stand-in trainer and base model into ``folder``; the environment that uses them."""
     hook = folder / "hook"
     hook.mkdir(parents=True, exist_ok=True)
-    (hook / "sitecustomize.py").write_text(SITECUSTOMIZE.format(scripts=str(Path(__file__).resolve().parent)))
+    (hook / "sitecustomize.py").write_text(
+        SITECUSTOMIZE.format(scripts=str(Path(__file__).resolve().parent)) + DISK_HOOK
+    )
     cli = hook / "llamafactory-cli"
     cli.write_text(FAKE_TRAINER.format(python=sys.executable))
     cli.chmod(0o755)
@@ -310,12 +369,32 @@ def step_status(run: Path) -> dict[str, str]:
     return {k: v.get("status", "?") for k, v in steps.items() if isinstance(v, dict)}
 
 
+SIGNALS = {
+    "KILL": signal.SIGKILL,
+    "TERM": signal.SIGTERM,
+    "INT": signal.SIGINT,
+    "HUP": signal.SIGHUP,
+    "USR1": signal.SIGUSR1,  # what `sbatch --signal=B:USR1@300` sends the batch shell before a time limit
+}
+MODES = ("group", "pid")  # the signal goes to the driver's whole process group, or to its pid alone
+
+
 @dataclass
 class Kill:
     target: str
     delay: float  # seconds after the target step was seen running
-    landed: list[str] = field(default_factory=list)  # steps running when the group died
-    lines: dict[str, int] = field(default_factory=dict)  # JSONL lines on disk right after the kill
+    signal: str = "KILL"  # a key of SIGNALS
+    mode: str = "group"  # one of MODES
+    landed: list[str] = field(default_factory=list)  # steps running (or stopped) when the signal landed
+    lines: dict[str, int] = field(default_factory=dict)  # JSONL lines on disk once the run had ended
+    exit: int | None = None  # the driver's exit code (None: killed)
+    orphans: list[str] = field(default_factory=list)  # processes of the run alive after the driver ended
+    refused: bool | None = None  # SIGKILL of the driver alone: a second driver was refused meanwhile
+    problems: list[str] = field(default_factory=list)  # what a clean stop should have done and did not
+
+    @property
+    def label(self) -> str:
+        return f"SIG{self.signal}/{self.mode}"
 
 
 def kill_during(
@@ -327,11 +406,20 @@ def kill_during(
     rng: random.Random,
     log: Path,
     ready: Callable[[], bool] | None = None,
+    sig: str = "KILL",
+    mode: str = "group",
 ) -> Kill:
-    """Start the driver, SIGKILL its whole process group ``U(0, window)`` seconds after ``target``
-    starts running (and ``ready()`` holds, if given), and say where the kill landed."""
+    """Start the driver, send ``sig`` to its process group (or its pid alone) ``U(0, window)``
+    seconds after ``target`` starts running (and ``ready()`` holds, if given), and say where the
+    signal landed and what it left.
+
+    SIGKILL of the group: the run ends at once. SIGKILL of the driver alone: its stage lives on
+    and must keep the run locked; it is paused (SIGSTOP) while a second driver is started, which
+    must be refused, then let finish its step. SIGTERM, SIGINT and SIGHUP (either way) must stop
+    the run cleanly: exit code 128 + the signal, one line saying where it stopped and that a rerun
+    continues, no traceback, no process of the run left, the run lock released."""
     proc = start(driver, env, log)
-    kill = Kill(target, round(rng.uniform(0, window), 3))
+    kill = Kill(target, round(rng.uniform(0, window), 3), sig, mode)
     deadline = time.time() + 600
     try:
         while proc.poll() is None and time.time() < deadline:
@@ -341,15 +429,102 @@ def kill_during(
         time.sleep(kill.delay)
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            (os.killpg if mode == "group" else os.kill)(proc.pid, SIGNALS[sig])
+        elif sig != "KILL":
+            kill.landed = [f"not signalled: the driver exited with {proc.returncode}"]
+    if sig == "KILL" and mode == "group":
         proc.wait()
-    if proc.returncode != -signal.SIGKILL:
-        kill.landed = [f"not killed: the driver exited with {proc.returncode}"]
-        return kill
-    _wait_group_gone(proc.pid)
-    kill.landed = [k for k, s in step_status(run).items() if s == "running"] or ["between steps"]
+        if proc.returncode != -signal.SIGKILL:
+            kill.landed = [f"not killed: the driver exited with {proc.returncode}"]
+            return kill
+        _wait_group_gone(proc.pid)
+    elif sig == "KILL":
+        proc.wait()
+        if proc.returncode != -signal.SIGKILL:
+            kill.landed = [f"not killed: the driver exited with {proc.returncode}"]
+            return kill
+        kill.landed = [k for k, st in step_status(run).items() if st == "running"] or ["between steps"]
+        kill.refused = _second_driver_refused(driver, env, run, proc.pid, log, kill)
+        _wait_group_gone(proc.pid, timeout=600)
+    else:
+        try:
+            kill.exit = proc.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            kill.problems.append("the driver did not stop within 600 s")
+            os.killpg(proc.pid, signal.SIGKILL)
+            kill.exit = proc.wait()
+        if kill.landed:  # exited before the signal
+            return kill
+        kill.problems += clean_stop_problems(kill.exit, SIGNALS[sig], log.read_text(errors="replace"), run)
+        kill.orphans = group_members(proc.pid, grace=5.0)
+        if kill.orphans:
+            kill.problems.append(f"{len(kill.orphans)} process(es) of the run left: {kill.orphans}")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+    if not kill.landed:
+        kill.landed = [k for k, st in step_status(run).items() if st in ("running", "stopped")] or ["between steps"]
     kill.lines = {str(p.relative_to(run)): len(p.read_bytes().splitlines()) for p in sorted(run.rglob("*.jsonl"))}
     return kill
+
+
+def clean_stop_problems(code: int, signum: int, text: str, run: Path) -> list[str]:
+    """What a clean stop on ``signum`` should have done and did not (empty: all of it)."""
+    problems = []
+    if code != 128 + signum:
+        problems.append(f"exit code {code}, not {128 + signum}")
+    lines = [line for line in re.split(r"[\r\n]", text) if "stopped by SIG" in line]
+    if len(lines) != 1 or "rerun the same command to continue" not in lines[0]:
+        problems.append(f"{len(lines)} line(s) saying where it stopped: {lines[:3]}")
+    if "Traceback" in text:
+        problems.append("a traceback: " + text[text.index("Traceback") :][:300])
+    if not lock_released(run):
+        problems.append("the run lock was not released")
+    return problems
+
+
+def lock_released(run: Path) -> bool:
+    from selfimprove.core import runlock
+
+    return not (run / ".run.lock").exists() and not runlock.held_by_others(run)
+
+
+def group_members(pgid: int, grace: float = 0.0) -> list[str]:
+    """Live processes (not zombies) of process group ``pgid``, as ``pid command``; waits up to
+    ``grace`` seconds for them to end."""
+    import psutil
+
+    end = time.time() + grace
+    while True:
+        found = []
+        for p in psutil.process_iter(["pid", "status", "cmdline"]):
+            try:
+                if os.getpgid(p.pid) == pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
+                    found.append(f"{p.pid} {' '.join((p.info['cmdline'] or [])[:4])}")
+            except (ProcessLookupError, PermissionError, psutil.Error):
+                continue
+        if not found or time.time() >= end:
+            return found
+        time.sleep(0.1)
+
+
+def _second_driver_refused(
+    driver: str, env: dict[str, str], run: Path, pgid: int, log: Path, kill: Kill
+) -> bool | None:
+    """The driver was SIGKILLed alone: pause what it left running, start a second driver on the
+    same run (it must be refused, exit 75), then let the first run's processes go on."""
+    if not group_members(pgid):
+        return None  # nothing outlived the driver
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGSTOP)
+    try:
+        rc, text = run_driver(driver, env, log.with_name(log.stem + "-second.log"), timeout=300)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGCONT)
+    refused = rc == 75 and "is still running" in text and "Traceback" not in text
+    if not refused:
+        kill.problems.append(f"a second driver started while the first one's stage lived: exit {rc}: {text[-500:]}")
+    return refused
 
 
 def _wait_group_gone(pgid: int, timeout: float = 30) -> None:
@@ -359,7 +534,9 @@ def _wait_group_gone(pgid: int, timeout: float = 30) -> None:
             os.killpg(pgid, 0)
         except ProcessLookupError:
             return
-        time.sleep(0.02)
+        if not group_members(pgid):
+            return
+        time.sleep(0.05)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -502,30 +679,152 @@ class Suite:
             self.references[name] = (jsonl_ids(self.runs / exp), windows)
         return self.references[name]
 
-    def kill_chain(self, name: str, exp: str) -> dict[str, Any]:
-        """One SIGKILL aimed at each target step in turn (each start resumes the previous one's
-        leftovers), then a rerun to the end, checked against the uninterrupted run."""
+    def kill_chain(
+        self,
+        name: str,
+        exp: str,
+        plan: list[tuple[str, str, str]] | None = None,
+        sig: str = "KILL",
+        mode: str = "group",
+    ) -> dict[str, Any]:
+        """One signal aimed at each target step in turn (each start resumes the previous one's
+        leftovers), then a rerun to the end, checked against the uninterrupted run. ``plan`` lists
+        ``(target, signal, mode)``; by default ``sig`` to ``mode`` in every target of the scenario."""
         scenario = SCENARIOS[name]
         reference, windows = self.reference(name)
         env = self.env(name, exp)
+        plan = plan or [(t, sig, mode) for t in scenario.targets]
         kills = [  # within 70 % of the step's uninterrupted time, so that most kills land inside it
             kill_during(
-                scenario.driver, env, self.runs / exp, t, 0.7 * windows.get(t, 1.0), self.rng, self.log(f"{exp}-kill")
+                scenario.driver,
+                env,
+                self.runs / exp,
+                t,
+                0.7 * windows.get(t, 1.0),
+                self.rng,
+                self.log(f"{exp}-{s.lower()}-{m}"),
+                sig=s,
+                mode=m,
             )
-            for t in scenario.targets
+            for t, s, m in plan
         ]
         rc, text = run_driver(scenario.driver, env, self.log(f"{exp}-rerun"))
+        labels = sorted({k.label for k in kills})
         result: dict[str, Any] = {
             "scenario": name,
             "exp": exp,
+            "signals": labels[0] if len(labels) == 1 else "mixed",
             "completed": rc == 0,
             "kills": [asdict(k) for k in kills],
         }
         result.update(check_run(self.runs / exp, reference))
-        result["ok"] = result["ok"] and rc == 0 and all(k.landed and "not killed" not in k.landed[0] for k in kills)
+        landed = all(k.landed and not k.landed[0].startswith("not ") for k in kills)
+        result["ok"] = result["ok"] and rc == 0 and landed and not any(k.problems for k in kills)
         if rc != 0:
             result["details"].append(f"rerun exited {rc}: {text[-2000:]}")
+        result["details"] += [f"{k.label} in {k.target}: {p}" for k in kills for p in k.problems]
         return result
+
+    # ------------------------------------------------------------------------- disks
+
+    def disk_cases(self) -> list[dict[str, Any]]:
+        """A disk that fills while a stage writes, a disk without room for the next model copy,
+        and an unwritable runs folder: each is one line and its exit code, and a rerun once the
+        disk has room completes with the uninterrupted run's ids."""
+        reference, _ = self.reference("inference")
+        out: list[dict[str, Any]] = []
+        disk = Disk(self.out / "disk", self.out / "disk-full.flag")
+        try:
+            out += self._full_mid_step(disk, reference)
+            out += self._no_room_for_the_model(disk, reference)
+        finally:
+            disk.close()
+        out.append(self._unwritable_runs_dir())
+        return out
+
+    def _disk_env(self, disk: Disk, exp: str, **extra: str) -> dict[str, str]:
+        return driver_env(self.world, disk.root, exp, SCENARIOS["inference"].settings, **disk.env(), **extra)
+
+    def _full_mid_step(self, disk: Disk, reference: dict[str, list]) -> list[dict[str, Any]]:
+        exp, driver = "disk-full", SCENARIOS["inference"].driver
+        run = disk.root / exp
+        env = self._disk_env(disk, exp)
+        samples = run / "iter_1" / "01_samples.jsonl"
+        log = self.log(f"{exp}-fills")
+        proc = start(driver, env, log)
+        deadline = time.time() + 600
+        while proc.poll() is None and time.time() < deadline:  # some records written, more to come
+            if step_status(run).get("iter_1/01_samples") == "running" and samples.is_file() and samples.stat().st_size:
+                break
+            time.sleep(0.01)
+        disk.fill()
+        rc = proc.wait(timeout=600)
+        text = log.read_text(errors="replace")
+        msg = _error_line(text)
+        orphans = group_members(proc.pid, grace=5.0)
+        ok = (
+            rc == 1
+            and "(errno 28)" in msg
+            and str(run) in msg
+            and "Traceback" not in text
+            and not torn_lines(run)
+            and lock_released(run)
+            and not orphans
+        )
+        cases = [_case("disk fills during sampling", "one line, exit 1", ok, msg, rc, text, orphans=orphans)]
+        rc, text = run_driver(driver, env, self.log(f"{exp}-still-full"))
+        msg = _error_line(text)
+        ok = rc == 2 and "No space left on device" in msg and "Traceback" not in text and lock_released(run)
+        cases.append(_case("rerun while the disk is still full", "refused before compute, exit 2", ok, msg, rc, text))
+        disk.free()
+        rc, text = run_driver(driver, env, self.log(f"{exp}-freed"))
+        check = check_run(run, reference)
+        resumed = [line for line in text.splitlines() if "iter_1/01_samples" in line and "done" in line]
+        ok = rc == 0 and check["ok"]
+        cases.append(
+            _case("rerun once the disk has room", "resumed, same ids", ok, (resumed or [""])[0], rc, text, check)
+        )
+        return cases
+
+    def _no_room_for_the_model(self, disk: Disk, reference: dict[str, list]) -> list[dict[str, Any]]:
+        exp, driver = "disk-model", SCENARIOS["inference"].driver
+        run = disk.root / exp
+        base = write_model(self.out / "world" / "base-model-4mb")  # bigger than what the disk leaves free
+        (base / "padding.bin").write_bytes(bytes(4 * 1024 * 1024))
+        env = self._disk_env(disk, exp, model_name=str(base))
+        disk.fill(leave=1024 * 1024, what="space")
+        rc, text = run_driver(driver, env, self.log(f"{exp}-no-room"))
+        msg = _error_line(text)
+        ok = (
+            rc == 2
+            and "writes a model copy of about 4.0 MB" in msg
+            and "Traceback" not in text
+            and not (run / "iter_0" / "actor.partial").exists()
+            and lock_released(run)
+        )
+        cases = [_case("no room for the next model copy", "refused before training, exit 2", ok, msg, rc, text)]
+        disk.free()
+        rc, text = run_driver(driver, env, self.log(f"{exp}-freed"))
+        check = check_run(run, reference)
+        cases.append(
+            _case("rerun once the disk has room", "completed, same ids", rc == 0 and check["ok"], "", rc, text, check)
+        )
+        return cases
+
+    def _unwritable_runs_dir(self) -> dict[str, Any]:
+        folder = self.out / "read-only"
+        with read_only_folder(folder) as ro:
+            if ro is None:
+                return {
+                    "damage": "unwritable runs folder",
+                    "outcome": "not tried (root, and no tmpfs here)",
+                    "ok": True,
+                }
+            env = driver_env(self.world, ro, "ro", SCENARIOS["inference"].settings)
+            rc, text = run_driver(SCENARIOS["inference"].driver, env, self.log("read-only"))
+            msg = _error_line(text)
+            ok = rc == 2 and "is not writable (read-only)" in msg and "Traceback" not in text and not list(ro.iterdir())
+        return _case("unwritable runs folder", "refused before compute, exit 2", ok, msg, rc, text)
 
     def damage(self, exp: str) -> list[dict[str, Any]]:
         """Damage a finished inference run by hand and check each harm is repaired by a rerun or
@@ -613,6 +912,95 @@ class Suite:
         return result
 
 
+def _case(
+    what: str, outcome: str, ok: bool, message: str, rc: int, text: str, check: dict | None = None, **extra: Any
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"damage": what, "outcome": outcome, "ok": ok, "message": message, **extra}
+    if not ok:  # enough to tell why
+        entry.update(exit=rc, log_tail=text[-1500:], check={k: v for k, v in (check or {}).items() if v})
+    return entry
+
+
+def _mount_tmpfs(folder: Path, options: str) -> bool:
+    """Mount a tmpfs on ``folder`` (root only); False when this machine does not allow it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        return False
+    try:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
+    except OSError:
+        return False
+    return done.returncode == 0
+
+
+def _umount(folder: Path) -> None:
+    subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+class Disk:
+    """A folder for runs on a disk that can be filled: a 16 MB tmpfs where this process may mount
+    one, else the world's injected ENOSPC (``DISK_HOOK``: the flag file says full or no space)."""
+
+    def __init__(self, root: Path, flag: Path, megabytes: int = 16):
+        self.root, self.flag = root, flag
+        self.mounted = _mount_tmpfs(root, f"size={megabytes}m")
+        self.filler = root / ".filler"
+
+    @property
+    def kind(self) -> str:
+        return "tmpfs" if self.mounted else "injected ENOSPC"
+
+    def env(self) -> dict[str, str]:
+        return {} if self.mounted else {"FAULT_DISK_FULL": str(self.flag)}
+
+    def fill(self, leave: int = 0, what: str = "full") -> None:
+        """Take all the free space but ``leave`` bytes (injected: ``what`` is full or space)."""
+        if not self.mounted:
+            self.flag.write_text(what)
+            return
+        block = bytes(64 * 1024)
+        with open(self.filler, "ab") as f:
+            while True:
+                room = shutil.disk_usage(self.root).free - leave
+                if room <= 0:
+                    break
+                try:
+                    f.write(block[: min(len(block), room)])
+                    f.flush()
+                except OSError:
+                    break
+
+    def free(self) -> None:
+        self.flag.unlink(missing_ok=True)
+        self.filler.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self.free()
+        if self.mounted:
+            _umount(self.root)
+
+
+@contextlib.contextmanager
+def read_only_folder(folder: Path) -> Iterator[Path | None]:
+    """A folder this process cannot write: a read-only tmpfs for root (which writes through file
+    modes), mode 0555 for others; None for root where no tmpfs can be mounted."""
+    if os.geteuid() == 0:
+        if not _mount_tmpfs(folder, "ro,size=1m"):
+            yield None
+            return
+        try:
+            yield folder
+        finally:
+            _umount(folder)
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o555)
+    try:
+        yield folder
+    finally:
+        folder.chmod(0o755)
+
+
 def _error_line(text: str) -> str:
     errors = [line for line in text.splitlines() if line.startswith("error:")]
     return errors[0] if len(errors) == 1 else f"{len(errors)} error lines: {errors[:3]}"
@@ -668,8 +1056,39 @@ def measure_costs(folder: Path, megabytes: int = 64, chunk: int = 64) -> dict[st
     return out
 
 
-def summarize(results: list[dict[str, Any]], damage: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
-    """Totals over every kill chain and damage case."""
+def per_signal(results: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per signal and target (``SIGTERM/pid``): kills tried, kills that landed inside their target
+    step, clean stops, records lost and duplicated (chains that used only that signal), processes
+    of the run left behind, second drivers refused while a SIGKILLed driver's stage lived."""
+    table: dict[str, dict[str, int]] = {}
+
+    def row(label: str) -> dict[str, int]:
+        return table.setdefault(
+            label, {"tried": 0, "inside": 0, "clean": 0, "lost": 0, "duplicated": 0, "orphans": 0, "refused": 0}
+        )
+
+    for r in results:
+        for k in r["kills"]:
+            t = row(f"SIG{k.get('signal', 'KILL')}/{k.get('mode', 'group')}")
+            t["tried"] += 1
+            t["inside"] += k["target"] in k["landed"]
+            t["clean"] += not k.get("problems")
+            t["orphans"] += len(k.get("orphans") or [])
+            t["refused"] += bool(k.get("refused"))
+        t = row(r.get("signals", "SIGKILL/group"))
+        t["lost"] += r["lost"]
+        t["duplicated"] += r["duplicated"]
+    return {k: v for k, v in table.items() if v["tried"] or v["lost"] or v["duplicated"]}
+
+
+def summarize(
+    results: list[dict[str, Any]],
+    damage: list[dict[str, Any]],
+    seconds: float,
+    disks: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Totals over every kill chain, damage and disk case."""
+    disks = disks or []
     kills = [k for r in results for k in r["kills"]]
     landed: dict[str, int] = {}
     for k in kills:
@@ -678,16 +1097,19 @@ def summarize(results: list[dict[str, Any]], damage: list[dict[str, Any]], secon
     return {
         "kills_tried": len(kills),
         "kills_landed": landed,
+        "per_signal": per_signal(results),
         "reruns_completed": sum(r["completed"] for r in results),
         "records_checked": sum(r["records"] for r in results),
         "lost": sum(r["lost"] for r in results),
         "duplicated": sum(r["duplicated"] for r in results),
         "unexpected": sum(r["unexpected"] for r in results),
+        "orphans": sum(len(k.get("orphans") or []) for k in kills),
         "torn_lines": sum(len(r["torn"]) for r in results),
         "manifest_problems": sum(len(r["manifest"]) for r in results),
         "model_problems": sum(len(r["models"]) for r in results),
         "damage": [f"{d['damage']}: {d['outcome'] if d['ok'] else 'FAILED'}" for d in damage],
-        "ok": all(r["ok"] for r in results) and all(d["ok"] for d in damage),
+        "disks": [f"{d['damage']}: {d['outcome'] if d['ok'] else 'FAILED'}" for d in disks],
+        "ok": all(r["ok"] for r in [*results, *damage, *disks]),
         "seconds": round(seconds, 1),
     }
 
@@ -695,10 +1117,15 @@ def summarize(results: list[dict[str, Any]], damage: list[dict[str, Any]], secon
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="folder for the world, the runs and the logs")
-    ap.add_argument("--rounds", type=int, default=1, help="kill chains per scenario, each on a fresh run")
+    ap.add_argument("--rounds", type=int, default=1, help="kill chains per scenario and signal, each on a fresh run")
     ap.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
+    ap.add_argument(
+        "--signals", nargs="+", default=list(SIGNALS), choices=list(SIGNALS), help="signals sent (default: all)"
+    )
+    ap.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES), help="to the group, or the pid")
     ap.add_argument("--seed", type=int, default=0, help="seed of the kill moments")
     ap.add_argument("--no-damage", action="store_true", help="skip the hand-made damage cases")
+    ap.add_argument("--no-disk", action="store_true", help="skip the full disk and the unwritable runs folder")
     ap.add_argument("--embedded", action="store_true", help="also kill and rerun an evaluation on the embedded model")
     ap.add_argument("--costs", action="store_true", help="only measure what the guarantees cost, and print it")
     args = ap.parse_args(argv)
@@ -707,18 +1134,35 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     t0 = time.time()
     suite = Suite(args.out, seed=args.seed)
-    results = [suite.kill_chain(name, f"{name}-{r}") for r in range(args.rounds) for name in args.scenarios]
-    damage = [] if args.no_damage else suite.damage("inference-0" if "inference" in args.scenarios else "")
+    results = [
+        suite.kill_chain(name, f"{name}-{sig.lower()}-{mode}-{r}", sig=sig, mode=mode)
+        for r in range(args.rounds)
+        for sig in args.signals
+        for mode in args.modes
+        for name in args.scenarios
+    ]
+    first = next((r["exp"] for r in results if r["scenario"] == "inference"), None)
+    damage = [] if args.no_damage or first is None else suite.damage(first)
+    disks = [] if args.no_disk else suite.disk_cases()
     if args.embedded:
         results.append(suite.embedded())
-    summary = summarize(results, damage, time.time() - t0)
+    summary = summarize(results, damage, time.time() - t0, disks)
     (args.out / "results.json").write_text(
-        json.dumps({"summary": summary, "runs": results, "damage": damage}, indent=1)
+        json.dumps({"summary": summary, "runs": results, "damage": damage, "disks": disks}, indent=1)
     )
     print(json.dumps(summary, indent=1))
+    print("signal/target   kills tried  inside step  clean stops  records lost  duplicated  orphans  2nd refused")
+    for label, t in summary["per_signal"].items():
+        print(
+            f"{label:<15} {t['tried']:>11}  {t['inside']:>11}  {t['clean']:>11}  {t['lost']:>12}  "
+            f"{t['duplicated']:>10}  {t['orphans']:>7}  {t['refused']:>11}"
+        )
     for r in results:
         for problem in r["details"] + r["torn"] + r["manifest"] + r["models"]:
             print(f"{r['exp'] if 'exp' in r else r['scenario']}: {problem}", file=sys.stderr)
+    for d in [*damage, *disks]:
+        if not d["ok"]:
+            print(f"{d['damage']}: FAILED: {d.get('message')}", file=sys.stderr)
     return 0 if summary["ok"] else 1
 
 

@@ -6,3 +6,17 @@ Python stages.
 """
 
 __version__ = "0.1.0"
+
+
+def _stop_cleanly_from_the_start() -> None:
+    """A stage (``python -m selfimprove.<stage>``) handles SIGTERM, SIGINT and SIGHUP from here on,
+    before its heavy imports (:mod:`selfimprove.core.stop`); importing the package does not."""
+    import sys
+
+    from selfimprove.core import stop
+
+    if stop.stage_entry(getattr(sys, "orig_argv", [])):
+        stop.install_early()
+
+
+_stop_cleanly_from_the_start()

@@ -1,10 +1,14 @@
 """Fault injection (``scripts/fault_inject.py``): tiny runs SIGKILLed in every stage and rerun must
-lose and duplicate nothing; damage done by hand is repaired or refused with what to do.
+lose and duplicate nothing; SIGTERM, SIGINT and SIGHUP (to the driver's pid or to its process
+group) must stop them cleanly, and a SIGKILL of the driver alone must keep the run locked while
+its stage lives; a full disk and an unwritable runs folder are one line; damage done by hand is
+repaired or refused with what to do.
 
 The drivers run unchanged, with the scripted engine and a stand-in trainer injected through
 ``PYTHONPATH`` and ``LLAMAFACTORY_CLI`` (see the script). Tests marked ``faults`` take about a
 minute each on 2 cores; the checks themselves are tested first, on hand-made runs, in seconds.
 The kill moments are random: ``FAULT_SEED`` replays a failing draw (its seed is in the message).
+The whole matrix (every signal, both ways, every target) is the script's, not CI's.
 """
 
 from __future__ import annotations
@@ -128,7 +132,10 @@ def suite(tmp_path_factory) -> object:
 
 
 def _explain(result: dict) -> str:
-    kills = "; ".join(f"{k['target']} +{k['delay']}s -> {k['landed']}" for k in result["kills"])
+    kills = "; ".join(
+        f"SIG{k['signal']}/{k['mode']} {k['target']} +{k['delay']}s -> {k['landed']} {k['problems']}"
+        for k in result["kills"]
+    )
     problems = result["details"] + result["torn"] + result["manifest"] + result["models"]
     return f"FAULT_SEED={SEED}; kills: {kills}; problems: {problems}"
 
@@ -144,6 +151,63 @@ def test_a_kill_in_every_stage_then_a_rerun_loses_and_duplicates_nothing(suite, 
     assert (result["lost"], result["duplicated"], result["unexpected"]) == (0, 0, 0), why
     assert result["records"] == sum(len(v) for v in suite.reference(name)[0].values())
     assert result["ok"], why
+
+
+def _check_signal_chain(suite, name: str, result: dict) -> None:
+    why = _explain(result)
+    assert result["completed"], why
+    for k in result["kills"]:
+        assert k["landed"] and not k["landed"][0].startswith("not "), why
+        assert k["problems"] == [] and k["orphans"] == [], why
+        if k["signal"] != "KILL":
+            assert k["exit"] == 128 + FI.SIGNALS[k["signal"]], why
+        elif k["mode"] == "pid":
+            assert k["refused"], why  # the second driver was refused while the first one's stage lived
+    assert (result["lost"], result["duplicated"], result["unexpected"]) == (0, 0, 0), why
+    assert result["records"] == sum(len(v) for v in suite.reference(name)[0].values())
+    assert result["ok"], why
+
+
+@pytest.mark.faults
+def test_sigterm_to_the_driver_during_sampling_critique_and_training_then_a_rerun_completes(suite):
+    """Each start is stopped (SIGTERM to the driver's pid; the evaluation: SIGINT to the group, as
+    a terminal's Ctrl-C) and the next start continues at once; the last one completes."""
+    plan = [
+        ("iter_0/05_train", "TERM", "pid"),
+        ("iter_1/01_samples", "TERM", "pid"),
+        ("iter_1/02_critiques", "TERM", "pid"),
+        ("eval/iter_1", "INT", "group"),
+    ]
+    _check_signal_chain(suite, "inference", suite.kill_chain("inference", "inference-signals", plan=plan))
+
+
+@pytest.mark.faults
+def test_sigint_sigusr1_sighup_and_a_sigkill_of_the_driver_alone_in_the_critic_stages(suite):
+    plan = [
+        ("critic/01_flawed_paths", "INT", "group"),
+        ("critic/03_mc_filter", "USR1", "pid"),  # as SLURM's --signal=B:USR1 warns of a time limit
+        ("critic/05_train", "HUP", "pid"),
+        ("critic/06_eval", "KILL", "pid"),  # its stage lives on: a second driver must be refused
+    ]
+    _check_signal_chain(suite, "critic", suite.kill_chain("critic", "critic-signals", plan=plan))
+
+
+@pytest.mark.faults
+def test_a_full_disk_and_an_unwritable_runs_folder_are_one_line_and_a_rerun_resumes(suite):
+    """A small tmpfs where one can be mounted, else an injected ENOSPC (the world's DISK_HOOK)."""
+    cases = suite.disk_cases()
+    assert [c["damage"] for c in cases] == [
+        "disk fills during sampling",
+        "rerun while the disk is still full",
+        "rerun once the disk has room",
+        "no room for the next model copy",
+        "rerun once the disk has room",
+        "unwritable runs folder",
+    ]
+    failed = [c for c in cases if not c["ok"]]
+    assert not failed, json.dumps(failed, indent=1)
+    assert "01_samples.jsonl: cannot write: No space left on device (errno 28)" in cases[0]["message"]
+    assert "writes a model copy of about 4.0 MB" in cases[3]["message"]
 
 
 @pytest.mark.faults

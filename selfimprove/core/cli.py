@@ -12,15 +12,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import logging
+import os
 import re
+import signal
 import sys
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from selfimprove.core import config as C
-from selfimprove.core import parsing
+from selfimprove.core import parsing, stop
 from selfimprove.core.errors import MathCritiqueError, UsageError
 from selfimprove.core.knob import MAX_ITEMS, MAX_PER_ITEM, MAX_TOKENS, at_least, in_range
 from selfimprove.core.layout import RunLayout
@@ -213,17 +218,78 @@ def setup_logging(level: str | None = None) -> None:
     root.setLevel(level)
 
 
+#: what a full or unwritable disk raises while a stage writes; reported in one line, exit 1
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO}
+
+
+def disk_error_line(e: OSError) -> str:
+    """One line for a write that the disk refused: the path, the reason, what to do."""
+    path = e.filename or "a file of the run"
+    what = f"{path}: cannot write: {e.strerror or e} (errno {e.errno})"
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{what}; free space on that disk and rerun the same command: it continues where it stopped"
+    return f"{what}; make it writable and rerun the same command: it continues where it stopped"
+
+
+def _close_progress_bars() -> None:
+    """End the progress bars a stage left open, so that its last line starts a line of its own."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", None) or []):
+        try:
+            bar.close()
+        except Exception:  # a bar is cosmetic
+            pass
+
+
 def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> None:
     """Run a command's ``main``: errors of the package end with one ``error:`` line and their
-    exit code (:mod:`selfimprove.core.errors`); an interruption says how to continue."""
+    exit code (:mod:`selfimprove.core.errors`); a disk that is full or refuses a write is one line
+    naming the path (exit 1); SIGTERM, SIGINT and SIGHUP stop it between two whole records, end
+    the processes it started and say where it stopped (exit 128 + the signal; :mod:`.stop`)."""
     setup_logging()
+    previous: dict = {}
+    try:
+        previous = stop.install()
+        code = _outcome(main, argv)
+        stop.uninstall(previous)
+    except (stop.Interrupted, KeyboardInterrupt) as e:  # the one stop signal, as main's outcome was reported
+        code = _stopped(e)
+        stop.uninstall(previous)
+    sys.exit(code or 0)
+
+
+def _outcome(main: Callable[[list[str] | None], int], argv: list[str] | None) -> int:
+    """``main``'s exit code, or the one of the error or the signal that ended it (reported)."""
     try:
         C.load(check={"log_level"})  # a bad LOG_LEVEL is reported like any other knob
-        code = main(argv)
+        return main(argv)
     except MathCritiqueError as e:
+        stop.ending()
+        _close_progress_bars()
         log.error("%s", str(e).replace("\n", " "))
-        code = e.exit_code
-    except KeyboardInterrupt:
-        log.error("interrupted; rerun the same command to continue where it stopped")
-        code = 130
-    sys.exit(code or 0)
+        return e.exit_code
+    except (stop.Interrupted, KeyboardInterrupt) as e:
+        return _stopped(e)
+    except BrokenPipeError:  # whoever read our output is gone (a driver killed meanwhile): nothing to say
+        stop.ending()
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as e:
+        if e.errno not in DISK_ERRNOS:
+            raise
+        stop.ending()
+        log.debug("the write that failed:\n%s", traceback.format_exc())
+        _close_progress_bars()
+        log.error("%s", disk_error_line(e))
+        return 1
+
+
+def _stopped(e: BaseException) -> int:
+    """A stop signal ended the command: end what it started, say where it stopped; its exit code.
+    (Only one signal is ever raised in a process, so nothing here is cut short by another.)"""
+    signum = e.signum if isinstance(e, stop.Interrupted) else signal.SIGINT
+    stop.shut_down_children()
+    _close_progress_bars()
+    log.error("%s", stop.message(signum))
+    return 128 + signum

@@ -11,11 +11,14 @@ class                   code  meaning
 ``DataError``           2     an input file or record is unusable (``RecordError``: ``path:line:``)
 ``StepError``           1     a step cannot run or failed (an external tool, a broken output)
 ``SettingsChanged``     2     a finished step is asked to run again with other settings
+``NotEnoughSpace``      2     a step refused before it writes: its disk lacks the room its output needs
 ``RunLocked``           75    another live process holds the experiment's run lock (retry later)
 ``EngineError``         1     a generation engine could not start or answer
 ======================  ====  ==================================================================
 
-Messages are written for the user: one line, naming the file, knob or step and what to do.
+Messages are written for the user: one line, naming the file, knob or step and what to do. A
+write that the disk refuses mid-step (``OSError``: no space left, read-only) is reported the same
+way by :func:`selfimprove.core.cli.run`, exit code 1.
 """
 
 from __future__ import annotations
@@ -55,6 +58,12 @@ class StepError(MathCritiqueError):
 
 class SettingsChanged(StepError):
     """A step recorded with some settings is started again with different ones."""
+
+    exit_code = 2
+
+
+class NotEnoughSpace(StepError):
+    """The disk of a step's output lacks the room it needs (checked before the step writes)."""
 
     exit_code = 2
 

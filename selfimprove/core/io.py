@@ -6,11 +6,17 @@ Every stage reads and writes JSON Lines keyed by a stable ``id``. Two guarantees
   crash never leaves a half-written JSON file behind;
 * an output that grows while a stage runs (:class:`ResumableJsonl`) is appended in flushed,
   fsync'ed chunks; on restart a torn last line is cut off and the ids already present are
-  skipped, so a rerun continues without duplicates and without losing finished work.
+  skipped, so a rerun continues without duplicates and without losing finished work; a record
+  produced again is skipped with a warning, never written twice.
+
+A stop signal waits until a write is done (:mod:`selfimprove.core.stop`); a write the disk
+refuses (no space left) leaves an output as it was and raises ``OSError`` naming the file, which
+:func:`selfimprove.core.cli.run` reports in one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -19,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from selfimprove.core import stop
 from selfimprove.core.errors import RecordError
 
 __all__ = [
@@ -40,19 +47,32 @@ os.umask(_UMASK)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old or the new file."""
+    """Write ``data`` to ``path`` so that readers see either the old or the new file. A stop
+    signal waits until it is done; a write the disk refuses raises ``OSError`` naming ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with stop.deferred(), _naming(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """An ``OSError`` without a file name (a full disk refusing ``write``/``fsync``) gets ``path``."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        yield
+    except OSError as e:
+        if not e.filename:
+            e.filename = str(path)
         raise
 
 
@@ -162,7 +182,10 @@ class ResumableJsonl:
                 if rid is None:
                     raise RecordError(f"{self.path}:{lineno}: record without '{self.key}'")
                 if rid in self.done:
-                    raise RecordError(f"{self.path}:{lineno}: duplicate id {rid!r}")
+                    raise RecordError(
+                        f"{self.path}:{lineno}: duplicate id {rid!r} (an earlier line has it); delete one of "
+                        "the two lines and rerun"
+                    )
                 self.done.add(rid)
                 self.records.append(rec)
             good_end = nl + 1
@@ -176,21 +199,50 @@ class ResumableJsonl:
             )
 
     def append(self, records: Iterable[dict]) -> None:
-        records = list(records)
-        if not records:
-            return
-        lines = []
+        """Append whole records (fsync'ed). An id the file holds already is not written again: the
+        record there is whole (a torn line was cut when the file was opened), so it is kept and
+        the new one is skipped, with a warning naming the file. After a stop signal nothing is
+        appended (:mod:`selfimprove.core.stop`); a signal during the write waits until it is done.
+        A write the disk refuses leaves the file as it was and raises ``OSError`` naming it."""
+        stop.check()
+        new: list[dict] = []
+        again: list[str] = []
+        ids: set[str] = set()
         for rec in records:
             rid = rec[self.key]
-            if rid in self.done:
-                raise ValueError(f"{self.path}: id {rid!r} written twice")
-            self.done.add(rid)
-            lines.append(json.dumps(rec, ensure_ascii=False) + "\n")
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write("".join(lines))
-            f.flush()
-            os.fsync(f.fileno())
-        self.records.extend(records)
+            if rid in self.done or rid in ids:
+                again.append(rid)
+                continue
+            ids.add(rid)
+            new.append(rec)
+        if again:
+            log.warning(
+                "%s: %d record(s) already written were produced again (first: %r); kept the ones in the file",
+                self.path,
+                len(again),
+                again[0],
+            )
+        if not new:
+            return
+        data = "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in new).encode("utf-8")
+        with stop.deferred(), _naming(self.path):
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+            try:
+                start = os.lseek(fd, 0, os.SEEK_END)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    os.fsync(fd)
+                except OSError:
+                    with contextlib.suppress(OSError):  # whole records only: drop the part written
+                        os.ftruncate(fd, start)
+                    raise
+            finally:
+                os.close(fd)
+            self.done.update(ids)
+            self.records.extend(new)
+            stop.note_output(self.path, len(self.done))
 
 
 def chunks(items: list, size: int) -> Iterator[list]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from selfimprove.core import fingerprint as fp
-from selfimprove.core import runlock
+from selfimprove.core import runlock, stop
 from selfimprove.core.errors import ManifestError, SettingsChanged
 from selfimprove.core.io import atomic_write_json
 from selfimprove.core.layout import MANIFEST, RunLayout
@@ -206,6 +206,7 @@ class Step:
     def __enter__(self) -> Step:
         self._refuse_other_settings(self._entry())
         self._t0 = time.time()
+        stop.note_step(self.name)
         if self.run_dir is not None:
             runlock.check_free(self.run_dir)
             with _locked(self.run_dir) as data:
@@ -228,12 +229,20 @@ class Step:
         files = {}
         if exc_type is None:
             files = {"inputs": self._fingerprints(self.inputs), "outputs": self._fingerprints(self.outputs)}
-        with _locked(self.run_dir) as data:
-            entry = data["steps"].setdefault(self.name, {})
-            entry.update(seconds=seconds, counts=self.counts, finished=_now(), **files)
-            entry["status"] = "done" if exc_type is None else "failed"
-            if exc_type is not None:
-                entry["error"] = f"{exc_type.__name__}: {exc}"
+        stopped = exc_type is not None and issubclass(exc_type, (stop.Interrupted, KeyboardInterrupt))
+        try:
+            with stop.deferred(), _locked(self.run_dir) as data:
+                entry = data["steps"].setdefault(self.name, {})
+                entry.update(seconds=seconds, counts=self.counts, finished=_now(), **files)
+                entry["status"] = "done" if exc_type is None else "stopped" if stopped else "failed"
+                if exc_type is not None:
+                    entry["error"] = f"{exc_type.__name__}: {exc}"
+        except (OSError, ManifestError) as e:
+            if exc_type is None:
+                raise
+            # the step failed already (a full disk, say): that error is the one to report; the
+            # manifest keeps "running", which a rerun treats like "failed"
+            log.debug("[%s] could not record the failure in %s: %s", self.name, MANIFEST, e)
         if exc_type is None:
             summary = ", ".join(f"{k}={v}" for k, v in self.counts.items())
             log.info("[%s] done in %.1fs: %s", self.name, seconds, summary)

@@ -10,6 +10,16 @@ removes it.
 
 The owner exports ``MATHCRITIQUE_RUN_LOCK=<token>``; every process started under it (the stages,
 the evaluation driver called at the end of a run) inherits the token and is let through.
+
+A driver's pid alone does not tell whether its run still writes: a driver killed by SIGKILL
+leaves its stage running. So the driver also holds an exclusive ``flock`` on
+``runs/<EXP>/.run.lock.held`` through a file descriptor that every process it starts inherits
+(:func:`held_path`; ``selfimprove/driver-begin.sh`` opens it after :func:`acquire`). The kernel
+keeps that lock while any of them keeps the descriptor open and drops it when the last one ends,
+however it ends. A lock whose driver is gone is therefore taken over only when no process of its
+run still holds the file; otherwise the next driver (and a stage started by hand) is refused,
+naming the processes that still run. The file itself is never removed (a removed lock file could
+be locked twice).
 """
 
 from __future__ import annotations
@@ -80,6 +90,57 @@ def read_holder(path: Path) -> dict | None:
     return data if isinstance(data, dict) else {"pid": -1, "host": socket.gethostname()}
 
 
+def held_path(run_dir: str | os.PathLike) -> Path:
+    """The file every process of a running driver holds open with an exclusive ``flock``."""
+    lock = RunLayout(run_dir).run_lock
+    return lock.with_name(lock.name + ".held")
+
+
+def held_by_others(run_dir: str | os.PathLike) -> bool:
+    """True when some process holds the ``flock`` of :func:`held_path` (a driver, or a stage it
+    started that outlived it)."""
+    path = held_path(run_dir)
+    if not path.exists():
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # drops the test lock, if taken
+    return False
+
+
+def holders(path: Path) -> list[int]:
+    """The processes that have ``path`` open (Linux ``/proc``; empty elsewhere or when unreadable)."""
+    try:
+        target = os.stat(path)
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return []
+    found = []
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                st = os.stat(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino):
+                found.append(pid)
+                break
+    return sorted(found)
+
+
 def _describe(holder: dict) -> str:
     return f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('started', '?')}"
 
@@ -93,7 +154,9 @@ def acquire(run_dir: str | os.PathLike, pid: int | None = None, env: dict | None
     try:
         return _acquire(path, pid, env)
     except OSError as e:  # the folder cannot be created or written (checked up front; this is the race)
-        raise UsageError(f"cannot take the run lock {path}: {e.strerror or e}; check RUNS_DIR") from None
+        raise UsageError(
+            f"cannot take the run lock {path}: {e.strerror or e}; check RUNS_DIR (errno {e.errno})"
+        ) from None
 
 
 def _acquire(path: Path, pid: int, env: dict) -> tuple[str, bool]:
@@ -104,6 +167,9 @@ def _acquire(path: Path, pid: int, env: dict) -> tuple[str, bool]:
                 return str(holder["token"]), False
             if not is_stale(holder):
                 raise RunLocked(_refusal(path, holder))
+        if held_by_others(path.parent):
+            raise RunLocked(_orphans_refusal(path, holder))
+        if holder is not None:
             log.warning("%s: taking over a stale run lock (%s is gone)", path, _describe(holder))
         me = {
             "pid": pid,
@@ -135,13 +201,26 @@ def check_free(run_dir: str | os.PathLike, env: dict | None = None) -> None:
     env = dict(os.environ) if env is None else env
     path = RunLayout(run_dir).run_lock
     holder = read_holder(path)
-    if holder is None or is_stale(holder):
+    if holder is not None and holder.get("token") and holder.get("token") == env.get(TOKEN_ENV):
         return
-    if holder.get("token") and holder.get("token") == env.get(TOKEN_ENV):
+    if holder is None or is_stale(holder):
+        if held_by_others(path.parent):
+            raise RunLocked(_orphans_refusal(path, holder))
         return
     if holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname():
         return
     raise RunLocked(_refusal(path, holder))
+
+
+def _orphans_refusal(path: Path, holder: dict | None) -> str:
+    held = held_path(path.parent)
+    pids = " ".join(map(str, holders(held)))
+    which = f"pid {pids}" if pids else f"fuser -v {held} lists it"
+    driver = f"its driver ({_describe(holder)}) is gone, but " if holder else ""
+    return (
+        f"experiment {path.parent.name} is still running: {driver}what it started still runs ({which}) and "
+        f"writes its files; wait for it to end or stop it (kill {pids or '...'}), then rerun the same command"
+    )
 
 
 def _refusal(path: Path, holder: dict) -> str:

@@ -12,7 +12,8 @@ Engines register here when they have processes to pause; every engine calls :fun
 before it generates, which pauses all other registered engines and resumes the caller.
 ``SELFIMPROVE_SUSPEND_IDLE=0`` turns pausing off (engines then stay running side by side).
 Paused processes are resumed at exit, on SIGTERM and when their engine closes, so they can
-shut down. Once an engine is registered, SIGTERM (when nothing else handles it) resumes them and
+shut down. Stages handle SIGTERM themselves (:mod:`selfimprove.core.stop`), which resumes them at
+once; elsewhere, once an engine is registered, SIGTERM (when nothing else handles it) resumes them and
 ends the process by ``SystemExit(143)`` instead of at once: ``with`` blocks and exit handlers then
 close the engines, whose vLLM processes would otherwise outlive this one (and keep using CPU).
 POSIX only; elsewhere nothing is paused.
@@ -26,6 +27,8 @@ import signal
 import threading
 import weakref
 from typing import Any
+
+from selfimprove.core import stop
 
 ENV = "SELFIMPROVE_SUSPEND_IDLE"
 _TRACKERS = ("resource_tracker", "semaphore_tracker", "forkserver")
@@ -91,6 +94,7 @@ def install_exit_handlers() -> None:
         return
     _handlers_installed = True
     atexit.register(resume_all)
+    stop.at_stop(resume_all)  # a stage stopping on a signal resumes them at once (selfimprove/core/stop.py)
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
 
         def on_term(signum, frame):

@@ -8,6 +8,7 @@ import atexit
 from typing import Any
 
 from selfimprove.core import config as C
+from selfimprove.core import stop
 from selfimprove.core.errors import UsageError
 from selfimprove.generation.engines.base import Engine, EngineSettings, check_model_path
 from selfimprove.generation.engines.hf import HFEngine
@@ -159,7 +160,9 @@ def make_engine(
         seed=seed,
         mode=mode,
     )
-    return ENGINE_CLASSES[name].from_settings(settings)
+    engine_ = ENGINE_CLASSES[name].from_settings(settings)
+    stop.reinstall()  # a library may have taken SIGTERM or SIGINT (Ray's init does): a stage stops cleanly
+    return engine_
 
 
 _ENGINE_CACHE: dict[tuple, Engine] = {}
