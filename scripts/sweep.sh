@@ -23,6 +23,9 @@
 #   TRAIN_REUSE_DIR   fine-tunings shared between cells when their arguments, data and base model
 #                     are the same, e.g. every cell's iteration 0 (default: RUNS_DIR/<sweep>/shared_training;
 #                     empty = every cell trains its own)
+#   PLAN              1: print what every cell would do (steps, prompts, token budgets, training, GPU-hours;
+#                     PLAN_GPUS, PLAN_TOKENS_PER_S, PLAN_TRAIN_TOKENS_PER_S as for the drivers), write
+#                     RUNS_DIR/<sweep>/plan.json and stop before any cell runs
 #   any driver knob   replaces the preset's line for it (the cells' grid values still apply)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,6 +37,8 @@ if [ -f "${preset}" ]; then preset="$(cd "$(dirname "${preset}")" && pwd)/$(base
 cd "${ROOT}"   # relative paths in presets and knobs are relative to the checkout
 DRIVER_DIR="${SWEEP_DRIVER_DIR:-${ROOT}/selfimprove}"
 py() { "${PYTHON}" -m "selfimprove.$@"; }
+# PLAN=1: print every cell's plan, write RUNS_DIR/<sweep>/plan.json (selfimprove/stages/plan.py), run nothing
+if [ "${PLAN:-0}" != 0 ]; then exec "${PYTHON}" -m selfimprove.plan --sweep "${preset}"; fi
 
 plan="$(py sweep plan "${preset}" --owner-pid $$)"
 eval "${plan}"   # SWEEP_DIR=..., cells=(...)

@@ -26,6 +26,10 @@
 #   LOG_LEVEL                  message level: DEBUG, INFO, WARNING, ERROR
 #   PYTHON                     interpreter with the inference stack
 #   DATA_DIR                   folder of local datasets and feedback files
+#   PLAN                       1: print what the run would do (steps, prompts, token budgets, training, GPU-hours), write runs/$EXP_NUM/plan.json, stop
+#   PLAN_GPUS                  GPUs per node the plan assumes (0: the GPUs visible here, or 8 when none is)
+#   PLAN_TOKENS_PER_S          generated tokens per second per GPU behind the plan's GPU-hour estimate
+#   PLAN_TRAIN_TOKENS_PER_S    trained tokens per second per GPU behind the plan's GPU-hour estimate
 #   temperature                sampling temperature of the actor (greedy answers use 0)
 #   top_p                      nucleus sampling of the actor
 #   max_tokens                 new tokens per solution
@@ -49,6 +53,7 @@
 #   KEEP_CHECKPOINTS           keep full training checkpoints next to each model (a killed training resumes from them)
 #   TRAIN_REUSE_DIR            reuse a finished fine-tuning with the same arguments, data and base model (sweeps: shared)
 #   ZERO_STAGE                 DeepSpeed ZeRO stage of the gpu profile: 2 or 3
+#   GLOBAL_BATCH               sequences per optimizer step on all GPUs: accumulation = GLOBAL_BATCH / (per-device batch x GPUs x nodes); 0: off
 #   critic_dataset_name        questions the critique data is built from (dataset specs)
 #   critic_test_dataset_name   held-out questions of the critic evaluation (default: critic_dataset_name)
 #   critic_train_limit         training questions (empty = all)

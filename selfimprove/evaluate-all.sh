@@ -22,6 +22,10 @@
 #   LOG_LEVEL                 message level: DEBUG, INFO, WARNING, ERROR
 #   PYTHON                    interpreter with the inference stack (default: .venv/bin/python)
 #   DATA_DIR                  folder of local datasets (default: data/)
+#   PLAN                      1: print what the run would do (steps, prompts, token budgets, training, GPU-hours), write runs/$EXP_NUM/plan.json, stop
+#   PLAN_GPUS                 GPUs per node the plan assumes (0: the GPUs visible here, or 8 when none is)
+#   PLAN_TOKENS_PER_S         generated tokens per second per GPU behind the plan's GPU-hour estimate
+#   PLAN_TRAIN_TOKENS_PER_S   trained tokens per second per GPU behind the plan's GPU-hour estimate
 #   test_dataset_name         evaluation datasets (space-separated specs; default: dataset_name, else synthetic)
 #   test_limit                test questions per dataset (empty = all)
 #   sample_num                N: samples per question for Pass@K / MV@K (response pool)
@@ -44,6 +48,7 @@
 #   GPU_MEMORY_UTILIZATION    GPU memory share per vLLM engine (the actor and the critic share the GPUs)
 #   CHUNK_SIZE                items generated between two checkpoint appends
 #   GRADER                    answer grader
+#   VOTING                    majority vote: equivalence or exact (identical answer strings, as released); the other reported beside
 #   EVAL_ITERS                or exactly these iterations (space-separated), e.g. "1"
 #   EVAL_BASE                 also evaluate the untrained base model
 #   ACTOR_MODELS              or evaluate these model folders instead of a run's actors

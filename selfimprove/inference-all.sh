@@ -22,6 +22,10 @@
 #   LOG_LEVEL                 message level: DEBUG, INFO, WARNING, ERROR
 #   PYTHON                    interpreter with the inference stack (default: .venv/bin/python)
 #   DATA_DIR                  folder of local datasets and feedback files (default: data/)
+#   PLAN                      1: print what the run would do (steps, prompts, token budgets, training, GPU-hours), write runs/$EXP_NUM/plan.json, stop
+#   PLAN_GPUS                 GPUs per node the plan assumes (0: the GPUs visible here, or 8 when none is)
+#   PLAN_TOKENS_PER_S         generated tokens per second per GPU behind the plan's GPU-hour estimate
+#   PLAN_TRAIN_TOKENS_PER_S   trained tokens per second per GPU behind the plan's GPU-hour estimate
 #   dataset_name              training datasets (space-separated): synthetic gsm8k math math500 file:...
 #   test_dataset_name         evaluation datasets (default: dataset_name)
 #   train_limit               training questions per dataset (empty = all)
@@ -55,6 +59,7 @@
 #   KEEP_CHECKPOINTS          keep full training checkpoints next to each model (resumable training)
 #   TRAIN_REUSE_DIR           reuse a finished fine-tuning with the same arguments, data and base model (sweeps: shared)
 #   ZERO_STAGE                DeepSpeed ZeRO stage of the gpu profile: 2 or 3
+#   GLOBAL_BATCH              sequences per optimizer step on all GPUs: accumulation = GLOBAL_BATCH / (per-device batch x GPUs x nodes); 0: off
 #   USE_CRITIC                critique + refine the wrong samples, train on kept refinements
 #   USE_ORIGINAL              keep the iteration-0 reference data in every iteration
 #   USE_PREVIOUS              train on the sampled data of all iterations so far
@@ -101,7 +106,7 @@ done
 
 if [ "${EVALUATE}" -eq 1 ]; then
   # the evaluation sees this run's models, data and engine settings (exported above); its own knobs keep their defaults
-  bash "${ROOT}/selfimprove/evaluate-all.sh"
+  stage bash "${ROOT}/selfimprove/evaluate-all.sh"
 fi
 py summary "${RUN}"
 if [ "${EVALUATE}" -eq 1 ]; then echo "report: $(py layout "${RUN}" report)"; fi

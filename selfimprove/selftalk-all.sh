@@ -8,7 +8,8 @@
 #   refinements    the SFT model refines them, guided by the critiques             -> selftalk/03_refinements.jsonl
 #   self-talk      step-level critique of each answer, rewrite of the first wrong step until accepted,
 #                  regeneration from it, smoothing, final verification            -> selftalk/chains.jsonl, selftalk_sft.json
-#   self-correct   question -> answer -> self-critique (-> corrected answer)       -> selftalk/selfcorrect_sft.json
+#   self-correct   question -> answer -> self-critique (-> corrected answer), with the SFT data (reference
+#                  solutions) unless SELFCORRECT_SFT_DATA=0                        -> selftalk/selfcorrect_sft.json
 #   train          the base model on each file                                     -> selftalk/{selftalk,selfcorrect}_model
 #                  (a file without any example leaves not_trained.json there, and its row says "not trained")
 #   evaluate       three rows on the same test set: self-talk (own final answer), self-correction
@@ -27,6 +28,10 @@
 #   LOG_LEVEL                  message level: DEBUG, INFO, WARNING, ERROR
 #   PYTHON                     interpreter with the inference stack
 #   DATA_DIR                   folder of local datasets and feedback files
+#   PLAN                       1: print what the run would do (steps, prompts, token budgets, training, GPU-hours), write runs/$EXP_NUM/plan.json, stop
+#   PLAN_GPUS                  GPUs per node the plan assumes (0: the GPUs visible here, or 8 when none is)
+#   PLAN_TOKENS_PER_S          generated tokens per second per GPU behind the plan's GPU-hour estimate
+#   PLAN_TRAIN_TOKENS_PER_S    trained tokens per second per GPU behind the plan's GPU-hour estimate
 #   dataset_name               training datasets (space-separated): synthetic gsm8k math math500 file:...
 #   test_dataset_name          evaluation datasets (default: dataset_name)
 #   train_limit                training questions per dataset (empty = all)
@@ -52,11 +57,13 @@
 #   GPU_MEMORY_UTILIZATION     GPU memory share per vLLM engine (evaluate: 0.45, actor and critic share the GPUs)
 #   CHUNK_SIZE                 items generated between two checkpoint appends
 #   GRADER                     answer grader: default, mathcritique (seed-faithful), math-verify
+#   VOTING                     majority vote: equivalence or exact (identical answer strings, as released); the other reported beside
 #   PROFILE                    training profile: cpu or gpu (default: gpu if nvidia-smi sees one)
 #   TRAIN_ARGS                 extra LLaMA-Factory arguments, e.g. "max_steps=20 learning_rate=1e-5"
 #   KEEP_CHECKPOINTS           keep full training checkpoints next to each model (a killed training resumes from them)
 #   TRAIN_REUSE_DIR            reuse a finished fine-tuning with the same arguments, data and base model (sweeps: shared)
 #   ZERO_STAGE                 DeepSpeed ZeRO stage of the gpu profile: 2 or 3
+#   GLOBAL_BATCH               sequences per optimizer step on all GPUs: accumulation = GLOBAL_BATCH / (per-device batch x GPUs x nodes); 0: off
 #   MAX_STEPS                  most steps of a solution: critic-all.sh leaves longer paths out; selftalk-all.sh gives up a chain without a final answer
 #   eval_sample_num            N: pool per test question (Pass@K, MV@K, K = 1, 2, 4, ..., N)
 #   selftalk_max_tokens        new tokens per self-talk answer at test time
@@ -67,6 +74,7 @@
 #   SMOOTHER                   template (deterministic) or llm (smoother_model_name rewrites the chain)
 #   smoother_model_name        model of the llm smoother (default: critic_model_name)
 #   SFT_MODEL                  an SFT model to use instead of training one (e.g. runs/demo/iter_0/actor)
+#   SELFCORRECT_SFT_DATA       1: the self-correction model also trains on the SFT data (reference solutions), as in the paper
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # check every knob, lock runs/$EXP_NUM against a second driver, record the whole configuration;
@@ -120,7 +128,7 @@ py selftalk_build --questions "${TRAIN}" --samples "${files[samples]}" --out "${
   --critic-max-tokens "${critic_max_tokens}" "${gen[@]}" --run-dir "${RUN}" --step "${steps[chains]}"
 py selftalk_trajectories --questions "${TRAIN}" --samples "${files[samples]}" --critiques "${files[critiques]}" \
   --refinements "${files[refinements]}" --out "${files[selfcorrect_sft]}" --format "${sft_format}" \
-  --base-model "${model_name}" --run-dir "${RUN}" --step "${steps[selfcorrect_sft]}"
+  --sft-data "${SELFCORRECT_SFT_DATA}" --base-model "${model_name}" --run-dir "${RUN}" --step "${steps[selfcorrect_sft]}"
 
 echo "== training the one-player models (from ${model_name})"
 py train --role critic --run-dir "${RUN}" --dataset-file "${files[selftalk_sft]}" --out-dir "${files[selftalk_model]}" \

@@ -659,7 +659,7 @@ def test_vllm_engine_on_cpu_runs_in_process(fake_vllm, monkeypatch):
     ]
     ((texts, sp),) = llm.calls
     assert sp.seed is None  # engine-wide seed on CPU
-    assert sp.stop == ["Human:", "Assistant:", "</s>"]  # the base format's own stops
+    assert sp.stop == ["<|end_of_text|>", "</s>", "Human", "Assistant"]  # the released base-model stops
     assert engine.generate([], SamplingParams()) == []
     assert engine.context_length == 4096 and engine.count_prompt_tokens is not None
     engine.close()
@@ -688,7 +688,7 @@ def test_vllm_engine_caps_max_tokens_per_prompt_in_one_batch(fake_vllm, monkeypa
     assert [c[0].text for c in out] == [f"Human: q{i}\n\nAssistant:>0" for i in range(3)]
     ((texts, sps),) = llm.calls  # one batch, one sampling-parameter set per prompt
     assert len(texts) == 3 and [sp.max_tokens for sp in sps] == [64, 10, 64]
-    assert all(sp.stop == ["Human:", "Assistant:", "</s>"] for sp in sps)
+    assert all(sp.stop == ["<|end_of_text|>", "</s>", "Human", "Assistant"] for sp in sps)
     engine.generate_capped(prompts[:2], SamplingParams(max_tokens=64), [12, 12])  # one limit: one plain call
     assert llm.calls[1][1].max_tokens == 12
     with pytest.raises(ValueError, match="2 max_tokens for 3 prompts"):

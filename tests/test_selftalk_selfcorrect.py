@@ -191,3 +191,40 @@ def test_trajectory_stage_writes_examples_and_an_empty_file_when_nothing_is_usab
     assert "no usable self-correction trajectory" in caplog.text and "skipped_not_critiqued" in caplog.text
     steps = json.loads((tmp_path / "r2" / "manifest.json").read_text())["steps"]
     assert steps["selftalk/05_selfcorrect_data"]["counts"]["examples"] == 0
+
+
+def test_self_correction_data_holds_the_sft_data_too_unless_switched_off(tmp_path, monkeypatch):
+    import json
+
+    from selfimprove.stages import selftalk_trajectories
+
+    monkeypatch.delenv("SELFCORRECT_SFT_DATA", raising=False)
+    monkeypatch.delenv("PRESET", raising=False)
+    refs = {"farm/0": "3 * 5 = 15 eggs.\n#### 15", "farm/1": "9 - 4 = 5 pears.\n#### 5"}
+    questions = [{**q, "reference": refs[q["id"]]} for q in QS.values()]
+    (tmp_path / "q.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
+    (tmp_path / "s.jsonl").write_text(
+        json.dumps({"id": "farm/0/s0", "qid": "farm/0", "response": RIGHT, "correct": True}) + "\n"
+    )
+    (tmp_path / "c.jsonl").write_text(
+        json.dumps({"id": "farm/0/s0/c0", "sample_id": "farm/0/s0", "critique": SAYS_RIGHT, "verdict": "correct"})
+        + "\n"
+    )
+    args = ["--questions", str(tmp_path / "q.jsonl"), "--samples", str(tmp_path / "s.jsonl")]
+    args += ["--critiques", str(tmp_path / "c.jsonl")]
+
+    def written(out: str, *extra: str) -> list[list[dict]]:
+        assert selftalk_trajectories.main([*args, "--out", str(tmp_path / out), *extra]) == 0
+        return [d["conversations"] for d in json.loads((tmp_path / out).read_text())]
+
+    # default: every question's reference solution (what the SFT model trains on), then the trajectories
+    data = written("with.json", "--run-dir", str(tmp_path / "run"))
+    assert [len(c) for c in data] == [2, 2, 2, 4]
+    assert data[0][1] == {"from": "gpt", "value": f"{SOLUTION_PREFIX}3 * 5 = 15 eggs.\nThe answer is 15."}
+    assert data[1][1]["value"].endswith("9 - 4 = 5 pears.\nThe answer is 5.")
+    counts = json.loads((tmp_path / "run" / "manifest.json").read_text())["steps"]["selftalk/05_selfcorrect_data"]
+    assert counts["counts"]["sft_examples"] == 2 and counts["counts"]["examples"] == 4
+    # off (option or knob): the trajectories only
+    assert [len(c) for c in written("without.json", "--sft-data", "0")] == [2, 4]
+    monkeypatch.setenv("SELFCORRECT_SFT_DATA", "0")
+    assert [len(c) for c in written("knob.json")] == [2, 4]

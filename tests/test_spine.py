@@ -82,7 +82,10 @@ def test_base_format_reproduces_the_released_layout():
     assert fmt.render(solve_prompt("Q?", "math")).endswith(
         "'The answer is $\\boxed{[your answer]}$.'\n\nAssistant:Let's break it down step by step:\n\n"
     )
-    assert "Human:" in fmt.stop
+    # the released sampler's stop strings, and the model's own EOS where it is another one
+    assert fmt.stop == ("<|end_of_text|>", "</s>", "Human", "Assistant")
+    own = PromptFormat("base", eos_token="<|im_end|>").stop
+    assert own == ("<|end_of_text|>", "</s>", "Human", "Assistant", "<|im_end|>")
 
 
 def test_parse_critique_verdicts_and_format_violations():
@@ -311,9 +314,10 @@ def test_export_formats_for_llamafactory():
     # the sampler's prompt, minus the reply prefix the sampler puts on the assistant's side
     sent = PromptFormat("base", eos_token="<|end_of_text|>").render(refine_prompt("Q?", "wrong", "crit", "gsm8k"))
     assert sent == alp["instruction"] + SOLUTION_PREFIX
-    assert alp["output"] == "right\n<|end_of_text|>"
+    # the target is the reply, then the EOS (no newline between them), as the released template ends it
+    assert alp["output"] == "right<|end_of_text|>"
     single = sft_filter.to_alpaca(sft_filter.conversation("Q? fmt", "sol"), "</s>")
-    assert single == {"instruction": "Human: Q? fmt\n\nAssistant:", "input": "", "output": "sol\n</s>"}
+    assert single == {"instruction": "Human: Q? fmt\n\nAssistant:", "input": "", "output": "sol</s>"}
 
 
 def test_alpaca_feedback_file_is_parsed_into_turns(tmp_path):

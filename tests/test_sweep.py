@@ -195,7 +195,7 @@ def test_driver_scripts_declare_their_own_knobs(tmp_path):
         ("fig6", "tiny", 4, {"inference", "evaluate"}),
         ("table3", "paper", 4, {"inference", "evaluate", "selftalk"}),
         ("table3", "tiny", 4, {"inference", "evaluate", "selftalk"}),
-        ("table2", "paper", 4, {"evaluate", "critic"}),
+        ("table2", "paper", 4, {"inference", "evaluate", "critic"}),
         ("table2", "tiny", 2, {"evaluate", "critic"}),
         ("figE", "paper", 8, {"evaluate"}),
         ("figE", "tiny", 2, {"evaluate"}),
@@ -219,6 +219,29 @@ def test_fig6_is_vanilla_and_critique_over_n_with_three_iterations(tmp_path):
     assert seen == {(u, n) for u in "01" for n in ("1", "3", "5", "10")}
     assert {c.knobs["inference"]["ITER_NUM"] for c in cs} == {"3"}
     assert {c.knobs["inference"]["PRESET"] for c in cs} == {"selfimprove/presets/llama3-8b.env"}
+
+
+def test_table2_critiques_the_greedy_answer_of_the_llama3_sft_actor(tmp_path):
+    cs = grid.expand(grid.read_sweep(C.preset_path("table2"), "paper"), tmp_path, {})
+    for c in cs:
+        # the Llama-3-8B preset's iteration 0 (SFT) is trained in the cell, then its actor evaluated
+        assert c.drivers[-2:] == ("inference", "evaluate")
+        inf, ev = c.knobs["inference"], c.knobs["evaluate"]
+        assert inf["PRESET"] == ev["PRESET"] == "selfimprove/presets/llama3-8b.env"
+        assert inf["ITER_NUM"] == ev["ITER_NUM"] == "0" and inf["EVALUATE"] == "0"
+        assert "ACTOR_MODELS" not in ev and "model_name" not in ev  # the cell's iter_0/actor
+        # one greedy answer per question, critiqued and refined once
+        assert (ev["sample_num"], ev["test_temperature"], ev["TEST_KNOW_ANSWER"]) == ("1", "0", "0")
+    trained = next(c for c in cs if c.name.endswith("critic-trained"))
+    assert trained.drivers == ("critic", "inference", "evaluate")
+    assert trained.knobs["critic"]["PRESET"] == "selfimprove/presets/critic-llama3-8b.env"
+    assert trained.knobs["evaluate"]["critic_model_name"] == str(tmp_path / trained.name / "critic" / "model")
+    preset = C.read_preset(C.preset_path("llama3-8b"))
+    assert {k: preset[k][0] for k in ("GRADER", "VOTING", "MAX_MODEL_LEN")} == {
+        "GRADER": "mathcritique",
+        "VOTING": "exact",
+        "MAX_MODEL_LEN": "8192",
+    }
 
 
 RECIPE = {  # the tiny learning curve's data and evaluation, the same in every cell

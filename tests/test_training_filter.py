@@ -116,7 +116,7 @@ def test_alpaca_export_takes_the_eos_of_the_model_to_be_trained(run_dir):
     assert call(run_dir, "--format", "alpaca", "--base-model", str(MODEL)) == 0
     rec = json.loads((run_dir / "iter_0" / "sft.json").read_text())[0]
     assert rec["instruction"].startswith("Human: A pen costs") and rec["instruction"].endswith("\n\nAssistant:")
-    assert rec["output"].endswith("The answer is 24.\n<|im_end|>")
+    assert rec["output"].endswith("The answer is 24.<|im_end|>")  # the reply, then the EOS
 
 
 def test_filter_step_is_redone_when_its_output_is_gone(run_dir, caplog):

@@ -197,7 +197,7 @@ def test_checkpoints_only_on_request_and_a_killed_run_resumes(tmp_path, cli):
 def test_alpaca_files_train_with_the_empty_template_and_the_models_eos(tmp_path, cli, caplog):
     eos = json.loads((MODEL / "tokenizer_config.json").read_text())["eos_token"]
     data = tmp_path / "a.json"
-    rec = {"instruction": "Human: q\n\nAssistant:", "input": "", "output": f"sol\n{eos}"}
+    rec = {"instruction": "Human: q\n\nAssistant:", "input": "", "output": f"sol{eos}"}
     data.write_text(json.dumps([rec]))
     argv = ["--role", "critic", "--base-model", str(MODEL), "--format", "alpaca", "--run-dir", str(tmp_path)]
     argv += ["--dataset-file", str(data), "--out-dir", str(tmp_path / "m"), "--default-system", "ignored"]
@@ -332,3 +332,40 @@ def test_cpu_profile_trains_in_bf16_only_where_the_cpu_has_it(tmp_path, monkeypa
         assert forced["bf16"] is False
         gpu = launcher.training_args("gpu", "m", "llama3", tmp_path, "d", tmp_path / "o")
         assert gpu["bf16"] is True and "use_cpu" not in gpu
+
+
+def test_global_batch_sets_the_accumulation_from_the_world_size(tmp_path, cli, monkeypatch, caplog):
+    data = tmp_path / "c.json"
+    data.write_text(json.dumps(sharegpt()))
+    argv = CRITIC[:-1] + ["gpu", "--run-dir", str(tmp_path), "--dataset-file", str(data)]
+    monkeypatch.delenv("NPROC_PER_NODE", raising=False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")
+    monkeypatch.setenv("GLOBAL_BATCH", "64")  # the knob, as a driver exports it
+    assert exit_code(argv + ["--out-dir", str(tmp_path / "m3"), "--step", "three"]) == 2
+    assert "GLOBAL_BATCH=64 is not a multiple of per-device batch 4 x world size 3 (= 12)" in caplog.text
+    assert calls(cli) == [] and "three" not in read_manifest(tmp_path)["steps"]  # refused before anything ran
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    assert exit_code(argv + ["--out-dir", str(tmp_path / "m2"), "--step", "two"]) == 0
+    assert calls(cli)[-1]["args"]["gradient_accumulation_steps"] == 8  # 64 / (4 per device x 2 GPUs)
+    assert "GLOBAL_BATCH 64 = per-device batch 4 x gradient accumulation 8 x world size 2" in caplog.text
+    counts = read_manifest(tmp_path)["steps"]["two"]["counts"]
+    assert (counts["global_batch"], counts["world_size"], counts["gradient_accumulation_steps"]) == (64, 2, 8)
+    monkeypatch.setenv("NPROC_PER_NODE", "1")  # one process per node, as LLaMA-Factory reads it
+    assert exit_code(argv + ["--out-dir", str(tmp_path / "m1"), "--step", "one", "--global-batch", "32"]) == 0
+    assert calls(cli)[-1]["args"]["gradient_accumulation_steps"] == 8  # 32 / (4 x 1)
+    monkeypatch.delenv("GLOBAL_BATCH")
+    monkeypatch.delenv("NPROC_PER_NODE")
+    assert exit_code(argv + ["--out-dir", str(tmp_path / "m0"), "--step", "off"]) == 0
+    assert calls(cli)[-1]["args"]["gradient_accumulation_steps"] == 8  # 0: the profile's value, as before
+    assert "global_batch" not in read_manifest(tmp_path)["steps"]["off"]["counts"]
+    out = [
+        "--out-dir",
+        str(tmp_path / "mx"),
+        "--step",
+        "x",
+        "--global-batch",
+        "64",
+        "--set",
+        "gradient_accumulation_steps=2",
+    ]
+    assert exit_code(argv + out) == 2 and "which the training arguments also set (2)" in caplog.text

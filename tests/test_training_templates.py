@@ -112,7 +112,7 @@ def check_same_text(rows: list[dict], fmt: PromptFormat, tokenizer, end: str) ->
 
 def test_base_layout_trains_on_the_prompt_the_sampler_sends(rendered, tokenizer):
     fmt = PromptFormat("base", tokenizer)
-    check_same_text(rendered["alpaca"], fmt, tokenizer, f"\n{tokenizer.eos_token}")
+    check_same_text(rendered["alpaca"], fmt, tokenizer, tokenizer.eos_token)  # the reply, then EOS
     # the refinement prompt carries the earlier turn with its EOS, as sampling renders it
     assert f"\n{tokenizer.eos_token}\nHuman: I have made" in rendered["alpaca"][2]["prompt"]
 

@@ -71,8 +71,14 @@ from selfimprove.core.layout import RunLayout, check_experiment_name
 ROOT = Path(__file__).resolve().parents[2]
 _BOTH, _I, _E, _S = SELFIMPROVE, ONLY_INFERENCE, ONLY_EVALUATE, ONLY_SELFTALK
 _ALL, _TRAINING = ALL, frozenset({INFERENCE, CRITIC, SELFTALK})  # _TRAINING: the drivers that fine-tune
+_VOTE = frozenset({EVALUATE, SELFTALK})  # the drivers that vote (evaluate-all.sh also runs after inference-all.sh)
 GRADERS = ("default", "mathcritique", "math-verify")
+VOTINGS = ("equivalence", "exact")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _positive(v: float) -> str | None:
+    return None if v > 0 else "must be > 0"
 
 
 # ---------------------------------------------------------------------- the knob table
@@ -115,6 +121,39 @@ class RunKnobs:
     )
     data_dir: str = knob(
         "DATA_DIR", str(ROOT / "data"), "folder of local datasets and feedback files", export=_ALL, scopes=_ALL
+    )
+    # plan (PLAN=1: selfimprove/stages/plan.py; nothing runs)
+    plan: bool = knob(
+        "PLAN",
+        False,
+        "1: print what the run would do (steps, models, prompts, token budgets, training, GPU-hours), write "
+        "runs/$EXP_NUM/plan.json and stop before any stage (set it in the environment)",
+        parse=as_flag,
+        scopes=_ALL,
+    )
+    plan_gpus: int = knob(
+        "PLAN_GPUS",
+        0,
+        "GPUs per node the plan assumes (0: the GPUs visible here, or 8 when none is)",
+        parse=as_int,
+        check=at_least(0, MAX_PER_ITEM, "GPUs"),
+        scopes=_ALL,
+    )
+    plan_tokens_per_s: float = knob(
+        "PLAN_TOKENS_PER_S",
+        2000.0,
+        "generated tokens per second per GPU behind the plan's GPU-hour estimate",
+        parse=as_float,
+        check=_positive,
+        scopes=_ALL,
+    )
+    plan_train_tokens_per_s: float = knob(
+        "PLAN_TRAIN_TOKENS_PER_S",
+        2500.0,
+        "trained tokens per second per GPU behind the plan's GPU-hour estimate",
+        parse=as_float,
+        check=_positive,
+        scopes=_ALL,
     )
     # data
     dataset_name: str = knob(
@@ -360,6 +399,15 @@ class RunKnobs:
         export=_ALL,
         scopes=_ALL,
     )
+    voting: str = knob(
+        "VOTING",
+        "equivalence",
+        "majority vote: equivalence (answers the grader finds equal) or exact (identical answer strings, as "
+        "released); the other is reported beside",
+        check=one_of(*VOTINGS),
+        export=_VOTE,
+        scopes=_VOTE,
+    )
     # training
     profile: str = knob(
         "PROFILE",
@@ -401,6 +449,16 @@ class RunKnobs:
         "DeepSpeed ZeRO stage of the gpu profile: 2 or 3",
         parse=as_int,
         check=one_of(2, 3),
+        scopes=_TRAINING,
+        export=_TRAINING,
+    )
+    global_batch: int = knob(
+        "GLOBAL_BATCH",
+        0,
+        "sequences per optimizer step on all GPUs together: gradient accumulation = GLOBAL_BATCH / "
+        "(per-device batch x GPUs x nodes), refused unless it divides (0: the profile's accumulation as is)",
+        parse=as_int,
+        check=at_least(0, MAX_ITEMS, "sequences"),
         scopes=_TRAINING,
         export=_TRAINING,
     )

@@ -87,3 +87,11 @@ class SelftalkKnobs:
     sft_model: str = knob(
         "SFT_MODEL", "", "an SFT model to use instead of training one (e.g. runs/demo/iter_0/actor)", scopes=_S
     )
+    selfcorrect_sft_data: bool = knob(
+        "SELFCORRECT_SFT_DATA",
+        True,
+        "1: the self-correction model also trains on the SFT data (reference solutions), as in the paper; "
+        "0: on its trajectories only",
+        parse=as_flag,
+        scopes=_S,
+    )

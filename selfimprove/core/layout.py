@@ -3,7 +3,7 @@
 ::
 
     runs/<EXP>/
-      manifest.json  accuracy.json  .run.lock
+      manifest.json  accuracy.json  plan.json (PLAN=1)  .run.lock  .run.lock.held
       data/train.jsonl  data/test.jsonl                         step data/<split>
       iter_0/sft.json                                           step iter_0/sft
       iter_k/01_samples.jsonl                                   step iter_k/01_samples
@@ -174,6 +174,11 @@ class RunLayout:
         return self.root / "accuracy.json"
 
     @property
+    def plan(self) -> Path:
+        """What the run would do (``PLAN=1``, :mod:`selfimprove.stages.plan`)."""
+        return self.root / "plan.json"
+
+    @property
     def data_dir(self) -> Path:
         return self.root / "data"
 
@@ -322,7 +327,7 @@ class RunLayout:
 
 # ---------------------------------------------------------------------- the shell query
 
-_RUN_PATHS = ("root", "manifest", "accuracy", "data_dir", "eval_root", "report", "critic_root", "run_lock")
+_RUN_PATHS = ("root", "manifest", "accuracy", "plan", "data_dir", "eval_root", "report", "critic_root", "run_lock")
 
 
 def main(argv: list[str] | None = None) -> int:

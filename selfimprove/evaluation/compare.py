@@ -41,6 +41,7 @@ from selfimprove.evaluation.estimators import (
     bootstrap_mean,
     bootstrap_ratio,
     default_vote_fn,
+    exact_vote,
     memoised_vote,
 )
 from selfimprove.evaluation.exploration import analyse_run, has_training_records
@@ -168,8 +169,12 @@ def compare_runs(
     seed: int = 0,
 ) -> dict:
     """Everything ``comparison.json`` holds (see the module docstring and ``docs/evaluation.md``)."""
-    vote = memoised_vote(vote_fn if vote_fn is not None else default_vote_fn())
-    runs = [load_run(p, vote) for p in run_dirs]
+    # each evaluation's votes are recomputed by its own rule (its results' config "voting"), unless
+    # vote_fn is given for all of them
+    rules: dict[str, VoteFn] = {"equivalence": default_vote_fn(), "exact": exact_vote}
+    votes = {rule: memoised_vote(vote_fn if vote_fn is not None else fn) for rule, fn in rules.items()}
+    vote = votes["equivalence"]
+    runs = [load_run(p, votes) for p in run_dirs]
     reference = reference if reference is not None else load_reference()
     out: dict[str, Any] = {
         "comparison_version": COMPARISON_VERSION,

@@ -18,7 +18,14 @@ from typing import Any
 from selfimprove.core.errors import DataError
 from selfimprove.core.io import read_jsonl
 from selfimprove.core.layout import EVAL_FILES, ITER_FILES, RunLayout
-from selfimprove.evaluation.estimators import VoteFn, mv_at_k, parallel_final_answers, pass_at_k
+from selfimprove.evaluation.estimators import (
+    VoteFn,
+    memoised_vote,
+    mv_at_k,
+    parallel_final_answers,
+    pass_at_k,
+    vote_fn_for,
+)
 from selfimprove.evaluation.exploration import has_training_records, iteration_dirs
 from selfimprove.evaluation.joins import QuestionData, prepare
 from selfimprove.evaluation.schema import SchemaError, validate_results
@@ -161,7 +168,18 @@ def _method_of_model(actor: str, base_model: str | None) -> str:
     return UNTRAINED
 
 
-def load_run(path: str | os.PathLike, vote_fn: VoteFn) -> Run:
+def voting_of(results: Mapping) -> str:
+    """The vote an evaluation used: the rule its configuration names (``voting``; default equivalence)."""
+    return str((results.get("config") or {}).get("voting") or "equivalence")
+
+
+def load_run(path: str | os.PathLike, vote_fn: VoteFn | Mapping[str, VoteFn] | None = None) -> Run:
+    """A run's evaluations with their per-question values. Each evaluation's votes are counted by
+    its own rule (:func:`voting_of`): ``vote_fn`` is one vote for every rule, or a vote per rule
+    (``{"equivalence": ..., "exact": ...}``), or ``None`` for :func:`vote_fn_for` of the rule."""
+    votes: dict[str, VoteFn] = {}
+    if isinstance(vote_fn, Mapping):
+        votes.update(vote_fn)
     run_dir = Path(path)
     found = sorted(RunLayout(run_dir).eval_root.glob(f"*/{EVAL_FILES['results']}"))
     if not found:
@@ -174,7 +192,10 @@ def load_run(path: str | os.PathLike, vote_fn: VoteFn) -> Run:
         except SchemaError as e:
             raise DataError(f"{res_path}: not a valid MathCritique results file: {e}") from None
         label = res_path.parent.name
-        values = load_values(run_dir, res_path.parent, results, vote_fn)
+        rule = voting_of(results)
+        if rule not in votes:
+            votes[rule] = vote_fn if callable(vote_fn) else memoised_vote(vote_fn_for(rule))
+        values = load_values(run_dir, res_path.parent, results, votes[rule])
         evaluated.append(Evaluated(label, _order(label, i), results, values))
     evaluated.sort(key=lambda e: e.order)
     model = manifest_model(run_dir)

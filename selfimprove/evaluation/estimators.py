@@ -56,6 +56,47 @@ def default_vote_fn() -> VoteFn:
     return vote
 
 
+@dataclass(frozen=True)
+class ExactVote:
+    """A :class:`Vote` over identical answer strings (see :func:`exact_vote`)."""
+
+    answer: str | None
+    size: int
+    classes: list[list[int]]
+
+
+def exact_vote(answers: Sequence[str | None], dataset_type: str) -> Vote:
+    """Majority over identical answer strings, the released ``Counter(answers).most_common(1)``.
+
+    Answers are grouped only when their strings are the same (no equivalence check), classes
+    in order of first appearance; the largest wins and a tie goes to the class seen first, as
+    ``most_common`` returns it. ``None`` answers never vote. ``dataset_type`` is not used (the
+    signature is :data:`VoteFn`'s)."""
+    groups: dict[str, list[int]] = {}
+    for i, a in enumerate(answers):
+        if a is not None:
+            groups.setdefault(str(a), []).append(i)
+    if not groups:
+        return ExactVote(None, 0, [])
+    classes = list(groups.values())
+    best = max(classes, key=len)  # the first of the largest, as Counter.most_common(1)
+    return ExactVote(str(answers[best[0]]), len(best), classes)
+
+
+#: The majority-vote rules (knob ``VOTING``): answers grouped by the grader's equivalence, or by
+#: identical strings as the released code counts them.
+VOTINGS: tuple[str, ...] = ("equivalence", "exact")
+
+
+def vote_fn_for(voting: str | None) -> VoteFn:
+    """The vote function of a rule of :data:`VOTINGS` (``None``: ``equivalence``)."""
+    if voting in (None, "equivalence"):
+        return default_vote_fn()
+    if voting == "exact":
+        return exact_vote
+    raise ValueError(f"voting must be one of {', '.join(VOTINGS)}, not {voting!r}")
+
+
 def memoised_vote(vote_fn: VoteFn) -> VoteFn:
     """Wrap ``vote_fn`` so that each distinct ``(answers, dataset_type)`` is voted once.
 

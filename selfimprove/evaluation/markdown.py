@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from selfimprove.evaluation.scoring import HEADLINE
 from selfimprove.evaluation.views import at, cell, computed_modes, level_rows, mode_name, sequential_vote
 
 
@@ -225,6 +226,33 @@ def sequential_section(seq: Mapping | None) -> list[str]:
     return out + table(["metric"] + [f"r={r}" for r in rounds], rows)
 
 
+def scoring_section(name: str, results: Mapping) -> list[str]:
+    """The headline numbers of one dataset under each grader and vote (``results["scoring"]``):
+    the primary scoring first, the project's grader and vote beside it; nothing without one."""
+    columns = (results.get("scoring") or {}).get("columns") or []
+    if not columns:
+        return []
+    n_pool = results["N"]
+    rows = []
+    for key, what in HEADLINE.items():
+        cells = [(c["datasets"].get(name) or {}).get(key) for c in columns]
+        if any(x is not None for x in cells):
+            rows.append([what.replace("MV@N", f"MV@{n_pool}")] + [cell(x) for x in cells])
+    if not rows:
+        return []
+    header = ["metric"] + [f"accuracy ({c['name']}{', primary' if c['primary'] else ''})" for c in columns]
+    return [
+        "### Accuracy by grader and voting rule",
+        "",
+        "_How to read: the same generations scored with each answer grader and majority-vote rule; the "
+        "primary column is the scoring of every other number of this report (knobs GRADER and VOTING). "
+        "Released grader: the released answer extraction and comparison (`GRADER=mathcritique`); project "
+        "grader: this project's equivalence grader (`default`); exact-answer voting counts identical answer "
+        "strings, as the released code does; equivalence voting groups answers the grader finds equal._",
+        "",
+    ] + table(header, rows)
+
+
 def compute_matched_section(block: Mapping) -> list[str]:
     """Compute-matched tables: on generation counts, and on completion tokens where known."""
     cm = block.get("compute_matched")
@@ -286,6 +314,7 @@ def dataset_markdown(name: str, ds: Mapping, results: Mapping, plots: Mapping[st
         "Accuracies in %, each with its denominator n (questions, or samples for critic metrics).",
         "",
     ]
+    out += scoring_section(name, results)
     out += block_markdown(ds["overall"], ks, "###", plots)
 
     out += [

@@ -56,18 +56,21 @@ from selfimprove.evaluation.compute_matched import (
 )
 from selfimprove.evaluation.estimators import (
     PARALLEL_MODES,
+    VOTINGS,
     Answer,
     Vote,
     VoteFn,
     budgets,
     critic_filtered_mv_at_k,
     default_vote_fn,
+    exact_vote,
     harmonic_mean,
     majority_vote_correct,
     memoised_vote,
     mv_at_k,
     parallel_final_answers,
     pass_at_k,
+    vote_fn_for,
 )
 from selfimprove.evaluation.joins import HARDEST_LEVEL, LEVEL_BINS, VERDICTS, QuestionData, level_from_accuracy, prepare
 from selfimprove.evaluation.schema import SCHEMA_VERSION, validate_results
@@ -82,6 +85,7 @@ __all__ = [
     "SEQUENTIAL_HEADLINES",
     "UPPER_BOUND_MODES",
     "VERDICTS",
+    "VOTINGS",
     "Answer",
     "QuestionData",
     "SequentialSettings",
@@ -94,6 +98,7 @@ __all__ = [
     "critic_filtered_mv_at_k",
     "critic_metrics",
     "default_vote_fn",
+    "exact_vote",
     "harmonic_mean",
     "level_from_accuracy",
     "main",
@@ -110,6 +115,7 @@ __all__ = [
     "sequential_metrics",
     "token_matched_metrics",
     "unanswered_summary",
+    "vote_fn_for",
     "write_results",
 ]
 
@@ -133,7 +139,8 @@ def compute_results(
     chain's last answer forward; ``config["sequential_mode"]`` (``oracle``, ``all``,
     ``verifier``) says how the chains were grown and ``config["sequential_headline"]``
     (``mv``, or ``final`` for ``--only-final-sequential``) which sequential number leads.
-    ``vote_fn`` defaults to ``selfimprove.grading.api.vote``.
+    ``vote_fn`` defaults to the rule ``config["voting"]`` names (:data:`VOTINGS`: ``equivalence``,
+    ``selfimprove.grading.api.vote``, when absent; ``exact``: identical answer strings).
 
     ``upper_bounds`` lists the stored numbers that use the ground truth (oracle modes);
     ``unanswered`` counts the items whose prompt was longer than the context window
@@ -155,7 +162,7 @@ def compute_results(
         _listed(chains),
     )
     qs, n_pool, n_rounds = prepare(questions, greedy, pool, critiques, refinements, chains, rounds)
-    vote_fn = memoised_vote(vote_fn if vote_fn is not None else default_vote_fn())
+    vote_fn = memoised_vote(vote_fn if vote_fn is not None else vote_fn_for(config.get("voting")))
     ks = budgets(n_pool)
     headline = config.get("sequential_headline", "mv")
     if headline not in SEQUENTIAL_HEADLINES:

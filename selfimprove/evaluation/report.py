@@ -104,6 +104,30 @@ def render(results: Mapping, out_dir: Path, prefix: str = "", label: str | None 
     return lines
 
 
+def _scoring_columns(all_results: Sequence[Mapping]) -> list[tuple[tuple[str, str], str, str]]:
+    """The extra columns of the per-iteration table: greedy under another grader, MV@N under the
+    other vote, as ``((grader, voting), metric, header)``, in the order of the first results."""
+    out: list[tuple[tuple[str, str], str, str]] = []
+    for r in all_results:
+        columns = (r.get("scoring") or {}).get("columns") or []
+        first = next((c for c in columns if c["primary"]), None)
+        for c in columns:
+            if first is None or c["primary"]:
+                continue
+            key = (c["grader"], c["voting"])
+            wanted = [("greedy", f"greedy ({c['name']})")] if c["grader"] != first["grader"] else []
+            wanted += [("mv_at_n", f"MV@N ({c['name']})")] if c["voting"] != first["voting"] else []
+            out += [(key, metric, title) for metric, title in wanted if (key, metric, title) not in out]
+    return out
+
+
+def _scored(results: Mapping, dataset: str, scoring: tuple[str, str], key: str) -> Mapping | None:
+    for c in (results.get("scoring") or {}).get("columns") or []:
+        if (c["grader"], c["voting"]) == scoring:
+            return (c["datasets"].get(dataset) or {}).get(key)
+    return None
+
+
 def detect_run_dir(out_dir: str | os.PathLike) -> Path | None:
     """The run a report folder belongs to (``runs/<EXP>/eval`` -> ``runs/<EXP>``), when that run
     has training records for the exploration analysis."""
@@ -148,6 +172,7 @@ def write_report(
             "iteration's pool size; accuracies in % with a 95 % Wilson interval over the n questions._",
             "",
         ]
+        extra = _scoring_columns(all_results)
         rows = []
         for label, r in zip(labels, all_results):
             for name, ds in r["datasets"].items():
@@ -162,9 +187,14 @@ def write_report(
                         cell_ci(at(ro["mv_at_k"], "k", r["N"])),
                         cell_ci(at(par.get("mv_at_k"), "k", r["N"])),
                     ]
+                    + [cell_ci(_scored(r, name, scoring, key)) for scoring, key, _ in extra]
                 )
         header = ["iteration", "dataset", "greedy", "Pass@1", "MV@N", "MV@N, critique-refine (refine all)"]
-        lines += table(header, rows)
+        if extra:
+            scored = next(r for r in all_results if (r.get("scoring") or {}).get("columns"))
+            primary = next(c["name"] for c in scored["scoring"]["columns"] if c["primary"])
+            lines += [f"_The first four accuracies: {primary} (the primary scoring); the last ones as named._", ""]
+        lines += table(header + [title for _, _, title in extra], rows)
         lines += img(plot_iterations(all_results, out_dir / "iterations.png"), "Accuracy per iteration")
         for i, (label, r) in enumerate(zip(labels, all_results)):
             lines += [f"# Iteration {label}", ""]

@@ -7,7 +7,8 @@ Version history:
   (``mv_rounds_0_to_r``, ``mv_refinements_1_to_r``), sequential Pass@K and headline,
   ``upper_bound`` labels on oracle numbers and the top-level ``upper_bounds`` list,
   ``compute_matched_tokens``, ``available.tokens`` and the top-level ``chains``; later the
-  optional top-level ``unanswered`` (items whose prompt is longer than the context window).
+  optional top-level ``unanswered`` (items whose prompt is longer than the context window) and
+  ``scoring`` (the headline numbers under the project's grader and vote beside the primary ones).
 
 :func:`validate_results` accepts every version up to :data:`SCHEMA_VERSION` (fields added later
 are optional) and raises :class:`SchemaError` naming the JSON path of the first problem, e.g.
@@ -158,8 +159,21 @@ class _ResultsBase(TypedDict):
     datasets: dict[str, DatasetResults]
 
 
+class ScoringColumn(TypedDict):
+    grader: str  # GRADER of this column
+    voting: str  # VOTING of this column: equivalence or exact
+    primary: bool  # the scoring of every other number of the file
+    name: str  # e.g. "released grader, exact-answer voting"
+    datasets: dict[str, dict[str, Num | None]]  # dataset -> greedy, pass_at_1, mv_at_n, ... (scoring.HEADLINE)
+
+
+class Scoring(TypedDict):
+    columns: list[ScoringColumn]
+
+
 class Results(_ResultsBase, total=False):
     unanswered: Unanswered  # added within version 2; absent from older files
+    scoring: Scoring  # added within version 2; only where GRADER or VOTING is not the project's own
 
 
 # ---------------------------------------------------------------------------------------
@@ -369,6 +383,21 @@ RESULTS = obj(
         "upper_bounds": list_of(_str),
         "available": map_of(_bool),
         "unanswered": obj({"count": _int, "questions": list_of(_str), "by_stage": map_of(list_of(_str))}),
+        "scoring": obj(
+            {
+                "columns": list_of(
+                    obj(
+                        {
+                            "grader": _str,
+                            "voting": _str,
+                            "primary": _bool,
+                            "name": _str,
+                            "datasets": map_of(map_of(nullable(NUM))),
+                        }
+                    )
+                )
+            }
+        ),
     },
 )
 

@@ -49,6 +49,10 @@ ANSWER_FORMAT = {
 
 SOLUTION_PREFIX = "Let's break it down step by step:\n\n"
 
+# Where a base model's completion stops, as the released sampler lists them: Llama-3's and Llama-2's
+# EOS, and the next turn's speaker, as a bare word (any "Human" or "Assistant" in the text ends it).
+BASE_STOPS: tuple[str, ...] = ("<|end_of_text|>", "</s>", "Human", "Assistant")
+
 # The refinement request after a critique, as the released code words it per prompt format: base
 # models are asked for a new detailed solution, chat models (Llama-3-8B-Instruct) to correct theirs.
 REFINE_INSTRUCTIONS = {
@@ -179,8 +183,12 @@ class PromptFormat:
 
     @property
     def stop(self) -> tuple[str, ...]:
-        """Stop strings: base models otherwise run on into the next "Human:" turn."""
-        return ("Human:", "Assistant:", self.eos_token) if self.kind == "base" else ()
+        """Stop strings: base models otherwise run on into the next turn. The released code's list
+        (:data:`BASE_STOPS`: both EOS spellings and the bare words "Human" and "Assistant"), and the
+        model's own EOS where it is another one."""
+        if self.kind != "base":
+            return ()
+        return BASE_STOPS + ((self.eos_token,) if self.eos_token not in BASE_STOPS else ())
 
     def render(self, prompt: Prompt) -> str:
         if self.kind == "chat":

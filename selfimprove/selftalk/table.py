@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from selfimprove.evaluation.metrics import compute_results
+from selfimprove.evaluation.scoring import compare_scorings
 
 METHODS = ("selftalk", "selfcorrect", "sft_critic")
 LABELS = {
@@ -42,13 +43,16 @@ def row_results(
     first = None
     if pool_first is not None:
         first = compute_results(questions, greedy_first, pool_first, None, None, None, cfg)
+    final = compute_results(questions, greedy, pool, None, None, None, cfg)
     return {
         "schema_version": SCHEMA_VERSION,
         "method": method,
         "label": LABELS[method],
         "config": cfg,
-        "final": compute_results(questions, greedy, pool, None, None, None, cfg),
+        "final": final,
         "first": first,
+        # a grader or vote other than the project's: the final answers scored the project's way too
+        "scoring": compare_scorings(questions, greedy, pool, None, None, None, cfg, final),
     }
 
 
@@ -100,12 +104,26 @@ def comparison(rows: Sequence[Mapping]) -> dict:
             d: {
                 "n_questions": scored[0]["final"]["datasets"][d]["n_questions"],
                 "rows": {
-                    r["method"]: {"final": _summary(r["final"], d), "first": _summary(r["first"], d)} for r in rows
+                    r["method"]: {"final": _summary(r["final"], d), "first": _summary(r["first"], d)}
+                    | ({"scoring": _scoring(r, d)} if r.get("scoring") else {})
+                    for r in rows
                 },
             }
             for d in datasets
         },
     }
+
+
+def _scoring(row: Mapping, dataset: str) -> list[dict] | None:
+    """The row's greedy accuracy, Pass@1 and MV@N under each grader and vote (``None`` without)."""
+    columns = (row.get("scoring") or {}).get("columns")
+    if not columns:
+        return None
+    keep = ("greedy", "pass_at_1", "mv_at_n")
+    return [
+        {"name": c["name"], "primary": c["primary"]} | {k: (c["datasets"].get(dataset) or {}).get(k) for k in keep}
+        for c in columns
+    ]
 
 
 def _question_counts(results: Mapping) -> dict[str, int]:
@@ -120,6 +138,22 @@ def _pct(num: Mapping | None) -> str:
 
 def _at(curve: Sequence[Mapping], k: int) -> Mapping | None:
     return next((p for p in curve if p["k"] == k), None)
+
+
+def _scoring_markdown(table: Mapping, block: Mapping) -> list[str]:
+    """Greedy and MV@N of every row under each grader and vote, where the primary one is not the
+    project's own (``GRADER``, ``VOTING``)."""
+    scored = {m: r["scoring"] for m, r in block["rows"].items() if r.get("scoring")}
+    if not scored:
+        return []
+    names = [c["name"] + (", primary" if c["primary"] else "") for c in next(iter(scored.values()))]
+    header = ["method"] + [f"{what} ({name})" for name in names for what in ("greedy", "MV@N")]
+    out = ["", "Accuracy by grader and voting rule (the same answers scored each way; MV@N over the pool):", ""]
+    out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for m, columns in scored.items():
+        cells = [table["labels"][m]] + [_pct(c[k]) for c in columns for k in ("greedy", "mv_at_n")]
+        out.append("| " + " | ".join(cells) + " |")
+    return out
 
 
 def markdown(table: Mapping) -> str:
@@ -145,6 +179,7 @@ def markdown(table: Mapping) -> str:
             cells = [table["labels"][m], _pct(f["greedy"]), _pct(first["greedy"]) if first else "–"]
             cells += [_pct(_at(f["pass_at_k"], k)) for k in ks] + [_pct(_at(f["mv_at_k"], k)) for k in ks]
             out.append("| " + " | ".join(cells) + " |")
+        out += _scoring_markdown(table, block)
     out += ["", "Models and settings:", ""]
     for m in table["methods"]:
         cfg = table["configs"][m]

@@ -4,6 +4,7 @@
 
     eval "$(python -m selfimprove.config shell inference)"   # resolve + check, print KEY=VALUE lines
     python -m selfimprove.config begin inference --owner-pid $$   # ... and lock runs/<EXP>, record the config
+                                                             # (_run_lock_held=FILE: the driver flocks it)
     python -m selfimprove.config end --run-dir RUN --owner-pid $$  # release the lock
     python -m selfimprove.config show evaluate               # the resolved knobs as JSON
     python -m selfimprove.config knobs inference             # every knob and its meaning
@@ -11,8 +12,9 @@
 Beyond the per-knob checks of :mod:`selfimprove.core.config` (types, ranges, names), ``shell``
 and ``begin`` check what needs the rest of the package: that ``RUNS_DIR/EXP_NUM`` can be created
 and written, model folders or cached hub ids, the dataset specs (registry, files), the feedback
-files (parsed now, not after iteration 0's training), and for the evaluation the actors to
-evaluate (config, tokenizer, weights). The inference driver also checks the evaluation's knobs
+files (parsed now, not after iteration 0's training), for the drivers that fine-tune that
+GLOBAL_BATCH divides over this node's GPUs (when it sees them), and for the evaluation the actors
+to evaluate (config, tokenizer, weights). The inference driver also checks the evaluation's knobs
 when ``EVALUATE=1``. Every problem is one ``error:`` line, exit code 2.
 """
 
@@ -31,6 +33,8 @@ from selfimprove.core import manifest, runlock
 from selfimprove.core.errors import DataError, UsageError
 from selfimprove.core.parsing import ArgumentParser
 from selfimprove.selftalk.annotator import NAME as ANNOTATOR
+from selfimprove.training import distributed
+from selfimprove.training.launcher import PROFILES, global_batch_args, parse_overrides
 from selfimprove.training.weights import check_model_folder, tokenizer_problems
 
 log = logging.getLogger(__name__)
@@ -147,11 +151,38 @@ def _check_selftalk(cfg: C.Config, env: Mapping[str, str]) -> list[str | None]:
     return problems
 
 
+def train_overrides(cfg: C.Config, scope: str) -> dict:
+    """The LLaMA-Factory overrides a driver gives its trainings: TRAIN_ARGS (critic-all.sh: CRITIC_TRAIN_ARGS)."""
+    return parse_overrides((cfg.critic_train_args if scope == C.CRITIC else cfg.train_args).split())
+
+
+def global_batch_problem(cfg: C.Config, scope: str, env: Mapping[str, str]) -> str | None:
+    """Why GLOBAL_BATCH cannot be split on this node's GPUs, found before the first stage rather than
+    at the first training; None when it can, or when the GPUs or nodes are not known here (the
+    train stage decides then)."""
+    if scope not in (C.INFERENCE, C.CRITIC, C.SELFTALK) or not cfg.global_batch:
+        return None
+    gpus = distributed.visible_gpus(env) if cfg.profile == "gpu" else None
+    if cfg.profile == "gpu" and not gpus:
+        return None
+    try:
+        topo = distributed.read_topology(env, gpus, resolve=lambda host: None)
+    except distributed.DistributedError:
+        return None  # reported by the train stage, on the node it concerns
+    overrides = train_overrides(cfg, scope)
+    args = {**PROFILES[cfg.profile], **overrides}
+    try:
+        global_batch_args(args, cfg.global_batch, distributed.world_size(topo, gpus, cfg.profile, args), overrides)
+    except UsageError as e:
+        return str(e)
+    return None
+
+
 def resolve(scope: str, env: Mapping[str, str] | None = None, nested: bool = False) -> C.Config:
     """Load and check one driver's configuration completely (raises :class:`UsageError`)."""
     env = os.environ if env is None else env
     cfg = C.load(scope, env=env)
-    unusable = C.check_run_folder(cfg.runs_dir, cfg.layout.root)
+    unusable = C.check_run_folder(cfg.runs_dir, cfg.layout.root) or global_batch_problem(cfg, scope, env)
     if unusable:  # before the lock's mkdir and before any compute
         raise UsageError(unusable)
     if scope in (C.CRITIC, C.SELFTALK):
@@ -258,13 +289,32 @@ def main(argv: list[str] | None = None) -> int:
         print(knob_table(args.driver, args.markdown), end="")
         return 0
     cfg = resolve(args.driver)
+    if cfg.plan and args.cmd != "show":  # the drivers stop for PLAN=1 before this (selfimprove/driver-begin.sh)
+        raise UsageError(
+            f"PLAN=1 ({cfg.sources['plan']}) asks for a plan, not a run; set it in the environment of the driver "
+            f"(PLAN=1 bash selfimprove/{args.driver}-all.sh), which then stops before any stage"
+        )
     if args.cmd == "show":
         print(json.dumps(cfg.as_dict(args.driver), indent=2))
         return 0
     token = None
+    held = ""
     if args.cmd == "begin":
         run_dir = cfg.layout.root
-        token, _ = runlock.acquire(run_dir, args.owner_pid)
-        manifest.record_run(run_dir, args.driver, cfg.as_dict(args.driver))
-    print(shell(cfg, args.driver, token), end="")
+        token, taken = runlock.acquire(run_dir, args.owner_pid)
+        try:
+            manifest.record_run(run_dir, args.driver, cfg.as_dict(args.driver))
+        except OSError as e:  # a full disk, most often: before any compute, so one line and exit 2
+            if taken:
+                runlock.release(run_dir, args.owner_pid)
+            raise UsageError(
+                f"cannot record the run in {e.filename or cfg.layout.manifest}: {e.strerror or e} (errno {e.errno}); "
+                f"check RUNS_DIR={cfg.runs_dir} (free space, permissions)"
+            ) from None
+        if taken:  # the driver holds this file's flock while any process of the run lives
+            held = str(runlock.held_path(run_dir))
+    text = shell(cfg, args.driver, token)
+    if args.cmd == "begin":
+        text += f"_run_lock_held={shlex.quote(held)}\n"
+    print(text, end="")
     return 0

@@ -13,7 +13,9 @@ actor and the critic loaded once, it writes into ``--out-dir``:
                             ``chain_<mode>_round<r>.jsonl`` beside it
 ``chains_<mode>.jsonl``     the same for K > 1 chains (``--sequential-chains``), one from each of
                             the first K pool samples
-``results.json``            every number with its configuration
+``results.json``            every number with its configuration; where the grader (``GRADER``)
+                            or the vote (``VOTING``) is not the project's own, also the headline
+                            numbers scored the project's way beside them (``scoring``)
 ==========================  ================================================================
 
 With ``--run-dir RUN --label L`` the questions are the run's ``data/test.jsonl`` and the folder is
@@ -73,6 +75,13 @@ def main(argv=None) -> int:
         help="report only the final round's answer as the sequential headline (with K chains, the majority of "
         "their final answers); no vote over rounds",
     )
+    ap.add_knob(
+        None,
+        "--voting",
+        "voting",
+        choices=C.VOTINGS,
+        help="majority vote over equivalent answers or identical answer strings (the released rule)",
+    )
     ap.add_argument("--critic-temperature", type=float, default=0.0)
     ap.add_knob(None, "--critic-max-tokens", "critic_max_tokens")
     ap.add_argument("--label", default=None, help="name of this actor in reports (and its folder eval/LABEL)")
@@ -117,12 +126,14 @@ def main(argv=None) -> int:
         "sequential_chains": args.sequential_chains,
         "sequential_headline": "final" if args.only_final_sequential else "mv",
         "grader": args.grader,
+        "voting": args.voting,
         "max_tokens": args.max_tokens,
         "seed": args.seed,
     }
     # What defines the generations is pinned; the budget (N, rounds, modes) may grow between
-    # runs, and then only the missing generations are made.
+    # runs, and then only the missing generations are made. The vote only counts answers.
     extendable = (
+        "voting",
         "pool_size",
         "rounds",
         "sequential_mode",
@@ -141,6 +152,7 @@ def main(argv=None) -> int:
         log.info("[%s] already done, skipping; results: %s", step.name, results_path)
         return 0
     from selfimprove.evaluation.metrics import compute_results
+    from selfimprove.evaluation.scoring import compare_scorings
 
     with step:
         actor = shared_engine(**engine_kwargs(args, "actor"))
@@ -207,6 +219,12 @@ def main(argv=None) -> int:
                 )
                 step.count(**sc)
         results = compute_results(questions, greedy, pool, critiques, refinements, chain, config)
+        # a grader or vote other than the project's: the project's numbers beside the primary ones
+        scoring = compare_scorings(
+            questions, greedy, pool, critiques, refinements, chain, config, results, args.grade_workers
+        )
+        if scoring is not None:
+            results["scoring"] = scoring
         atomic_write_json(results_path, results)
         unanswered = results["unanswered"]
         step.count(unanswered=unanswered["count"], unanswered_questions=unanswered["questions"])

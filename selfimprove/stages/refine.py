@@ -1,12 +1,13 @@
 """Stage: the actor refines its solutions guided by the critiques; keep the refinements that work.
 
 For every critique the actor writes ``--n`` new solutions. A refinement is *kept* (becomes SFT
-data) when it is graded correct, passes the shortcut barrier, and its question has fewer than
-``--reserved-new-data`` kept refinements so far (in id order, so the choice does not depend on
-how a run was interrupted). Output: ``{"id": "<critique id>/r<k>", "critique_id", "sample_id",
-"qid", "response", "pred", "correct", "shortcut", "kept"}``. With ``--run-dir`` and ``--iter k``
-the files are the run's ``data/train.jsonl`` and ``iter_k/0{1,2,3}_*.jsonl``, and the step is
-``iter_k/03_refinements``.
+data) when it is graded correct, passes the shortcut barrier, and fewer than
+``--reserved-new-data`` refinements were kept so far for the same critiqued sample (the released
+rule; ``--reserved-scope question`` counts per question instead), in id order, so the choice does
+not depend on how a run was interrupted. Output: ``{"id": "<critique id>/r<k>", "critique_id",
+"sample_id", "qid", "response", "pred", "correct", "grader", "shortcut", "kept", ...}``. With
+``--run-dir`` and ``--iter k`` the files are the run's ``data/train.jsonl`` and
+``iter_k/0{1,2,3}_*.jsonl``, and the step is ``iter_k/03_refinements``.
 """
 
 from __future__ import annotations

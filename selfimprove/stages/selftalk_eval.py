@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from selfimprove.core import config as C
 from selfimprove.core.cli import add_run_args, parser, positive, run
 from selfimprove.core.io import atomic_write_json, read_json, read_jsonl
 from selfimprove.core.knob import SELFTALK
@@ -51,6 +52,7 @@ def main(argv=None) -> int:
     ap.add_knob(None, "--max-model-len", "max_model_len")
     ap.add_knob(None, "--gpu-memory-utilization", "gpu_memory_utilization")
     ap.add_knob(None, "--grader", "grader")
+    ap.add_knob(None, "--voting", "voting", choices=C.VOTINGS)
     ap.add_knob(None, "--chunk-size", "chunk_size")
     add_engine_args(ap, "actor")
     add_engine_args(ap, "critic", required=False)
@@ -72,14 +74,16 @@ def main(argv=None) -> int:
         "max_tokens": args.max_tokens,
         "critic_max_tokens": args.critic_max_tokens,
         "grader": args.grader,
+        "voting": args.voting,
         "seed": args.seed,
     }
+    # the vote only counts answers: another VOTING recomputes the row from the same generations
     step = Step(
         args.run_dir,
         args.step or f"{RunLayout.pipeline_step('selftalk', 'eval')}/{args.method}",
-        {"method": args.method, **config},
+        {"method": args.method, **{k: v for k, v in config.items() if k != "voting"}},
     )
-    if step.done and (out_dir / ONEP_ROW).is_file():
+    if step.done and (out_dir / ONEP_ROW).is_file() and _voting(out_dir / ONEP_ROW) == args.voting:
         print(f"[{step.name}] already done, skipping; row: {out_dir / ONEP_ROW}", file=sys.stderr)
         return 0
     greedy_p = SamplingParams(n=1, temperature=0.0, max_tokens=args.max_tokens, seed=args.seed)
@@ -131,6 +135,11 @@ def main(argv=None) -> int:
         step.count(**counts)
     print(f"row: {out_dir / ONEP_ROW}", file=sys.stderr)
     return 0
+
+
+def _voting(row_path: Path) -> str:
+    """The vote a written row counted with (a row that names none: equivalence)."""
+    return str((read_json(row_path).get("config") or {}).get("voting") or "equivalence")
 
 
 if __name__ == "__main__":

@@ -5,10 +5,15 @@ answer -> self-critique -> corrected answer; a right answer whose critique says 
 question -> answer -> self-critique. Each trajectory is cut into one example per target turn
 (the critique, the correction, and the first answer only when it is right). Inputs are the
 ``01_samples`` / ``02_critiques`` (``--which all``) / ``03_refinements`` files of an iteration.
+With ``--sft-data 1`` (knob ``SELFCORRECT_SFT_DATA``, the default) the file also holds the SFT
+model's data, question -> reference solution for every question with a reference, first: the
+paper's self-correction model learns to reason as well as to correct itself, which is why its
+response-only accuracy sits at the SFT model's.
 
 When no sample gives a trajectory (a small run where no answer was right and confirmed, and no
-refinement fixed a wrong one), the file is an empty list and a warning says why; ``train
---if-empty skip`` then records the model as not trained, and its row of the table says so.
+refinement fixed a wrong one), the file holds the reference solutions only, or, with
+``--sft-data 0``, is an empty list; a warning says why. An empty file makes ``train --if-empty
+skip`` record the model as not trained, and its row of the table says so.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.selftalk.selfcorrect import trajectory_examples, turn_examples
 from selfimprove.selftalk.sft import add_sft_args, sft_eos, write_sft
+from selfimprove.training.export import reference_examples
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +39,7 @@ def main(argv=None) -> int:
     ap.add_argument("--critiques", required=True, help="critiques of the samples, right and wrong (JSONL)")
     ap.add_argument("--refinements", default=None, help="graded refinements of the critiqued samples (JSONL)")
     ap.add_argument("--out", required=True, help="fine-tuning file (JSON)")
+    ap.add_knob(None, "--sft-data", "selfcorrect_sft_data", metavar="0|1")
     add_sft_args(ap)
     ap.add_argument("--run-dir", default=None)
     ap.add_argument("--step", default=None)
@@ -44,6 +51,7 @@ def main(argv=None) -> int:
         "refinements": args.refinements,
         "format": args.format,
         **({"eos_token": eos} if args.format == "alpaca" else {}),
+        **({"sft_data": True} if args.sft_data else {}),  # absent when off: earlier runs stay done
     }
     step = Step(args.run_dir, args.step or RunLayout.pipeline_step("selftalk", "selfcorrect_sft"), settings)
     if step.done and Path(args.out).is_file():
@@ -58,11 +66,17 @@ def main(argv=None) -> int:
         )
         trajectories, counts = trajectory_examples(questions, samples, critiques, refinements)
         examples = [e for t in trajectories for e in turn_examples(t)]
+        reasoning = reference_examples(list(questions.values())) if args.sft_data else []
         if not examples:
-            log.warning("%s: no usable self-correction trajectory (%s); the file is empty", args.out, counts)
-        write_sft(args.out, examples, args.format, eos)
-        step.count(**counts, examples=len(examples))
-    print(f"{len(examples)} self-correction examples -> {args.out}")
+            log.warning(
+                "%s: no usable self-correction trajectory (%s); the file holds %s",
+                args.out,
+                counts,
+                f"the {len(reasoning)} reference solutions only" if reasoning else "no example",
+            )
+        write_sft(args.out, reasoning + examples, args.format, eos)
+        step.count(**counts, sft_examples=len(reasoning), examples=len(reasoning) + len(examples))
+    print(f"{len(examples)} self-correction examples + {len(reasoning)} SFT examples -> {args.out}")
     return 0
 
 

@@ -73,6 +73,10 @@ def plan(preset: str, env: dict[str, str]) -> dict:
     sweep = grid.read_sweep(C.preset_path(preset), scale, known, env.get("SWEEP_NAME") or None)
     sweep_dir = Path(env.get("RUNS_DIR") or C.ROOT / "runs") / sweep.name
     cells = grid.expand(sweep, sweep_dir.resolve(), env)
+    if any("PLAN" in knobs for c in cells for knobs in c.knobs.values()):
+        raise UsageError(
+            f"{sweep.preset}: PLAN is set in the environment (PLAN=1 bash scripts/sweep.sh PRESET), not here"
+        )
     for d in sorted({d for c in cells for d in c.drivers}):
         if not grid.driver_script(d, drivers_at).is_file():
             raise UsageError(f"{sweep.preset}: driver {grid.driver_script(d, drivers_at)} not found")

@@ -17,8 +17,11 @@ Profiles (``--profile``):
 
 * ``gpu`` — the paper's settings: full fine-tuning, lr 5e-6, cosine, 1 epoch, per-device batch 4
   x gradient accumulation 8, cutoff 4096, bf16, DeepSpeed ZeRO-2 (``--zero-stage 3`` or knob
-  ``ZERO_STAGE=3`` for ZeRO-3). LLaMA-Factory launches torchrun over the visible GPUs; for several
-  nodes set NNODES, NODE_RANK, MASTER_ADDR and MASTER_PORT on every node (see docs/training.md).
+  ``ZERO_STAGE=3`` for ZeRO-3). ``--global-batch N`` (knob ``GLOBAL_BATCH``; the paper presets: 256,
+  the released 4 x 8 on 8 GPUs) sets the accumulation to N / (per-device batch x GPUs x nodes), so
+  the batch per optimizer step stays N on any number of GPUs; a remainder is refused.
+  LLaMA-Factory launches torchrun over the visible GPUs; for several nodes set NNODES,
+  NODE_RANK, MASTER_ADDR and MASTER_PORT on every node (see docs/training.md).
 * ``cpu`` — the same recipe without DeepSpeed, for a small number of steps: bf16 autocast where the
   CPU computes bf16 natively (AVX512-BF16 or AMX-BF16 in /proc/cpuinfo), fp32 elsewhere.
 
@@ -71,6 +74,7 @@ def build_parser():
     )
     ap.add_knob(g, "--profile", "profile")
     ap.add_knob(g, "--zero-stage", "zero_stage")
+    ap.add_knob(g, "--global-batch", "global_batch", metavar="N")
     ap.add_knob(g, "--keep-checkpoints", "keep_checkpoints", metavar="0|1")
     ap.add_knob(g, "--reuse-dir", "train_reuse_dir", metavar="DIR")
     g.add_argument("--save-steps", type=int, default=None, help="checkpoint every N steps (implies checkpoints)")
@@ -132,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         keep_checkpoints=keep,
         save_steps=args.save_steps,
         zero_stage=args.zero_stage,
+        global_batch=args.global_batch,
         yaml_path=yaml_path,
         log_path=log_path,
         cli=args.llamafactory_cli,

@@ -124,6 +124,22 @@ def launch_env(topo: Topology, profile: str) -> dict[str, str]:
     return {}
 
 
+def world_size(topo: Topology, gpus: int | None, profile: str, args: Mapping[str, object]) -> int | None:
+    """Training processes, as LLaMA-Factory launches them: ``ray_num_workers`` (default 1) with
+    ``USE_RAY=1``; else, under torchrun (the gpu profile, several nodes, or ``FORCE_TORCHRUN=1``),
+    ``NPROC_PER_NODE`` (default: the ``gpus`` this node sees) x ``NNODES``; else one process.
+    None when torchrun's processes per node are unknown (no GPU count)."""
+    if topo.use_ray:
+        return int(str(args.get("ray_num_workers", 1)))
+    if profile == "gpu":
+        per_node = topo.nproc_per_node or gpus
+    elif topo.multinode or topo.force_torchrun:
+        per_node = topo.nproc_per_node or 1
+    else:
+        return 1
+    return per_node * topo.nnodes if per_node else None
+
+
 def visible_gpus(env: Mapping[str, str]) -> int | None:
     """GPUs this node can use: ``CUDA_VISIBLE_DEVICES`` when set, else ``nvidia-smi -L``; None if unknown."""
     cvd = env.get("CUDA_VISIBLE_DEVICES")

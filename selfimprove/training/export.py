@@ -4,8 +4,9 @@ Training must see exactly the text sampling sends. ``sharegpt`` conversations ar
 LLaMA-Factory's chat template for the model (it matches the tokenizer's own chat template when the
 driver passes the model's default system prompt). ``alpaca`` records hold the base layout already
 rendered by :func:`selfimprove.generation.prompts.render_base`: the instruction is the very prompt
-the sampler sends (``Human: {q}\\n\\nAssistant:``), the output is the reply followed by ``\\n`` and
-the model's EOS, and the trainer uses LLaMA-Factory's ``empty`` template, which adds nothing.
+the sampler sends (``Human: {q}\\n\\nAssistant:``), the output is the reply followed directly by the
+model's EOS (as the released code's template ends a target), and the trainer uses LLaMA-Factory's
+``empty`` template, which adds nothing.
 """
 
 from __future__ import annotations
@@ -127,12 +128,14 @@ def to_sharegpt(conv: list[dict]) -> dict:
 
 def to_alpaca(conv: list[dict], eos_token: str) -> dict:
     """Base-model layout, fully rendered: the instruction is what the sampler sends for the
-    conversation so far (``render_base(history) + "Assistant:"``), the output the reply, ``\\n`` and
-    the EOS (as an assistant turn ends in that layout). Train with the ``empty`` template."""
+    conversation so far (``render_base(history) + "Assistant:"``), the output the reply followed
+    directly by the EOS, as the released code's template ends every target (the earlier turns of
+    the instruction keep their ``\\n`` before the EOS, as sampling renders them). Train with the
+    ``empty`` template."""
     return {
         "instruction": render_base(conv[:-1], eos_token) + "Assistant:",
         "input": "",
-        "output": f"{conv[-1]['content']}\n{eos_token}",
+        "output": f"{conv[-1]['content']}{eos_token}",
     }
 
 

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from selfimprove.core.errors import DataError, StepError, UsageError
 from selfimprove.core.io import atomic_write_json, read_json
@@ -26,7 +27,9 @@ __all__ = [
     "check_model_folder",
     "checkpoint_args",
     "dataset_entry",
+    "describe_batch",
     "find_cli",
+    "global_batch_args",
     "latest_checkpoint",
     "parse_overrides",
     "register_dataset",
@@ -157,6 +160,46 @@ def training_args(
         args["deepspeed"] = str(DEEPSPEED[zero_stage])
     args.update(overrides or {})
     return {k: v for k, v in args.items() if v is not None}
+
+
+def global_batch_args(
+    args: Mapping[str, Any], global_batch: int, world: int | None, overrides: Mapping[str, Any] | None = None
+) -> tuple[dict, dict]:
+    """``args`` with ``gradient_accumulation_steps = global_batch / (per_device_train_batch_size x world)``,
+    and the record of that computation. A :class:`UsageError` (one line) when the accumulation is
+    also set by hand (``overrides``), the world size is unknown, or the division leaves a remainder."""
+    per_device = int(args.get("per_device_train_batch_size", 1))
+    if overrides and "gradient_accumulation_steps" in overrides:
+        raise UsageError(
+            f"GLOBAL_BATCH={global_batch} computes gradient_accumulation_steps, which the training arguments also "
+            f"set ({overrides['gradient_accumulation_steps']}); drop one of the two"
+        )
+    if not world:
+        raise UsageError(
+            f"GLOBAL_BATCH={global_batch} needs the number of training processes, and this node's GPUs are unknown; "
+            "set CUDA_VISIBLE_DEVICES or NPROC_PER_NODE"
+        )
+    per_step = per_device * world
+    if global_batch % per_step:
+        raise UsageError(
+            f"GLOBAL_BATCH={global_batch} is not a multiple of per-device batch {per_device} x world size {world} "
+            f"(= {per_step}); choose a multiple of {per_step}, or another per_device_train_batch_size or GPU count"
+        )
+    record = {
+        "global_batch": global_batch,
+        "per_device_train_batch_size": per_device,
+        "world_size": world,
+        "gradient_accumulation_steps": global_batch // per_step,
+    }
+    return {**args, "gradient_accumulation_steps": record["gradient_accumulation_steps"]}, record
+
+
+def describe_batch(record: Mapping[str, int]) -> str:
+    """``GLOBAL_BATCH 256 = per-device batch 4 x gradient accumulation 8 x world size 8``."""
+    return (
+        f"GLOBAL_BATCH {record['global_batch']} = per-device batch {record['per_device_train_batch_size']} x "
+        f"gradient accumulation {record['gradient_accumulation_steps']} x world size {record['world_size']}"
+    )
 
 
 def dataset_entry(file_name: str, fmt: str) -> dict:

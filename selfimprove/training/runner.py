@@ -7,7 +7,9 @@ Used by both roles of ``python -m selfimprove.train`` (the actor of an iteration
 * the file is registered in ``dataset_info.json`` beside it (other entries kept) and every
   training argument is written to a YAML file;
 * LLaMA-Factory trains into ``OUT.partial``; only a finished run whose folder passes
-  :func:`~selfimprove.training.weights.check_model_folder` is renamed to ``OUT``;
+  :func:`~selfimprove.training.weights.check_model_folder` is renamed to ``OUT``; a disk whose free
+  space is less than the base model folder's size is refused before the trainer starts
+  (:func:`check_space`: one line, exit code 2);
 * the step is recorded in the run manifest with the data file and the model folder fingerprinted.
   A step recorded as done is skipped only if the data file is unchanged and ``OUT`` still passes
   the check; otherwise it is trained again, saying what differs;
@@ -15,6 +17,9 @@ Used by both roles of ``python -m selfimprove.train`` (the actor of an iteration
   off (the default) only the final model is kept;
 * with several nodes (``NNODES`` > 1) every node runs the same command: each checks the settings
   and waits for the other nodes' markers; node 0 records the step and publishes the model;
+* with a global batch (``global_batch``, knob ``GLOBAL_BATCH``) the gradient accumulation is
+  computed from the world size (GPUs x nodes), refused unless it divides, logged, and recorded
+  in the step's counts;
 * with a reuse folder (``reuse_dir``, knob ``TRAIN_REUSE_DIR``; single node) a training whose
   arguments, data bytes and base model match one filed there takes that model instead of training
   again, and every finished training is filed (:mod:`selfimprove.training.reuse`).
@@ -29,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from selfimprove.core.errors import DataError, UsageError
+from selfimprove.core.errors import DataError, NotEnoughSpace, UsageError
 from selfimprove.core.io import atomic_write_text, read_json
 from selfimprove.core.manifest import Step
 from selfimprove.training import distributed
@@ -38,7 +43,9 @@ from selfimprove.training.launcher import (
     BASE_TEMPLATE,
     TrainingError,
     check_model_folder,
+    describe_batch,
     find_cli,
+    global_batch_args,
     latest_checkpoint,
     register_dataset,
     remove_checkpoints,
@@ -69,6 +76,7 @@ class TrainJob:
     keep_checkpoints: bool = False
     save_steps: int | None = None
     zero_stage: int = 2
+    global_batch: int = 0  # > 0: gradient accumulation = global_batch / (per-device batch x world size)
     yaml_path: Path | None = None
     log_path: Path | None = None
     cli: str | None = None
@@ -118,7 +126,7 @@ def resolve_template(job: TrainJob, records: list[dict]) -> tuple[str, str | Non
         )
     eos = model_eos_token(job.base_model)
     if eos is not None:
-        bad = [i for i, r in enumerate(records) if not r["output"].endswith("\n" + eos)]
+        bad = [i for i, r in enumerate(records) if not r["output"].endswith(eos)]
         if bad:
             raise DataError(
                 f"{job.data_file}: {len(bad)} of {len(records)} alpaca outputs do not end with the model's EOS "
@@ -156,7 +164,13 @@ def run_job(job: TrainJob, env: Mapping[str, str] | None = None) -> Path | None:
         save_steps=job.save_steps,
         zero_stage=job.zero_stage,
     )
+    batch: dict = {}
+    if job.global_batch:  # refused here, before anything is written, when it does not divide
+        world = distributed.world_size(topo, gpus, job.profile, targs)
+        targs, batch = global_batch_args(targs, job.global_batch, world, job.overrides)
+        _say(job, describe_batch(batch))
     step = Step(job.run_dir, job.step, targs, inputs=[job.data_file], outputs=[job.out_dir])
+    step.count(**batch)  # the computation, in the step's manifest entry
     if step.done:
         problems = step.verify() + check_model_folder(job.out_dir)
         if not problems:
@@ -186,6 +200,8 @@ def run_job(job: TrainJob, env: Mapping[str, str] | None = None) -> Path | None:
             _say(job, f"resuming from {resumed}")
     elif topo.is_main and job.partial.exists():
         shutil.rmtree(job.partial)  # a killed run without checkpoints: nothing to resume from
+    if topo.is_main:
+        check_space(job, env)
     register_dataset(job.data_file.parent, job.dataset, job.data_file.name, job.fmt)
     atomic_write_text(yaml_path, to_yaml(run_args))
     launch = trainer_env(env, distributed.launch_env(topo, job.profile))
@@ -213,6 +229,47 @@ def run_job(job: TrainJob, env: Mapping[str, str] | None = None) -> Path | None:
     if reuse is not None and reuse.store(key, job.out_dir, source=str(job.out_dir), step=job.step, train_args=targs):
         _say(job, f"filed for reuse in {reuse.entry_dir(key)}")
     return job.out_dir
+
+
+def model_folder(name: str, env: Mapping[str, str]) -> Path | None:
+    """The local folder of a model: the folder itself, or a hub id's newest snapshot in the
+    Hugging Face cache; None when it is not here."""
+    if Path(name).is_dir():
+        return Path(name)
+    home = Path(env.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    cache = Path(env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or home / "hub")
+    snaps = cache / f"models--{name.replace('/', '--')}" / "snapshots"
+    found = sorted(snaps.iterdir(), key=lambda p: p.stat().st_mtime) if snaps.is_dir() else []
+    return found[-1] if found else None
+
+
+def folder_bytes(folder: Path) -> int:
+    """The bytes of every file under ``folder`` (links followed: a hub snapshot links its blobs)."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def check_space(job: TrainJob, env: Mapping[str, str]) -> None:
+    """Refuse to start a training whose model copy cannot fit: the free space where ``OUT.partial``
+    is written must hold at least the base model folder's size (checkpoints need more)."""
+    base = model_folder(job.base_model, env)
+    if base is None:
+        return
+    need = folder_bytes(base)
+    where = next(p for p in (job.partial.parent, *job.partial.parent.parents) if p.exists())
+    free = shutil.disk_usage(where).free
+    if free < need:
+        raise NotEnoughSpace(
+            f"{where}: {_size(free)} free, but training {job.step} writes a model copy of about {_size(need)} "
+            f"(the size of {base}); free space on that disk and rerun the same command: it continues where it stopped"
+        )
 
 
 def publish_reused(
