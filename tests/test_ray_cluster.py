@@ -150,7 +150,7 @@ def test_sample_stage_on_a_two_node_cluster_survives_a_killed_replica(tmp_path):
                     replicas.add(int(m.group(1)))
                 if "sampling:" in text and not seen:
                     seen = time.time()
-                busy = seen and time.time() - seen > 3 and not out.exists()  # both replicas on the first chunk
+                busy = seen and time.time() - seen > 1 and not out.exists()  # both replicas on the first chunk
                 if killed is None and len(replicas) == 2 and busy:
                     killed = max(replicas)
                     os.kill(killed, signal.SIGKILL)  # one replica's process dies mid-run
