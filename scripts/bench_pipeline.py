@@ -3,7 +3,7 @@
 
 Both sides use one loaded vLLM engine and identical prompts and sampling parameters (with a
 fixed seed, so they generate the same tokens). "raw" is ``LLM.generate`` on the rendered prompt
-texts; "ours" is :func:`selfimprove.sample.sample_questions` — prompt building, generation in
+texts; "ours" is :func:`selfimprove.generation.tasks.sample_questions` — prompt building, generation in
 checkpointed chunks, grading and the resumable JSONL writes. Rounds alternate raw/ours and the
 median is reported, so background noise hits both sides alike.
 

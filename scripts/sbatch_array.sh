@@ -10,8 +10,8 @@
 #   bash scripts/sbatch_array.sh submit 8 sample --run-dir runs/exp --iter 1 \
 #       --actor-model runs/exp/iter_0/actor --n 10 --temperature 0.7
 #
-# Task i runs `python -m selfimprove.STAGE ARGS --shard i/N`; the merge job runs
-# `python -m selfimprove.STAGE ARGS --merge-shards N` once every task succeeded, and records the
+# Task i runs `python -m selfimprove STAGE ARGS --shard i/N`; the merge job runs
+# `python -m selfimprove STAGE ARGS --merge-shards N` once every task succeeded, and records the
 # step in the run's manifest (the drivers then skip it). A failed or preempted task can simply be
 # resubmitted: a shard continues from the records it wrote. The run folder must be on a
 # filesystem every node shares (docs/scaling.md says what it must provide).
@@ -49,8 +49,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." 2>/dev/null && pwd || pwd)"
 [[ -f "$root/selfimprove/__init__.py" ]] || root="$(pwd)"  # sbatch runs a copy of this script
 py="${PYTHON:-$root/.venv/bin/python}"
 if [[ -n "${MC_MERGE:-}" ]]; then
-  exec "$py" -m "selfimprove.${stage}" "$@" --merge-shards "$MC_MERGE"
+  exec "$py" -m selfimprove "${stage}" "$@" --merge-shards "$MC_MERGE"
 fi
 : "${SLURM_ARRAY_TASK_ID:?not a SLURM array task: submit with 'bash scripts/sbatch_array.sh submit N ...'}"
 count="${SLURM_ARRAY_TASK_COUNT:-$((SLURM_ARRAY_TASK_MAX + 1))}"
-exec "$py" -m "selfimprove.${stage}" "$@" --shard "${SLURM_ARRAY_TASK_ID}/${count}"
+exec "$py" -m selfimprove "${stage}" "$@" --shard "${SLURM_ARRAY_TASK_ID}/${count}"

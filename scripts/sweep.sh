@@ -9,9 +9,9 @@
 # RUNS_DIR/<sweep>/<cell>/; the grid and every cell's knobs and status are in RUNS_DIR/<sweep>/sweep.json.
 # Rerunning the same command continues: a finished cell is skipped, an interrupted one resumes
 # (its drivers skip their finished steps). A failing cell stops the sweep with its exit code.
-# At the end python -m selfimprove.compare reads every evaluated cell and writes report.md,
+# At the end python -m selfimprove compare reads every evaluated cell and writes report.md,
 # comparison.json and plots into RUNS_DIR/<sweep>/; for a sweep whose cells run only the critic
-# driver (selfimprove/presets/critic_curve.env) python -m selfimprove.critic_curve writes the
+# driver (selfimprove/presets/critic_curve.env) python -m selfimprove critic_curve writes the
 # critic's learning curve there instead (report.md, comparison.json, critic_curve.png).
 #
 # ---------------------------------------------------------------------------------- knobs
@@ -36,13 +36,13 @@ preset="$1"
 if [ -f "${preset}" ]; then preset="$(cd "$(dirname "${preset}")" && pwd)/$(basename "${preset}")"; fi
 cd "${ROOT}"   # relative paths in presets and knobs are relative to the checkout
 DRIVER_DIR="${SWEEP_DRIVER_DIR:-${ROOT}/selfimprove}"
-py() { "${PYTHON}" -m "selfimprove.$@"; }
+py() { "${PYTHON}" -m selfimprove "$@"; }
 # PLAN=1: print every cell's plan, write RUNS_DIR/<sweep>/plan.json (selfimprove/stages/plan.py), run nothing
-if [ "${PLAN:-0}" != 0 ]; then exec "${PYTHON}" -m selfimprove.plan --sweep "${preset}"; fi
+if [ "${PLAN:-0}" != 0 ]; then exec "${PYTHON}" -m selfimprove plan --sweep "${preset}"; fi
 
 plan="$(py sweep plan "${preset}" --owner-pid $$)"
 eval "${plan}"   # SWEEP_DIR=..., cells=(...)
-trap '"${PYTHON}" -m selfimprove.sweep end "${SWEEP_DIR}" --owner-pid $$' EXIT
+trap '"${PYTHON}" -m selfimprove sweep end "${SWEEP_DIR}" --owner-pid $$' EXIT
 export TRAIN_REUSE_DIR="${TRAIN_REUSE_DIR-${SWEEP_DIR}/shared_training}"
 echo "sweep ${SWEEP_DIR}: ${#cells[@]} cells"
 

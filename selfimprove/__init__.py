@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 
 
 def _stop_cleanly_from_the_start() -> None:
-    """A stage (``python -m selfimprove.<stage>``) handles SIGTERM, SIGINT and SIGHUP from here on,
+    """A stage (``python -m selfimprove <command>``) handles SIGTERM, SIGINT and SIGHUP from here on,
     before its heavy imports (:mod:`selfimprove.core.stop`); importing the package does not."""
     import sys
 

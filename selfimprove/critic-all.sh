@@ -15,7 +15,7 @@
 # or a KEY=VALUE line of a preset file: PRESET=selfimprove/presets/critic-llama3-8b.env (the environment wins).
 # Defaults are the embedded demo (SmolLM2-135M-Instruct as actor and critic, easy synthetic problems,
 # the programmatic annotator, CPU sizes); they, the checks and the run's file names live in
-# selfimprove/core/ (`python -m selfimprove.config show critic` prints the resolved values).
+# selfimprove/core/ (`python -m selfimprove config show critic` prints the resolved values).
 # Rerunning the same command continues an interrupted run: finished steps are checked and skipped.
 # The trained critic is runs/$EXP_NUM/critic/model/; point critic_model_name of the other drivers at it.
 #

@@ -3,7 +3,7 @@
 # It checks every knob of that driver (selfimprove/core/config.py), takes the run lock of
 # runs/$EXP_NUM, records the whole resolved configuration in the manifest, and defines for the
 # driver: every knob as a shell variable, RUN, the critic and one-player drivers' files[role] and
-# steps[role] (selfimprove/core/layout.py), py STAGE ARGS... (python -m selfimprove.STAGE) and
+# steps[role] (selfimprove/core/layout.py), py COMMAND ARGS... (python -m selfimprove COMMAND) and
 # stage COMMAND... (any other command that is a step of the run, e.g. a nested driver).
 #
 # Stopping. SIGTERM, SIGINT and SIGHUP (and SIGUSR1/SIGUSR2, which `sbatch --signal=B:USR1@300`
@@ -58,7 +58,7 @@ _stop() {  # SIGNAL [SIGNAL FOR THE STAGE]
 }
 _end() {  # release the lock (the EXIT trap); no signal cuts it short
   if [ -n "${_run_lock_fd}" ]; then exec {_run_lock_fd}>&-; fi
-  (trap '' TERM INT HUP; MATHCRITIQUE_STOP_SIGNALS='' exec "${PYTHON}" -m selfimprove.config end --run-dir "${RUN}" --owner-pid $$)
+  (trap '' TERM INT HUP; MATHCRITIQUE_STOP_SIGNALS='' exec "${PYTHON}" -m selfimprove config end --run-dir "${RUN}" --owner-pid $$)
 }
 _stop_signals=""
 for _sig in TERM INT HUP; do  # a signal ignored when the driver started (nohup) stays ignored
@@ -69,8 +69,8 @@ trap '_stop USR1 TERM' USR1
 trap '_stop USR2 TERM' USR2
 # PLAN=1: print what the run would do, write runs/$EXP_NUM/plan.json (selfimprove/stages/plan.py) and
 # stop here: no stage runs, and the run lock is neither taken nor released
-if [ "${PLAN:-0}" != 0 ]; then exec "${PYTHON}" -m selfimprove.plan "$1"; fi
-config="$(trap '' TERM INT HUP; MATHCRITIQUE_STOP_SIGNALS='' exec "${PYTHON}" -m selfimprove.config begin "$1" --owner-pid $$)"
+if [ "${PLAN:-0}" != 0 ]; then exec "${PYTHON}" -m selfimprove plan "$1"; fi
+config="$(trap '' TERM INT HUP; MATHCRITIQUE_STOP_SIGNALS='' exec "${PYTHON}" -m selfimprove config begin "$1" --owner-pid $$)"
 eval "${config}"
 trap _end EXIT
 if [ -n "${_run_lock_held}" ]; then  # empty when a driver of this run called this one (it holds the lock)
@@ -83,7 +83,7 @@ if [ -n "${_stopping}" ]; then _sig="${_stopping}"; _stopping=""; _stop "${_sig}
 export MATHCRITIQUE_STOP_SIGNALS="${_stop_signals}"
 export VLLM_CPU_NUM_OF_RESERVED_CPU="${VLLM_CPU_NUM_OF_RESERVED_CPU:-0}" VLLM_LOGGING_LEVEL="${VLLM_LOGGING_LEVEL:-WARNING}"
 stage() { _run_stage "" "$@"; }  # COMMAND...: a step that is not a stage of the package (a nested driver)
-py() { _run_stage "${_stop_signals} USR1 USR2" "${PYTHON}" -m "selfimprove.$@"; }  # USR1/2: for the driver
+py() { _run_stage "${_stop_signals} USR1 USR2" "${PYTHON}" -m selfimprove "$@"; }  # USR1/2: for the driver
 _run_stage() {  # SIGNALS_IGNORED_UNTIL_HANDLED COMMAND...: in the background, waited for; its exit code
   local ignore="$1"
   shift

@@ -11,7 +11,7 @@
 # or a KEY=VALUE line of a preset file: PRESET=selfimprove/presets/llama3-8b.env (the environment wins).
 # Defaults are the embedded demo (SmolLM2-135M-Instruct, synthetic problems, CPU-sized); they and the
 # checks live in selfimprove/core/config.py, which checks every knob before anything runs
-# (`python -m selfimprove.config show inference` prints the resolved values).
+# (`python -m selfimprove config show inference` prints the resolved values).
 # Rerunning the same command continues an interrupted run: finished steps are checked and skipped.
 #
 # ---------------------------------------------------------------------------------- knobs

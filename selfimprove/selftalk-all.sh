@@ -18,7 +18,7 @@
 # Every knob is an environment variable, e.g. EXP_NUM=st1 train_limit=64 bash selfimprove/selftalk-all.sh,
 # or a KEY=VALUE line of a preset file: PRESET=selfimprove/presets/selftalk-llama3-8b.env (the environment wins).
 # Defaults are the embedded demo (SmolLM2-135M-Instruct, easy synthetic problems, CPU-sized); they, the
-# checks and the run's file names live in selfimprove/core/ (`python -m selfimprove.config show selftalk`).
+# checks and the run's file names live in selfimprove/core/ (`python -m selfimprove config show selftalk`).
 # Rerunning the same command continues an interrupted run: finished steps are checked and skipped.
 #
 # ---------------------------------------------------------------------------------- knobs

@@ -285,7 +285,7 @@ def test_log_level_knob_quiets_messages_and_a_bad_level_is_an_error(capsys, monk
 
 def test_config_command_lists_a_drivers_knobs():
     proc = subprocess.run(
-        [sys.executable, "-m", "selfimprove.config", "knobs", "evaluate"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "selfimprove", "config", "knobs", "evaluate"], capture_output=True, text=True, check=True
     )
     assert proc.stdout.split()[0] == "EXP_NUM" and "MV_NUM" in proc.stdout and "\nUSE_CRITIC " not in proc.stdout
 

@@ -77,7 +77,7 @@ def test_a_safe_name_stays_inside_runs_dir(tmp_path):
 def test_layout_query_for_shell_drivers(tmp_path):
     def q(*argv: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "selfimprove.layout", str(tmp_path), *argv], capture_output=True, text=True
+            [sys.executable, "-m", "selfimprove", "layout", str(tmp_path), *argv], capture_output=True, text=True
         )
 
     assert q("actor", "--iter", "1").stdout.strip() == str(tmp_path / "iter_1" / "actor")

@@ -110,7 +110,8 @@ def test_a_model_folder_missing_its_weights_fails_the_check(tmp_path):
     (actor / "model.safetensors").write_bytes(b"x" * 10)
     assert step.verify() == ["iter_0/actor/model.safetensors has 10 bytes, 1000 when the step finished"]
     proc = subprocess.run(
-        [sys.executable, "-m", "selfimprove.manifest", "is-done", str(tmp_path), "iter_0/05_train"], capture_output=True
+        [sys.executable, "-m", "selfimprove", "manifest", "is-done", str(tmp_path), "iter_0/05_train"],
+        capture_output=True,
     )
     assert proc.returncode == 1
 
@@ -132,7 +133,7 @@ def test_an_invalid_manifest_is_one_line_naming_the_file_and_what_to_do(tmp_path
     msg = str(e.value)
     assert msg.startswith(f"{tmp_path / 'manifest.json'}: ") and "move it aside" in msg and "\n" not in msg
     proc = subprocess.run(
-        [sys.executable, "-m", "selfimprove.manifest", "summary", str(tmp_path)], capture_output=True, text=True
+        [sys.executable, "-m", "selfimprove", "manifest", "summary", str(tmp_path)], capture_output=True, text=True
     )
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and len(proc.stderr.splitlines()) == 1
     assert "Traceback" not in proc.stderr

@@ -216,7 +216,7 @@ def test_the_stage_writes_the_three_files_and_refuses_a_run_without_an_evaluatio
     with pytest.raises(DataError, match="no critic/eval/results.json"):
         curve([tmp_path / "nothing"])
     proc = subprocess.run(
-        [sys.executable, "-m", "selfimprove.critic_curve", str(tmp_path / "nothing"), "--out", str(out)],
+        [sys.executable, "-m", "selfimprove", "critic_curve", str(tmp_path / "nothing"), "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -20,6 +20,7 @@ from selfimprove.evaluation import compare as C
 from selfimprove.evaluation import paper as P
 from selfimprove.evaluation.estimators import bootstrap_difference, bootstrap_mean, bootstrap_ratio
 from selfimprove.evaluation.metrics import compute_results
+from selfimprove.stages import compare as compare_stage
 
 GOLD = {"x": "1", "y": "2", "z": "3", "w": "4"}
 LEVEL = {"x": 1, "y": 1, "z": 2, "w": 2}
@@ -276,7 +277,7 @@ def test_cli_writes_report_json_and_plots(runs, tmp_path, monkeypatch):
     ref = tmp_path / "ref.json"
     ref.write_text(json.dumps(REFERENCE_DATA))
     out = tmp_path / "cmp"
-    assert C.main([str(runs[0]), str(runs[1]), "--out", str(out), "--reference", str(ref)]) == 0
+    assert compare_stage.main([str(runs[0]), str(runs[1]), "--out", str(out), "--reference", str(ref)]) == 0
     data = json.loads((out / "comparison.json").read_text())
     assert data["reference_source"] == "a fixture"
     md = (out / "report.md").read_text()
@@ -287,7 +288,7 @@ def test_cli_writes_report_json_and_plots(runs, tmp_path, monkeypatch):
     assert "| – / – / 50.0 (Table 3, verbatim) | – / – / +25.0 |" in md
     for name in ("pass_at_1_per_iteration", "table3_grid", "critics", "level_differences"):
         assert (out / f"compare_{name}.png").read_bytes()[:4] == b"\x89PNG"
-    assert C.main([str(tmp_path / "none"), "--out", str(out)]) == 2
+    assert compare_stage.main([str(tmp_path / "none"), "--out", str(out)]) == 2
 
 
 def test_shipped_reference_file_is_readable():
@@ -343,7 +344,7 @@ def test_paper_numbers_beside_runs_named_like_the_paper(tmp_path, monkeypatch):
     # the report prints the column and the difference
     monkeypatch.setattr(C, "default_vote_fn", lambda: by_string)
     out = tmp_path / "cmp"
-    assert C.main([str(runs[0]), str(runs[1]), "--out", str(out)]) == 0
+    assert compare_stage.main([str(runs[0]), str(runs[1]), "--out", str(out)]) == 0
     md = (out / "report.md").read_text()
     assert "| Pass@1 | paper | ours − paper |" in md
     assert "| B | critique-in-the-loop | 3 | iter_1 | gsm8k | 62.5 [" in md

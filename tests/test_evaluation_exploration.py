@@ -21,8 +21,8 @@ from test_evaluation_sequential import by_string
 from test_evaluation_sequential import records as sequential_records
 
 from selfimprove.evaluation import exploration as X
-from selfimprove.evaluation import report as R
 from selfimprove.evaluation.metrics import compute_results
+from selfimprove.stages import report as report_stage
 
 GOLD = {"a": "5", "b": "8", "c": "9", "d": "3"}
 SAMPLES = {
@@ -203,11 +203,11 @@ def test_report_of_a_run_includes_the_exploration(run, capsys):
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(res))
     # the report folder sits in the run: the exploration section is found without being asked for
-    assert R.main(["--results", str(path), "--out", str(run / "eval")]) == 0
+    assert report_stage.main(["--results", str(path), "--out", str(run / "eval")]) == 0
     md = (run / "eval" / "report.md").read_text()
     assert "## Exploration during self-improvement (training records)" in md
     assert "| 1 | 4 | 0.0 (0/3) | 20.0 (1/5) |" in md
     assert "(exploration_kept_by_level.png)" in md and (run / "eval" / "exploration.json").is_file()
     # a report folder elsewhere has no exploration section
-    assert R.main(["--results", str(path), "--out", str(run.parent / "elsewhere")]) == 0
+    assert report_stage.main(["--results", str(path), "--out", str(run.parent / "elsewhere")]) == 0
     assert "Exploration" not in (run.parent / "elsewhere" / "report.md").read_text()

@@ -11,6 +11,7 @@ from test_evaluation_sequential import by_string, records
 from selfimprove.evaluation import report as R
 from selfimprove.evaluation.metrics import compute_results
 from selfimprove.evaluation.schema import SCHEMA_VERSION, SchemaError, validate_results
+from selfimprove.stages import report as report_stage
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def test_report_refuses_an_invalid_file_with_the_path(tmp_path, capsys, results)
     bad = copy.deepcopy(results)
     bad["datasets"]["toy"]["overall"]["critic"]["accuracy_before_refinement"]["value"] = 1.5
     path = write(tmp_path, bad)
-    assert R.main(["--results", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert report_stage.main(["--results", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {path}: not a valid MathCritique results file: ")
     assert "datasets.toy.overall.critic.accuracy_before_refinement.value: expected a fraction in [0, 1]" in err

@@ -338,7 +338,7 @@ def test_default_grader_accuracy_on_labelled_set():
 def _run_cli(*args, cwd=ROOT):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run(
-        [sys.executable, "-m", "selfimprove.grading.api", *args],
+        [sys.executable, "-m", "selfimprove", "process", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

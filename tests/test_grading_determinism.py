@@ -61,7 +61,7 @@ def _rows() -> list[dict]:
 def _grade_file(inp: Path, out: Path) -> dict[str, tuple]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     res = subprocess.run(
-        [sys.executable, "-m", "selfimprove.process", "grade", "--input", str(inp), "--output", str(out)],
+        [sys.executable, "-m", "selfimprove", "process", "grade", "--input", str(inp), "--output", str(out)],
         capture_output=True,
         text=True,
         env=env,

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from selfimprove.grading.api import compare, extract_gold, extract_pred, grade, grade_batch, warm_up
-from selfimprove.grading.cli import main as cli_main
 from selfimprove.grading.phrases import cut_chat_turns
+from selfimprove.stages.process import main as cli_main
 
 PEER_FILE = Path(__file__).resolve().parent / "data" / "peer_grading_cases.jsonl"
 PEER_ROWS = [json.loads(line) for line in PEER_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]

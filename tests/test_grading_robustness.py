@@ -161,7 +161,7 @@ def test_megabyte_inputs_stay_within_the_item_bound(shape):
 def _cli(*args):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run(
-        [sys.executable, "-m", "selfimprove.process", *args], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-m", "selfimprove", "process", *args], capture_output=True, text=True, env=env, timeout=300
     )
 
 
@@ -194,7 +194,7 @@ def test_cli_isolates_poison_lines(tmp_path):
 
 
 def test_cli_skips_an_oversized_line(tmp_path, monkeypatch):
-    from selfimprove.grading import cli
+    from selfimprove.stages import process as cli
 
     inp = tmp_path / "in.jsonl"
     small = json.dumps({"id": "s", "dataset_type": "gsm8k", "gold": "1", "response": "1"})

@@ -134,7 +134,7 @@ def test_sample_stage_on_a_two_node_cluster_survives_a_killed_replica(tmp_path):
     replicas: set[int] = set()
     with LoopbackCluster(tmp_path) as cluster:
         env = dict(cluster.env, RAY_ADDRESS=cluster.address, RAY_REPLICAS="2", RAY_ENGINE="hf", LOG_LEVEL="INFO")
-        argv = [sys.executable, "-m", "selfimprove.sample", "--questions", str(questions), "--out", str(out)]
+        argv = [sys.executable, "-m", "selfimprove", "sample", "--questions", str(questions), "--out", str(out)]
         argv += ["--actor-model", str(MODEL), "--actor-engine", "ray", "--n", "1", "--temperature", "0"]
         argv += ["--max-tokens", "24", "--chunk-size", "8"]
         stage_log = tmp_path / "stage.log"

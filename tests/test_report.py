@@ -14,6 +14,7 @@ from test_metrics import CONFIG, make_records, string_vote
 
 from selfimprove.evaluation import metrics as M
 from selfimprove.evaluation import report as R
+from selfimprove.stages import report as report_stage
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PLOTS = ["mv_at_k", "pass_at_k", "compute_matched", "parallel_vs_sequential", "levels"]
@@ -134,7 +135,7 @@ def test_cli_several_iterations(tmp_path, capsys):
         paths[-1].write_text(json.dumps(res))
     out = tmp_path / "out"
     argv = [arg for p in paths for arg in ("--results", str(p))] + ["--out", str(out)]
-    assert R.main(argv) == 0
+    assert report_stage.main(argv) == 0
     assert "report.md" in capsys.readouterr().out
     md = (out / "report.md").read_text()
     assert "## Accuracy per self-improvement iteration" in md
@@ -172,7 +173,7 @@ def test_cli_rejects_bad_results_with_a_message(tmp_path, capsys, content, messa
     path = tmp_path / "results.json"
     if content is not None:
         path.write_text(content)
-    assert R.main(["--results", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert report_stage.main(["--results", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and str(path) in err
     assert "Traceback" not in err
@@ -184,7 +185,8 @@ def test_module_entry_point_reports_missing_file_without_traceback(tmp_path):
         [
             sys.executable,
             "-m",
-            "selfimprove.evaluation.report",
+            "selfimprove",
+            "report",
             "--results",
             str(tmp_path / "missing.json"),
             "--out",

@@ -60,9 +60,9 @@ def test_each_task_runs_its_shard_and_the_merge_job_merges(tmp_path):
     run = lambda e: subprocess.run(  # noqa: E731
         ["bash", str(SBATCH), "critique", "--run-dir", "r", "--iter", "1"], env=e, capture_output=True, text=True
     )
-    assert run(env).stdout.strip() == "python -m selfimprove.critique --run-dir r --iter 1 --shard 2/4"
+    assert run(env).stdout.strip() == "python -m selfimprove critique --run-dir r --iter 1 --shard 2/4"
     merge = dict(os.environ, PYTHON=str(bin_ / "python"), MC_MERGE="4")
-    assert run(merge).stdout.strip() == "python -m selfimprove.critique --run-dir r --iter 1 --merge-shards 4"
+    assert run(merge).stdout.strip() == "python -m selfimprove critique --run-dir r --iter 1 --merge-shards 4"
     bare = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
     refused = run(dict(bare, PYTHON=str(bin_ / "python")))
     assert refused.returncode != 0 and "not a SLURM array task" in refused.stderr

@@ -227,11 +227,12 @@ def _alive(pid: int) -> bool:
 
 
 def test_a_stage_signalled_while_it_imports_says_so_in_one_line():
-    """``python -m selfimprove.<stage>`` handles the signals from its first import on; importing
+    """``python -m selfimprove <command>`` handles the signals from its first import on; importing
     the package elsewhere changes nothing."""
-    assert stop.stage_entry(["python", "-m", "selfimprove.sample", "--n", "2"])
-    assert stop.stage_entry(["python", "-X", "importtime", "-m", "selfimprove.train"])
+    assert stop.stage_entry(["python", "-m", "selfimprove", "sample", "--n", "2"])
+    assert stop.stage_entry(["python", "-X", "importtime", "-m", "selfimprove", "train"])
     assert not stop.stage_entry(["python", "-m", "selfimprove.grading.worker"])
+    assert not stop.stage_entry(["python", "-m", "selfimprove.stages.sample"])
     assert not stop.stage_entry(["python", "-m", "pytest", "tests"])
     assert not stop.stage_entry(["python", "-c", "import selfimprove"])
     kill = "import os, signal, time; os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)"

@@ -9,7 +9,7 @@ import pytest
 
 from selfimprove.core.cli import run
 from selfimprove.core.manifest import read as read_manifest
-from selfimprove.stages.filtering import main as filter_main
+from selfimprove.stages.filter import main as filter_main
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "SmolLM2-135M-Instruct"

@@ -20,7 +20,8 @@ from selfimprove.generation.engines import ENGINE_CLASSES, SamplingParams, Scrip
 from selfimprove.generation.prompts import Prompt
 from selfimprove.generation.shard import merged_counts
 from selfimprove.generation.tasks import sample_questions
-from selfimprove.stages import critique, evaluate, filtering, refine, sample
+from selfimprove.stages import critique, evaluate, refine, sample
+from selfimprove.stages import filter as filtering
 
 FIRST = {"2 + 3": "6", "4 * 6": "24", "3 + 4": "8"}  # t/0 and t/2 start wrong
 REFINED = {"2 + 3": "5", "4 * 6": "24", "3 + 4": "7"}

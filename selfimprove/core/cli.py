@@ -91,7 +91,7 @@ def _show_default(k: C.Knob, scope: str) -> str:
 
 def parser(prog: str, description: str | None, scope: str = C.STAGE) -> ArgumentParser:
     return ArgumentParser(
-        prog=f"python -m selfimprove.{prog}",
+        prog=f"python -m selfimprove {prog}",
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         scope=scope,

@@ -11,7 +11,7 @@ Two knobs have a default per driver, because they mean a different thing there: 
 (N per training question in ``inference``, the pool size in ``evaluate``) and
 ``GPU_MEMORY_UTILIZATION`` (0.9 when a stage loads one engine, 0.45 each when the evaluation
 loads the actor and the critic together). Checks that need more than the value itself (the
-dataset registry, the feedback file's rows, the run lock) live in ``python -m selfimprove.config``.
+dataset registry, the feedback file's rows, the run lock) live in ``python -m selfimprove config``.
 
 The module is longer than the package's ~400 lines on purpose: most of it is the knob table
 (one field per knob with its default, check and meaning), the one place where every default

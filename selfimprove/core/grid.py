@@ -118,7 +118,7 @@ def _assign(key: str, value: str, where: str, known: set[str], knobs: dict, scop
     if not m or (m["driver"] and m["driver"] not in DRIVERS):
         raise UsageError(f"{where}: {key!r} is not KNOB or DRIVER.KNOB (drivers: {', '.join(DRIVERS)})")
     if m["name"] not in known:
-        raise UsageError(f"{where}: unknown knob {m['name']} (see python -m selfimprove.config knobs inference)")
+        raise UsageError(f"{where}: unknown knob {m['name']} (see python -m selfimprove config knobs inference)")
     (scoped.setdefault(m["driver"], {}) if m["driver"] else knobs)[m["name"]] = value
 
 

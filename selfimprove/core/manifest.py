@@ -27,7 +27,6 @@ from selfimprove.core import runlock, stop
 from selfimprove.core.errors import ManifestError, SettingsChanged
 from selfimprove.core.io import atomic_write_json
 from selfimprove.core.layout import MANIFEST, RunLayout
-from selfimprove.core.parsing import ArgumentParser
 
 log = logging.getLogger(__name__)
 
@@ -261,33 +260,3 @@ def summary_lines(run_dir: str | Path) -> list[str]:
         lines.append(f"{name:<{width}}  {e.get('status', '?'):<7} {secs:8.1f}s  {counts}")
     lines.append(f"{'total':<{width}}  {'':<7} {total:8.1f}s")
     return lines
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = ArgumentParser(
-        prog="python -m selfimprove.manifest", description="Read a run manifest: whether a step is done, or a summary."
-    )
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    d = sub.add_parser("is-done", help="exit 0 if the step is done and its files are as recorded, 1 otherwise")
-    d.add_argument("run_dir")
-    d.add_argument("step")
-    s = sub.add_parser("summary", help="print per-step timings and counts")
-    s.add_argument("run_dir")
-    i = sub.add_parser("init", help="record a configuration and the package versions")
-    i.add_argument("run_dir")
-    i.add_argument("--config", default="{}", help="JSON object of the knobs")
-    i.add_argument("--driver", default="inference")
-    args = ap.parse_args(argv)
-    if args.cmd == "is-done":
-        entry = read(args.run_dir)["steps"].get(args.step, {})
-        step = Step(args.run_dir, args.step)
-        return 0 if entry.get("status") == "done" and not step.verify(entry) else 1
-    if args.cmd == "init":
-        try:
-            cfg = json.loads(args.config)
-        except ValueError as e:
-            raise ManifestError(f"--config: invalid JSON ({e})") from None
-        record_run(args.run_dir, args.driver, cfg)
-        return 0
-    print("\n".join(summary_lines(args.run_dir)))
-    return 0

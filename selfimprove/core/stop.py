@@ -1,6 +1,6 @@
 """Stopping a stage cleanly on a signal: SIGTERM, SIGINT or SIGHUP ends it between two whole records.
 
-Every stage (``python -m selfimprove.<stage>``) handles the three signals from its first import
+Every stage (``python -m selfimprove <command>``) handles the three signals from its first import
 on (:func:`install_early`, called by ``selfimprove/__init__.py``), so a signal that lands while
 it is still importing ends it with the same one line as later. While its ``main`` runs
 (:func:`selfimprove.core.cli.run` calls :func:`install`), the first signal raises
@@ -167,12 +167,11 @@ def _handler(signum: int, frame: Any) -> None:
 
 
 def stage_entry(orig_argv: list[str]) -> bool:
-    """True for ``python [options] -m selfimprove.<stage> ...`` (not a module deeper in the
-    package, such as a grader worker)."""
+    """True for ``python [options] -m selfimprove <command> ...`` (not a module inside the
+    package run on its own, such as a grader worker)."""
     if "-m" not in orig_argv[:-1]:
         return False
-    name = orig_argv[orig_argv.index("-m") + 1]
-    return name.startswith("selfimprove.") and name.count(".") == 1
+    return orig_argv[orig_argv.index("-m") + 1] == "selfimprove"
 
 
 def received() -> int | None:

@@ -1,8 +1,8 @@
 """Cross-run comparison: the paper's tables and figures over several runs, with confidence intervals.
 
-``python -m selfimprove.compare runs/A runs/B ... --out DIR`` reads each run's evaluations
-(``eval/<actor>/results.json`` and the graded records beside it) and training records, and writes
-``comparison.json``, ``report.md`` and plots into DIR:
+``python -m selfimprove compare runs/A runs/B ... --out DIR`` (:mod:`selfimprove.stages.compare`)
+reads each run's evaluations (``eval/<actor>/results.json`` and the graded records beside it) and
+training records, and writes ``comparison.json``, ``report.md`` and plots into DIR:
 
 * **Pass@1 per iteration** for every run, one series per (method, N) -- vanilla vs
   critique-in-the-loop self-improvement (Fig. 6);
@@ -26,14 +26,10 @@ metric, K).
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-from selfimprove.core.io import atomic_write_json
 from selfimprove.evaluation.compare_data import TABLE_K, Evaluated, Run, load_run
 from selfimprove.evaluation.estimators import (
     VoteFn,
@@ -45,7 +41,7 @@ from selfimprove.evaluation.estimators import (
     memoised_vote,
 )
 from selfimprove.evaluation.exploration import analyse_run, has_training_records
-from selfimprove.evaluation.paper import REFERENCE_FILE, PaperReference, compared, critic_setting
+from selfimprove.evaluation.paper import PaperReference, compared, critic_setting
 from selfimprove.evaluation.paper import load as load_reference
 
 COMPARISON_VERSION = 2
@@ -256,36 +252,3 @@ def compare_runs(
     for other in runs[1:]:
         out["level_differences"] += level_differences(runs[0], other, seed)
     return out
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from selfimprove.evaluation.compare_report import write_comparison
-
-    parser = argparse.ArgumentParser(
-        prog="python -m selfimprove.compare",
-        description="Compare several runs: Pass@1 per iteration (Fig. 6), the Table-3 grid, the critic table, "
-        "per-level differences, with bootstrap confidence intervals and the paper's numbers where they match.",
-    )
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders (runs/<EXP>); the first is the baseline")
-    parser.add_argument("--out", required=True, metavar="DIR", help="folder for report.md, comparison.json, plots")
-    parser.add_argument(
-        "--reference",
-        metavar="JSON",
-        help=f"the paper's numbers (default: selfimprove/evaluation/{REFERENCE_FILE.name})",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    args = parser.parse_args(argv)
-    try:
-        comparison = compare_runs(args.runs, reference=load_reference(args.reference), seed=args.seed)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    out = Path(args.out)
-    atomic_write_json(out / "comparison.json", comparison)
-    report = write_comparison(comparison, out)
-    print(f"wrote {report} and {out / 'comparison.json'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

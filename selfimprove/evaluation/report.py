@@ -1,9 +1,6 @@
 """Plots and a Markdown report from ``results.json`` files (see ``selfimprove.evaluation.metrics``).
 
-Usage::
-
-    python -m selfimprove.report --results results.json --out DIR
-    python -m selfimprove.report --results iter0.json --results iter1.json --out DIR
+The command is ``python -m selfimprove report`` (:mod:`selfimprove.stages.report`).
 
 Several results files are read as the actors of successive self-improvement iterations,
 in the order given; the report then opens with an "accuracy per iteration" plot and
@@ -19,14 +16,11 @@ All files are written atomically (temp file + ``os.replace``).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from selfimprove.core.errors import DataError
 from selfimprove.core.io import atomic_write_bytes
 from selfimprove.evaluation.estimators import VoteFn
 from selfimprove.evaluation.exploration import has_training_records, write_exploration
@@ -43,7 +37,7 @@ from selfimprove.evaluation.plots import (
 from selfimprove.evaluation.schema import SchemaError, validate_results
 from selfimprove.evaluation.views import at, cell_ci, iteration_labels, slug
 
-__all__ = ["ResultsError", "iteration_labels", "load_results", "main", "render", "write_report"]
+__all__ = ["ResultsError", "detect_run_dir", "iteration_labels", "load_results", "render", "write_report"]
 
 
 class ResultsError(Exception):
@@ -205,48 +199,3 @@ def write_report(
     report = out_dir / "report.md"
     atomic_write_bytes(report, "\n".join(lines).rstrip("\n").encode("utf-8") + b"\n")
     return report
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m selfimprove.report",
-        description="Plots and report.md from results.json (several files = successive self-improvement iterations).",
-    )
-    parser.add_argument(
-        "--results",
-        action="append",
-        required=True,
-        metavar="JSON",
-        help="a results.json; repeat for successive self-improvement iterations",
-    )
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument(
-        "--run-dir",
-        metavar="RUN",
-        help="add the exploration analysis of this run's training records (default: the folder above --out, "
-        "when it holds iter_<k>/01_samples.jsonl)",
-    )
-    args = parser.parse_args(argv)
-    try:
-        all_results = [load_results(p) for p in args.results]
-    except ResultsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    run_dir = args.run_dir or detect_run_dir(args.out)
-    try:
-        report = write_report(all_results, args.out, sources=args.results, run_dir=run_dir)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        print(f"error: malformed results file ({type(e).__name__}: {e})", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"error: cannot write to {args.out}: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote {report}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """Answer extraction and equivalence for grading model responses.
 
 The public API is :mod:`selfimprove.grading.api` (``grade``, ``grade_batch``, ``vote``, ...;
-``python -m selfimprove.process`` is its command line) and :mod:`selfimprove.grading.reward`
+``python -m selfimprove process`` is its command line) and :mod:`selfimprove.grading.reward`
 (``compute_score`` for RL frameworks). Inside, cheapest first:
 
 * :mod:`.latex` -- the one brace/bracket/``\\boxed`` parser (linear);

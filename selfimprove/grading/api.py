@@ -31,17 +31,14 @@ Graders:
 ``math-verify``
     The ``math-verify`` library (optional dependency), for comparison.
 
-Modules: :mod:`.grader` (one response), :mod:`.batch` (many, counts, voting), :mod:`.cli` (the
-batch command line, ``python -m selfimprove.process grade ...``, re-exported here as ``main``),
-:mod:`.reward` (reward functions for RL frameworks).
+Modules: :mod:`.grader` (one response), :mod:`.batch` (many, counts, voting), :mod:`.reward`
+(reward functions for RL frameworks). The batch command line is ``python -m selfimprove process
+grade ...`` (:mod:`selfimprove.stages.process`).
 """
 
 from __future__ import annotations
 
-import sys
-
 from selfimprove.grading.batch import GradeBatch, Vote, format_counts, grade_batch, summarize, vote, warm_up
-from selfimprove.grading.cli import main
 from selfimprove.grading.grader import (
     GRADERS,
     STATUSES,
@@ -71,8 +68,4 @@ __all__ = [
     "format_counts",
     "vote",
     "warm_up",
-    "main",
 ]
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,13 +1,13 @@
-"""``python -m selfimprove.config``: the drivers' configuration, checked in full before any compute.
+"""The drivers' configuration, checked in full before any compute; the run lock.
 
 ::
 
-    eval "$(python -m selfimprove.config shell inference)"   # resolve + check, print KEY=VALUE lines
-    python -m selfimprove.config begin inference --owner-pid $$   # ... and lock runs/<EXP>, record the config
+    eval "$(python -m selfimprove config shell inference)"   # resolve + check, print KEY=VALUE lines
+    python -m selfimprove config begin inference --owner-pid $$   # ... and lock runs/<EXP>, record the config
                                                              # (_run_lock_held=FILE: the driver flocks it)
-    python -m selfimprove.config end --run-dir RUN --owner-pid $$  # release the lock
-    python -m selfimprove.config show evaluate               # the resolved knobs as JSON
-    python -m selfimprove.config knobs inference             # every knob and its meaning
+    python -m selfimprove config end --run-dir RUN --owner-pid $$  # release the lock
+    python -m selfimprove config show evaluate               # the resolved knobs as JSON
+    python -m selfimprove config knobs inference             # every knob and its meaning
 
 Beyond the per-knob checks of :mod:`selfimprove.core.config` (types, ranges, names), ``shell``
 and ``begin`` check what needs the rest of the package: that ``RUNS_DIR/EXP_NUM`` can be created
@@ -264,7 +264,7 @@ def knob_table(scope: str, markdown: bool = False) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = ArgumentParser(prog="python -m selfimprove.config", description=__doc__.split("\n\n")[0])
+    ap = ArgumentParser(prog="python -m selfimprove config", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name, text in (
         ("shell", "check everything, print shell assignments"),

@@ -1,4 +1,4 @@
-"""Stage: annotate the selected flawed paths with step-level critiques (AutoMathCritique stage 2).
+"""Annotate the selected flawed paths with step-level critiques (AutoMathCritique stage 2).
 
 ``--annotator programmatic`` (default) re-computes every arithmetic step exactly and, for
 synthetic questions, knows every step's true value; it needs no model and abstains where it
@@ -12,7 +12,7 @@ RG2 location; RG3 location and type). Output: one record per path, ``{"id": "<pa
 
 from __future__ import annotations
 
-from selfimprove.core.cli import add_generation_args, add_run_args, parser, run, sampling_from_args
+from selfimprove.core.cli import add_generation_args, add_run_args, parser, sampling_from_args
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import read_jsonl
 from selfimprove.core.layout import RunLayout
@@ -61,7 +61,3 @@ def main(argv: list[str] | None = None) -> int:
                 _, counts = annotate_paths(paths, args.out, engine, params, chunk_size=args.chunk_size)
         step.count(**counts)
     return 0
-
-
-if __name__ == "__main__":
-    run(main)

@@ -1,8 +1,8 @@
-"""Stage: the critic's learning curve over runs of ``critic-all.sh`` that differ in ``CRITIC_EXAMPLES``.
+"""The critic's learning curve over runs of ``critic-all.sh`` that differ in ``CRITIC_EXAMPLES``.
 
 ::
 
-    python -m selfimprove.critic_curve RUN... --out DIR
+    python -m selfimprove critic_curve RUN... --out DIR
 
 Reads each RUN's ``critic/eval/results.json``, ``critic/stats.json`` and ``manifest.json`` and writes
 ``report.md``, ``comparison.json`` and ``critic_curve.png`` into DIR (:mod:`selfimprove.critic.curve`).
@@ -12,7 +12,7 @@ Reads each RUN's ``critic/eval/results.json``, ``critic/stats.json`` and ``manif
 
 from __future__ import annotations
 
-from selfimprove.core.cli import parser, run
+from selfimprove.core.cli import parser
 from selfimprove.critic.curve import write_curve
 
 
@@ -24,7 +24,3 @@ def main(argv: list[str] | None = None) -> int:
     report = write_curve(args.runs, args.out)
     print(f"wrote {report}, {report.parent / 'comparison.json'}")
     return 0
-
-
-if __name__ == "__main__":
-    run(main)

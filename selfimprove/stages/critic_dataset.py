@@ -1,4 +1,4 @@
-"""Stage: the critique dataset for LLaMA-Factory, with its statistics (AutoMathCritique output).
+"""The critique dataset for LLaMA-Factory, with its statistics (AutoMathCritique output).
 
 Reads the paths, the annotations and the filter's decisions; writes into ``--out-dir``:
 ``04_dataset.json`` (the kept critiques, deduplicated and balanced: sharegpt for chat critics,
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from selfimprove.core.cli import add_run_args, parser, run
+from selfimprove.core.cli import add_run_args, parser
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import atomic_write_json, read_json, read_jsonl
 from selfimprove.core.knob import CRITIC
@@ -96,7 +96,3 @@ def main(argv: list[str] | None = None) -> int:
             per_verdict=stats["per_verdict"],
         )
     return 0
-
-
-if __name__ == "__main__":
-    run(main)

@@ -1,4 +1,4 @@
-"""Stage: compare critics on the same held-out responses (the paper's Table 2).
+"""Compare critics on the same held-out responses (the paper's Table 2).
 
 The held-out responses are flawed paths of test questions: built here from ``--questions`` with
 the actor (the flawed-path options of ``critic_paths``; ``paths.jsonl``), or given as ``--paths``.
@@ -22,7 +22,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from selfimprove.core.cli import add_generation_args, add_run_args, parser, run, sampling_from_args
+from selfimprove.core.cli import add_generation_args, add_run_args, parser, sampling_from_args
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import atomic_write_json, atomic_write_jsonl, read_jsonl
 from selfimprove.core.knob import CRITIC
@@ -203,7 +203,3 @@ def load_pb(args) -> list[dict]:
     if args.processbench_limit and len(records) > args.processbench_limit:
         records = random.Random(f"{args.seed}:processbench").sample(records, args.processbench_limit)
     return processbench_responses(sorted(records, key=lambda r: r["id"]))
-
-
-if __name__ == "__main__":
-    run(main)

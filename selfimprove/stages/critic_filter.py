@@ -1,4 +1,4 @@
-"""Stage: Monte-Carlo filtering of the critiques (AutoMathCritique stage 3).
+"""Monte-Carlo filtering of the critiques (AutoMathCritique stage 3).
 
 For each annotated wrong path whose critique calls it wrong, the actor refines it ``--n`` times
 guided by the critique; the critique is kept when at least ``--k`` refinements are correct.
@@ -10,7 +10,7 @@ verdict and refines nothing. Output: one decision per annotation (``n_correct``,
 
 from __future__ import annotations
 
-from selfimprove.core.cli import add_generation_args, add_run_args, parser, run, sampling_from_args
+from selfimprove.core.cli import add_generation_args, add_run_args, parser, sampling_from_args
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import read_jsonl
 from selfimprove.core.knob import CRITIC
@@ -85,7 +85,3 @@ def main(argv: list[str] | None = None) -> int:
                 actor.close()
         step.count(**counts)
     return 0
-
-
-if __name__ == "__main__":
-    run(main)

@@ -1,4 +1,4 @@
-"""Stage: flawed reasoning paths for critique data (AutoMathCritique stage 1).
+"""Flawed reasoning paths for critique data (AutoMathCritique stage 1).
 
 Strategies (``--strategies``, comma-separated, mixable): ``rg1`` the actor's own samples (wrong
 ones, and up to ``--keep-correct`` correct ones per question); ``rg2`` a prefix of t steps of
@@ -13,7 +13,7 @@ handed to annotation (see :mod:`selfimprove.critic.paths`).
 
 from __future__ import annotations
 
-from selfimprove.core.cli import add_generation_args, add_run_args, parser, run
+from selfimprove.core.cli import add_generation_args, add_run_args, parser
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import read_jsonl
 from selfimprove.core.knob import CRITIC
@@ -138,7 +138,3 @@ def path_step_settings(args, settings: PathSettings) -> dict:
         **settings.as_dict(),
         "top_p": args.top_p,
     }
-
-
-if __name__ == "__main__":
-    run(main)

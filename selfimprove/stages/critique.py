@@ -1,4 +1,4 @@
-"""Stage: the critique model writes step-level feedback on the actor's samples.
+"""The critique model writes step-level feedback on the actor's samples.
 
 By default only the incorrect samples are critiqued (what training-time refinement needs);
 ``--which all`` critiques every sample (the released code's other mode, and what test-time

@@ -40,7 +40,7 @@ import logging
 from pathlib import Path
 
 from selfimprove.core import config as C
-from selfimprove.core.cli import add_generation_args, add_run_args, parser, positive, run
+from selfimprove.core.cli import add_generation_args, add_run_args, parser, positive
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import atomic_write_json, read_jsonl
 from selfimprove.core.layout import EVAL_FILES, RunLayout
@@ -236,7 +236,3 @@ def main(argv=None) -> int:
             )
     log.info("results: %s", results_path)
     return 0
-
-
-if __name__ == "__main__":
-    run(main)

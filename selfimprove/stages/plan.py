@@ -4,8 +4,8 @@
 
     PLAN=1 PRESET=selfimprove/presets/llama3-8b.env bash selfimprove/inference-all.sh
     PLAN=1 SCALE=paper bash scripts/sweep.sh selfimprove/presets/fig6.env
-    python -m selfimprove.plan inference [--json]        # what the drivers call (selfimprove/driver-begin.sh)
-    python -m selfimprove.plan --sweep PRESET [--json]   # what scripts/sweep.sh calls
+    python -m selfimprove plan inference [--json]        # what the drivers call (selfimprove/driver-begin.sh)
+    python -m selfimprove plan --sweep PRESET [--json]   # what scripts/sweep.sh calls
 
 Every knob is resolved and checked as for a run (:mod:`selfimprove.core.config`), then each step
 is listed with its model: the prompts and generations of every generating step and its token
@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from selfimprove.core import config as C
-from selfimprove.core.cli import parser, run
+from selfimprove.core.cli import parser
 from selfimprove.core.errors import RecordError, UsageError
 from selfimprove.core.io import atomic_write_json, read_json
 from selfimprove.core.layout import RunLayout
@@ -797,7 +797,3 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_json(out, plan)
     print(json.dumps(plan, indent=2) if args.json else text + f"  plan written: {out}")
     return 0
-
-
-if __name__ == "__main__":
-    run(main)

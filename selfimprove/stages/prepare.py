@@ -1,4 +1,4 @@
-"""Stage: load the datasets of a run into question records (``runs/<EXP>/data/<split>.jsonl``).
+"""Load the datasets of a run into question records (``runs/<EXP>/data/<split>.jsonl``).
 
 Several datasets can be combined (``--dataset gsm8k math``); each record keeps its dataset,
 type, stable id, reference solution, gold answer and level. ``--check`` only validates the

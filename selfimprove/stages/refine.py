@@ -1,4 +1,4 @@
-"""Stage: the actor refines its solutions guided by the critiques; keep the refinements that work.
+"""The actor refines its solutions guided by the critiques; keep the refinements that work.
 
 For every critique the actor writes ``--n`` new solutions. A refinement is *kept* (becomes SFT
 data) when it is graded correct, passes the shortcut barrier, and fewer than

@@ -1,4 +1,4 @@
-"""Stage: sample N solutions per question from the actor and grade them.
+"""Sample N solutions per question from the actor and grade them.
 
 Input: question records (``prepare`` writes them). Output: one record per sample,
 ``{"id": "<qid>/s<j>", "qid", "index": j, ..., "response", "pred", "correct", "grader"}``.

@@ -1,4 +1,4 @@
-"""Stage: critique samples with the programmatic arithmetic annotator (no model).
+"""Critique samples with the programmatic arithmetic annotator (no model).
 
 Writes one critique per sample in the paper's step-level format, in the critique stage's record
 shape (``{"id": "<sample id>/c0", "sample_id", "qid", "critique", "verdict", ...}``), so the
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from selfimprove.core.cli import parser, run
+from selfimprove.core.cli import parser
 from selfimprove.core.io import read_jsonl
 from selfimprove.core.knob import SELFTALK
 from selfimprove.core.layout import RunLayout
@@ -47,7 +47,3 @@ def main(argv=None) -> int:
         _, counts = annotate_samples(questions, samples, args.out, args.grader)
         step.count(**counts)
     return 0
-
-
-if __name__ == "__main__":
-    run(main)

@@ -1,4 +1,4 @@
-"""Stage: build self-talk data from the actor's solutions and step-level critiques.
+"""Build self-talk data from the actor's solutions and step-level critiques.
 
 For each initial solution (graded samples, e.g. ``iter_1/01_samples.jsonl``) a step judge critiques
 every step; the actor rewrites the first wrong step until the judge accepts it (``--max-rounds``)
@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from selfimprove.core.cli import add_run_args, parser, positive, run
+from selfimprove.core.cli import add_run_args, parser, positive
 from selfimprove.core.io import read_jsonl
 from selfimprove.core.knob import SELFTALK
 from selfimprove.core.layout import RunLayout
@@ -135,7 +135,3 @@ def main(argv=None) -> int:
         step.count(examples=len(examples))
     print(f"{counts['kept']} of {counts['chains']} chains kept -> {args.sft_out}")
     return 0
-
-
-if __name__ == "__main__":
-    run(main)

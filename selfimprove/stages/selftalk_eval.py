@@ -1,4 +1,4 @@
-"""Stage: evaluate one row of the one-player comparison (self-talk, self-correction, SFT + critic).
+"""Evaluate one row of the one-player comparison (self-talk, self-correction, SFT + critic).
 
 ``--method selftalk``: the model's own final answers. ``--method selfcorrect``: the model checks
 its own answers and corrects those it judges wrong (no separate critic). ``--method sft_critic``:
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from selfimprove.core import config as C
-from selfimprove.core.cli import add_run_args, parser, positive, run
+from selfimprove.core.cli import add_run_args, parser, positive
 from selfimprove.core.io import atomic_write_json, read_json, read_jsonl
 from selfimprove.core.knob import SELFTALK
 from selfimprove.core.layout import NOT_TRAINED, ONEP_ROW, RunLayout
@@ -140,7 +140,3 @@ def main(argv=None) -> int:
 def _voting(row_path: Path) -> str:
     """The vote a written row counted with (a row that names none: equivalence)."""
     return str((read_json(row_path).get("config") or {}).get("voting") or "equivalence")
-
-
-if __name__ == "__main__":
-    run(main)

@@ -1,4 +1,4 @@
-"""Stage: the one-player comparison table (Table 5 of the paper) from the rows' ``row.json`` files.
+"""The one-player comparison table (Table 5 of the paper) from the rows' ``row.json`` files.
 
 Writes ``--out``/``results.json`` (every row's greedy accuracy, Pass@K and MV@K per dataset, with
 denominators, and each row's configuration) and ``--out``/``report.md`` (one table per dataset).
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from selfimprove.core.cli import parser, run
+from selfimprove.core.cli import parser
 from selfimprove.core.io import RecordError, atomic_write_json, atomic_write_text, read_json
 from selfimprove.core.layout import ONEP_ROW
 from selfimprove.selftalk.table import comparison, markdown
@@ -38,7 +38,3 @@ def main(argv=None) -> int:
     atomic_write_text(out / "report.md", markdown(table))
     print(f"report: {out / 'report.md'}", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    run(main)

@@ -1,4 +1,4 @@
-"""Stage: trajectory-level self-correction data from a run's samples, critiques and refinements.
+"""Trajectory-level self-correction data from a run's samples, critiques and refinements.
 
 A wrong answer whose critique says wrong and whose refinement became correct gives question ->
 answer -> self-critique -> corrected answer; a right answer whose critique says correct gives
@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from selfimprove.core.cli import parser, run
+from selfimprove.core.cli import parser
 from selfimprove.core.io import read_jsonl
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
@@ -78,7 +78,3 @@ def main(argv=None) -> int:
         step.count(**counts, sft_examples=len(reasoning), examples=len(reasoning) + len(examples))
     print(f"{len(examples)} self-correction examples + {len(reasoning)} SFT examples -> {args.out}")
     return 0
-
-
-if __name__ == "__main__":
-    run(main)

@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from selfimprove.core.cli import parser, run
+from selfimprove.core.cli import parser
 from selfimprove.core.errors import DataError
 from selfimprove.core.io import atomic_write_json
 from selfimprove.core.layout import RunLayout
-from selfimprove.core.manifest import main as manifest_main
-from selfimprove.core.manifest import read
+from selfimprove.core.manifest import read, summary_lines
 
 
 def per_iteration(run_dir: Path) -> dict:
@@ -54,7 +53,7 @@ def main(argv=None) -> int:
     if not lay.manifest.is_file():
         raise DataError(f"{run_dir} has no {lay.manifest.name}")
     print(f"\nrun: {run_dir}")
-    manifest_main(["summary", str(run_dir)])
+    print("\n".join(summary_lines(run_dir)))
     acc = per_iteration(run_dir)
     atomic_write_json(lay.accuracy, acc)
     print("\naccuracy per iteration:")
@@ -62,7 +61,3 @@ def main(argv=None) -> int:
         print(f"  {it}: " + ", ".join(f"{k}={v}" for k, v in row.items() if k != "actor" and v is not None))
     print(f"(written to {lay.accuracy})")
     return 0
-
-
-if __name__ == "__main__":
-    run(main)

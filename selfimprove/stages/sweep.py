@@ -1,13 +1,13 @@
-"""``python -m selfimprove.sweep``: the bookkeeping of ``scripts/sweep.sh`` (grid, cells, ``sweep.json``).
+"""The bookkeeping of ``scripts/sweep.sh``: its grid, its cells, ``sweep.json``.
 
 ::
 
-    eval "$(python -m selfimprove.sweep plan PRESET --owner-pid $$)"   # SWEEP_DIR=..., cells=(...)
-    eval "$(python -m selfimprove.sweep start SWEEP_DIR CELL)"          # skip=0|1, drivers=(...), knobs[DRIVER]=...
-    python -m selfimprove.sweep finish SWEEP_DIR CELL done|failed [--rc N --driver D]
-    python -m selfimprove.sweep runs SWEEP_DIR             # the cells' run folders that hold evaluations
-    python -m selfimprove.sweep critic-runs SWEEP_DIR      # ... that hold critic evaluations (critic-only sweeps)
-    python -m selfimprove.sweep end SWEEP_DIR --owner-pid $$
+    eval "$(python -m selfimprove sweep plan PRESET --owner-pid $$)"   # SWEEP_DIR=..., cells=(...)
+    eval "$(python -m selfimprove sweep start SWEEP_DIR CELL)"          # skip=0|1, drivers=(...), knobs[DRIVER]=...
+    python -m selfimprove sweep finish SWEEP_DIR CELL done|failed [--rc N --driver D]
+    python -m selfimprove sweep runs SWEEP_DIR             # the cells' run folders that hold evaluations
+    python -m selfimprove sweep critic-runs SWEEP_DIR      # ... that hold critic evaluations (critic-only sweeps)
+    python -m selfimprove sweep end SWEEP_DIR --owner-pid $$
 
 ``plan`` reads the preset at ``SCALE`` (default tiny; grammar in :mod:`selfimprove.core.grid`),
 takes the sweep's lock, and writes ``RUNS_DIR/<sweep>/sweep.json``: the preset, scale, drivers,
@@ -183,7 +183,7 @@ def start_lines(state: dict, name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = ArgumentParser(prog="python -m selfimprove.sweep", description=__doc__.split("\n\n")[0])
+    ap = ArgumentParser(prog="python -m selfimprove sweep", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("plan", help="expand the preset's grid, lock the sweep, write sweep.json")
     p.add_argument("preset", help="sweep preset file, or a name of selfimprove/presets/<name>.env")

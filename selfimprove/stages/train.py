@@ -1,4 +1,4 @@
-"""Stage: fine-tune a model with LLaMA-Factory: the actor of an iteration, or a critique model.
+"""Fine-tune a model with LLaMA-Factory: the actor of an iteration, or a critique model.
 
 Roles (``--role``):
 
@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from selfimprove.core.cli import parser, run
+from selfimprove.core.cli import parser
 from selfimprove.core.errors import DataError, UsageError
 from selfimprove.core.io import atomic_write_json, read_json
 from selfimprove.core.layout import NOT_TRAINED, RunLayout
@@ -157,7 +157,3 @@ def skip_empty(run_dir: Path, step_name: str, data_file: Path, out_dir: Path) ->
         atomic_write_json(out_dir / NOT_TRAINED, {"reason": reason, "data_file": str(data_file)})
         step.count(examples=0, trained=0)
     print(f"[{step_name}] not trained: {reason} ({out_dir / NOT_TRAINED})")
-
-
-if __name__ == "__main__":
-    run(main)

@@ -1,6 +1,6 @@
 """One fine-tuning run, start to finish: check the data and the nodes, write the YAML, train, publish.
 
-Used by both roles of ``python -m selfimprove.train`` (the actor of an iteration, a critique model):
+Used by both roles of ``python -m selfimprove train`` (the actor of an iteration, a critique model):
 
 * the data file is checked first (a JSON list of sharegpt or alpaca records, not empty; alpaca
   outputs end with the model's EOS, as :func:`selfimprove.training.export.to_alpaca` writes them);

@@ -1,4 +1,4 @@
-"""Stage: assemble an iteration's SFT set (and the critic data) from what the iteration produced.
+"""Assemble an iteration's SFT set (and the critic data) from what the iteration produced.
 
 What goes into the SFT set of iteration k (the released code's flags):
 
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 
-from selfimprove.core.cli import parser, run
+from selfimprove.core.cli import parser
 from selfimprove.core.errors import DataError, UsageError
 from selfimprove.core.io import atomic_write_json, read_jsonl
 from selfimprove.core.layout import RunLayout
@@ -128,7 +128,3 @@ def main(argv=None) -> int:
             atomic_write_json(critic_out, export(critic, "sharegpt"))
         step.count(**counts)
     return 0
-
-
-if __name__ == "__main__":
-    run(main)

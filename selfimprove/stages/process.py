@@ -1,4 +1,8 @@
-"""The batch grading command: ``python -m selfimprove.process grade --input IN --output OUT``.
+"""Grade a JSONL file of model responses (any grader of the package), one bad line never fatal.
+
+::
+
+    python -m selfimprove process grade --input IN --output OUT [--grader NAME] [--workers N]
 
 Each input line is ``{"id", "dataset_type": "gsm8k"|"math", "gold", "response"}``; each output
 line is the input plus ``pred``, ``correct``, ``grader`` and ``grade_status``. One bad line never
@@ -130,7 +134,7 @@ def read_items(path: str, err: TextIO, max_line_bytes: int = MAX_LINE_BYTES) -> 
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m selfimprove.process", description="Grade model responses.")
+    parser = argparse.ArgumentParser(prog="python -m selfimprove process", description="Grade model responses.")
     sub = parser.add_subparsers(dest="command", required=True)
     g = sub.add_parser("grade", help="grade a JSONL file of responses")
     g.add_argument("--input", required=True, help="JSONL with id, dataset_type, gold, response")
@@ -204,7 +208,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     counts = grades.counts
     print(f"{args.grader}: {format_counts(counts)}; skipped {skipped} line(s)", file=sys.stderr)
     return 1 if skipped or counts["error"] else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
