@@ -9,9 +9,9 @@ import re
 import pytest
 
 from selfimprove.evaluation.metrics import compute_results
-from selfimprove.evaluation.sequential import run_sequential
 from selfimprove.generation.engines import SamplingParams, ScriptedEngine
 from selfimprove.generation.prompts import Prompt
+from selfimprove.generation.sequential import run_sequential
 from selfimprove.generation.tasks import sample_questions
 
 QUESTIONS = [
@@ -125,7 +125,7 @@ def value(curve: list[dict], k: int) -> float:
 
 
 def test_parallel_methods_and_critic_metrics_by_hand(tmp_path):
-    from selfimprove.evaluation.sequential import by_sample
+    from selfimprove.evaluation.joins import by_sample
     from selfimprove.generation.tasks import critique_samples, refine_critiques
 
     a, c = pool_actor(), pool_critic()

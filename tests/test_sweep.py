@@ -9,9 +9,9 @@ import pytest
 
 from selfimprove.core import config as C
 from selfimprove.core import grid
+from selfimprove.core import sweep as S
 from selfimprove.core.errors import UsageError
 from selfimprove.core.layout import check_experiment_name
-from selfimprove.stages import sweep as S
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWN = grid.known_knobs()

@@ -15,9 +15,9 @@ from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import read as read_manifest
 from selfimprove.evaluation.metrics import compute_results
 from selfimprove.evaluation.report import write_report
-from selfimprove.evaluation.sequential import run_sequential
 from selfimprove.generation.engines import ENGINE_CLASSES, SamplingParams, ScriptedEngine, close_shared_engines
 from selfimprove.generation.prompts import Prompt
+from selfimprove.generation.sequential import run_sequential
 from selfimprove.generation.shard import merged_counts
 from selfimprove.generation.tasks import sample_questions
 from selfimprove.stages import critique, evaluate, refine, sample

@@ -149,15 +149,6 @@ def _knob_or_fixed(ap, group, flag: str, attr: str | None, fixed: Any, type_: An
         group.add_argument(flag, type=type_, default=fixed, help=f"{help} (default: {fixed})")
 
 
-def sampling_from_args(args: argparse.Namespace):
-    """The :class:`~selfimprove.generation.engines.SamplingParams` given by the generation options."""
-    from selfimprove.generation.engines import SamplingParams
-
-    return SamplingParams(
-        n=args.n, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, seed=args.seed
-    )
-
-
 def positive(ap: argparse.ArgumentParser, args: argparse.Namespace, *names: str) -> None:
     for name in names:
         v = getattr(args, name)

@@ -24,7 +24,7 @@ import dataclasses
 import os
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -803,3 +803,36 @@ def shell_lines(cfg: Config, scope: str) -> list[str]:
         lines.append("declare -A files=(" + " ".join(f"[{r}]={shlex.quote(str(p))}" for r, p in paths.items()) + ")")
         lines.append("declare -A steps=(" + " ".join(f"[{r}]={shlex.quote(n)}" for r, n in names.items()) + ")")
     return lines
+
+
+def exports(cfg: Config, scope: str) -> dict[str, str]:
+    """The knobs a driver exports to what it calls (:func:`shell_lines`' ``export`` lines), unquoted."""
+    out = {}
+    for line in shell_lines(cfg, scope):
+        if line.startswith("export "):
+            k, _, v = line[len("export ") :].partition("=")
+            out[k] = " ".join(shlex.split(v)) if v else ""
+    return out
+
+
+def eval_actors(cfg: Config, check_folder: Callable[[Path], list[str]] | None = None) -> list[tuple[str, str]]:
+    """``(label, model path)`` of every actor the evaluation covers. With ``check_folder`` (a model
+    folder's problems, e.g. :func:`selfimprove.training.weights.check_model_folder`) each
+    iteration's actor must exist and be complete, else :class:`UsageError` (refused now, not by the
+    engine minutes later)."""
+    lay = cfg.layout
+    if cfg.actor_models:
+        return [(os.path.basename(m.rstrip("/")), m) for m in cfg.actor_models]
+    actors = [("base", cfg.model_name)] if cfg.eval_base else []
+    iters = cfg.eval_iters if cfg.eval_iters is not None else tuple(range(cfg.iter_num + 1))
+    for k in iters:
+        if check_folder is not None:
+            if not (lay.actor(k) / "config.json").is_file():
+                raise UsageError(f"{lay.actor(k)} not found (run inference-all.sh first, or set EVAL_ITERS)")
+            broken = check_folder(lay.actor(k))
+            if broken:
+                raise UsageError(
+                    f"{lay.actor(k)} is incomplete ({broken[0]}); rerun inference-all.sh: it trains it again"
+                )
+        actors.append((f"iter_{k}", str(lay.actor(k))))
+    return actors

@@ -156,3 +156,14 @@ def parse_spec(spec: str) -> Spec:
             text, "file", mapping.get("name") or _file_name(path), path=path, mapping=mapping, annotations=annotations
         )
     raise DatasetError(f"unknown dataset spec {spec!r}; {specs_hint()}")
+
+
+def dataset_types(specs: list[str]) -> list[str]:
+    """The dataset types (``gsm8k``, ``math``) of some dataset specs, each once, in order."""
+    types = []
+    for s in specs:
+        p = parse_spec(s)
+        t = ENTRIES[p.entry].dtype if p.entry in ENTRIES else p.mapping.get("type", "gsm8k")
+        if t not in types:
+            types.append(t)
+    return types

@@ -27,9 +27,8 @@ from selfimprove.evaluation.estimators import (
     vote_fn_for,
 )
 from selfimprove.evaluation.exploration import has_training_records, iteration_dirs
-from selfimprove.evaluation.joins import QuestionData, prepare
+from selfimprove.evaluation.joins import QuestionData, by_sample, prepare
 from selfimprove.evaluation.schema import SchemaError, validate_results
-from selfimprove.evaluation.sequential import by_sample
 
 #: Pass@K and MV@K of the Table-3 grid use K = 5 (or N when the pool is smaller).
 TABLE_K = 5

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from selfimprove.core.records import sample_index
 from selfimprove.evaluation.estimators import Answer
 
 #: Parseable critic verdicts on a final answer.
@@ -27,6 +28,13 @@ LEVEL_BINS: tuple[tuple[int, Fraction], ...] = (
     (4, Fraction(1, 5)),  # 0.2 <= acc < 0.4
 )
 HARDEST_LEVEL = 5  # acc < 0.2
+
+
+def by_sample(critiques: list[dict], refinements: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Critiques/refinements keyed by the sample they judge, as the metrics expect."""
+    crit = [{**c, "id": c["sample_id"], "index": sample_index(c["sample_id"])} for c in critiques]
+    refs = [{**r, "id": r["sample_id"], "index": sample_index(r["sample_id"])} for r in refinements]
+    return crit, refs
 
 
 def level_from_accuracy(n_correct: int, n: int) -> int:

@@ -32,25 +32,13 @@ from selfimprove.core import config as C
 from selfimprove.core import manifest, runlock
 from selfimprove.core.errors import DataError, UsageError
 from selfimprove.core.parsing import ArgumentParser
+from selfimprove.data.spec import dataset_types
 from selfimprove.selftalk.annotator import NAME as ANNOTATOR
 from selfimprove.training import distributed
-from selfimprove.training.launcher import PROFILES, global_batch_args, parse_overrides
+from selfimprove.training.launcher import PROFILES, global_batch_args, train_overrides
 from selfimprove.training.weights import check_model_folder, tokenizer_problems
 
 log = logging.getLogger(__name__)
-
-
-def _dataset_types(specs: list[str]) -> list[str]:
-    from selfimprove.data.registry import ENTRIES
-    from selfimprove.data.spec import parse_spec
-
-    types = []
-    for s in specs:
-        p = parse_spec(s)
-        t = ENTRIES[p.entry].dtype if p.entry in ENTRIES else p.mapping.get("type", "gsm8k")
-        if t not in types:
-            types.append(t)
-    return types
 
 
 def check_datasets(specs: str, split: str, knob: str) -> list[str]:
@@ -77,7 +65,7 @@ def resolve_feedback(cfg: C.Config) -> C.Config:
         from selfimprove.data.feedback import FeedbackFilesMissing, feedback_files
 
         try:
-            files = [str(p) for p in feedback_files(_dataset_types(cfg.dataset_name.split()))]
+            files = [str(p) for p in feedback_files(dataset_types(cfg.dataset_name.split()))]
         except FeedbackFilesMissing as e:
             files, why = [], str(e)
     if not files:
@@ -101,21 +89,9 @@ def resolve_feedback(cfg: C.Config) -> C.Config:
     return dataclasses.replace(cfg, feedback_file=" ".join(files))
 
 
-def eval_actors(cfg: C.Config, check_exists: bool = True) -> list[tuple[str, str]]:
-    """``(label, model path)`` of every actor the evaluation covers."""
-    lay = cfg.layout
-    if cfg.actor_models:
-        return [(os.path.basename(m.rstrip("/")), m) for m in cfg.actor_models]
-    actors = [("base", cfg.model_name)] if cfg.eval_base else []
-    iters = cfg.eval_iters if cfg.eval_iters is not None else tuple(range(cfg.iter_num + 1))
-    for k in iters:
-        if check_exists and not (lay.actor(k) / "config.json").is_file():
-            raise UsageError(f"{lay.actor(k)} not found (run inference-all.sh first, or set EVAL_ITERS)")
-        broken = check_model_folder(lay.actor(k)) if check_exists else []
-        if broken:  # refused now, not by the engine minutes later
-            raise UsageError(f"{lay.actor(k)} is incomplete ({broken[0]}); rerun inference-all.sh: it trains it again")
-        actors.append((f"iter_{k}", str(lay.actor(k))))
-    return actors
+def eval_actors(cfg: C.Config) -> list[tuple[str, str]]:
+    """``(label, model path)`` of every actor the evaluation covers, each iteration's actor checked."""
+    return C.eval_actors(cfg, check_folder=check_model_folder)
 
 
 def _check_critic(cfg: C.Config, env: Mapping[str, str]) -> list[str | None]:
@@ -149,11 +125,6 @@ def _check_selftalk(cfg: C.Config, env: Mapping[str, str]) -> list[str | None]:
     problems += check_datasets(cfg.dataset_name, "train", "dataset_name")
     problems += check_datasets(cfg.test_dataset_name, "test", "test_dataset_name")
     return problems
-
-
-def train_overrides(cfg: C.Config, scope: str) -> dict:
-    """The LLaMA-Factory overrides a driver gives its trainings: TRAIN_ARGS (critic-all.sh: CRITIC_TRAIN_ARGS)."""
-    return parse_overrides((cfg.critic_train_args if scope == C.CRITIC else cfg.train_args).split())
 
 
 def global_batch_problem(cfg: C.Config, scope: str, env: Mapping[str, str]) -> str | None:
@@ -201,7 +172,7 @@ def resolve(scope: str, env: Mapping[str, str] | None = None, nested: bool = Fal
     elif uses_critic and not cfg.critic_base_url and cfg.critic_model_name != cfg.model_name:
         problems.append(C.check_model(cfg.critic_model_name, "critic_model_name", env))
     if scope == C.EVALUATE:
-        for label, path in eval_actors(cfg, check_exists=not nested) if cfg.actor_models else []:
+        for label, path in C.eval_actors(cfg) if cfg.actor_models else []:  # the named models, checked below
             problem = C.check_model(path, f"ACTOR_MODELS ({label})", env)
             if problem is None and (Path(path) / "config.json").is_file():  # a local folder: its tokenizer too
                 problem = next((f"ACTOR_MODELS ({label}): {p}" for p in tokenizer_problems(Path(path))), None)
@@ -217,20 +188,11 @@ def resolve(scope: str, env: Mapping[str, str] | None = None, nested: bool = Fal
         cfg = resolve_feedback(cfg)
         if cfg.evaluate:  # the evaluation at the end sees what this driver exports
             inherited = dict(env)
-            inherited.update(_exports(cfg, C.INFERENCE))
+            inherited.update(C.exports(cfg, C.INFERENCE))
             resolve(C.EVALUATE, inherited, nested=True)
     elif not nested:
         eval_actors(cfg)
     return cfg
-
-
-def _exports(cfg: C.Config, scope: str) -> dict[str, str]:
-    out = {}
-    for line in C.shell_lines(cfg, scope):
-        if line.startswith("export "):
-            k, _, v = line[len("export ") :].partition("=")
-            out[k] = " ".join(shlex.split(v)) if v else ""
-    return out
 
 
 def shell(cfg: C.Config, scope: str, token: str | None = None) -> str:

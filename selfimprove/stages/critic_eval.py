@@ -22,7 +22,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from selfimprove.core.cli import add_generation_args, add_run_args, parser, sampling_from_args
+from selfimprove.core.cli import add_generation_args, add_run_args, parser
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import atomic_write_json, atomic_write_jsonl, read_jsonl
 from selfimprove.core.knob import CRITIC
@@ -37,18 +37,25 @@ from selfimprove.critic.evaluate import (
     processbench_responses,
     response_summary,
 )
-from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
-from selfimprove.critic.report import write_report
-from selfimprove.data.critique_sets import load_processbench
-from selfimprove.generation.engines import Engine, SamplingParams, add_engine_args, engine_kwargs, make_engine
-from selfimprove.generation.tasks import critique_samples
-from selfimprove.stages.critic_paths import (
+from selfimprove.critic.path_options import (
     QUESTION_FIELDS,
     add_path_args,
     make_paths,
     path_settings,
     path_step_settings,
 )
+from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
+from selfimprove.critic.report import write_report
+from selfimprove.data.critique_sets import load_processbench
+from selfimprove.generation.engines import (
+    Engine,
+    SamplingParams,
+    add_engine_args,
+    engine_kwargs,
+    make_engine,
+    sampling_from_args,
+)
+from selfimprove.generation.tasks import critique_samples
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")

@@ -17,13 +17,13 @@ and reads GSM8K-style arithmetic; it needs the question records (``--questions``
 
 from __future__ import annotations
 
-from selfimprove.core.cli import add_generation_args, add_run_args, layout_paths, parser, sampling_from_args
+from selfimprove.core.cli import add_generation_args, add_run_args, layout_paths, parser
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import ResumableJsonl, read_jsonl
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.core.records import SAMPLE_FIELDS
-from selfimprove.generation.engines import add_engine_args, engine_kwargs, make_engine
+from selfimprove.generation.engines import add_engine_args, engine_kwargs, make_engine, sampling_from_args
 from selfimprove.generation.shard import add_shard_args, for_shard, merge_shards
 from selfimprove.generation.tasks import critique_samples, select_samples
 from selfimprove.selftalk.annotator import NAME as ANNOTATOR

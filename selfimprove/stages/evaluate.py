@@ -45,8 +45,9 @@ from selfimprove.core.errors import UsageError
 from selfimprove.core.io import atomic_write_json, read_jsonl
 from selfimprove.core.layout import EVAL_FILES, RunLayout
 from selfimprove.core.manifest import Step
-from selfimprove.evaluation.sequential import SEQUENTIAL_MODES, by_sample, run_sequential
+from selfimprove.evaluation.joins import by_sample
 from selfimprove.generation.engines import SamplingParams, add_engine_args, engine_kwargs, shared_engine
+from selfimprove.generation.sequential import SEQUENTIAL_MODES, run_sequential
 from selfimprove.generation.tasks import QUESTION_FIELDS, critique_samples, refine_critiques, sample_questions
 
 log = logging.getLogger(__name__)

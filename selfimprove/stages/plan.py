@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from selfimprove.core import config as C
+from selfimprove.core import sweep
 from selfimprove.core.cli import parser
 from selfimprove.core.errors import RecordError, UsageError
 from selfimprove.core.io import atomic_write_json, read_json
@@ -46,12 +47,11 @@ from selfimprove.data import paths as data_paths
 from selfimprove.data.datasets import SYNTHETIC_DEFAULT_SIZE, check_spec
 from selfimprove.data.records import DatasetError
 from selfimprove.data.registry import ENTRIES
-from selfimprove.data.spec import parse_spec
+from selfimprove.data.spec import dataset_types, parse_spec
 from selfimprove.selftalk.annotator import NAME as ANNOTATOR
-from selfimprove.stages.config import _dataset_types, _exports, eval_actors, train_overrides
 from selfimprove.training import distributed
 from selfimprove.training.export import used_iterations, uses_feedback
-from selfimprove.training.launcher import BASE_TEMPLATE, DEEPSPEED, global_batch_args, training_args
+from selfimprove.training.launcher import BASE_TEMPLATE, DEEPSPEED, global_batch_args, train_overrides, training_args
 
 PLAN_VERSION = 1
 ASSUMED_GPUS = 8  # GPUs per node when none is visible and PLAN_GPUS is 0 (the paper's node)
@@ -252,7 +252,7 @@ def _feedback_rows(ctx: Context) -> int:
             from selfimprove.data.feedback import FeedbackFilesMissing, feedback_files
 
             try:
-                types = _dataset_types(cfg.dataset_name.split())
+                types = dataset_types(cfg.dataset_name.split())
                 files = [str(p) for p in feedback_files(types)]
             except (DatasetError, FeedbackFilesMissing, KeyError) as e:
                 if cfg.sources.get("use_gpt4_feedback") == "default":
@@ -274,7 +274,7 @@ def _feedback_rows(ctx: Context) -> int:
 
 def _safe_types(specs: str) -> list[str]:
     try:
-        return _dataset_types(specs.split())
+        return dataset_types(specs.split())
     except (DatasetError, KeyError):
         return []
 
@@ -335,7 +335,7 @@ def evaluate_steps(ctx: Context) -> None:
         ctx.model(critic, "critic_model_name")
     critic = _short(critic, cfg.layout.root)
     n, rounds = cfg.sample_num, cfg.sequential_chains * t * cfg.mv_num
-    for label, path in eval_actors(cfg, check_exists=False):
+    for label, path in C.eval_actors(cfg):
         step, actor = RunLayout.eval_step(label), _short(path, cfg.layout.root)
         if cfg.actor_models:
             ctx.model(path, f"ACTOR_MODELS ({label})")
@@ -549,7 +549,7 @@ def build(scope: str, env: Mapping[str, str] | None = None, visible: int | None 
     contexts = [ctx]
     BUILDERS[scope](ctx)
     if scope == C.INFERENCE and cfg.evaluate:  # the evaluation sees what the driver exports
-        inherited = {**env, **_exports(cfg, C.INFERENCE)}
+        inherited = {**env, **C.exports(cfg, C.INFERENCE)}
         ectx = context(C.load(C.EVALUATE, env=inherited), C.EVALUATE, inherited, visible)
         evaluate_steps(ectx)
         contexts.append(ectx)
@@ -586,8 +586,6 @@ def _add(a: dict, b: dict) -> dict:
 
 def sweep_plan(preset: str, env: Mapping[str, str] | None = None, visible: int | None = None) -> dict:
     """Every cell of a sweep preset at ``SCALE``, each driver planned with the cell's knobs."""
-    from selfimprove.stages import sweep
-
     env = dict(os.environ if env is None else env)
     state = sweep.plan(preset, env)  # expands the grid; writes nothing, takes no lock
     cells, total = [], totals([], 1)

@@ -9,177 +9,18 @@
     python -m selfimprove sweep critic-runs SWEEP_DIR      # ... that hold critic evaluations (critic-only sweeps)
     python -m selfimprove sweep end SWEEP_DIR --owner-pid $$
 
-``plan`` reads the preset at ``SCALE`` (default tiny; grammar in :mod:`selfimprove.core.grid`),
-takes the sweep's lock, and writes ``RUNS_DIR/<sweep>/sweep.json``: the preset, scale, drivers,
-the grid (axis -> values) and one record per cell (``name``, ``values``, ``drivers``, ``knobs``
-per driver, ``inherited``: the environment's other knobs, ``fingerprint`` of both, ``run``,
-``status`` pending/running/done/failed, ``started``, ``finished``, ``seconds``, ``rc``). A cell
-that finished keeps its status while its fingerprint is unchanged; with other knobs it is run
-again (its drivers still skip the steps whose settings did not change).
+``plan`` reads the preset at ``SCALE`` (default tiny), takes the sweep's lock, and writes
+``RUNS_DIR/<sweep>/sweep.json`` (what it holds: :mod:`selfimprove.core.sweep`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shlex
-import time
-from pathlib import Path
 
-from selfimprove.core import config as C
-from selfimprove.core import grid, runlock
-from selfimprove.core.errors import UsageError
-from selfimprove.core.io import atomic_write_json, read_json
+from selfimprove.core import runlock, sweep
+from selfimprove.core.io import atomic_write_json
 from selfimprove.core.parsing import ArgumentParser
-
-SWEEP_VERSION = 1
-STATUSES = ("pending", "running", "done", "failed")
-#: knobs of the environment that do not change what a cell computes
-_NOT_RECORDED = {"LOG_LEVEL", "RUNS_DIR", "EXP_NUM", "PYTHON", "CHUNK_SIZE", "TRAIN_REUSE_DIR"}
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-def state_path(sweep_dir: str | Path) -> Path:
-    return Path(sweep_dir) / "sweep.json"
-
-
-def load_state(sweep_dir: str | Path) -> dict:
-    path = state_path(sweep_dir)
-    if not path.is_file():
-        raise UsageError(f"{path} not found; start the sweep with scripts/sweep.sh PRESET")
-    return read_json(path)
-
-
-def _cell(state: dict, name: str) -> dict:
-    for c in state["cells"]:
-        if c["name"] == name:
-            return c
-    raise UsageError(f"{state_path(state['dir'])}: no cell {name}")
-
-
-def driver_dir(env: dict[str, str]) -> Path:
-    return Path(env.get("SWEEP_DRIVER_DIR") or grid.DRIVER_DIR)
-
-
-def plan(preset: str, env: dict[str, str]) -> dict:
-    """Parse the preset, expand the grid and merge it with an existing ``sweep.json`` (not written)."""
-    scale = env.get("SCALE") or "tiny"
-    drivers_at = driver_dir(env)
-    known = grid.known_knobs(grid.DRIVERS, drivers_at)
-    sweep = grid.read_sweep(C.preset_path(preset), scale, known, env.get("SWEEP_NAME") or None)
-    sweep_dir = Path(env.get("RUNS_DIR") or C.ROOT / "runs") / sweep.name
-    cells = grid.expand(sweep, sweep_dir.resolve(), env)
-    if any("PLAN" in knobs for c in cells for knobs in c.knobs.values()):
-        raise UsageError(
-            f"{sweep.preset}: PLAN is set in the environment (PLAN=1 bash scripts/sweep.sh PRESET), not here"
-        )
-    for d in sorted({d for c in cells for d in c.drivers}):
-        if not grid.driver_script(d, drivers_at).is_file():
-            raise UsageError(f"{sweep.preset}: driver {grid.driver_script(d, drivers_at)} not found")
-    old = read_json(state_path(sweep_dir)) if state_path(sweep_dir).is_file() else {}
-    if old and old.get("scale") != scale:
-        raise UsageError(
-            f"{sweep_dir} holds the {old.get('scale')} scale of this sweep; set SWEEP_NAME=<another name> "
-            f"for SCALE={scale}, or remove {sweep_dir}"
-        )
-    previous = {c["name"]: c for c in old.get("cells", [])}
-    records = []
-    for c in cells:
-        own = {k for knobs in c.knobs.values() for k in knobs}
-        inherited = {k: env[k] for k in sorted(known - own - _NOT_RECORDED) if k in env}
-        blob = json.dumps([c.drivers, c.knobs, inherited], sort_keys=True).encode()
-        rec = {
-            "name": c.name,
-            "values": c.values,
-            "drivers": list(c.drivers),
-            "knobs": c.knobs,
-            "inherited": inherited,
-            "fingerprint": hashlib.sha256(blob).hexdigest()[:16],
-            "run": str(sweep_dir.resolve() / c.name),
-            "status": "pending",
-        }
-        prev = previous.get(c.name)
-        if prev and prev.get("fingerprint") == rec["fingerprint"]:
-            rec.update(
-                {k: prev[k] for k in ("status", "started", "finished", "seconds", "rc", "failed_driver") if k in prev}
-            )
-        elif prev and prev.get("status") == "done":
-            rec["note"] = "knobs changed since it finished; run again"
-        records.append(rec)
-    state = {
-        "sweep_version": SWEEP_VERSION,
-        "sweep": sweep.name,
-        "dir": str(sweep_dir.resolve()),
-        "preset": sweep.preset,
-        "scale": scale,
-        "drivers": list(sweep.drivers),
-        "grid": {axis: [lv.label for lv in levels] for axis, levels in sweep.axes},
-        "planned": _now(),
-        "cells": records,
-    }
-    return state
-
-
-def is_done(cell: dict) -> bool:
-    """Finished with the recorded knobs, and its run folder (with evaluations, if evaluated) is there."""
-    run = Path(cell["run"])
-    if cell.get("status") != "done" or not run.is_dir():
-        return False
-    return "evaluate" not in cell["drivers"] or any(run.glob("eval/*/results.json"))
-
-
-def mark(state: dict, name: str, status: str, rc: int | None = None, driver: str | None = None) -> dict:
-    cell = _cell(state, name)
-    cell["status"] = status
-    if status == "running":
-        cell["started"], cell["started_unix"] = _now(), time.time()
-        for k in ("finished", "seconds", "rc", "failed_driver", "note"):
-            cell.pop(k, None)
-    else:
-        cell["finished"] = _now()
-        if "started_unix" in cell:
-            cell["seconds"] = round(time.time() - cell.pop("started_unix"), 1)
-        if rc is not None:
-            cell["rc"] = rc
-        if driver:
-            cell["failed_driver"] = driver
-    atomic_write_json(state_path(state["dir"]), state)
-    return cell
-
-
-def compared_runs(state: dict) -> list[str]:
-    """The cells' run folders, in grid order, that hold at least one ``eval/<actor>/results.json``."""
-    return [c["run"] for c in state["cells"] if any(Path(c["run"]).glob("eval/*/results.json"))]
-
-
-def critic_runs(state: dict) -> list[str]:
-    """For a sweep whose every cell runs only the critic driver (a learning curve): the cells' run
-    folders, in grid order, that hold ``critic/eval/results.json``; otherwise none."""
-    if not state["cells"] or any(c["drivers"] != ["critic"] for c in state["cells"]):
-        return []
-    return [c["run"] for c in state["cells"] if (Path(c["run"]) / "critic" / "eval" / "results.json").is_file()]
-
-
-def env_lines(cell: dict, driver: str) -> str:
-    if driver not in cell["drivers"]:
-        raise UsageError(f"cell {cell['name']} does not run the {driver} driver")
-    return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in cell["knobs"][driver].items())
-
-
-def start_lines(state: dict, name: str) -> str:
-    """Shell lines for one cell: ``skip=1`` when it is done; else (marked running) ``skip=0``, its
-    ``drivers=(...)`` and ``knobs[DRIVER]=<export lines>`` (bash associative array)."""
-    cell = _cell(state, name)
-    if is_done(cell):
-        return "skip=1\n"
-    mark(state, name, "running")
-    lines = ["skip=0", f"drivers=({' '.join(cell['drivers'])})"]
-    lines += [f"knobs[{d}]={shlex.quote(env_lines(cell, d))}" for d in cell["drivers"]]
-    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,24 +50,23 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.cmd == "plan":
         env = dict(os.environ)
-        state = plan(args.preset, env)
+        state = sweep.plan(args.preset, env)
         runlock.acquire(state["dir"], args.owner_pid, env={})
-        atomic_write_json(state_path(state["dir"]), state)
+        atomic_write_json(sweep.state_path(state["dir"]), state)
         names = " ".join(shlex.quote(c["name"]) for c in state["cells"])
         print(f"SWEEP_DIR={shlex.quote(state['dir'])}\ncells=({names})")
         return 0
     if args.cmd == "end":
         runlock.release(args.sweep_dir, args.owner_pid)
         return 0
-    state = load_state(args.sweep_dir)
+    state = sweep.load_state(args.sweep_dir)
     if args.cmd == "start":
-        print(start_lines(state, args.cell), end="")
+        print(sweep.start_lines(state, args.cell), end="")
     elif args.cmd == "finish":
-        mark(state, args.cell, args.status, args.rc, args.driver)
+        sweep.mark(state, args.cell, args.status, args.rc, args.driver)
     elif args.cmd in ("runs", "critic-runs"):
-        runs = compared_runs(state) if args.cmd == "runs" else critic_runs(state)
+        runs = sweep.compared_runs(state) if args.cmd == "runs" else sweep.critic_runs(state)
         if runs or args.cmd == "runs":
-            state["compared"] = {"runs": runs, "at": _now(), "by": "compare" if args.cmd == "runs" else "critic_curve"}
-            atomic_write_json(state_path(state["dir"]), state)
+            sweep.record_compared(state, runs, "compare" if args.cmd == "runs" else "critic_curve")
         print("\n".join(runs))
     return 0

@@ -16,8 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from selfimprove.core.config import Config
 from selfimprove.core.errors import DataError, StepError, UsageError
 from selfimprove.core.io import atomic_write_json, read_json
+from selfimprove.core.knob import CRITIC
 from selfimprove.training.weights import check_model_folder
 
 __all__ = [
@@ -242,6 +244,11 @@ def parse_overrides(items: list[str]) -> dict:
         except json.JSONDecodeError:
             out[key] = value
     return out
+
+
+def train_overrides(cfg: Config, scope: str) -> dict:
+    """The LLaMA-Factory overrides a driver gives its trainings: TRAIN_ARGS (critic-all.sh: CRITIC_TRAIN_ARGS)."""
+    return parse_overrides((cfg.critic_train_args if scope == CRITIC else cfg.train_args).split())
 
 
 def find_cli(explicit: str | None) -> str:

@@ -46,6 +46,7 @@ from selfimprove.generation.engines.registry import (
     make_engine,
     register_engine,
     resolve_engine,
+    sampling_from_args,
     shared_engine,
 )
 from selfimprove.generation.engines.scripted import ScriptedEngine, prompt_text
@@ -86,6 +87,7 @@ __all__ = [
     "prompt_text",
     "register_engine",
     "resolve_engine",
+    "sampling_from_args",
     "shared_engine",
     "truncate_at_stop",
     "visible_gpus",

@@ -1,5 +1,6 @@
 """Engines from configuration: the name -> class registry, the command-line options of a model
-role, :func:`make_engine` and the per-process cache of :func:`shared_engine`."""
+role, :func:`make_engine`, the per-process cache of :func:`shared_engine`, and the sampling
+parameters given by the generation options (:func:`sampling_from_args`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from selfimprove.core import config as C
 from selfimprove.core import stop
 from selfimprove.core.errors import UsageError
-from selfimprove.generation.engines.base import Engine, EngineSettings, check_model_path
+from selfimprove.generation.engines.base import Engine, EngineSettings, SamplingParams, check_model_path
 from selfimprove.generation.engines.hf import HFEngine
 from selfimprove.generation.engines.openai import OpenAIEngine
 from selfimprove.generation.engines.ray_engine import RayEngine
@@ -110,6 +111,13 @@ def engine_kwargs(args: argparse.Namespace, role: str) -> dict:
         gpu_memory_utilization=getattr(args, "gpu_memory_utilization", 0.9),
         seed=getattr(args, "seed", 0),
         mode=getattr(args, f"{role}_api_mode", None),
+    )
+
+
+def sampling_from_args(args: argparse.Namespace) -> SamplingParams:
+    """The sampling parameters given by the generation options (:func:`selfimprove.core.cli.add_generation_args`)."""
+    return SamplingParams(
+        n=args.n, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, seed=args.seed
     )
 
 

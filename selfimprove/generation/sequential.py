@@ -5,7 +5,8 @@ With K = 1 the chain starts from the greedy answer (records ``<qid>/r<r>`` in
 the released code's ``sample_num`` > 1 flow does (records ``<qid>/s<j>/r<r>`` with ``chain`` = j
 in ``chains_<mode>.jsonl``). Round r > 0 is the refinement of round r - 1 guided by its
 critique. Every record is keyed by chain and round, so more rounds or more chains only generate
-what is missing.
+what is missing. The evaluation stage runs them; :mod:`selfimprove.evaluation.sequential_metrics`
+turns the records into numbers.
 """
 
 from __future__ import annotations
@@ -14,18 +15,11 @@ from pathlib import Path
 
 from selfimprove.core.io import ResumableJsonl, read_jsonl
 from selfimprove.core.layout import RunLayout
-from selfimprove.core.records import chain_id, parse_chain_id, sample_index
+from selfimprove.core.records import chain_id, parse_chain_id
 from selfimprove.generation.engines import SamplingParams
 from selfimprove.generation.tasks import critique_samples, refine_critiques
 
 SEQUENTIAL_MODES = ("oracle", "all", "verifier")
-
-
-def by_sample(critiques: list[dict], refinements: list[dict]) -> tuple[list[dict], list[dict]]:
-    """Critiques/refinements keyed by the sample they judge, as the metrics expect."""
-    crit = [{**c, "id": c["sample_id"], "index": sample_index(c["sample_id"])} for c in critiques]
-    refs = [{**r, "id": r["sample_id"], "index": sample_index(r["sample_id"])} for r in refinements]
-    return crit, refs
 
 
 def chain_prefix(record_id: str) -> str:
