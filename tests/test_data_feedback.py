@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from selfimprove.data import feedback
 from selfimprove.data.feedback import FeedbackFilesMissing, check_alpaca_rows, feedback_files
+from selfimprove.stages import feedback as feedback_stage
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = importlib.util.spec_from_file_location("fetch_feedback", ROOT / "scripts" / "fetch_feedback.py")
@@ -134,12 +134,12 @@ def test_unreachable_url_is_an_error(tmp_path, capsys):
 # ---------------------------------------------------------------------------- feedback_files
 
 
-def test_feedback_files_one_missing_and_none(tmp_path, capsys):
+def test_feedback_files_one_missing_and_none(tmp_path, caplog):
     folder = tmp_path / "mathcritique-samples"
     folder.mkdir()
     (folder / "gsm8k-critique-refine-100.json").write_bytes(dump(GSM_ROWS))
     assert feedback_files(["gsm8k", "math", "gsm8k"], base=tmp_path) == [folder / "gsm8k-critique-refine-100.json"]
-    assert "math-critique-refine-100.json not found" in capsys.readouterr().err
+    assert "math-critique-refine-100.json not found" in caplog.text
     with pytest.raises(FeedbackFilesMissing) as exc:
         feedback_files(["math"], base=tmp_path)
     assert "math-critique-refine-100.json" in str(exc.value) and "fetch_feedback.py" in str(exc.value)
@@ -149,11 +149,11 @@ def test_feedback_files_one_missing_and_none(tmp_path, capsys):
 
 def test_feedback_cli(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
-    assert feedback.main(["gsm8k", "math"]) == 1
+    assert feedback_stage.main(["gsm8k", "math"]) == 1
     assert "no feedback file found" in capsys.readouterr().err
     (tmp_path / "mathcritique-samples").mkdir()
     (tmp_path / "mathcritique-samples" / "math-critique-refine-100.json").write_bytes(dump(MATH_ROWS))
-    assert feedback.main(["math"]) == 0
+    assert feedback_stage.main(["math"]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "mathcritique-samples" / "math-critique-refine-100.json")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from selfimprove.data.datasets import (
     parse_level,
 )
 from selfimprove.data.sources import hub
+from selfimprove.stages import datasets as datasets_stage
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GSM8K_ROWS = FIXTURES / "data_gsm8k_rows.jsonl"
@@ -205,11 +207,23 @@ def test_gsm8k_jsonl_mapping_and_malformed_rows():
     assert "####" in problems[2]
 
 
-def test_load_questions_prints_problems_to_stderr(capsys):
+def test_load_questions_logs_problems_as_warnings(caplog):
     records = load_questions(f"file:{GSM8K_ROWS}?name=tiny", "train")
     assert [r["id"] for r in records] == ["tiny/train/0", "tiny/train/1", "tiny/train/5"]
-    err = capsys.readouterr().err.strip().splitlines()
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(said) == 3 and said[0].startswith(f"{GSM8K_ROWS}:4: ")
+
+
+def test_the_datasets_command_prints_problems_to_stderr_and_records_to_stdout(capsys):
+    assert datasets_stage.main([f"file:{GSM8K_ROWS}?name=tiny", "--split", "train"]) == 0
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
     assert len(err) == 3 and err[0].startswith(f"{GSM8K_ROWS}:4: ")
+    assert [json.loads(line)["id"] for line in captured.out.splitlines()] == [
+        "tiny/train/0",
+        "tiny/train/1",
+        "tiny/train/5",
+    ]
 
 
 def test_nothing_usable_raises(tmp_path):

@@ -23,10 +23,14 @@ COMMANDS = {
     "critic_filter",
     "critic_paths",
     "critique",
+    "datasets",
     "evaluate",
+    "exploration",
+    "feedback",
     "filter",
     "layout",
     "manifest",
+    "metrics",
     "plan",
     "prepare",
     "process",
@@ -40,6 +44,7 @@ COMMANDS = {
     "selftalk_trajectories",
     "summary",
     "sweep",
+    "synthetic",
     "train",
 }
 

@@ -22,6 +22,7 @@ from test_evaluation_sequential import records as sequential_records
 
 from selfimprove.evaluation import exploration as X
 from selfimprove.evaluation.metrics import compute_results
+from selfimprove.stages import exploration as exploration_stage
 from selfimprove.stages import report as report_stage
 
 GOLD = {"a": "5", "b": "8", "c": "9", "d": "3"}
@@ -187,12 +188,12 @@ def test_run_without_critic_has_no_with_critique_numbers(tmp_path):
 
 def test_cli_writes_json_and_plots(run, tmp_path, capsys):
     out = tmp_path / "expl"
-    assert X.main([str(run), "--out", str(out)]) == 0
+    assert exploration_stage.main([str(run), "--out", str(out)]) == 0
     data = json.loads((out / "exploration.json").read_text())
     assert data["per_iteration"]["2"]["n_questions"] == 4
     for name in ("kept_by_level", "efficiency", "diversity", "correct_frequency"):
         assert (out / f"exploration_{name}.png").read_bytes()[:4] == b"\x89PNG"
-    assert X.main([str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+    assert exploration_stage.main([str(tmp_path / "nowhere"), "--out", str(out)]) == 2
     assert "no training records" in capsys.readouterr().err
 
 

@@ -29,6 +29,7 @@ import pytest
 
 from selfimprove.evaluation import metrics as M
 from selfimprove.evaluation.metrics import Answer
+from selfimprove.stages import metrics as metrics_stage
 
 
 @dataclass
@@ -574,6 +575,9 @@ def test_cli_writes_results(tmp_path, monkeypatch):
     monkeypatch.setattr(M, "default_vote_fn", lambda: string_vote)
     out = tmp_path / "out" / "results.json"
     argv = [f"--{k}={p}" for k, p in paths.items()] + [f"--config={tmp_path / 'config.json'}", f"--out={out}"]
-    assert M.main(argv) == 0
+    assert metrics_stage.main(argv) == 0
     assert json.loads(out.read_text()) == json.loads(json.dumps(compute()))
-    assert M.main([f"--questions={paths['questions']}", f"--pool={tmp_path / 'none.jsonl'}", f"--out={out}"]) == 2
+    assert (
+        metrics_stage.main([f"--questions={paths['questions']}", f"--pool={tmp_path / 'none.jsonl'}", f"--out={out}"])
+        == 2
+    )

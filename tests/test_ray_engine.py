@@ -12,7 +12,7 @@ import pytest
 
 from selfimprove.core.errors import EngineError, UsageError
 from selfimprove.generation.engines import Completion, SamplingParams, ScriptedEngine
-from selfimprove.generation.engines.ray_pool import Replica, RowError, pick_inner
+from selfimprove.generation.engines.ray_pool import FailedCompletion, Replica, pick_inner
 from selfimprove.generation.prompts import Prompt
 
 ray = pytest.importorskip("ray")
@@ -45,7 +45,7 @@ def scripted(marker: str | None = None) -> ScriptedEngine:
 
 # ---------------------------------------------------------------------- without Ray
 def test_row_error_is_an_empty_completion_that_says_why():
-    e = RowError("", error="ValueError: no")
+    e = FailedCompletion("", error="ValueError: no")
     assert e.finish_reason == "error" and e.text == ""
     assert e.record_fields() == {
         "finish_reason": "error",
@@ -124,7 +124,7 @@ def test_a_failing_row_becomes_an_error_row_and_its_batch_survives(local_ray):
         pool = engine.pool
         assert pool.error_rows == 1 and pool.retried_rows == 1  # tried on the second replica first
     assert out[0][0].text == "answer to a #0" and out[2][0].text == "answer to c #0"
-    assert isinstance(out[1][0], RowError) and "cannot answer BAD b" in out[1][0].error
+    assert isinstance(out[1][0], FailedCompletion) and "cannot answer BAD b" in out[1][0].error
 
 
 def test_rows_of_a_killed_replica_run_again_and_a_row_that_always_kills_is_an_error_row(local_ray, tmp_path):
@@ -137,7 +137,7 @@ def test_rows_of_a_killed_replica_run_again_and_a_row_that_always_kills_is_an_er
         assert engine.pool.retried_rows >= 2 and engine.pool.error_rows == 0
         out = engine.generate([ask("x"), ask("POISON"), ask("y")], SamplingParams(n=1))
         assert [c.text for c in out[0] + out[2]] == ["answer to x #0", "answer to y #0"]
-        assert isinstance(out[1][0], RowError) and "died" in out[1][0].error
+        assert isinstance(out[1][0], FailedCompletion) and "died" in out[1][0].error
         # the replicas were restarted: the engine still answers
         assert engine.generate([ask("z")], SamplingParams(n=1))[0][0].text == "answer to z #0"
 
@@ -168,6 +168,6 @@ def test_the_sample_stage_loop_writes_every_id_once_through_ray(local_ray, tmp_p
 
 
 def test_completion_subclass_round_trips_through_ray(local_ray):
-    ref = ray.put([RowError("", error="x"), Completion("t")])
+    ref = ray.put([FailedCompletion("", error="x"), Completion("t")])
     back = ray.get(ref)
     assert back[0].error == "x" and back[1].text == "t"

@@ -11,8 +11,8 @@ from fractions import Fraction
 
 import pytest
 
-from selfimprove.data import synthetic
 from selfimprove.data.synthetic import apply_op, generate, generate_problems
+from selfimprove.stages import synthetic as synthetic_stage
 
 RECORD_KEYS = {"id", "dataset", "dataset_type", "split", "question", "reference", "gold", "level", "subject", "steps"}
 ANNOTATION = re.compile(r"<<([^=<>]+)=([^<>]+)>>")
@@ -146,7 +146,7 @@ def test_apply_op_rejects_fractions():
 
 def test_cli_writes_jsonl(tmp_path):
     out = tmp_path / "sub" / "train.jsonl"
-    assert synthetic.main(["--n", "7", "--split", "train", "--seed", "2", "--out", str(out)]) == 0
+    assert synthetic_stage.main(["--n", "7", "--split", "train", "--seed", "2", "--out", str(out)]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows == generate(7, "train", seed=2)
     assert not [p for p in out.parent.iterdir() if p.name != "train.jsonl"]  # no temp left
@@ -244,8 +244,8 @@ def test_easy_bad_arguments():
 
 def test_cli_easy(tmp_path):
     out = tmp_path / "easy.jsonl"
-    assert synthetic.main(["--n", "5", "--split", "test", "--difficulty", "easy", "--out", str(out)]) == 0
+    assert synthetic_stage.main(["--n", "5", "--split", "test", "--difficulty", "easy", "--out", str(out)]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows == generate(5, "test", difficulty="easy")
     with pytest.raises(SystemExit):
-        synthetic.main(["--n", "5", "--difficulty", "easy", "--levels", "1,4", "--out", str(out)])
+        synthetic_stage.main(["--n", "5", "--difficulty", "easy", "--levels", "1,4", "--out", str(out)])

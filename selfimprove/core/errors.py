@@ -14,7 +14,15 @@ class                   code  meaning
 ``NotEnoughSpace``      2     a step refused before it writes: its disk lacks the room its output needs
 ``RunLocked``           75    another live process holds the experiment's run lock (retry later)
 ``EngineError``         1     a generation engine could not start or answer
+``GradingError``        1     one way of comparing two answers cannot decide (caught by the grader)
 ======================  ====  ==================================================================
+
+Each part of the package derives its own errors from these (``DatasetError``, ``FeedbackError``,
+``SchemaError``, ``ResultsError``, ``TrainingError``, ...), so every error the package raises on
+purpose is a :class:`MathCritiqueError`, and a stage that does not catch it still ends with one
+line. Only the stop signal (:class:`selfimprove.core.stop.Interrupted`) and the grader worker's
+CPU-budget alarm are ``BaseException`` subclasses outside the hierarchy, so that ``except Exception``
+cannot swallow them.
 
 Messages are written for the user: one line, naming the file, knob or step and what to do. A
 write that the disk refuses mid-step (``OSError``: no space left, read-only) is reported the same
@@ -76,5 +84,13 @@ class RunLocked(StepError):
 
 class EngineError(MathCritiqueError):
     """A generation engine could not be built, started or could not answer."""
+
+    exit_code = 1
+
+
+class GradingError(MathCritiqueError):
+    """One way of comparing two answers cannot decide (an expression outside its grammar, a value
+    too large to compute). The grader catches it and tries the next way, or records the grade's
+    status; it never ends a stage."""
 
     exit_code = 1

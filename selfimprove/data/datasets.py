@@ -22,8 +22,8 @@ project's ``data/``), ``file:PATH[?key=value&...]``; every spec takes
 ``?annotations=strip`` to drop GSM8K calculator annotations from references.
 
 Bad rows never abort a load: :func:`load_questions_with_report` returns the good records with
-one ``location: reason`` line per problem, and :func:`load_questions` prints those lines to
-stderr and raises only when no usable record remains. Spec errors (unknown spec, missing file,
+one ``location: reason`` line per problem, and :func:`load_questions` logs those lines as
+warnings and raises only when no usable record remains. Spec errors (unknown spec, missing file,
 unknown split, unknown field in a mapping) raise :class:`DatasetError` at once;
 :func:`check_spec` finds them without loading or downloading anything.
 
@@ -32,11 +32,8 @@ The module keeps the names of the former single-module loader importable (re-exp
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
-import sys
-from collections.abc import Sequence
+import logging
 from pathlib import Path
 
 from selfimprove.data import paths
@@ -68,6 +65,8 @@ from selfimprove.grading.extract import find_last_boxed
 SYNTHETIC_DEFAULT_SIZE = {"train": 200, "test": 100}
 SYNTHETIC_DIFFICULTIES = ("standard", "easy")
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "DATASET_TYPES",
     "FILE_SUFFIXES",
@@ -91,11 +90,11 @@ __all__ = [
     "known_specs",
     "load_questions",
     "load_questions_with_report",
-    "main",
     "parse_level",
     "parse_spec",
     "shared_data_dir",
     "strip_calc_annotations",
+    "usable_records",
 ]
 
 
@@ -200,50 +199,20 @@ def load_questions_with_report(
     return _select(records, limit, seed, shuffle), problems
 
 
-def load_questions(spec: str, split: str, limit: int | None = None, seed: int = 0, shuffle: bool = False) -> list[dict]:
-    """Load question records; print each malformed row to stderr and skip it.
-
-    Raises :class:`DatasetError` for spec errors and when no usable record remains.
-    """
-    records, problems = load_questions_with_report(spec, split, limit, seed, shuffle)
-    for line in problems:
-        print(line, file=sys.stderr)
+def usable_records(spec: str, split: str, records: list[dict], problems: list[str]) -> list[dict]:
+    """``records``, or :class:`DatasetError` when a load left none usable."""
     if not records:
         detail = f" ({len(problems)} malformed rows)" if problems else ""
         raise DatasetError(f"dataset spec {spec!r}: no usable {split} records{detail}")
     return records
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    specs = "\n".join(f"  {k:26s} {v}" for k, v in known_specs().items())
-    ap = argparse.ArgumentParser(
-        prog="python -m selfimprove.data.datasets",
-        description="Load a dataset as question records (JSON Lines).",
-        epilog="dataset specs:\n" + specs,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    ap.add_argument("spec")
-    ap.add_argument("--split", default="test", choices=SPLITS)
-    ap.add_argument("--limit", type=int)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--shuffle", action="store_true")
-    ap.add_argument("--out", help="output JSONL (written atomically); default: stdout")
-    args = ap.parse_args(argv)
-    try:
-        records = load_questions(args.spec, args.split, args.limit, args.seed, args.shuffle)
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if args.out:
-        from selfimprove.core.io import atomic_write_jsonl
+def load_questions(spec: str, split: str, limit: int | None = None, seed: int = 0, shuffle: bool = False) -> list[dict]:
+    """Load question records; log each malformed row (a warning) and skip it.
 
-        atomic_write_jsonl(args.out, records)
-        print(f"wrote {len(records)} records to {args.out}", file=sys.stderr)
-    else:
-        for rec in records:
-            print(json.dumps(rec, ensure_ascii=False))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    Raises :class:`DatasetError` for spec errors and when no usable record remains.
+    """
+    records, problems = load_questions_with_report(spec, split, limit, seed, shuffle)
+    for line in problems:
+        log.warning("%s", line)
+    return usable_records(spec, split, records, problems)

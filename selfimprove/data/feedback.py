@@ -6,24 +6,25 @@ question, a flawed solution and a step-level critique in the refinement prompt, 
 refined solution, ``input`` is empty. They live in ``<data folder>/mathcritique-samples/``
 (see :mod:`selfimprove.data.paths`); ``scripts/fetch_feedback.py`` places them there.
 
-CLI: ``python -m selfimprove.data.feedback gsm8k math`` prints the files for those dataset
-types, one per line (exit 1, with the reason, when none is found).
+Command: ``python -m selfimprove feedback gsm8k math`` prints the files for those dataset types,
+one per line (exit 1, with the reason, when none is found; :mod:`selfimprove.stages.feedback`).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Iterable
 from pathlib import Path
 
+from selfimprove.core.errors import DataError
 from selfimprove.data.paths import FEEDBACK_FILES, FEEDBACK_SUBDIR, data_dir, where_hint
 
+log = logging.getLogger(__name__)
 ALPACA_TEXT_KEYS = ("instruction", "input", "output", "system")
 
 
-class FeedbackError(ValueError):
+class FeedbackError(DataError):
     """A feedback file is missing or does not have the alpaca shape."""
 
 
@@ -37,7 +38,7 @@ def feedback_files(dataset_types: Iterable[str], base: Path | None = None) -> li
     ``gsm8k`` -> ``gsm8k-critique-refine-100.json`` and ``math`` ->
     ``math-critique-refine-100.json``, under ``<data folder>/mathcritique-samples/`` (``base``
     replaces the data folder). Each type counts once, in the order given, so training on both
-    types gets both files. A type whose file is absent is left out with a notice on stderr;
+    types gets both files. A type whose file is absent is left out with a warning (logged);
     when no file is found, :class:`FeedbackFilesMissing` names the files looked for and how to
     get them.
     """
@@ -56,7 +57,7 @@ def feedback_files(dataset_types: Iterable[str], base: Path | None = None) -> li
         raise FeedbackFilesMissing(f"no feedback file found (looked for {looked}; data folder: {where_hint()}); {hint}")
     for p in paths:
         if p not in found:
-            print(f"note: feedback file {p} not found; training without it ({hint})", file=sys.stderr)
+            log.warning("feedback file %s not found; training without it (%s)", p, hint)
     return found
 
 
@@ -110,23 +111,3 @@ def parse_feedback(data: bytes, source: str) -> list[dict]:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise FeedbackError("; ".join(problems[:5]) + more)
     return rows  # checked above: a list of dicts
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m selfimprove.data.feedback",
-        description="Print the released feedback files for the given dataset types, one per line.",
-    )
-    ap.add_argument("types", nargs="+", choices=sorted(FEEDBACK_FILES), help="dataset types (gsm8k, math)")
-    args = ap.parse_args(argv)
-    try:
-        for p in feedback_files(args.types):
-            print(p)
-    except FeedbackFilesMissing as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

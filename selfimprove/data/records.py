@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from selfimprove.core.errors import DataError, UsageError
 from selfimprove.grading.extract import find_last_boxed  # one box parser for data and grading
 
 SPLITS = ("train", "test")
@@ -27,7 +28,7 @@ MAX_ROW_CHARS = 1_000_000
 _CALC_ANNOTATION = re.compile(r"<<[^<>\n]*>>")
 
 
-class DatasetError(ValueError):
+class DatasetError(UsageError):
     """A dataset spec cannot be used: unknown spec, missing file, unknown split or field."""
 
 
@@ -67,7 +68,7 @@ class Note(str):
         return note
 
 
-class BadRow(Exception):
+class BadRow(DataError):
     """A row cannot become a record; the message is the reason."""
 
 

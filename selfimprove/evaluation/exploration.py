@@ -22,17 +22,15 @@ A question's level is its own ``level`` where the dataset has one, else the bin 
 sampled accuracy pooled over all iterations of the run (one fixed level per question, so the
 iterations are comparable; bins as in :func:`~selfimprove.evaluation.joins.level_from_accuracy`).
 
-``python -m selfimprove.evaluation.exploration RUN_DIR --out DIR`` writes ``exploration.json``
-and the plots into DIR; the evaluation report includes the same section when the run has
-training records.
+``python -m selfimprove exploration RUN_DIR --out DIR`` (:mod:`selfimprove.stages.exploration`)
+writes ``exploration.json`` and the plots into DIR; the evaluation report includes the same
+section when the run has training records.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
-import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -280,25 +278,3 @@ def write_exploration(
     out = Path(out_dir)
     atomic_write_json(out / "exploration.json", analysis)
     return analysis, exploration_plots(analysis, out)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m selfimprove.evaluation.exploration",
-        description="Exploration analysis of a self-improvement run: kept data per level (Fig. 7), exploration "
-        "efficiency, solution diversity, per-problem correct frequency (Fig. F).",
-    )
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="the run (runs/<EXP>)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="folder for exploration.json and the plots")
-    args = parser.parse_args(argv)
-    try:
-        write_exploration(args.run_dir, args.out)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote {Path(args.out) / 'exploration.json'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

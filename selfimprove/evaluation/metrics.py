@@ -2,7 +2,8 @@
 
 Every number in the evaluation is computed here from already-graded generation records;
 nothing in this module calls a model, and apart from the optional helpers at the bottom
-(:func:`read_jsonl`, :func:`write_results`, the command line) it does no file I/O.
+(:func:`read_jsonl`, :func:`write_results`) it does no file I/O; ``python -m selfimprove
+metrics`` is its command line (:mod:`selfimprove.stages.metrics`).
 
 The methods follow the paper (arXiv 2411.16579, Sections 3 and 5):
 
@@ -32,12 +33,10 @@ denominator is empty.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from selfimprove.core.records import natural_key
@@ -101,7 +100,6 @@ __all__ = [
     "exact_vote",
     "harmonic_mean",
     "level_from_accuracy",
-    "main",
     "majority_vote_correct",
     "memoised_vote",
     "metrics_block",
@@ -275,44 +273,3 @@ def write_results(results: Mapping, path: str | os.PathLike) -> None:
     from selfimprove.core.io import atomic_write_json
 
     atomic_write_json(path, results)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m selfimprove.evaluation.metrics",
-        description="Compute every test-time metric from graded generation records into results.json.",
-    )
-    parser.add_argument("--questions", required=True, help="questions JSONL")
-    parser.add_argument("--pool", required=True, help="pool samples JSONL (N per question)")
-    parser.add_argument("--greedy", help="greedy samples JSONL")
-    parser.add_argument("--critiques", help="critiques of the pool samples JSONL")
-    parser.add_argument("--refinements", help="parallel refinements JSONL")
-    parser.add_argument("--chains", help="sequential chains JSONL")
-    parser.add_argument("--config", help="run configuration JSON, stored in the results")
-    parser.add_argument("--out", required=True, help="results.json to write")
-    args = parser.parse_args(argv)
-    try:
-        config = {}
-        if args.config:
-            with open(args.config, encoding="utf-8") as f:
-                config = json.load(f)
-        load = lambda p: read_jsonl(p) if p else None  # noqa: E731
-        results = compute_results(
-            read_jsonl(args.questions),
-            load(args.greedy),
-            read_jsonl(args.pool),
-            load(args.critiques),
-            load(args.refinements),
-            load(args.chains),
-            config,
-        )
-    except (OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    write_results(results, args.out)
-    print(f"wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -21,6 +21,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from selfimprove.core.errors import DataError
 from selfimprove.core.io import atomic_write_bytes
 from selfimprove.evaluation.estimators import VoteFn
 from selfimprove.evaluation.exploration import has_training_records, write_exploration
@@ -40,7 +41,7 @@ from selfimprove.evaluation.views import at, cell_ci, iteration_labels, slug
 __all__ = ["ResultsError", "detect_run_dir", "iteration_labels", "load_results", "render", "write_report"]
 
 
-class ResultsError(Exception):
+class ResultsError(DataError):
     """A results file is missing, unreadable or not a MathCritique results file."""
 
 

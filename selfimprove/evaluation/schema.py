@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypedDict
 
+from selfimprove.core.errors import DataError
+
 SCHEMA_VERSION = 2
 
 
@@ -181,7 +183,7 @@ class Results(_ResultsBase, total=False):
 # ---------------------------------------------------------------------------------------
 
 
-class SchemaError(ValueError):
+class SchemaError(DataError):
     """A results dict does not follow the schema; ``path`` is the JSON path of the problem."""
 
     def __init__(self, path: str, problem: str) -> None:

@@ -7,6 +7,7 @@ are all present, so an interruption costs at most one chunk.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -18,6 +19,8 @@ from selfimprove.core.io import ResumableJsonl, atomic_write_jsonl, chunks
 from selfimprove.generation.engines import UNANSWERED_REASON, Completion, Engine, SamplingParams, Unanswered
 from selfimprove.generation.prompts import Prompt
 from selfimprove.grading.api import grade_batch
+
+log = logging.getLogger(__name__)
 
 
 def generate_into(
@@ -126,21 +129,22 @@ def generate_into(
     counts["truncated"] = len(truncated_ids)
     counts["unanswered"] = len(unanswered_ids)
     if len(unanswered_ids) > _SKIP_LINES:
-        print(
-            f"warning: {len(unanswered_ids)} item(s) unanswered in all in {out.path}: their prompts are longer than "
-            f"the context window ({_some(unanswered_ids)})",
-            file=sys.stderr,
+        log.warning(
+            "%d item(s) unanswered in all in %s: their prompts are longer than the context window (%s)",
+            len(unanswered_ids),
+            out.path,
+            _some(unanswered_ids),
         )
     if empty_ids:
-        print(
-            f"warning: {len(empty_ids)} empty generation(s) in {out.path} (graded wrong): {_some(empty_ids)}",
-            file=sys.stderr,
-        )
+        log.warning("%d empty generation(s) in %s (graded wrong): %s", len(empty_ids), out.path, _some(empty_ids))
     if truncated_ids:
-        print(
-            f"warning: {len(truncated_ids)} generation(s) in {out.path} stopped at max_tokens={params.max_tokens}"
-            f"{' or at the end of the context window' if counts['capped'] else ''}: {_some(truncated_ids)}",
-            file=sys.stderr,
+        log.warning(
+            "%d generation(s) in %s stopped at max_tokens=%s%s: %s",
+            len(truncated_ids),
+            out.path,
+            params.max_tokens,
+            " or at the end of the context window" if counts["capped"] else "",
+            _some(truncated_ids),
         )
     record_failures(out, failed)
     return counts
@@ -180,7 +184,7 @@ def context_room(engine: Engine, prompts: Sequence[Prompt], max_tokens: int) -> 
 
 def _report_unanswered(item_id: str, reason: str, already: int) -> None:
     if already < _SKIP_LINES:
-        print(f"warning: unanswered {item_id}: {reason}", file=sys.stderr)
+        log.warning("unanswered %s: %s", item_id, reason)
 
 
 _ABSENT = Completion("")  # stands in for completions already written (their records are dropped)

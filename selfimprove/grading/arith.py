@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from selfimprove.core.errors import GradingError
+
 __all__ = ["arith_value"]
 
 
-class _ArithError(Exception):
+class _ArithError(GradingError):
     pass
 
 

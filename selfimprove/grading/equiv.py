@@ -45,6 +45,8 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from selfimprove.core.errors import GradingError
+
 from .expr import parse
 from .latex import split_top, split_top_eq
 from .matching import abs_union, interval_equal, ratio_equal, struct_equal
@@ -116,8 +118,8 @@ class Verdict:
     status: str = "ok"
 
 
-class _OutOfSteps(Exception):
-    pass
+class _OutOfSteps(GradingError):
+    """The comparison used up its step budget (graded as a timeout)."""
 
 
 class _Context:

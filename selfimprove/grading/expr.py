@@ -22,6 +22,8 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
+from selfimprove.core.errors import GradingError
+
 __all__ = ["parse", "variables", "NumericError", "Node", "FUNCS"]
 
 _MAX_LEN = 600
@@ -30,7 +32,7 @@ _MAX_TOKENS = 400
 _TOKEN_RE = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+|\\[a-zA-Z]+|[a-zA-Z]|[-+*/^_!()\[\]{}|,])")
 
 
-class NumericError(ValueError):
+class NumericError(GradingError, ValueError):
     """The expression is outside the grammar, or cannot be evaluated at a probe."""
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import threading
 
+from selfimprove.core.errors import UsageError
+
 __all__ = ["mathverify_grade", "MathVerifyMissing"]
 
 
-class MathVerifyMissing(ImportError):
+class MathVerifyMissing(UsageError, ImportError):
     """Raised when the ``math-verify`` grader is requested but the package is absent."""
 
 

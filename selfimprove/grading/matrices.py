@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from selfimprove.core.errors import GradingError
+
 from .latex import group_end
 from .scalars import exact_values
 
@@ -25,8 +27,8 @@ _OP_RE = re.compile(r"\s*(\\cdot|\\times|[-+*()])")
 _SCALAR_RE = re.compile(r"\s*(\d+(?:\.\d+)?|\\frac)")
 
 
-class _NotAMatrix(Exception):
-    pass
+class _NotAMatrix(GradingError):
+    """The text is not a matrix (the caller compares it another way)."""
 
 
 def _entries(body: str) -> Matrix:

@@ -29,6 +29,8 @@ import operator
 import re
 from typing import Any
 
+from selfimprove.core.errors import GradingError
+
 __all__ = [
     "answer_process",
     "extract_boxed_content",
@@ -230,7 +232,7 @@ _ARITH_RE = re.compile(r"^[\d\s+\-*/().]*$")
 _MAX_BITS = 1 << 20
 
 
-class ArithmeticRefused(ValueError):
+class ArithmeticRefused(GradingError, ValueError):
     """Raised when an arithmetic string is not allowed or would be too large to compute."""
 
 

@@ -35,7 +35,8 @@ def _bounded(fn, a: str, b: str, budget: float) -> bool:
         signal.setitimer(signal.ITIMER_PROF, 0)
 
 
-def main() -> None:
+def serve() -> None:
+    """Answer the requests read from stdin, one JSON line each, until stdin closes."""
     try:
         import resource
 
@@ -66,4 +67,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    serve()

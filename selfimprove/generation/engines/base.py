@@ -72,6 +72,19 @@ class Completion:
         }
 
 
+@dataclass(frozen=True)
+class FailedCompletion(Completion):
+    """A completion an engine could not give (an endpoint that gave up retrying, a row that failed
+    on two replicas): no text, ``finish_reason`` "error", and why in the record's ``error`` field.
+    The generation loop never writes it; a rerun asks for it again."""
+
+    finish_reason: str | None = "error"
+    error: str = ""
+
+    def record_fields(self) -> dict:
+        return {**super().record_fields(), "error": self.error}
+
+
 #: Why an item has no completion: its prompt alone fills the engine's context window.
 UNANSWERED_REASON = "prompt longer than the context window"
 

@@ -21,12 +21,18 @@ import os
 import random
 import re
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from selfimprove.core.errors import EngineError, UsageError
 from selfimprove.generation.engines import idle
-from selfimprove.generation.engines.base import Completion, Engine, EngineSettings, SamplingParams, load_tokenizer
+from selfimprove.generation.engines.base import (
+    Completion,
+    Engine,
+    EngineSettings,
+    FailedCompletion,
+    SamplingParams,
+    load_tokenizer,
+)
 from selfimprove.generation.prompts import Prompt, PromptFormat
 
 log = logging.getLogger(__name__)
@@ -34,17 +40,7 @@ RETRY_STATUS = frozenset({408, 409, 425, 429})  # and every 5xx
 FATAL_STATUS = {401: "unauthorized", 403: "forbidden", 404: "not found"}
 
 
-@dataclass(frozen=True)
-class FailedCompletion(Completion):
-    """A completion the endpoint did not give: no text, ``finish_reason`` "error", and why."""
-
-    error: str = ""
-
-    def record_fields(self) -> dict:
-        return {**super().record_fields(), "error": self.error}
-
-
-class BadResponse(Exception):
+class BadResponse(EngineError):
     """An answer with status 200 that is not a usable completion."""
 
 
@@ -142,7 +138,7 @@ class OpenAIEngine(Engine):
     def _failed(self, params: SamplingParams, reason: str, attempts: int, elapsed: float) -> list[Completion]:
         error = f"{reason} (gave up after {attempts} attempt(s), {elapsed:.1f}s)"
         log.warning("%s: %s", self.name, error)
-        return [FailedCompletion("", "error", None, None, error) for _ in range(params.n)]
+        return [FailedCompletion("", error=error) for _ in range(params.n)]
 
     def _redact(self, text: str) -> str:
         return text.replace(self._key, "***") if len(self._key) >= 4 else text

@@ -14,7 +14,7 @@ are queued again and run on another replica while Ray restarts the dead one (``m
 A batch that was in flight at a death is a suspect: it runs again *alone* on a replica (nothing
 else is sent there meanwhile), so a further death is blamed on it exactly. A suspect that causes
 a second death is split into single rows; a single row that kills two replicas, or that fails on
-two replicas, becomes an *error row* (:class:`RowError`) instead of stopping the run.
+two replicas, becomes an *error row* (:class:`FailedCompletion`) instead of stopping the run.
 """
 
 from __future__ import annotations
@@ -29,24 +29,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from selfimprove.core.errors import EngineError
-from selfimprove.generation.engines.base import Completion, Engine, EngineSettings, SamplingParams
+from selfimprove.generation.engines.base import Completion, Engine, EngineSettings, FailedCompletion, SamplingParams
 
 log = logging.getLogger(__name__)
 
 SEED_STRIDE = 104729  # batch b samples with seed + b * SEED_STRIDE
 PREFERRED_ROWS = {"hf": 16, "vllm": 256}  # rows per call that keep one replica's engine busy
-
-
-@dataclass(frozen=True)
-class RowError(Completion):
-    """The completion recorded for a row that could not be generated: empty text, finish reason
-    ``"error"`` and the reason in the record's ``error`` field."""
-
-    error: str = ""
-    finish_reason: str | None = "error"
-
-    def record_fields(self) -> dict:
-        return {**super().record_fields(), "error": self.error}
 
 
 def pick_inner(inner: str) -> str:
@@ -317,4 +305,4 @@ class ReplicaPool:
     def _error_row(self, row: int, message: str, n: int) -> list[Completion]:
         self.error_rows += 1
         log.warning("ray: row %d failed and is recorded as an error row: %s", row, message)
-        return [RowError("", error=message) for _ in range(n)]
+        return [FailedCompletion("", error=message) for _ in range(n)]
