@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -122,11 +124,85 @@ def test_required_fields_are_fields_of_the_record_types():
         assert set(fields) <= set(kind.__annotations__), kind.__name__
 
 
+#: modules that read or write files of a run (their names come from the layout)
+RUN_FILE_USERS = [
+    "stages/prepare.py",
+    "stages/sample.py",
+    "stages/critique.py",
+    "stages/refine.py",
+    "stages/critic_eval.py",
+    "stages/critic_curve.py",
+    "stages/compare.py",
+    "stages/exploration.py",
+    "stages/selftalk_eval.py",
+    "stages/selftalk_report.py",
+    "stages/sweep.py",
+    "critic/evaluate.py",
+    "critic/report.py",
+    "critic/curve.py",
+    "selftalk/rows.py",
+    "selftalk/selfcorrect.py",
+    "evaluation/exploration.py",
+    "evaluation/exploration_report.py",
+    "evaluation/compare.py",
+    "evaluation/compare_data.py",
+    "evaluation/compare_report.py",
+    "core/sweep.py",
+    "generation/shard.py",
+]
+RUN_FILE = re.compile(r"^\S*\.(jsonl|json|md|png|claim)$")  # a name, not a sentence (help texts name files too)
+
+
+def spelled_file_names(path: Path) -> list[str]:
+    """String constants without spaces (f-string parts included, docstrings not) that end like a file of a run."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+        and RUN_FILE.search(node.value)
+    ]
+
+
 def test_no_file_name_of_a_run_is_spelled_outside_the_layout():
     root = Path(__file__).resolve().parent.parent / "selfimprove"
-    mine = [root / "stages" / f"{n}.py" for n in ("prepare", "sample", "critique", "refine")]
-    for path in mine:
-        text = path.read_text()
-        for name in ("01_samples.jsonl", "02_critiques.jsonl", "03_refinements.jsonl", "sft.json", "train.jsonl"):
-            code = "\n".join(line for line in text.split('"""')[2:])  # after the docstring
-            assert f'"{name}"' not in code, (path.name, name)
+    found = {rel: spelled_file_names(root / rel) for rel in RUN_FILE_USERS}
+    assert {rel: names for rel, names in found.items() if names} == {}
+
+
+def test_the_checker_sees_plain_and_formatted_names(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text('"""Writes x.json."""\nA = "row.json"\nB = f"{tag}_checks.jsonl"\nC = "no file"\n')
+    assert spelled_file_names(f) == ["row.json", "_checks.jsonl"]
+
+
+def test_every_file_of_a_run_has_its_place(tmp_path):
+    lay = RunLayout(tmp_path / "exp")
+    ev = lay.critic_eval_dir
+    assert ev == tmp_path / "exp" / "critic" / "eval"
+    assert RunLayout.critic_eval_file(ev, "responses") == ev / "responses.jsonl"
+    assert RunLayout.critic_eval_file(ev, "critiques", critic="trained") == ev / "trained" / "critiques.jsonl"
+    assert RunLayout.critic_curve_file(tmp_path, "plot") == tmp_path / "critic_curve.png"
+    row = tmp_path / "eval_onep" / "selfcorrect"
+    assert RunLayout.onep_file(row, "checks", "pool") == row / "pool_checks.jsonl"
+    assert RunLayout.onep_file(row, "row") == row / "row.json"
+    with pytest.raises(UsageError, match="needs a tag"):
+        RunLayout.onep_file(row, "critiques")
+    assert RunLayout.exploration_file(tmp_path, "kept", "exploration_") == tmp_path / "exploration_kept_by_level.png"
+    assert RunLayout.exploration_file(tmp_path, "analysis", "exploration_") == tmp_path / "exploration.json"
+    assert RunLayout.comparison_file(tmp_path, "comparison") == tmp_path / "comparison.json"
+    out = lay.samples(1)
+    assert RunLayout.shard_file(out, "2-of-5", "records") == lay.iter_dir(1) / "01_samples.shards" / "2-of-5.jsonl"
+    assert RunLayout.shard_file(out, "2-of-5", "status").name == "2-of-5.status.json"
+    assert RunLayout.sweep_state(tmp_path) == tmp_path / "sweep.json"
+    with pytest.raises(UsageError, match="unknown comparison file"):
+        RunLayout.comparison_file(tmp_path, "nothing")

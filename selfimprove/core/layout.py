@@ -14,18 +14,25 @@
       eval/<label>/greedy.jsonl  pool.jsonl  pool_critiques.jsonl  pool_refinements.jsonl
                    chain_<mode>.jsonl  chain_<mode>_critiques.jsonl  chain_<mode>_round<r>.jsonl
                    results.json                                 step eval/<label>
-      eval/report.md  eval/*.png
+      eval/report.md  eval/*.png  eval/exploration.json  eval/exploration_*.png
       critic/data/{train,test}.jsonl                            steps critic/00_questions_<split>
              01_flawed_paths.jsonl  02_annotations.jsonl         steps critic/01_flawed_paths, 02_annotations
              03_mc_filter.jsonl  03_mc_refinements.jsonl         step critic/03_mc_filter
              04_dataset.json  dataset_info.json  stats.json      step critic/04_dataset
              model/                                             step critic/05_train
-             eval/  eval/report.md                              step critic/06_eval
+             eval/paths.jsonl  responses.jsonl  results.json  report.md  critics.png
+                  <critic>/critiques.jsonl  refinements.jsonl  processbench.jsonl   step critic/06_eval
       selftalk/01_samples.jsonl  02_critiques.jsonl  03_refinements.jsonl   steps selftalk/0k_<name>
                chains.jsonl  selftalk_sft.json                  step selftalk/04_chains
                selfcorrect_sft.json                             step selftalk/05_selfcorrect_data
                selftalk_model/  selfcorrect_model/              steps selftalk/06_train_selftalk, 07_...
-      eval_onep/<method>/row.json ...  eval_onep/report.md      steps eval_onep/<method>
+      eval_onep/<method>/greedy.jsonl  pool.jsonl  <tag>_critiques.jsonl  <tag>_refinements.jsonl
+                         <tag>_checks.jsonl  <tag>_corrections.jsonl  row.json   steps eval_onep/<method>
+      eval_onep/results.json  eval_onep/report.md
+      <any output>.shards/<i>-of-<n>.jsonl  .status.json  .claim   (--shard i/n)
+
+    RUNS_DIR/<sweep>/sweep.json  plan.json  comparison.json  report.md  compare_*.png  (a sweep; a comparison)
+    <critic_curve --out>/comparison.json  report.md  critic_curve.png
 
 Code asks a :class:`RunLayout` for a path (``layout.samples(1)``) or a step name
 (``layout.step("samples", 1)``); shell drivers ask ``python -m selfimprove layout RUN_DIR
@@ -107,9 +114,65 @@ SELFTALK_FILES: dict[str, tuple[str, str | None]] = {
     "eval": ("eval_onep", "eval_onep"),  # eval_onep/<method>/, step eval_onep/<method>
     "report": ("eval_onep/report.md", None),
 }
-ONEP_ROW = "row.json"  # one method's row of the one-player table, eval_onep/<method>/row.json
+# files of one row of the one-player table, eval_onep/<method>/ ({tag}: which answers a file is
+# about, greedy or pool); row.json is the row itself
+ONEP_FILES = {
+    "greedy": "greedy.jsonl",
+    "pool": "pool.jsonl",
+    "critiques": "{tag}_critiques.jsonl",
+    "refinements": "{tag}_refinements.jsonl",
+    "checks": "{tag}_checks.jsonl",
+    "corrections": "{tag}_corrections.jsonl",
+    "row": "row.json",
+}
+# the one-player table itself, eval_onep/
+ONEP_TABLE_FILES = {"results": "results.json", "report": "report.md"}
+
+# a critic evaluation (critic_eval's --out-dir; critic/eval/ of a run)
+CRITIC_EVAL_FILES = {
+    "paths": "paths.jsonl",  # flawed paths built from the test questions
+    "responses": "responses.jsonl",  # the balanced held-out responses every critic judges
+    "results": "results.json",
+    "report": "report.md",
+    "plot": "critics.png",
+}
+# one compared critic's files, <critic evaluation>/<critic name>/
+CRITIC_EVAL_CRITIC_FILES = {
+    "critiques": "critiques.jsonl",
+    "refinements": "refinements.jsonl",
+    "processbench": "processbench.jsonl",
+}
+# the critic's learning curve over runs (critic_curve's --out)
+CRITIC_CURVE_FILES = {"comparison": "comparison.json", "report": "report.md", "plot": "critic_curve.png"}
+# the exploration analysis of a run's training records (exploration's --out; eval/ in the report;
+# the plots take a prefix)
+EXPLORATION_FILES = {
+    "analysis": "exploration.json",
+    "kept": "kept_by_level.png",
+    "efficiency": "efficiency.png",
+    "diversity": "diversity.png",
+    "frequency": "correct_frequency.png",
+}
+# a comparison of runs (compare's --out; a sweep's folder)
+COMPARISON_FILES = {
+    "comparison": "comparison.json",
+    "report": "report.md",
+    "iterations": "compare_pass_at_1_per_iteration.png",
+    "grid": "compare_table3_grid.png",
+    "critics": "compare_critics.png",
+    "levels": "compare_level_differences.png",
+}
+# one shard of a generating step, beside its output: <name>.shards/<i>-of-<n><suffixes of the output>
+SHARD_FILES = {"records": "{label}{suffix}", "status": "{label}.status.json", "claim": "{label}.claim"}
+SWEEP_STATE = "sweep.json"  # RUNS_DIR/<sweep>/sweep.json
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9._-]+")  # the characters of a name a user types (EXP_NUM, ...)
 NOT_TRAINED = "not_trained.json"  # in a model folder whose training data was empty: why, instead of weights
+
+
+def _named(table: dict[str, str], role: str, what: str) -> str:
+    if role not in table:
+        raise UsageError(f"unknown {what} {role!r} (known: {', '.join(table)})")
+    return table[role]
 
 
 def check_experiment_name(name: str, what: str = "EXP_NUM", plain: bool = True) -> str:
@@ -302,6 +365,65 @@ class RunLayout:
     def critic_file(self, name: str) -> Path:
         check_experiment_name(name, "critic file name")
         return self.critic_root / name
+
+    @property
+    def critic_eval_dir(self) -> Path:
+        return self.critic_root / CRITIC_FILES["eval"][0]
+
+    @staticmethod
+    def critic_eval_file(eval_dir: str | os.PathLike, role: str, critic: str | None = None) -> Path:
+        """A file of a critic evaluation (``CRITIC_EVAL_FILES``), or with ``critic`` one of that
+        compared critic's files (``CRITIC_EVAL_CRITIC_FILES``, in its own folder)."""
+        if critic is None:
+            return Path(eval_dir) / _named(CRITIC_EVAL_FILES, role, "critic evaluation file")
+        return Path(eval_dir) / critic / _named(CRITIC_EVAL_CRITIC_FILES, role, "file of a compared critic")
+
+    @staticmethod
+    def critic_curve_file(out_dir: str | os.PathLike, role: str) -> Path:
+        return Path(out_dir) / _named(CRITIC_CURVE_FILES, role, "critic curve file")
+
+    # ------------------------------------------------------------------ one-player table
+    @staticmethod
+    def onep_file(row_dir: str | os.PathLike, role: str, tag: str = "") -> Path:
+        """A file of one row of the one-player table (``ONEP_FILES``); ``tag`` names the answers
+        that critiques, refinements, checks and corrections are about (e.g. ``pool``)."""
+        name = _named(ONEP_FILES, role, "one-player row file")
+        if "{tag}" in name and not tag:
+            raise UsageError(f"the one-player row file {role!r} needs a tag")
+        return Path(row_dir) / name.format(tag=tag)
+
+    @staticmethod
+    def onep_table_file(table_dir: str | os.PathLike, role: str) -> Path:
+        return Path(table_dir) / _named(ONEP_TABLE_FILES, role, "one-player table file")
+
+    # ------------------------------------------------------------------ analyses of several files
+    @staticmethod
+    def exploration_file(out_dir: str | os.PathLike, role: str, prefix: str = "") -> Path:
+        """A file of the exploration analysis (``EXPLORATION_FILES``); plots take ``prefix``."""
+        name = _named(EXPLORATION_FILES, role, "exploration file")
+        return Path(out_dir) / (name if role == "analysis" else prefix + name)
+
+    @staticmethod
+    def comparison_file(out_dir: str | os.PathLike, role: str) -> Path:
+        return Path(out_dir) / _named(COMPARISON_FILES, role, "comparison file")
+
+    # ------------------------------------------------------------------ shards and sweeps
+    @staticmethod
+    def shard_dir(out: str | os.PathLike) -> Path:
+        """The folder of a generating step's shards, beside its output (``01_samples.shards``)."""
+        p = Path(out)
+        return p.with_name(p.name.split(".", 1)[0] + ".shards")
+
+    @staticmethod
+    def shard_file(out: str | os.PathLike, label: str, role: str) -> Path:
+        """A file of the shard ``label`` (``<i>-of-<n>``) of the output ``out`` (``SHARD_FILES``)."""
+        suffix = "".join(Path(out).suffixes) or ".jsonl"
+        name = _named(SHARD_FILES, role, "shard file").format(label=label, suffix=suffix)
+        return RunLayout.shard_dir(out) / name
+
+    @staticmethod
+    def sweep_state(sweep_dir: str | os.PathLike) -> Path:
+        return Path(sweep_dir) / SWEEP_STATE
 
     # ------------------------------------------------------------------ driver pipelines
     def pipeline(self, driver: str) -> tuple[dict[str, Path], dict[str, str]]:

@@ -22,6 +22,7 @@ from selfimprove.core import config as C
 from selfimprove.core import grid
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import atomic_write_json, read_json
+from selfimprove.core.layout import EVAL_FILES, RunLayout
 
 SWEEP_VERSION = 1
 STATUSES = ("pending", "running", "done", "failed")
@@ -34,7 +35,7 @@ def _now() -> str:
 
 
 def state_path(sweep_dir: str | Path) -> Path:
-    return Path(sweep_dir) / "sweep.json"
+    return RunLayout.sweep_state(sweep_dir)
 
 
 def load_state(sweep_dir: str | Path) -> dict:
@@ -114,12 +115,21 @@ def plan(preset: str, env: dict[str, str]) -> dict:
     return state
 
 
+def _evaluated(run: str | Path) -> bool:
+    """The run holds at least one actor's ``eval/<label>/results.json``."""
+    return any(RunLayout(run).eval_root.glob(f"*/{EVAL_FILES['results']}"))
+
+
+def _critic_evaluated(run: str | Path) -> bool:
+    return RunLayout.critic_eval_file(RunLayout(run).critic_eval_dir, "results").is_file()
+
+
 def is_done(cell: dict) -> bool:
     """Finished with the recorded knobs, and its run folder (with evaluations, if evaluated) is there."""
     run = Path(cell["run"])
     if cell.get("status") != "done" or not run.is_dir():
         return False
-    return "evaluate" not in cell["drivers"] or any(run.glob("eval/*/results.json"))
+    return "evaluate" not in cell["drivers"] or _evaluated(run)
 
 
 def mark(state: dict, name: str, status: str, rc: int | None = None, driver: str | None = None) -> dict:
@@ -143,7 +153,7 @@ def mark(state: dict, name: str, status: str, rc: int | None = None, driver: str
 
 def compared_runs(state: dict) -> list[str]:
     """The cells' run folders, in grid order, that hold at least one ``eval/<actor>/results.json``."""
-    return [c["run"] for c in state["cells"] if any(Path(c["run"]).glob("eval/*/results.json"))]
+    return [c["run"] for c in state["cells"] if _evaluated(c["run"])]
 
 
 def critic_runs(state: dict) -> list[str]:
@@ -151,7 +161,7 @@ def critic_runs(state: dict) -> list[str]:
     folders, in grid order, that hold ``critic/eval/results.json``; otherwise none."""
     if not state["cells"] or any(c["drivers"] != ["critic"] for c in state["cells"]):
         return []
-    return [c["run"] for c in state["cells"] if (Path(c["run"]) / "critic" / "eval" / "results.json").is_file()]
+    return [c["run"] for c in state["cells"] if _critic_evaluated(c["run"])]
 
 
 def env_lines(cell: dict, driver: str) -> str:

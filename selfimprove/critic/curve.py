@@ -39,7 +39,6 @@ from selfimprove.evaluation.estimators import CONFIDENCE
 CURVE_VERSION = 1
 TRAINED, BASE, PROGRAMMATIC = "trained", "base", "programmatic"
 REFERENCES = {BASE: "untrained base", PROGRAMMATIC: "programmatic (reference-aware upper bound)"}
-PLOT = "critic_curve.png"
 #: a metric's name in sentences (the table's labels, spelled out)
 NAMES = {**LABELS, "accuracy_after_refinement": "accuracy after refinement"}
 
@@ -59,7 +58,7 @@ def _metrics(metrics: dict) -> dict[str, dict[str, Any]]:
 
 
 def _held_out_ids(run: Path) -> list[str] | None:
-    path = _files(run)[0]["eval"] / "responses.jsonl"
+    path = RunLayout.critic_eval_file(_files(run)[0]["eval"], "responses")
     if not path.is_file():
         return None
     return sorted(str(rec.get("id")) for _, rec in iter_jsonl(path))
@@ -69,7 +68,7 @@ def read_cell(run: str | Path) -> dict[str, Any]:
     """One run's numbers (raises :class:`DataError` naming what is missing)."""
     run = Path(run)
     files, steps = _files(run)
-    results_path = files["eval"] / "results.json"
+    results_path = RunLayout.critic_eval_file(files["eval"], "results")
     if not results_path.is_file():
         raise DataError(f"{run}: no {results_path.relative_to(run)}; run selfimprove/critic-all.sh there first")
     results = read_json(results_path)
@@ -346,8 +345,8 @@ def write_curve(runs: Sequence[str | Path], out_dir: str | Path) -> Path:
     """``comparison.json``, ``critic_curve.png`` and ``report.md`` in ``out_dir``; returns the report."""
     out_dir = Path(out_dir)
     comparison = curve(runs)
-    atomic_write_json(out_dir / "comparison.json", comparison)
-    png = plot(comparison, out_dir / PLOT)
-    report = out_dir / "report.md"
+    atomic_write_json(RunLayout.critic_curve_file(out_dir, "comparison"), comparison)
+    png = plot(comparison, RunLayout.critic_curve_file(out_dir, "plot"))
+    report = RunLayout.critic_curve_file(out_dir, "report")
     atomic_write_text(report, markdown(comparison, png))
     return report

@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from selfimprove.core.io import ResumableJsonl
+from selfimprove.core.layout import RunLayout
 from selfimprove.critic.critiques import predicted_first_error
 from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
 from selfimprove.critic.programmatic import annotate_record
@@ -219,11 +220,11 @@ def evaluate_critic(
     """Critique, refine and score one critic; its files go to ``out_dir/<name>/`` (resumable)."""
     if critic is None or critic == NONE:
         return critic_metrics(responses, None, [])
-    d = Path(out_dir) / name
+    critiques_file = RunLayout.critic_eval_file(out_dir, "critiques", critic=name)
     if critic == PROGRAMMATIC:
-        critiques = programmatic_critiques(responses, d / "critiques.jsonl")
+        critiques = programmatic_critiques(responses, critiques_file)
     elif isinstance(critic, Engine):
-        critiques, _ = critique_samples(critic, list(responses), d / "critiques.jsonl", critic_params, chunk_size)
+        critiques, _ = critique_samples(critic, list(responses), critiques_file, critic_params, chunk_size)
     else:
         raise ValueError(f"critic {name!r}: expected an engine, {PROGRAMMATIC!r} or {NONE!r}")
     todo = to_refine(responses, critiques)
@@ -236,7 +237,7 @@ def evaluate_critic(
             actor,
             todo,
             samples,
-            d / "refinements.jsonl",
+            RunLayout.critic_eval_file(out_dir, "refinements", critic=name),
             refine_params,
             reserved_new_data=1,
             grader=grader,

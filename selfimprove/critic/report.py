@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 from selfimprove.core.io import atomic_write_bytes, atomic_write_text
+from selfimprove.core.layout import RunLayout
 from selfimprove.critic.evaluate import METRICS, interval
 
 LABELS = {
@@ -17,7 +18,6 @@ LABELS = {
 }
 # the demo's goals (issue: trained-critic format >= 95 %, discrimination >= 75 %, helpfulness > 0)
 GOALS = {"format_compliance": (">=", 0.95), "discrimination": (">=", 0.75), "helpfulness": (">", 0.0)}
-PLOT = "critics.png"
 
 
 def pct(v: float | None) -> str:
@@ -111,7 +111,7 @@ def plot(results: dict, path: Path) -> str | None:
 
 def write_report(results: dict, out_dir: Path) -> Path:
     out_dir = Path(out_dir)
-    png = plot(results, out_dir / PLOT)
+    png = plot(results, RunLayout.critic_eval_file(out_dir, "plot"))
     r = results["responses"]
     parts = [
         "# Critic evaluation",
@@ -143,6 +143,6 @@ def write_report(results: dict, out_dir: Path) -> Path:
         parts += ["", "## Goals of the embedded demo", "", *goals]
     if png:
         parts += ["", f"![critics]({png})"]
-    path = out_dir / "report.md"
+    path = RunLayout.critic_eval_file(out_dir, "report")
     atomic_write_text(path, "\n".join(parts) + "\n")
     return path

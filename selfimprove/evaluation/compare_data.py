@@ -128,8 +128,8 @@ def load_values(run_dir: Path, folder: Path, results: Mapping, vote_fn: VoteFn) 
     k_chains = cfg.get("sequential_chains", 1)
     mode = cfg.get("sequential_mode")
     if mode and results.get("R"):
-        name = f"chains_{mode}.jsonl" if k_chains > 1 else f"chain_{mode}.jsonl"
-        chains = [c for c in _maybe(folder / name) if c.get("chain", 0) < k_chains and c["round"] <= results["R"]]
+        chain_file = RunLayout.chain_files(folder, mode, 0, multi=k_chains > 1)["chain"]
+        chains = [c for c in _maybe(chain_file) if c.get("chain", 0) < k_chains and c["round"] <= results["R"]]
     qs, n_pool, _ = prepare(questions, greedy, pool, critiques or None, refinements or None, chains or None)
     k = min(TABLE_K, n_pool)
     out: dict[str, dict[str, Any]] = {}

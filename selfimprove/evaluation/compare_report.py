@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from selfimprove.core.io import atomic_write_text  # noqa: E402
+from selfimprove.core.layout import RunLayout  # noqa: E402
 from selfimprove.evaluation.markdown import img, table  # noqa: E402
 from selfimprove.evaluation.paper import points  # noqa: E402
 from selfimprove.evaluation.plots import save_png  # noqa: E402
@@ -314,11 +315,14 @@ def write_comparison(comparison: Mapping, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plots = {
-        "iterations": plot_iterations(comparison, out / "compare_pass_at_1_per_iteration.png"),
-        "grid": plot_grid(comparison, out / "compare_table3_grid.png"),
-        "critics": plot_critics(comparison, out / "compare_critics.png"),
-        "levels": plot_level_differences(comparison, out / "compare_level_differences.png"),
+        key: plot(comparison, RunLayout.comparison_file(out, key))
+        for key, plot in (
+            ("iterations", plot_iterations),
+            ("grid", plot_grid),
+            ("critics", plot_critics),
+            ("levels", plot_level_differences),
+        )
     }
-    report = out / "report.md"
+    report = RunLayout.comparison_file(out, "report")
     atomic_write_text(report, "\n".join(comparison_markdown(comparison, plots)).rstrip("\n") + "\n")
     return report

@@ -92,12 +92,8 @@ class Iteration:
 
 def iteration_dirs(run_dir: Path) -> list[tuple[int, Path]]:
     """``(k, iter_k)`` for every iteration k >= 1 with sampled training records, in order."""
-    out = []
-    for p in run_dir.glob("iter_*"):
-        suffix = p.name.split("_", 1)[1]
-        if suffix.isdigit() and int(suffix) >= 1 and (p / ITER_FILES["samples"]).is_file():
-            out.append((int(suffix), p))
-    return sorted(out)
+    lay = RunLayout(run_dir)
+    return [(k, lay.iter_dir(k)) for k in lay.iterations() if k >= 1 and lay.samples(k).is_file()]
 
 
 def has_training_records(run_dir: str | os.PathLike) -> bool:
@@ -276,5 +272,5 @@ def write_exploration(
     """
     analysis = analyse_run(run_dir, vote_fn)
     out = Path(out_dir)
-    atomic_write_json(out / "exploration.json", analysis)
+    atomic_write_json(RunLayout.exploration_file(out, "analysis"), analysis)
     return analysis, exploration_plots(analysis, out)

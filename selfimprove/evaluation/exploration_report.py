@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from selfimprove.core.layout import RunLayout  # noqa: E402
 from selfimprove.evaluation.markdown import img, table  # noqa: E402
 from selfimprove.evaluation.plots import save_png  # noqa: E402
 
@@ -170,10 +171,10 @@ def exploration_plots(analysis: Mapping, out_dir: Path, prefix: str = "explorati
     """Write every exploration plot into ``out_dir``; ``{key: file name or None}``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     return {
-        "kept": plot_kept_by_level(analysis, out_dir / f"{prefix}kept_by_level.png"),
-        "efficiency": plot_efficiency(analysis, out_dir / f"{prefix}efficiency.png"),
-        "diversity": plot_diversity(analysis, out_dir / f"{prefix}diversity.png"),
-        "frequency": plot_correct_frequency(analysis, out_dir / f"{prefix}correct_frequency.png"),
+        "kept": plot_kept_by_level(analysis, RunLayout.exploration_file(out_dir, "kept", prefix)),
+        "efficiency": plot_efficiency(analysis, RunLayout.exploration_file(out_dir, "efficiency", prefix)),
+        "diversity": plot_diversity(analysis, RunLayout.exploration_file(out_dir, "diversity", prefix)),
+        "frequency": plot_correct_frequency(analysis, RunLayout.exploration_file(out_dir, "frequency", prefix)),
     }
 
 

@@ -4,7 +4,8 @@
 A shard owns the items whose question id hashes to it (``qid``, or ``id`` for questions), so
 everything about one question - its samples, their critiques, the refinements and the "kept"
 choice made per question - stays in one shard. A shard job never writes the run's manifest or the
-step's outputs; next to each output ``DIR/NAME.jsonl`` it writes only its own files::
+step's outputs; next to each output ``DIR/NAME.jsonl`` it writes only its own files (names:
+``SHARD_FILES`` in :mod:`selfimprove.core.layout`)::
 
     DIR/NAME.shards/<i>-of-<n>.jsonl          its records (resumable, like the unsharded output)
     DIR/NAME.shards/<i>-of-<n>.status.json    settings, counts, timings, fingerprints (atomic rename)
@@ -37,6 +38,7 @@ from selfimprove.core import fingerprint as fp
 from selfimprove.core import runlock
 from selfimprove.core.errors import DataError, RunLocked, SettingsChanged, StepError, UsageError
 from selfimprove.core.io import atomic_write_json, atomic_write_jsonl, iter_jsonl, read_jsonl
+from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.core.records import natural_key
 
@@ -77,16 +79,17 @@ def record_key(rec: dict) -> str:
 
 
 def shard_dir(out: str | os.PathLike) -> Path:
-    p = Path(out)
-    return p.with_name(p.name.split(".", 1)[0] + ".shards")
+    """The folder of the output's shards (:meth:`RunLayout.shard_dir`)."""
+    return RunLayout.shard_dir(out)
 
 
 def shard_file(out: str | os.PathLike, shard: Shard) -> Path:
-    return shard_dir(out) / f"{shard.label}{''.join(Path(out).suffixes) or '.jsonl'}"
+    """The records of one shard of the output (:meth:`RunLayout.shard_file`)."""
+    return RunLayout.shard_file(out, shard.label, "records")
 
 
 def status_file(out: str | os.PathLike, shard: Shard) -> Path:
-    return shard_dir(out) / f"{shard.label}.status.json"
+    return RunLayout.shard_file(out, shard.label, "status")
 
 
 def add_shard_args(ap: Any) -> None:
@@ -192,7 +195,7 @@ class ShardStep:
         self.status = status_file(finals[0], shard)
         self.what = f"shard {shard.index}/{shard.count} of step {step.name}"
         self.counts: dict[str, Any] = {}
-        self._claim = Claim(shard_dir(finals[0]) / f"{shard.label}.claim", self.what)
+        self._claim = Claim(RunLayout.shard_file(finals[0], shard.label, "claim"), self.what)
         self._t0 = 0.0
 
     def _read_status(self) -> dict:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from selfimprove.core.layout import RunLayout
 from selfimprove.generation.engines import Engine, SamplingParams
 from selfimprove.generation.tasks import critique_samples, refine_critiques, sample_questions
 from selfimprove.selftalk.annotator import annotate_samples
@@ -38,10 +39,16 @@ def sample_row(
     chunk_size: int,
 ) -> tuple[list[dict], list[dict]]:
     greedy, _ = sample_questions(
-        actor, list(questions), out_dir / "greedy.jsonl", greedy_p, grader, chunk_size, desc="greedy"
+        actor, list(questions), RunLayout.onep_file(out_dir, "greedy"), greedy_p, grader, chunk_size, desc="greedy"
     )
     pool, _ = sample_questions(
-        actor, list(questions), out_dir / "pool.jsonl", pool_p, grader, chunk_size, desc=f"pool of {pool_size}"
+        actor,
+        list(questions),
+        RunLayout.onep_file(out_dir, "pool"),
+        pool_p,
+        grader,
+        chunk_size,
+        desc=f"pool of {pool_size}",
     )
     return greedy, [p for p in pool if p["index"] < pool_size]
 
@@ -80,13 +87,15 @@ def _verified(
     samples = [{**a, "question": qmap[a["qid"]]["question"]} for a in answers]
     by_id = {s["id"]: s for s in samples}
     if isinstance(critic, Engine):
-        crits, _ = critique_samples(critic, samples, out_dir / f"{tag}_critiques.jsonl", critic_p, chunk_size)
+        crits, _ = critique_samples(
+            critic, samples, RunLayout.onep_file(out_dir, "critiques", tag), critic_p, chunk_size
+        )
     else:
-        crits, _ = annotate_samples(qmap, samples, out_dir / f"{tag}_critiques.jsonl", grader, critic)
+        crits, _ = annotate_samples(qmap, samples, RunLayout.onep_file(out_dir, "critiques", tag), grader, critic)
     crits = [c for c in crits if c["sample_id"] in by_id]
     flagged = [c for c in crits if c["verdict"] == "wrong"]
     refs, _ = refine_critiques(
-        actor, flagged, by_id, out_dir / f"{tag}_refinements.jsonl", refine_p, 10**9, grader, chunk_size
+        actor, flagged, by_id, RunLayout.onep_file(out_dir, "refinements", tag), refine_p, 10**9, grader, chunk_size
     )
     refined = {r["sample_id"]: r for r in refs}
     verdict = {c["sample_id"]: c["verdict"] for c in crits}

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from selfimprove.core.io import ResumableJsonl
+from selfimprove.core.layout import RunLayout
 from selfimprove.core.records import natural_key
 from selfimprove.generation.engines import Completion, Engine, SamplingParams
 from selfimprove.generation.loop import generate_into, grade_records
@@ -106,7 +107,7 @@ def self_correct(
     Writes ``<tag>_checks.jsonl`` and ``<tag>_corrections.jsonl`` in ``out_dir`` (resumable) and
     returns the final answer records (id, qid, index, response, pred, correct, verdict, revised)."""
     out_dir = Path(out_dir)
-    checks_out = ResumableJsonl(out_dir / f"{tag}_checks.jsonl")
+    checks_out = ResumableJsonl(RunLayout.onep_file(out_dir, "checks", tag))
     qs = {a["id"]: questions[a["qid"]] for a in answers}
 
     def check_records(a: dict, completions: list[Completion]) -> list[dict]:
@@ -127,7 +128,7 @@ def self_correct(
     )
     checks = {c["id"]: c for c in checks_out.records}
     flagged = [a for a in answers if checks[a["id"]]["verdict"] == "wrong"]
-    fixes_out = ResumableJsonl(out_dir / f"{tag}_corrections.jsonl")
+    fixes_out = ResumableJsonl(RunLayout.onep_file(out_dir, "corrections", tag))
 
     def fix_records(a: dict, completions: list[Completion]) -> list[dict]:
         q = qs[a["id"]]

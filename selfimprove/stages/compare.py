@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from selfimprove.core.io import atomic_write_json
+from selfimprove.core.layout import RunLayout
 from selfimprove.evaluation.compare import compare_runs
 from selfimprove.evaluation.compare_report import write_comparison
 from selfimprove.evaluation.paper import REFERENCE_FILE
@@ -45,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    atomic_write_json(out / "comparison.json", comparison)
+    atomic_write_json(RunLayout.comparison_file(out, "comparison"), comparison)
     report = write_comparison(comparison, out)
-    print(f"wrote {report} and {out / 'comparison.json'}")
+    print(f"wrote {report} and {RunLayout.comparison_file(out, 'comparison')}")
     return 0

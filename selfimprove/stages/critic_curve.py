@@ -13,6 +13,7 @@ Reads each RUN's ``critic/eval/results.json``, ``critic/stats.json`` and ``manif
 from __future__ import annotations
 
 from selfimprove.core.cli import parser
+from selfimprove.core.layout import RunLayout
 from selfimprove.critic.curve import write_curve
 
 
@@ -22,5 +23,5 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, metavar="DIR", help="folder for report.md, comparison.json, the plot")
     args = ap.parse_args(argv)
     report = write_curve(args.runs, args.out)
-    print(f"wrote {report}, {report.parent / 'comparison.json'}")
+    print(f"wrote {report}, {RunLayout.critic_curve_file(args.out, 'comparison')}")
     return 0

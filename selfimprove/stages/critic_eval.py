@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             **refine_params.as_dict(),
         },
         inputs=[source],
-        outputs=[out_dir / "results.json"],
+        outputs=[RunLayout.critic_eval_file(out_dir, "results")],
     )
     if step.skip():
         return 0
@@ -134,14 +134,16 @@ def main(argv: list[str] | None = None) -> int:
             step.count(
                 **{
                     f"paths_{k}": v
-                    for k, v in make_paths(args, questions, out_dir / "paths.jsonl", settings, actor).items()
+                    for k, v in make_paths(
+                        args, questions, RunLayout.critic_eval_file(out_dir, "paths"), settings, actor
+                    ).items()
                 }
             )
-            given = read_jsonl(out_dir / "paths.jsonl")
+            given = read_jsonl(RunLayout.critic_eval_file(out_dir, "paths"))
         responses = balanced_responses(given, args.per_class, args.seed)
         if not responses:
             raise UsageError(f"{source}: no correct and wrong selected paths to build a balanced set from")
-        atomic_write_jsonl(out_dir / "responses.jsonl", responses)
+        atomic_write_jsonl(RunLayout.critic_eval_file(out_dir, "responses"), responses)
         results: dict = {"actor": args.actor_model, "responses": response_summary(responses), "critics": {}}
         if pb:
             results["processbench"] = {"split": args.processbench_split, "n": len(pb), "critics": {}}
@@ -178,7 +180,11 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     if pb and isinstance(critic, Engine):
                         pb_crit, _ = critique_samples(
-                            critic, pb, out_dir / name / "processbench.jsonl", critic_params, args.chunk_size
+                            critic,
+                            pb,
+                            RunLayout.critic_eval_file(out_dir, "processbench", critic=name),
+                            critic_params,
+                            args.chunk_size,
                         )
                         results["processbench"]["critics"][name] = processbench_metrics(pb, pb_crit)
                 finally:
@@ -190,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if actor is not None:
                 actor.close()
-        atomic_write_json(out_dir / "results.json", results)
+        atomic_write_json(RunLayout.critic_eval_file(out_dir, "results"), results)
         report = write_report(results, out_dir)
         for name, m in results["critics"].items():
             step.count(**{f"{name}_{k}": m.get(k) for k in ("format_compliance", "discrimination", "helpfulness")})

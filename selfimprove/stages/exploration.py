@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
+from selfimprove.core.layout import RunLayout
 from selfimprove.evaluation.exploration import write_exploration
 
 
@@ -33,5 +33,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {Path(args.out) / 'exploration.json'}")
+    print(f"wrote {RunLayout.exploration_file(args.out, 'analysis')}")
     return 0

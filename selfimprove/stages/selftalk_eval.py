@@ -22,7 +22,7 @@ from selfimprove.core import config as C
 from selfimprove.core.cli import add_run_args, parser, positive
 from selfimprove.core.io import atomic_write_json, read_json, read_jsonl
 from selfimprove.core.knob import SELFTALK
-from selfimprove.core.layout import NOT_TRAINED, ONEP_ROW, RunLayout
+from selfimprove.core.layout import NOT_TRAINED, RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.generation.engines import SamplingParams, add_engine_args, engine_kwargs, shared_engine
 from selfimprove.generation.tasks import QUESTION_FIELDS
@@ -62,6 +62,7 @@ def main(argv=None) -> int:
     if args.method == "sft_critic" and not args.critic_model:
         ap.error("--method sft_critic needs --critic-model (a model, or 'annotator')")
     out_dir = Path(args.out_dir)
+    row_file = RunLayout.onep_file(out_dir, "row")
     questions = read_jsonl(args.questions, required=QUESTION_FIELDS)
     config = {
         "actor": args.label or args.actor_model,
@@ -83,8 +84,8 @@ def main(argv=None) -> int:
         args.step or f"{RunLayout.pipeline_step('selftalk', 'eval')}/{args.method}",
         {"method": args.method, **{k: v for k, v in config.items() if k != "voting"}},
     )
-    if step.done and (out_dir / ONEP_ROW).is_file() and _voting(out_dir / ONEP_ROW) == args.voting:
-        print(f"[{step.name}] already done, skipping; row: {out_dir / ONEP_ROW}", file=sys.stderr)
+    if step.done and row_file.is_file() and _voting(row_file) == args.voting:
+        print(f"[{step.name}] already done, skipping; row: {row_file}", file=sys.stderr)
         return 0
     greedy_p = SamplingParams(n=1, temperature=0.0, max_tokens=args.max_tokens, seed=args.seed)
     pool_p = SamplingParams(n=args.pool_size, temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
@@ -95,9 +96,9 @@ def main(argv=None) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
         if marker.is_file():
             reason = str(read_json(marker).get("reason", "no training example"))
-            atomic_write_json(out_dir / ONEP_ROW, not_trained_row(args.method, config, reason))
+            atomic_write_json(row_file, not_trained_row(args.method, config, reason))
             step.count(not_trained=1)
-            print(f"row: {out_dir / ONEP_ROW} (model not trained: {reason})", file=sys.stderr)
+            print(f"row: {row_file} (model not trained: {reason})", file=sys.stderr)
             return 0
         actor = shared_engine(**engine_kwargs(args, "actor"))
         greedy, pool = sample_row(
@@ -131,9 +132,9 @@ def main(argv=None) -> int:
                 args.chunk_size,
             )
             counts.update(c)
-        atomic_write_json(out_dir / ONEP_ROW, row)
+        atomic_write_json(row_file, row)
         step.count(**counts)
-    print(f"row: {out_dir / ONEP_ROW}", file=sys.stderr)
+    print(f"row: {row_file}", file=sys.stderr)
     return 0
 
 

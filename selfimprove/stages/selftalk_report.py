@@ -12,7 +12,7 @@ from pathlib import Path
 
 from selfimprove.core.cli import parser
 from selfimprove.core.io import RecordError, atomic_write_json, atomic_write_text, read_json
-from selfimprove.core.layout import ONEP_ROW
+from selfimprove.core.layout import RunLayout
 from selfimprove.selftalk.table import comparison, markdown
 
 
@@ -24,7 +24,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="folder for results.json and report.md")
     args = ap.parse_args(argv)
     rows = []
-    for path in args.rows or [Path(args.out) / m / ONEP_ROW for m in args.methods]:
+    for path in args.rows or [RunLayout.onep_file(Path(args.out) / m, "row") for m in args.methods]:
         row = read_json(path)
         if not isinstance(row, dict) or not {"method", "label", "final"} <= row.keys():
             raise RecordError(f"{path}: not a row of the one-player comparison (run selftalk_eval)")
@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     except ValueError as e:
         raise RecordError(str(e)) from None
     out = Path(args.out)
-    atomic_write_json(out / "results.json", table)
-    atomic_write_text(out / "report.md", markdown(table))
-    print(f"report: {out / 'report.md'}", file=sys.stderr)
+    atomic_write_json(RunLayout.onep_table_file(out, "results"), table)
+    atomic_write_text(RunLayout.onep_table_file(out, "report"), markdown(table))
+    print(f"report: {RunLayout.onep_table_file(out, 'report')}", file=sys.stderr)
     return 0
