@@ -42,7 +42,7 @@
 #   model_type                Instruct (chat template, sharegpt SFT) or Base (Human:/Assistant:, alpaca SFT)
 #   template                  LLaMA-Factory template matching the model (default for Base models)
 #   default_system            system prompt of the model's own chat template (empty = the template's)
-#   critic_model_name         critique model: folder, hub id, API model with CRITIC_BASE_URL, or annotator (programmatic)
+#   critic_model_name         critique model: folder, hub id, API model with CRITIC_BASE_URL, or programmatic (no model)
 #   critic_model_type         prompt format of the critic: auto, Instruct/chat, Base/base
 #   CRITIC_BASE_URL           OpenAI-compatible endpoint for the critic (key in $OPENAI_API_KEY)
 #   ENGINE                    generation engine: auto, vllm, hf, ray (docs/scaling.md)

@@ -4,7 +4,7 @@
 #
 #   sft            fine-tune the base model on the reference solutions            -> iter_0/actor
 #   samples        the SFT model answers every training question N times           -> selftalk/01_samples.jsonl
-#   critiques      the critic (programmatic annotator, or a model) checks them     -> selftalk/02_critiques.jsonl
+#   critiques      the critic (the programmatic one, or a model) checks them     -> selftalk/02_critiques.jsonl
 #   refinements    the SFT model refines them, guided by the critiques             -> selftalk/03_refinements.jsonl
 #   self-talk      step-level critique of each answer, rewrite of the first wrong step until accepted,
 #                  regeneration from it, smoothing, final verification            -> selftalk/chains.jsonl, selftalk_sft.json
@@ -45,7 +45,7 @@
 #   model_type                 Instruct (chat template, sharegpt SFT) or Base (Human:/Assistant:, alpaca SFT)
 #   template                   LLaMA-Factory template matching the model (default for Base models)
 #   default_system             system prompt of the model's own chat template (empty = the template's)
-#   critic_model_name          critique model: folder, hub id, API model with CRITIC_BASE_URL, or annotator (programmatic, training samples only) (default: model_name)
+#   critic_model_name          critique model: folder, hub id, API model with CRITIC_BASE_URL, or programmatic (no model, training samples only) (default: model_name)
 #   critic_model_type          prompt format of the critic: auto (critic-all.sh: model_type), Instruct/chat, Base/base
 #   CRITIC_BASE_URL            OpenAI-compatible endpoint for the critic (key in $OPENAI_API_KEY)
 #   ENGINE                     generation engine: auto, vllm, hf, ray
@@ -70,7 +70,7 @@
 #   MAX_ROUNDS                 rewrites of one step before a chain is given up
 #   STEP_MAX_TOKENS            new tokens per generated or rewritten step
 #   FORCE_ANSWER               1: the last allowed step starts with "The answer is" (0: such chains run out)
-#   JUDGE                      step judge and critic: annotator (programmatic, GSM8K/synthetic) or model (critic_model_name)
+#   JUDGE                      step judge and critic: programmatic (no model, GSM8K/synthetic) or model (critic_model_name)
 #   SMOOTHER                   template (deterministic) or llm (smoother_model_name rewrites the chain)
 #   smoother_model_name        model of the llm smoother (default: critic_model_name)
 #   SFT_MODEL                  an SFT model to use instead of training one (e.g. runs/demo/iter_0/actor)
@@ -107,7 +107,7 @@ fi
 echo "== critique data (actor: ${sft}, critic: ${JUDGE})"
 py sample --questions "${TRAIN}" --out "${files[samples]}" --actor-model "${sft}" "${actor_type[@]}" --n "${sample_num}" \
   --temperature "${temperature}" --max-tokens "${max_tokens}" "${gen[@]}" --run-dir "${RUN}" --step "${steps[samples]}"
-if [ "${JUDGE}" = annotator ]; then
+if [ "${JUDGE}" = programmatic ]; then
   py selftalk_annotate --samples "${files[samples]}" --questions "${TRAIN}" --out "${files[critiques]}" \
     --run-dir "${RUN}" --step "${steps[critiques]}"
 else
@@ -146,7 +146,7 @@ row() {  # row METHOD MODEL MAX_TOKENS [extra args]
 }
 row selftalk "${files[selftalk_model]}" "${selftalk_max_tokens}"
 row selfcorrect "${files[selfcorrect_model]}" "${max_tokens}"
-if [ "${JUDGE}" = annotator ]; then row sft_critic "${sft}" "${max_tokens}" --critic-model annotator
+if [ "${JUDGE}" = programmatic ]; then row sft_critic "${sft}" "${max_tokens}" --critic-model programmatic
 else row sft_critic "${sft}" "${max_tokens}" "${critic_args[@]}"; fi
 py selftalk_report --methods selftalk selfcorrect sft_critic --out "${files[eval]}"
 py summary "${RUN}" || true

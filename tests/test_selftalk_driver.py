@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(
     ("knobs", "message"),
     [
-        ({"JUDGE": "oracle"}, "JUDGE='oracle' (environment): must be one of annotator, model"),
+        ({"JUDGE": "oracle"}, "JUDGE='oracle' (environment): must be one of programmatic, model"),
         ({"SMOOTHER": "fancy"}, "SMOOTHER='fancy' (environment): must be one of template, llm"),
         ({"model_type": "Chat"}, "model_type='Chat' (environment): must be one of Instruct, Base"),
         ({"MAX_ROUNDS": "-1"}, "MAX_ROUNDS=-1 (environment): must be >= 0"),

@@ -49,11 +49,11 @@ def test_rows_and_table_numbers():
         QUESTIONS,
         answers({"m/0": ["1"], "m/1": ["6"]}),
         answers({"m/0": ["1", "3"], "m/1": ["6", "2"]}),
-        {"critic": "annotator"},
+        {"critic": "programmatic"},
         first_g,
         first_p,
     )
-    assert critic["config"] == {"method": "sft_critic", "critic": "annotator"}
+    assert critic["config"] == {"method": "sft_critic", "critic": "programmatic"}
     table = comparison([talk, critic])
     rows = table["datasets"]["toy"]["rows"]
     f = rows["selftalk"]["final"]

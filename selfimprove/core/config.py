@@ -296,7 +296,7 @@ class RunKnobs:
     critic_model_name: str = knob(
         "critic_model_name",
         None,
-        "critique model: folder, hub id, API model with CRITIC_BASE_URL, or annotator (programmatic, training samples only) (default: model_name)",
+        "critique model: folder, hub id, API model with CRITIC_BASE_URL, or programmatic (no model, training samples only) (default: model_name)",
         derive=lambda v: v["model_name"],
         export=_I,
         scopes=_BOTH | _S,

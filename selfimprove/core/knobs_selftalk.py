@@ -65,9 +65,9 @@ class SelftalkKnobs:
     )
     judge: str = knob(
         "JUDGE",
-        "annotator",
-        "step judge and critic: annotator (programmatic, GSM8K/synthetic) or model (critic_model_name)",
-        check=one_of("annotator", "model"),
+        "programmatic",
+        "step judge and critic: programmatic (no model, GSM8K/synthetic) or model (critic_model_name)",
+        check=one_of("programmatic", "model"),
         scopes=_S,
     )
     smoother: str = knob(

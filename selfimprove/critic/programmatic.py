@@ -1,4 +1,4 @@
-"""The programmatic arithmetic annotator: an exact step-level critique without a model.
+"""The programmatic critic: an exact step-level critique without a model (the critic pipeline's annotator).
 
 A step is a line of the solution. For every step the annotator re-computes each arithmetic claim
 (calculator annotations ``<<3*12=36>>`` and inline ``3 * 12 = 36``, see
@@ -19,14 +19,27 @@ otherwise the error cannot be located (GSM8K without true values) and the annota
 
 The critique is written in the paper's format and parses with
 :func:`selfimprove.generation.prompts.parse_critique`.
+
+As a critic (:data:`NAME`, ``programmatic``: ``critic_model_name=programmatic`` in the drivers,
+``--critic-model programmatic`` of the critique stage, the SFT + critic row of the one-player
+table, ``--critic programmatic=programmatic`` of the critic evaluation), :func:`critique` writes a
+whole-solution critique and :func:`annotate_samples` the critique stage's records. It is
+**reference-guided**: it knows the gold answer and, for synthetic questions, the true value of
+every step (the ``steps`` field of the question record), like a critique model prompted with the
+reference; as a test-time critic it is therefore an upper bound, and the drivers use it on
+training samples only. The self-talk step judge built on it is
+:func:`selfimprove.selftalk.judges.programmatic_judge`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 
+from selfimprove.core.io import ResumableJsonl
 from selfimprove.critic.arith import (
     Equation,
     evaluate,
@@ -36,7 +49,9 @@ from selfimprove.critic.arith import (
     numbers_in,
     pretty_expr,
 )
-from selfimprove.generation.prompts import strip_prefix
+from selfimprove.generation.prompts import parse_critique, strip_prefix
+from selfimprove.generation.tasks import critique_ids
+from selfimprove.grading.api import grade
 
 NAME = "programmatic"
 MAX_STEPS = 60  # a solution with more lines is checked on its first MAX_STEPS lines
@@ -262,3 +277,57 @@ def annotate_record(path: dict, question: dict | None = None, abstain: bool = Tr
         truth=true_steps(q),
         abstain=abstain,
     )
+
+
+# ---------------------------------------------------------------------- the programmatic critic
+def critique(question: dict, response: str, grader: str = "default") -> str:
+    """The programmatic critic's critique of a whole solution, in the paper's format. It never
+    abstains: where it cannot locate an error it still says whether the final answer is right."""
+    gold = str(question["gold"])
+    g = grade(response, gold, question["dataset_type"], grader)
+    ann = check_solution(response, gold, g.correct, g.pred, question["question"], true_steps(question), abstain=False)
+    if ann.critique is not None:
+        return ann.critique
+    return render_critique((), ann.verdict, "The solution has no steps." if not g.correct else "")
+
+
+def annotate_samples(
+    questions: dict[str, dict],
+    samples: Sequence[dict],
+    out_path: str | Path,
+    grader: str = "default",
+    critique_fn: Callable[[dict, str], str] | None = None,
+) -> tuple[list[dict], dict]:
+    """Critique records (the critique stage's shape, id ``<sample id>/c0``) for every sample,
+    written by ``critique_fn`` (default: :func:`critique`); resumable."""
+    fn = critique_fn or (lambda q, response: critique(q, response, grader))
+    out = ResumableJsonl(out_path)
+    new = []
+    for s in samples:
+        cid = critique_ids(s["id"], 1)[0]
+        if cid in out.done:
+            continue
+        text = fn(questions[s["qid"]], s["response"])
+        parsed = parse_critique(text)
+        new.append(
+            {
+                "id": cid,
+                "sample_id": s["id"],
+                "qid": s["qid"],
+                "critic_model": NAME,
+                "critique": text,
+                "verdict": parsed.verdict,
+                "follows_format": parsed.follows_format,
+                "step_verdicts": list(parsed.steps),
+            }
+        )
+    out.append(new)
+    ids = {critique_ids(s["id"], 1)[0] for s in samples}
+    records = [r for r in out.records if r["id"] in ids]
+    counts = {
+        "critiques": len(records),
+        "written": len(new),
+        "verdict_wrong": sum(r["verdict"] == "wrong" for r in records),
+        "verdict_correct": sum(r["verdict"] == "correct" for r in records),
+    }
+    return records, counts

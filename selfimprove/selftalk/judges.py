@@ -4,10 +4,11 @@ A judge sees a batch of :class:`StepItem` (question record, accepted steps so fa
 and returns one :class:`Judgement` per item. Three kinds:
 
 * :class:`FunctionJudge` wraps a plain callable ``judge(question_record, steps_so_far, step) ->
-  (ok, explanation)`` — the programmatic arithmetic annotator, or a test's script;
+  (ok, explanation)`` — the programmatic critic, or a test's script;
 * :class:`ModelJudge` asks a critique model (any engine) for the paper's step-level critique of
   the solution so far and reads the verdict and explanation of its last step;
-* :func:`annotator_judge` builds the programmatic annotator of :mod:`selfimprove.critic` as a judge.
+* :func:`programmatic_judge` builds the programmatic critic of :mod:`selfimprove.critic.programmatic`
+  as a judge (:func:`judge_step`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
+from selfimprove.critic.programmatic import check_solution, true_steps
 from selfimprove.generation.engines import Engine, SamplingParams
 from selfimprove.generation.prompts import critique_prompt
+from selfimprove.grading.api import grade
 from selfimprove.selftalk.prompts import solution_text
-from selfimprove.selftalk.steps import completion_text
+from selfimprove.selftalk.steps import completion_text, is_final
 
 
 @dataclass(frozen=True)
@@ -122,9 +126,29 @@ class ModelJudge:
         return result
 
 
-def annotator_judge(grader: str = "default") -> StepJudge:
-    """The programmatic arithmetic annotator of :mod:`selfimprove.critic` as a step judge
-    (reference-guided: see :mod:`selfimprove.selftalk.annotator`)."""
-    from selfimprove.selftalk.annotator import NAME, judge_step
+def judge_step(question: dict, steps: Sequence[str], step: str, grader: str = "default") -> tuple[bool, str]:
+    """The programmatic critic's ``(ok, explanation)`` for ``step`` after the accepted ``steps``: it
+    checks the solution so far and its verdict on the last step is the judgement. A step that
+    states the final answer is accepted only when the answer is right (graded against the gold)."""
+    text = solution_text([*steps, step])
+    gold = str(question["gold"])
+    truth = true_steps(question)
+    if is_final(step):
+        g = grade(text, gold, question["dataset_type"], grader)
+        ann = check_solution(text, gold, g.correct, g.pred, question["question"], truth, abstain=False)
+        last = ann.steps[-1] if ann.steps else None
+        if last is not None and not last.correct:
+            return False, last.explanation
+        if not g.correct:
+            return False, f"The final answer should be {gold}, not {g.pred}." if g.pred else "No final answer is given."
+        return True, last.explanation if last is not None else ""
+    # Not an answer yet: judged as a wrong-so-far solution with a pending answer, so that the
+    # critic checks the arithmetic and, with true values known, that the step stays on track.
+    ann = check_solution(text, gold, False, "", question["question"], truth, abstain=False)
+    last = ann.steps[-1]
+    return last.correct, last.explanation
 
-    return FunctionJudge(lambda q, steps, step: judge_step(q, steps, step, grader), name=NAME)
+
+def programmatic_judge(grader: str = "default") -> StepJudge:
+    """The programmatic critic (:mod:`selfimprove.critic.programmatic`, reference-guided) as a step judge."""
+    return FunctionJudge(lambda q, steps, step: judge_step(q, steps, step, grader), name=PROGRAMMATIC)

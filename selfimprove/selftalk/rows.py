@@ -7,7 +7,7 @@ Every row samples a greedy answer and a pool of N answers per question with its 
 * ``selfcorrect`` — the self-correction model checks each of its answers and corrects those it
   judges wrong (:func:`~selfimprove.selftalk.selfcorrect.self_correct`);
 * ``sft_critic`` — a separate critic (a model, or a ``critique(question_record, response) -> text``
-  function such as the programmatic annotator) critiques each answer; the actor refines the ones
+  function such as the programmatic critic) critiques each answer; the actor refines the ones
   judged wrong (the verifier mode of the two-player evaluation).
 
 Each returns the row of :func:`~selfimprove.selftalk.table.row_results`.
@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from selfimprove.core.layout import RunLayout
+from selfimprove.critic.programmatic import annotate_samples
 from selfimprove.generation.engines import Engine, SamplingParams
 from selfimprove.generation.tasks import critique_samples, refine_critiques, sample_questions
-from selfimprove.selftalk.annotator import annotate_samples
 from selfimprove.selftalk.selfcorrect import self_correct
 from selfimprove.selftalk.table import row_results
 

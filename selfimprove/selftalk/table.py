@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
 from selfimprove.evaluation.metrics import compute_results
 from selfimprove.evaluation.scoring import compare_scorings
 
@@ -189,9 +190,9 @@ def markdown(table: Mapping) -> str:
         out.append(f"* {table['labels'][m]}: {shown}")
         if table.get("not_trained", {}).get(m):
             out.append(f"  (not trained: {table['not_trained'][m]})")
-        if cfg.get("critic") == "annotator":
+        if cfg.get("critic") == PROGRAMMATIC:
             out.append(
-                "  (the programmatic annotator knows the gold answer and the true step values: this critic is "
+                "  (the programmatic critic knows the gold answer and the true step values: this critic is "
                 "reference-guided, so the row is an upper bound for SFT + critique)"
             )
     return "\n".join(out) + "\n"

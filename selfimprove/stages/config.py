@@ -32,8 +32,8 @@ from selfimprove.core import config as C
 from selfimprove.core import manifest, runlock
 from selfimprove.core.errors import DataError, UsageError
 from selfimprove.core.parsing import ArgumentParser
+from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
 from selfimprove.data.spec import dataset_types
-from selfimprove.selftalk.annotator import NAME as ANNOTATOR
 from selfimprove.training import distributed
 from selfimprove.training.launcher import PROFILES, global_batch_args, train_overrides
 from selfimprove.training.weights import check_model_folder, tokenizer_problems
@@ -163,10 +163,10 @@ def resolve(scope: str, env: Mapping[str, str] | None = None, nested: bool = Fal
         return cfg
     problems = [C.check_model(cfg.model_name, "model_name", env)]
     uses_critic = cfg.use_critic if scope == C.INFERENCE else cfg.test_use_critic
-    if cfg.critic_model_name == ANNOTATOR and uses_critic:
+    if cfg.critic_model_name == PROGRAMMATIC and uses_critic:
         if scope == C.EVALUATE:  # the evaluation's critic judges test answers: it must not know the gold
             problems.append(
-                f"critic_model_name={ANNOTATOR} critiques training samples only; evaluate with TEST_USE_CRITIC=0 "
+                f"critic_model_name={PROGRAMMATIC} critiques training samples only; evaluate with TEST_USE_CRITIC=0 "
                 "or a critique model"
             )
     elif uses_critic and not cfg.critic_base_url and cfg.critic_model_name != cfg.model_name:

@@ -8,9 +8,9 @@ the "Correctness of the final answer" format get ``verdict: null`` and are count
 ``--run-dir`` and ``--iter k`` the files are the run's ``iter_k/01_samples.jsonl`` and
 ``iter_k/02_critiques.jsonl``, and the step is ``iter_k/02_critiques``.
 
-``--critic-model annotator`` writes the critiques without a model: the programmatic arithmetic
-annotator (:mod:`selfimprove.selftalk.annotator`) checks every step against the reference, in the
-same format and record shape. It knows the gold answer (a reference-guided, oracle-like critic)
+``--critic-model programmatic`` writes the critiques without a model: the programmatic critic
+(:mod:`selfimprove.critic.programmatic`) checks every step against the reference, in the same
+format and record shape. It knows the gold answer (a reference-guided, oracle-like critic)
 and reads GSM8K-style arithmetic; it needs the question records (``--questions``, with
 ``--run-dir`` the run's ``data/train.jsonl``).
 """
@@ -23,11 +23,11 @@ from selfimprove.core.io import ResumableJsonl, read_jsonl
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.core.records import SAMPLE_FIELDS
+from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
+from selfimprove.critic.programmatic import annotate_samples
 from selfimprove.generation.engines import add_engine_args, engine_kwargs, make_engine, sampling_from_args
 from selfimprove.generation.shard import add_shard_args, for_shard, merge_shards
 from selfimprove.generation.tasks import critique_samples, select_samples
-from selfimprove.selftalk.annotator import NAME as ANNOTATOR
-from selfimprove.selftalk.annotator import annotate_samples
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="output critiques (JSONL, appended/resumed)")
     ap.add_argument("--which", default="incorrect", choices=("incorrect", "all"), help="which samples to critique")
     ap.add_argument(
-        "--questions", default=None, help=f"question records, for --critic-model {ANNOTATOR} (default: the run's)"
+        "--questions", default=None, help=f"question records, for --critic-model {PROGRAMMATIC} (default: the run's)"
     )
     add_engine_args(ap, "critic")
     add_generation_args(ap, temperature=0.0, n=1, knobs={"max_tokens": "critic_max_tokens"})
@@ -45,10 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     layout_paths(args, samples=lambda lay, k: lay.samples(k), out=lambda lay, k: lay.critiques(k))
     samples = select_samples(read_jsonl(args.samples, required=SAMPLE_FIELDS), args.which)
-    annotator = args.critic_model == ANNOTATOR
-    if annotator and args.questions is None:
+    programmatic = args.critic_model == PROGRAMMATIC
+    if programmatic and args.questions is None:
         if args.run_dir is None:
-            raise UsageError(f"--critic-model {ANNOTATOR} needs --questions (or --run-dir)")
+            raise UsageError(f"--critic-model {PROGRAMMATIC} needs --questions (or --run-dir)")
         args.questions = str(RunLayout(args.run_dir).questions("train"))
     params = sampling_from_args(args)
     step = Step(
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             "model": args.critic_model,
             "which": args.which,
             **params.as_dict(),
-            **({"questions": args.questions, "grader": args.grader} if annotator else {}),
+            **({"questions": args.questions, "grader": args.grader} if programmatic else {}),
         },
         inputs=[args.samples],
         outputs=[args.out],
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     if step.skip():
         return 0
     with step:
-        if samples and annotator:
+        if samples and programmatic:
             questions = {
                 q["id"]: q for q in read_jsonl(args.questions, required=("id", "question", "dataset_type", "gold"))
             }

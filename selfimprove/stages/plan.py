@@ -43,12 +43,12 @@ from selfimprove.core.cli import parser
 from selfimprove.core.errors import RecordError, UsageError
 from selfimprove.core.io import atomic_write_json, read_json
 from selfimprove.core.layout import RunLayout
+from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
 from selfimprove.data import paths as data_paths
 from selfimprove.data.datasets import SYNTHETIC_DEFAULT_SIZE, check_spec
 from selfimprove.data.records import DatasetError
 from selfimprove.data.registry import ENTRIES
 from selfimprove.data.spec import dataset_types, parse_spec
-from selfimprove.selftalk.annotator import NAME as ANNOTATOR
 from selfimprove.training import distributed
 from selfimprove.training.export import used_iterations, uses_feedback
 from selfimprove.training.launcher import BASE_TEMPLATE, DEEPSPEED, global_batch_args, train_overrides, training_args
@@ -304,7 +304,7 @@ def inference_steps(ctx: Context) -> None:
     flags["use_selfimprove_feedback"] = cfg.use_selfimprove_feedback
     feedback = _feedback_rows(ctx)
     model, critic, api = ctx.model(cfg.model_name, "model_name"), cfg.critic_model_name, bool(cfg.critic_base_url)
-    if cfg.use_critic and critic != ANNOTATOR and not api:
+    if cfg.use_critic and critic != PROGRAMMATIC and not api:
         ctx.model(critic, "critic_model_name")
     n, refine, mt, temp = cfg.sample_num, cfg.refine_num, cfg.max_tokens, cfg.temperature
     per_q = _per_question(cfg)
@@ -313,7 +313,7 @@ def inference_steps(ctx: Context) -> None:
         if k >= 1:
             ctx.gen(lay.step("samples", k), "actor", actor, q, n, mt, temp)
             if cfg.use_critic:  # at most every sample is critiqued (CRITIQUE_WHICH=incorrect: all wrong)
-                if critic == ANNOTATOR:
+                if critic == PROGRAMMATIC:
                     ctx.notes.append(f"{lay.step('critiques', k)}: the programmatic annotator, no model")
                 else:
                     ctx.gen(lay.step("critiques", k), "critic", critic, q * n, 1, cfg.critic_max_tokens, 0.0, api)
@@ -331,7 +331,7 @@ def evaluate_steps(ctx: Context) -> None:
     cfg = ctx.cfg
     t, ctx.datasets["test"] = ctx.questions(cfg.test_dataset_name, "test", cfg.test_limit)
     critic, api, mt, cmt = cfg.critic_model_name, bool(cfg.critic_base_url), cfg.max_tokens, cfg.critic_max_tokens
-    if cfg.test_use_critic and not api and critic not in (ANNOTATOR, cfg.model_name):
+    if cfg.test_use_critic and not api and critic not in (PROGRAMMATIC, cfg.model_name):
         ctx.model(critic, "critic_model_name")
     critic = _short(critic, cfg.layout.root)
     n, rounds = cfg.sample_num, cfg.sequential_chains * t * cfg.mv_num

@@ -1,8 +1,8 @@
-"""Critique samples with the programmatic arithmetic annotator (no model).
+"""Critique samples with the programmatic critic (no model).
 
 Writes one critique per sample in the paper's step-level format, in the critique stage's record
 shape (``{"id": "<sample id>/c0", "sample_id", "qid", "critique", "verdict", ...}``), so the
-refine stage and the self-correction data read it like a model's critiques. The annotator is
+refine stage and the self-correction data read it like a model's critiques. The critic is
 reference-guided (gold answer, and true step values for synthetic questions) and reads
 GSM8K-style arithmetic; for MATH use a critique model (the critique stage).
 """
@@ -16,7 +16,8 @@ from selfimprove.core.io import read_jsonl
 from selfimprove.core.knob import SELFTALK
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
-from selfimprove.selftalk.annotator import annotate_samples
+from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
+from selfimprove.critic.programmatic import annotate_samples
 
 
 def main(argv=None) -> int:
@@ -32,7 +33,7 @@ def main(argv=None) -> int:
     step = Step(
         args.run_dir,
         args.step or RunLayout.pipeline_step("selftalk", "critiques"),
-        {"samples": args.samples, "which": args.which, "grader": args.grader, "critic": "annotator"},
+        {"samples": args.samples, "which": args.which, "grader": args.grader, "critic": PROGRAMMATIC},
     )
     if step.done and Path(args.out).is_file():
         print(f"[{step.name}] already done, skipping")

@@ -8,7 +8,7 @@ chains with their provenance (``--out``, JSONL, resumable) and the fine-tuning f
 chains (``--sft-out``: question -> monologue). When no chain is kept the file is an empty list and a
 warning says why (``train --if-empty skip`` then records the model as not trained).
 
-Judges (``--judge``): ``annotator`` — the programmatic arithmetic annotator (GSM8K / synthetic
+Judges (``--judge``): ``programmatic`` — the programmatic critic (GSM8K / synthetic
 format, no model); ``model`` — a critique model (``--critic-model``) in the paper's format.
 Smoothers (``--smoother``): ``template`` (deterministic, offline) or ``llm`` (``--smoother-model``;
 outputs that lose the gold answer fall back to the template).
@@ -24,16 +24,17 @@ from selfimprove.core.io import read_jsonl
 from selfimprove.core.knob import SELFTALK
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
+from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
 from selfimprove.generation.engines import SamplingParams, add_engine_args, engine_kwargs, shared_engine
 from selfimprove.selftalk.build import build_selftalk, selftalk_examples
 from selfimprove.selftalk.chains import ChainConfig
-from selfimprove.selftalk.judges import ModelJudge, StepJudge, annotator_judge
+from selfimprove.selftalk.judges import ModelJudge, StepJudge, programmatic_judge
 from selfimprove.selftalk.sft import add_sft_args, sft_eos, write_sft
 from selfimprove.selftalk.smoothing import SMOOTHERS
 
 log = logging.getLogger(__name__)
 
-JUDGES = ("annotator", "model")
+JUDGES = (PROGRAMMATIC, "model")
 
 
 def main(argv=None) -> int:
@@ -107,7 +108,7 @@ def main(argv=None) -> int:
             critic = shared_engine(**engine_kwargs(args, "critic"))
             judge = ModelJudge(critic, SamplingParams(n=1, temperature=0.0, max_tokens=args.critic_max_tokens))
         else:
-            judge = annotator_judge(args.grader)
+            judge = programmatic_judge(args.grader)
         smoother = shared_engine(**engine_kwargs(args, "smoother")) if args.smoother == "llm" else None
         records, counts = build_selftalk(
             actor,

@@ -2,8 +2,8 @@
 
 ``--method selftalk``: the model's own final answers. ``--method selfcorrect``: the model checks
 its own answers and corrects those it judges wrong (no separate critic). ``--method sft_critic``:
-a separate critic (``--critic-model``, or ``--critic-model annotator`` for the programmatic
-arithmetic annotator) critiques each answer and the actor refines those judged wrong.
+a separate critic (``--critic-model``, or ``--critic-model programmatic`` for the programmatic
+critic) critiques each answer and the actor refines those judged wrong.
 
 Writes into ``--out-dir``: ``greedy.jsonl``, ``pool.jsonl`` (N samples per question), the row's
 checks/critiques and corrections, and ``row.json`` (greedy accuracy, Pass@K and MV@K of the final
@@ -24,18 +24,16 @@ from selfimprove.core.io import atomic_write_json, read_json, read_jsonl
 from selfimprove.core.knob import SELFTALK
 from selfimprove.core.layout import NOT_TRAINED, RunLayout
 from selfimprove.core.manifest import Step
+from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
+from selfimprove.critic.programmatic import critique
 from selfimprove.generation.engines import SamplingParams, add_engine_args, engine_kwargs, shared_engine
 from selfimprove.generation.tasks import QUESTION_FIELDS
 from selfimprove.selftalk.rows import CritiqueFn, sample_row, selfcorrect_row, sft_critic_row
 from selfimprove.selftalk.table import METHODS, not_trained_row, row_results
 
-ANNOTATOR = "annotator"
 
-
-def annotator_critique(grader: str) -> CritiqueFn:
-    """The programmatic arithmetic annotator as the critic (reference-guided: an upper bound)."""
-    from selfimprove.selftalk.annotator import critique
-
+def programmatic_critique(grader: str) -> CritiqueFn:
+    """The programmatic critic (reference-guided: an upper bound) as a critique function."""
     return lambda q, response: critique(q, response, grader)
 
 
@@ -60,7 +58,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     positive(ap, args, "pool_size", "max_tokens", "critic_max_tokens", "chunk_size")
     if args.method == "sft_critic" and not args.critic_model:
-        ap.error("--method sft_critic needs --critic-model (a model, or 'annotator')")
+        ap.error("--method sft_critic needs --critic-model (a model, or 'programmatic')")
     out_dir = Path(args.out_dir)
     row_file = RunLayout.onep_file(out_dir, "row")
     questions = read_jsonl(args.questions, required=QUESTION_FIELDS)
@@ -114,8 +112,8 @@ def main(argv=None) -> int:
             counts.update(c)
         else:
             critic = (
-                annotator_critique(args.grader)
-                if args.critic_model == ANNOTATOR
+                programmatic_critique(args.grader)
+                if args.critic_model == PROGRAMMATIC
                 else shared_engine(**engine_kwargs(args, "critic"))
             )
             row, c = sft_critic_row(

@@ -1,15 +1,15 @@
-"""The programmatic annotator as the step judge of self-talk construction and as a critic."""
+"""The programmatic critic as the step judge of self-talk construction and as a critic."""
 
 from __future__ import annotations
 
 import re
 
+from selfimprove.critic.programmatic import annotate_samples, critique
 from selfimprove.generation.engines import ScriptedEngine
 from selfimprove.generation.prompts import SOLUTION_PREFIX, Prompt, parse_critique
-from selfimprove.selftalk.annotator import annotate_samples, critique, judge_step
 from selfimprove.selftalk.build import finish_records
 from selfimprove.selftalk.chains import ChainConfig, build_chains
-from selfimprove.selftalk.judges import annotator_judge
+from selfimprove.selftalk.judges import judge_step, programmatic_judge
 
 # a two-step synthetic-style record with the true value of each step
 MARBLES: dict = {
@@ -61,7 +61,7 @@ def test_whole_solution_critique_and_sample_records(tmp_path):
     assert again == recs and counts["written"] == 0
 
 
-def test_a_chain_judged_by_the_annotator():
+def test_a_chain_judged_by_the_programmatic_critic():
     """An actor that follows the critique's correction: the wrong step is fixed, the rest regenerated."""
 
     def respond(p: Prompt, k: int) -> str:
@@ -77,7 +77,7 @@ def test_a_chain_judged_by_the_annotator():
 
     actor = ScriptedEngine(respond)
     flawed = SOLUTION_PREFIX + "Ines has 15 - 6 = 8 marbles left.\nHe gives her 8 * 3 = 24 marbles.\nThe answer is 24."
-    chains = build_chains(actor, annotator_judge(), [("c", MARBLES, flawed, "s")], ChainConfig())
+    chains = build_chains(actor, programmatic_judge(), [("c", MARBLES, flawed, "s")], ChainConfig())
     [rec] = finish_records(chains)
     assert rec["kept"] and rec["rewritten_steps"] == [0] and rec["rounds"] == 1
     assert rec["steps"][0]["attempts"][0]["explanation"] == "15 - 6 = 9, not 8."
@@ -87,8 +87,8 @@ def test_a_chain_judged_by_the_annotator():
     assert "15 - 6 = 9, not 8." in rec["selftalk"]
 
 
-def test_the_critique_stage_with_the_annotator_as_critic(tmp_path):
-    """``critique --critic-model annotator``: no model, the run's questions, the usual records."""
+def test_the_critique_stage_with_the_programmatic_critic(tmp_path):
+    """``critique --critic-model programmatic``: no model, the run's questions, the usual records."""
     import json
 
     import pytest
@@ -108,29 +108,29 @@ def test_the_critique_stage_with_the_annotator_as_critic(tmp_path):
     samples[1]["id"] = "syn/train/7/s1"
     (run / "iter_1").mkdir()
     (run / "iter_1" / "01_samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
-    assert stage.main(["--run-dir", str(run), "--iter", "1", "--critic-model", "annotator"]) == 0
+    assert stage.main(["--run-dir", str(run), "--iter", "1", "--critic-model", "programmatic"]) == 0
     [rec] = [json.loads(x) for x in (run / "iter_1" / "02_critiques.jsonl").read_text().splitlines()]
-    assert rec["id"] == "syn/train/7/s0/c0" and rec["verdict"] == "wrong" and rec["critic_model"] == "annotator"
+    assert rec["id"] == "syn/train/7/s0/c0" and rec["verdict"] == "wrong" and rec["critic_model"] == "programmatic"
     assert parse_critique(rec["critique"]).steps == ("wrong", "wrong", "wrong")
     step = json.loads((run / "manifest.json").read_text())["steps"]["iter_1/02_critiques"]
     assert step["counts"]["critiques"] == 1 and step["settings"]["questions"].endswith("data/train.jsonl")
     # without a run folder it needs the questions; questions that miss a sample's are named
     out = ["--samples", str(run / "iter_1" / "01_samples.jsonl"), "--out", str(tmp_path / "c.jsonl")]
     with pytest.raises(UsageError, match="needs --questions"):
-        stage.main([*out, "--critic-model", "annotator"])
+        stage.main([*out, "--critic-model", "programmatic"])
     (tmp_path / "other.jsonl").write_text(json.dumps({**MARBLES, "id": "syn/train/8"}) + "\n")
     with pytest.raises(UsageError, match="lacks questions of .*syn/train/7"):
-        stage.main([*out, "--critic-model", "annotator", "--questions", str(tmp_path / "other.jsonl")])
+        stage.main([*out, "--critic-model", "programmatic", "--questions", str(tmp_path / "other.jsonl")])
 
 
-def test_the_annotator_never_judges_test_answers():
+def test_the_programmatic_critic_never_judges_test_answers():
     import pytest
 
     from selfimprove.core import config as C
     from selfimprove.core.errors import UsageError
     from selfimprove.stages.config import resolve
 
-    env = {"critic_model_name": "annotator", "dataset_name": "synthetic-easy"}
-    assert resolve(C.INFERENCE, {**env, "EVALUATE": "0"}).critic_model_name == "annotator"
+    env = {"critic_model_name": "programmatic", "dataset_name": "synthetic-easy"}
+    assert resolve(C.INFERENCE, {**env, "EVALUATE": "0"}).critic_model_name == "programmatic"
     with pytest.raises(UsageError, match="critiques training samples only"):
         resolve(C.EVALUATE, {**env, "TEST_USE_CRITIC": "1", "ACTOR_MODELS": ""})
