@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from selfimprove.critic.test_time import TestTimeConfig, evaluate_test_time
 from selfimprove.evaluation.metrics import compute_results
 from selfimprove.generation.engines import SamplingParams, ScriptedEngine
 from selfimprove.generation.prompts import Prompt
@@ -240,3 +241,54 @@ def test_stage_finds_its_files_in_the_run_layout(tmp_path):
         main(["--run-dir", str(tmp_path), "--actor-model", "a", "--use-critic", "0"])
     with pytest.raises(DataError, match=re.escape(str(tmp_path / "data" / "test.jsonl"))):
         main(["--run-dir", str(tmp_path), "--label", "base", "--actor-model", "a", "--use-critic", "0"])
+
+
+# ------------------------------------------------------------------- the flow, engines injected
+
+
+def flow_config(tmp_path, **kw) -> TestTimeConfig:
+    settings = dict(
+        questions="toy.jsonl",
+        out_dir=tmp_path / "eval",
+        actor_model="actor",
+        critic_model="critic",
+        use_critic=True,
+        pool_size=4,
+        temperature=0.7,
+        top_p=1.0,
+        max_tokens=64,
+        critic_temperature=0.0,
+        critic_max_tokens=64,
+        rounds=2,
+        sequential_mode="oracle",
+        sequential_chains=1,
+        only_final_sequential=False,
+        grader="default",
+        voting="equivalence",
+        seed=0,
+        chunk_size=8,
+        grade_workers=0,
+    )
+    return TestTimeConfig(**{**settings, **kw})
+
+
+def test_the_evaluation_flow_writes_every_file_with_scripted_engines(tmp_path):
+    cfg = flow_config(tmp_path)
+    counts: dict = {}
+    results = evaluate_test_time(cfg, QUESTIONS, pool_actor(), pool_critic, count=counts.update)
+    written = {p.name for p in cfg.out_dir.iterdir()}
+    assert {"greedy.jsonl", "pool.jsonl", "pool_critiques.jsonl", "pool_refinements.jsonl", "results.json"} <= written
+    assert any(n.startswith("chain_oracle") for n in written)
+    assert json.loads((cfg.out_dir / "results.json").read_text()) == results
+    assert results["config"] == cfg.record(len(QUESTIONS))
+    assert len((cfg.out_dir / "pool.jsonl").read_text().splitlines()) == 8  # 2 questions x 4 samples
+    assert counts["pool_samples"] == 8 and counts["format_violations"] == 1 and counts["unanswered"] == 0
+    par = results["datasets"]["toy"]["overall"]["parallel"]
+    assert value(par["refine_all"]["pass_at_k"], 1) == pytest.approx(0.5)  # t/0 refined right, t/1 wrong
+
+
+def test_the_evaluation_flow_without_the_critic_loads_none(tmp_path):
+    cfg = flow_config(tmp_path, use_critic=False, critic_model=None)
+    results = evaluate_test_time(cfg, QUESTIONS, pool_actor(), None)
+    assert results["config"]["critic"] is None and results["config"]["rounds"] == 0
+    assert not (cfg.out_dir / "pool_critiques.jsonl").exists()

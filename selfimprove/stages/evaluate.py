@@ -35,6 +35,7 @@ and ``results.json`` counts them (``unanswered``: how many, which questions, whi
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 from pathlib import Path
@@ -42,18 +43,19 @@ from pathlib import Path
 from selfimprove.core import config as C
 from selfimprove.core.cli import add_generation_args, add_run_args, parser, positive
 from selfimprove.core.errors import UsageError
-from selfimprove.core.io import atomic_write_json, read_jsonl
-from selfimprove.core.layout import EVAL_FILES, RunLayout
+from selfimprove.core.io import read_jsonl
+from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
-from selfimprove.evaluation.joins import by_sample
-from selfimprove.generation.engines import SamplingParams, add_engine_args, engine_kwargs, shared_engine
-from selfimprove.generation.sequential import SEQUENTIAL_MODES, run_sequential
-from selfimprove.generation.tasks import QUESTION_FIELDS, critique_samples, refine_critiques, sample_questions
+from selfimprove.critic.test_time import EXTENDABLE, TestTimeConfig, evaluate_test_time
+from selfimprove.generation.engines import add_engine_args, engine_kwargs, shared_engine
+from selfimprove.generation.sequential import SEQUENTIAL_MODES
+from selfimprove.generation.tasks import QUESTION_FIELDS
 
 log = logging.getLogger(__name__)
 
 
-def main(argv=None) -> int:
+def build_parser():
+    """The command's options."""
     ap = parser("evaluate", __doc__.split("\n\n")[0], scope=C.EVALUATE)
     ap.add_argument("--questions", default=None, help="test question records (JSONL; default: the run's)")
     ap.add_argument("--out-dir", default=None, help="evaluation folder of this actor (default: the run's eval/LABEL)")
@@ -90,6 +92,11 @@ def main(argv=None) -> int:
     add_engine_args(ap, "critic", required=False)
     add_generation_args(ap)
     add_run_args(ap)
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
     args = ap.parse_args(argv)
     if args.questions is None or args.out_dir is None:
         if args.run_dir is None or args.label is None:
@@ -102,138 +109,53 @@ def main(argv=None) -> int:
         ap.error(f"--sequential-chains must be between 1 and --pool-size ({args.pool_size})")
     if args.use_critic and not args.critic_model:
         ap.error("--critic-model is required with --use-critic 1")
-    out_dir = Path(args.out_dir)
-    files = {role: out_dir / name for role, name in EVAL_FILES.items()}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    questions = read_jsonl(args.questions, required=QUESTION_FIELDS)
-    greedy_p = SamplingParams(n=1, temperature=0.0, max_tokens=args.max_tokens, seed=args.seed)
-    pool_p = SamplingParams(
-        n=args.pool_size, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, seed=args.seed
+    cfg = TestTimeConfig(
+        questions=args.questions,
+        out_dir=Path(args.out_dir),
+        actor_model=args.actor_model,
+        label=args.label,
+        critic_model=args.critic_model,
+        use_critic=bool(args.use_critic),
+        pool_size=args.pool_size,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_tokens=args.max_tokens,
+        critic_temperature=args.critic_temperature,
+        critic_max_tokens=args.critic_max_tokens,
+        rounds=args.rounds,
+        sequential_mode=args.sequential_mode,
+        sequential_chains=args.sequential_chains,
+        only_final_sequential=bool(args.only_final_sequential),
+        grader=args.grader,
+        voting=args.voting,
+        seed=args.seed,
+        chunk_size=args.chunk_size,
+        grade_workers=args.grade_workers,
     )
-    refine_p = SamplingParams(n=1, temperature=0.0, max_tokens=args.max_tokens, seed=args.seed)
-    critic_p = SamplingParams(
-        n=1, temperature=args.critic_temperature, max_tokens=args.critic_max_tokens, seed=args.seed
-    )
-    config = {
-        "actor": args.label or args.actor_model,
-        "actor_model": args.actor_model,
-        "critic": args.critic_model if args.use_critic else None,
-        "questions": args.questions,
-        "n_questions": len(questions),
-        "pool_size": args.pool_size,
-        "temperature": args.temperature,
-        "rounds": args.rounds if args.use_critic else 0,
-        "sequential_mode": args.sequential_mode,
-        "sequential_chains": args.sequential_chains,
-        "sequential_headline": "final" if args.only_final_sequential else "mv",
-        "grader": args.grader,
-        "voting": args.voting,
-        "max_tokens": args.max_tokens,
-        "seed": args.seed,
-    }
-    # What defines the generations is pinned; the budget (N, rounds, modes) may grow between
-    # runs, and then only the missing generations are made. The vote only counts answers.
-    extendable = (
-        "voting",
-        "pool_size",
-        "rounds",
-        "sequential_mode",
-        "sequential_chains",
-        "sequential_headline",
-        "n_questions",
-        "actor",
-    )
+    return run(cfg, args)
+
+
+def run(cfg: TestTimeConfig, args: argparse.Namespace) -> int:
+    """Skip a finished evaluation, or evaluate under the run's step with the engines of ``args``."""
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    questions = read_jsonl(cfg.questions, required=QUESTION_FIELDS)
+    config = cfg.record(len(questions))
     step = Step(
         args.run_dir,
-        args.step or RunLayout.eval_step(out_dir.name),
-        {k: v for k, v in config.items() if k not in extendable},
+        args.step or RunLayout.eval_step(cfg.out_dir.name),
+        {k: v for k, v in config.items() if k not in EXTENDABLE},
     )
-    results_path = files["results"]
+    results_path = cfg.files()["results"]
     if step.done and results_path.exists() and json.loads(results_path.read_text()).get("config") == config:
         log.info("[%s] already done, skipping; results: %s", step.name, results_path)
         return 0
-    from selfimprove.evaluation.metrics import compute_results
-    from selfimprove.evaluation.scoring import compare_scorings
-
     with step:
-        actor = shared_engine(**engine_kwargs(args, "actor"))
-        greedy, c = sample_questions(
-            actor,
+        evaluate_test_time(
+            cfg,
             questions,
-            files["greedy"],
-            greedy_p,
-            args.grader,
-            args.chunk_size,
-            args.grade_workers,
-            desc="greedy",
+            shared_engine(**engine_kwargs(args, "actor")),
+            lambda: shared_engine(**engine_kwargs(args, "critic")),
+            count=step.count,
         )
-        pool, c2 = sample_questions(
-            actor,
-            questions,
-            files["pool"],
-            pool_p,
-            args.grader,
-            args.chunk_size,
-            args.grade_workers,
-            desc=f"pool of {args.pool_size}",
-        )
-        pool = [p for p in pool if p["index"] < args.pool_size]
-        step.count(greedy_correct=c["correct"], pool_samples=len(pool))
-        critiques = refinements = chain = None
-        if args.use_critic:
-            critic = shared_engine(**engine_kwargs(args, "critic"))
-            qtext = {q["id"]: q["question"] for q in questions}
-            crits, cc = critique_samples(
-                critic, pool, files["pool_critiques"], critic_p, args.chunk_size, desc="critiquing pool"
-            )
-            samples = {s["id"]: {**s, "question": qtext[s["qid"]]} for s in pool}
-            crits = [x for x in crits if x["sample_id"] in samples]
-            refs, rc = refine_critiques(
-                actor,
-                crits,
-                samples,
-                files["pool_refinements"],
-                refine_p,
-                reserved_new_data=10**9,
-                grader=args.grader,
-                chunk_size=args.chunk_size,
-                grade_workers=args.grade_workers,
-                desc="refining pool",
-            )
-            refs = [x for x in refs if x["sample_id"] in samples]
-            critiques, refinements = by_sample(crits, refs)
-            step.count(format_violations=cc["format_violations"], refined_correct=rc["correct"])
-            if args.rounds:
-                chain, sc = run_sequential(
-                    actor,
-                    critic,
-                    questions,
-                    greedy if args.sequential_chains == 1 else pool,
-                    out_dir,
-                    args.rounds,
-                    args.sequential_mode,
-                    refine_p,
-                    critic_p,
-                    args.grader,
-                    args.chunk_size,
-                    chains=args.sequential_chains,
-                )
-                step.count(**sc)
-        results = compute_results(questions, greedy, pool, critiques, refinements, chain, config)
-        # a grader or vote other than the project's: the project's numbers beside the primary ones
-        scoring = compare_scorings(
-            questions, greedy, pool, critiques, refinements, chain, config, results, args.grade_workers
-        )
-        if scoring is not None:
-            results["scoring"] = scoring
-        atomic_write_json(results_path, results)
-        unanswered = results["unanswered"]
-        step.count(unanswered=unanswered["count"], unanswered_questions=unanswered["questions"])
-        if unanswered["count"]:
-            log.warning(
-                "%d item(s) unanswered (prompt longer than the context window, graded wrong), of question(s) %s",
-                unanswered["count"],
-                ", ".join(unanswered["questions"]),
-            )
     log.info("results: %s", results_path)
     return 0
