@@ -15,29 +15,25 @@ example) gives a row that says so, with the reason, and no numbers.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from selfimprove.core import config as C
 from selfimprove.core.cli import add_run_args, parser, positive
-from selfimprove.core.io import atomic_write_json, read_json, read_jsonl
+from selfimprove.core.io import read_json, read_jsonl
 from selfimprove.core.knob import SELFTALK
 from selfimprove.core.layout import NOT_TRAINED, RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
-from selfimprove.critic.programmatic import critique
-from selfimprove.generation.engines import SamplingParams, add_engine_args, engine_kwargs, shared_engine
+from selfimprove.generation.engines import add_engine_args, engine_kwargs, shared_engine
 from selfimprove.generation.tasks import QUESTION_FIELDS
-from selfimprove.selftalk.rows import CritiqueFn, sample_row, selfcorrect_row, sft_critic_row
-from selfimprove.selftalk.table import METHODS, not_trained_row, row_results
+from selfimprove.selftalk.evaluate import RowConfig, evaluate_row, programmatic_critique, write_not_trained_row
+from selfimprove.selftalk.table import METHODS
 
 
-def programmatic_critique(grader: str) -> CritiqueFn:
-    """The programmatic critic (reference-guided: an upper bound) as a critique function."""
-    return lambda q, response: critique(q, response, grader)
-
-
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command's options."""
     ap = parser("selftalk_eval", __doc__.split("\n\n")[0], scope=SELFTALK)
     ap.add_argument("--method", required=True, choices=METHODS)
     ap.add_argument("--questions", required=True, help="test question records (JSONL)")
@@ -55,84 +51,64 @@ def main(argv=None) -> int:
     add_engine_args(ap, "actor")
     add_engine_args(ap, "critic", required=False)
     add_run_args(ap)
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
     args = ap.parse_args(argv)
     positive(ap, args, "pool_size", "max_tokens", "critic_max_tokens", "chunk_size")
     if args.method == "sft_critic" and not args.critic_model:
         ap.error("--method sft_critic needs --critic-model (a model, or 'programmatic')")
-    out_dir = Path(args.out_dir)
-    row_file = RunLayout.onep_file(out_dir, "row")
-    questions = read_jsonl(args.questions, required=QUESTION_FIELDS)
-    config = {
-        "actor": args.label or args.actor_model,
-        "actor_model": args.actor_model,
-        "critic": args.critic_model if args.method == "sft_critic" else None,
-        "questions": args.questions,
-        "n_questions": len(questions),
-        "pool_size": args.pool_size,
-        "temperature": args.temperature,
-        "max_tokens": args.max_tokens,
-        "critic_max_tokens": args.critic_max_tokens,
-        "grader": args.grader,
-        "voting": args.voting,
-        "seed": args.seed,
-    }
+    cfg = RowConfig(
+        method=args.method,
+        questions=args.questions,
+        out_dir=Path(args.out_dir),
+        actor_model=args.actor_model,
+        critic_model=args.critic_model,
+        label=args.label,
+        pool_size=args.pool_size,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        critic_max_tokens=args.critic_max_tokens,
+        grader=args.grader,
+        voting=args.voting,
+        seed=args.seed,
+        chunk_size=args.chunk_size,
+    )
+    return run(cfg, args)
+
+
+def run(cfg: RowConfig, args: argparse.Namespace) -> int:
+    """Skip a finished row, or evaluate it under the run's step with the engines of ``args``."""
+    questions = read_jsonl(cfg.questions, required=QUESTION_FIELDS)
+    config = cfg.record(len(questions))
     # the vote only counts answers: another VOTING recomputes the row from the same generations
     step = Step(
         args.run_dir,
-        args.step or f"{RunLayout.pipeline_step('selftalk', 'eval')}/{args.method}",
-        {"method": args.method, **{k: v for k, v in config.items() if k != "voting"}},
+        args.step or f"{RunLayout.pipeline_step('selftalk', 'eval')}/{cfg.method}",
+        {"method": cfg.method, **{k: v for k, v in config.items() if k != "voting"}},
     )
-    if step.done and row_file.is_file() and _voting(row_file) == args.voting:
-        print(f"[{step.name}] already done, skipping; row: {row_file}", file=sys.stderr)
+    if step.done and cfg.row_file.is_file() and _voting(cfg.row_file) == cfg.voting:
+        print(f"[{step.name}] already done, skipping; row: {cfg.row_file}", file=sys.stderr)
         return 0
-    greedy_p = SamplingParams(n=1, temperature=0.0, max_tokens=args.max_tokens, seed=args.seed)
-    pool_p = SamplingParams(n=args.pool_size, temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
-    refine_p = SamplingParams(n=1, temperature=0.0, max_tokens=args.max_tokens, seed=args.seed)
-    critic_p = SamplingParams(n=1, temperature=0.0, max_tokens=args.critic_max_tokens, seed=args.seed)
-    marker = Path(args.actor_model) / NOT_TRAINED
+    marker = Path(cfg.actor_model) / NOT_TRAINED
     with step:
-        out_dir.mkdir(parents=True, exist_ok=True)
         if marker.is_file():
             reason = str(read_json(marker).get("reason", "no training example"))
-            atomic_write_json(row_file, not_trained_row(args.method, config, reason))
+            write_not_trained_row(cfg, len(questions), reason)
             step.count(not_trained=1)
-            print(f"row: {row_file} (model not trained: {reason})", file=sys.stderr)
+            print(f"row: {cfg.row_file} (model not trained: {reason})", file=sys.stderr)
             return 0
-        actor = shared_engine(**engine_kwargs(args, "actor"))
-        greedy, pool = sample_row(
-            actor, questions, out_dir, args.pool_size, greedy_p, pool_p, args.grader, args.chunk_size
-        )
-        counts: dict = {"greedy_correct": sum(g["correct"] for g in greedy), "pool_samples": len(pool)}
-        if args.method == "selftalk":
-            row = row_results("selftalk", questions, greedy, pool, config)
-        elif args.method == "selfcorrect":
-            row, c = selfcorrect_row(
-                actor, questions, greedy, pool, out_dir, config, critic_p, refine_p, args.grader, args.chunk_size
-            )
-            counts.update(c)
-        else:
-            critic = (
-                programmatic_critique(args.grader)
-                if args.critic_model == PROGRAMMATIC
-                else shared_engine(**engine_kwargs(args, "critic"))
-            )
-            row, c = sft_critic_row(
-                actor,
-                critic,
-                questions,
-                greedy,
-                pool,
-                out_dir,
-                config,
-                critic_p,
-                refine_p,
-                args.grader,
-                args.chunk_size,
-            )
-            counts.update(c)
-        atomic_write_json(row_file, row)
+
+        def load_critic():
+            if cfg.critic_model == PROGRAMMATIC:
+                return programmatic_critique(cfg.grader)
+            return shared_engine(**engine_kwargs(args, "critic"))
+
+        _, counts = evaluate_row(cfg, questions, shared_engine(**engine_kwargs(args, "actor")), load_critic)
         step.count(**counts)
-    print(f"row: {row_file}", file=sys.stderr)
+    print(f"row: {cfg.row_file}", file=sys.stderr)
     return 0
 
 
