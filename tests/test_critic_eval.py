@@ -230,3 +230,45 @@ def test_processbench_metrics_by_hand():
     assert intervals["discrimination"] == {"value": 1.0, "hits": 3, "n": 3, "ci": [0.4385, 1.0], "method": "wilson"}
     assert (intervals["f1_accuracy_correct"]["hits"], intervals["f1_accuracy_correct"]["n"]) == (1, 1)
     assert intervals["f1"]["n"] == 3 and intervals["f1"]["value"] == m["f1"]
+
+
+def test_the_comparison_flow_builds_engines_when_needed_and_closes_them(tmp_path):
+    from selfimprove.critic.comparison import CriticComparisonConfig, CriticEngines, compare_critics
+
+    def critic_respond(prompt, k):  # calls everything wrong
+        return "Correctness of the final answer: Wrong\nExplanation: ."
+
+    actors: list[ScriptedEngine] = []
+    critics: list[ScriptedEngine] = []
+
+    def load_actor():
+        actors.append(ScriptedEngine(lambda p, k: "Zoe has 15.\nThe answer is 15.", name="actor"))
+        return actors[-1]
+
+    def load_critic(spec):
+        critics.append(ScriptedEngine(critic_respond, name=spec))
+        return critics[-1]
+
+    params = SamplingParams(max_tokens=64)
+    cfg = CriticComparisonConfig(
+        out_dir=tmp_path,
+        source="paths.jsonl",
+        actor_model="actor",
+        per_class=2,
+        critic_params=params,
+        refine_params=params,
+        grader="default",
+        seed=0,
+        chunk_size=8,
+        grade_workers=0,
+    )
+    engines = CriticEngines(load_actor, load_critic, is_actor=lambda spec: spec == "actor")
+    named = [("none", "none"), ("w", "some/model"), ("programmatic", "programmatic")]
+    results, report = compare_critics(cfg, [C1, C2, W1, W2], named, engines)
+    assert list(results["critics"]) == ["none", "w", "programmatic"] and report.is_file()
+    assert len(actors) == 1 and actors[0].closed and len(critics) == 1 and critics[0].closed
+    assert results["critics"]["w"]["model"] == "some/model" and results["critics"]["w"]["discrimination"] == 0.5
+    assert json.loads((tmp_path / "results.json").read_text()) == results
+    assert len((tmp_path / "responses.jsonl").read_text().splitlines()) == 4
+    with pytest.raises(UsageError, match="paths.jsonl: no correct and wrong"):
+        compare_critics(cfg, [C1, C2], named, engines)

@@ -18,25 +18,18 @@ from __future__ import annotations
 import logging
 import random
 import re
-import time
 from dataclasses import replace
 from pathlib import Path
 
 from selfimprove.core.cli import add_generation_args, add_run_args, parser
 from selfimprove.core.errors import UsageError
-from selfimprove.core.io import atomic_write_json, atomic_write_jsonl, read_jsonl
+from selfimprove.core.io import read_jsonl
 from selfimprove.core.knob import CRITIC
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.critic.annotate import PATH_FIELDS
-from selfimprove.critic.evaluate import (
-    NONE,
-    balanced_responses,
-    evaluate_critic,
-    processbench_metrics,
-    processbench_responses,
-    response_summary,
-)
+from selfimprove.critic.comparison import CriticComparisonConfig, CriticEngines, compare_critics
+from selfimprove.critic.evaluate import NONE, processbench_responses
 from selfimprove.critic.path_options import (
     QUESTION_FIELDS,
     add_path_args,
@@ -45,7 +38,6 @@ from selfimprove.critic.path_options import (
     path_step_settings,
 )
 from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
-from selfimprove.critic.report import write_report
 from selfimprove.data.critique_sets import load_processbench
 from selfimprove.generation.engines import (
     Engine,
@@ -55,7 +47,6 @@ from selfimprove.generation.engines import (
     make_engine,
     sampling_from_args,
 )
-from selfimprove.generation.tasks import critique_samples
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -73,7 +64,8 @@ def parse_critics(items: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser():
+    """The command's options."""
     ap = parser("critic_eval", __doc__, scope=CRITIC)
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--questions", help="held-out question records (JSONL): build their flawed paths here")
@@ -94,114 +86,91 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--refine-temperature", type=float, default=0.0, help="temperature of the actor's refinements")
     add_generation_args(ap, n=1)
     add_run_args(ap)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     critics = parse_critics(args.critic or [f"{NONE}={NONE}", f"{PROGRAMMATIC}={PROGRAMMATIC}"])
     if args.per_class < 1 or args.critic_max_tokens < 1 or args.processbench_limit < 0:
         raise UsageError("--per-class and --critic-max-tokens must be at least 1, --processbench-limit at least 0")
     pb = load_pb(args) if args.processbench else []
-    out_dir = Path(args.out_dir)
-    settings = path_settings(args) if args.questions else None
-    source = args.questions or args.paths
-    questions = read_jsonl(args.questions, required=QUESTION_FIELDS) if args.questions else []
-    given = read_jsonl(args.paths, required=PATH_FIELDS + ("dataset_type",)) if args.paths else []
     if args.refine_temperature < 0:
         raise UsageError("--refine-temperature must not be negative")
-    refine_params = replace(sampling_from_args(args), temperature=args.refine_temperature)
-    critic_params = SamplingParams(n=1, temperature=0.0, max_tokens=args.critic_max_tokens, seed=args.seed)
+    cfg = CriticComparisonConfig(
+        out_dir=Path(args.out_dir),
+        source=args.questions or args.paths,
+        actor_model=args.actor_model,
+        per_class=args.per_class,
+        critic_params=SamplingParams(n=1, temperature=0.0, max_tokens=args.critic_max_tokens, seed=args.seed),
+        refine_params=replace(sampling_from_args(args), temperature=args.refine_temperature),
+        grader=args.grader,
+        seed=args.seed,
+        chunk_size=args.chunk_size,
+        grade_workers=args.grade_workers,
+        processbench_split=args.processbench_split,
+    )
+    return run(cfg, critics, pb, args)
+
+
+def run(cfg: CriticComparisonConfig, critics: list[tuple[str, str]], pb: list[dict], args) -> int:
+    """Skip a finished comparison, or build the paths (with ``--questions``) and compare the critics
+    under the run's step, with the engines of ``args``."""
+    settings = path_settings(args) if args.questions else None
+    questions = read_jsonl(args.questions, required=QUESTION_FIELDS) if args.questions else []
+    given = read_jsonl(args.paths, required=PATH_FIELDS + ("dataset_type",)) if args.paths else []
     step = Step(
         args.run_dir,
         args.step or RunLayout.pipeline_step("critic", "eval"),
         {
-            "source": source,
+            "source": cfg.source,
             "paths": path_step_settings(args, settings) if settings else None,
             "critics": dict(critics),
-            "per_class": args.per_class,
-            "actor": args.actor_model,
-            "critic_max_tokens": args.critic_max_tokens,
-            "grader": args.grader,
+            "per_class": cfg.per_class,
+            "actor": cfg.actor_model,
+            "critic_max_tokens": cfg.critic_params.max_tokens,
+            "grader": cfg.grader,
             "processbench": [args.processbench, args.processbench_split, args.processbench_limit] if pb else None,
-            **refine_params.as_dict(),
+            **cfg.refine_params.as_dict(),
         },
-        inputs=[source],
-        outputs=[RunLayout.critic_eval_file(out_dir, "results")],
+        inputs=[cfg.source],
+        outputs=[RunLayout.critic_eval_file(cfg.out_dir, "results")],
     )
     if step.skip():
         return 0
     with step:
-        actor = None
+        engines = engine_source(args)
         if settings is not None:
-            actor = make_engine(**engine_kwargs(args, "actor"))
-            step.count(
-                **{
-                    f"paths_{k}": v
-                    for k, v in make_paths(
-                        args, questions, RunLayout.critic_eval_file(out_dir, "paths"), settings, actor
-                    ).items()
-                }
-            )
-            given = read_jsonl(RunLayout.critic_eval_file(out_dir, "paths"))
-        responses = balanced_responses(given, args.per_class, args.seed)
-        if not responses:
-            raise UsageError(f"{source}: no correct and wrong selected paths to build a balanced set from")
-        atomic_write_jsonl(RunLayout.critic_eval_file(out_dir, "responses"), responses)
-        results: dict = {"actor": args.actor_model, "responses": response_summary(responses), "critics": {}}
-        if pb:
-            results["processbench"] = {"split": args.processbench_split, "n": len(pb), "critics": {}}
-        try:
-            for name, spec in critics:
-                t0 = time.time()
-                engine = None
-                critic: Engine | str
-                if spec in (NONE, PROGRAMMATIC):
-                    critic = spec
-                elif spec == args.actor_model and args.critic_type == args.actor_type and not args.critic_base_url:
-                    actor = actor or make_engine(**engine_kwargs(args, "actor"))
-                    critic = actor
-                else:
-                    args.critic_model = spec[4:] if spec.startswith("api:") else spec
-                    kw = engine_kwargs(args, "critic")
-                    if spec.startswith("api:"):
-                        kw["engine"] = "openai"
-                    engine = critic = make_engine(**kw)
-                if spec != NONE and actor is None:
-                    actor = make_engine(**engine_kwargs(args, "actor"))
-                try:
-                    metrics = evaluate_critic(
-                        name,
-                        critic,
-                        actor,
-                        responses,
-                        out_dir,
-                        critic_params,
-                        refine_params,
-                        args.grader,
-                        args.chunk_size,
-                        args.grade_workers,
-                    )
-                    if pb and isinstance(critic, Engine):
-                        pb_crit, _ = critique_samples(
-                            critic,
-                            pb,
-                            RunLayout.critic_eval_file(out_dir, "processbench", critic=name),
-                            critic_params,
-                            args.chunk_size,
-                        )
-                        results["processbench"]["critics"][name] = processbench_metrics(pb, pb_crit)
-                finally:
-                    if engine is not None:
-                        engine.close()
-                metrics["model"] = spec
-                metrics["seconds"] = round(time.time() - t0, 1)
-                results["critics"][name] = metrics
-        finally:
-            if actor is not None:
-                actor.close()
-        atomic_write_json(RunLayout.critic_eval_file(out_dir, "results"), results)
-        report = write_report(results, out_dir)
+            paths_file = RunLayout.critic_eval_file(cfg.out_dir, "paths")
+            counts = make_paths(args, questions, paths_file, settings, engines.the_actor())
+            step.count(**{f"paths_{k}": v for k, v in counts.items()})
+            given = read_jsonl(paths_file)
+        results, report = compare_critics(cfg, given, critics, engines, pb)
         for name, m in results["critics"].items():
             step.count(**{f"{name}_{k}": m.get(k) for k in ("format_compliance", "discrimination", "helpfulness")})
-        step.count(responses=len(responses), report=str(report))
+        step.count(responses=results["responses"]["n"], report=str(report))
     return 0
+
+
+def engine_source(args) -> CriticEngines:
+    """The engines the options name: the actor, and a model critic per spec (``api:MODEL`` through
+    the OpenAI-compatible endpoint); a spec equal to the actor's model (same type, no endpoint) is
+    the actor itself."""
+
+    def load_critic(spec: str) -> Engine:
+        kw = engine_kwargs(args, "critic")
+        kw["model"] = spec[4:] if spec.startswith("api:") else spec
+        if spec.startswith("api:"):
+            kw["engine"] = "openai"
+        return make_engine(**kw)
+
+    return CriticEngines(
+        load_actor=lambda: make_engine(**engine_kwargs(args, "actor")),
+        load_critic=load_critic,
+        is_actor=lambda spec: (
+            spec == args.actor_model and args.critic_type == args.actor_type and not args.critic_base_url
+        ),
+    )
 
 
 def load_pb(args) -> list[dict]:
