@@ -158,6 +158,54 @@ def _paper_setting(run: Run, dataset: str) -> dict[str, Any]:
     return {"model": run.model, "method": run.method, "N": run.n, "dataset": dataset}
 
 
+def _per_iteration(r: Run, reference: PaperReference, seed: int) -> list[dict]:
+    """Pass@1 of every evaluated actor of a run on every dataset, beside the paper's (Fig. 6)."""
+    points = []
+    for ev in r.evaluated:
+        for ds in ev.results["datasets"]:
+            point = {"run": r.label, "method": r.method, "N": r.n, "actor": ev.label, "dataset": ds}
+            point["pass_at_1"] = interval(ev, ds, "pass_at_1", seed)
+            paper = reference.lookup(
+                "Fig. 6",
+                **_paper_setting(r, ds),
+                iteration=ev.order,
+                test_time="response only",
+                metric="pass_at_k",
+                k=1,
+            )
+            point["paper"] = compared(paper, _value(point["pass_at_1"]))
+            points.append(point)
+    return points
+
+
+def _grid_side(
+    last: Evaluated,
+    ds: str,
+    prefix: str,
+    setting: Mapping[str, Any],
+    critic: Mapping[str, Any],
+    oracle: bool,
+    k: int,
+    reference: PaperReference,
+    seed: int,
+) -> dict:
+    """One side of a Table 3 row: Acc, Pass@K and MV@K without (``prefix`` "") or with the critique
+    model (``prefix`` "critique_"), each with its interval, and the paper's numbers."""
+    metrics = {"acc": "greedy" if not prefix else "critique_acc"}
+    metrics |= {"pass_at_k": f"{prefix}pass_at_k", "mv_at_k": f"{prefix}mv_at_k"}
+    side: dict[str, Any] = {name: interval(last, ds, m, seed) for name, m in metrics.items()}
+    side["paper"] = {}
+    for name in metrics:
+        how: dict[str, Any] = {"test_time": "response only"}
+        if prefix:
+            how = {"test_time": "critique, oracle" if oracle and name == "acc" else "critique", **critic}
+        paper = None
+        if critic or not prefix:  # no paper number for a critique that was not run
+            paper = reference.lookup(GRID_FIGURES, **setting, **how, metric=name, k=None if name == "acc" else k)
+        side["paper"][name] = compared(paper, _value(side[name]))
+    return side
+
+
 def compare_runs(
     run_dirs: Sequence[str | os.PathLike],
     vote_fn: VoteFn | None = None,
@@ -189,20 +237,7 @@ def compare_runs(
         "exploration": [],
     }
     for r in runs:
-        for ev in r.evaluated:
-            for ds in ev.results["datasets"]:
-                point = {"run": r.label, "method": r.method, "N": r.n, "actor": ev.label, "dataset": ds}
-                point["pass_at_1"] = interval(ev, ds, "pass_at_1", seed)
-                paper = reference.lookup(
-                    "Fig. 6",
-                    **_paper_setting(r, ds),
-                    iteration=ev.order,
-                    test_time="response only",
-                    metric="pass_at_k",
-                    k=1,
-                )
-                point["paper"] = compared(paper, _value(point["pass_at_1"]))
-                out["per_iteration"].append(point)
+        out["per_iteration"] += _per_iteration(r, reference, seed)
         last = r.evaluated[-1]
         k = min(TABLE_K, last.results["N"])
         config = last.results.get("config") or {}
@@ -216,20 +251,7 @@ def compare_runs(
             if last.order == 0:  # iteration 0 of self-improvement is the SFT actor
                 setting["method"] = "SFT"
             for side, prefix in (("response_only", ""), ("with_critique", "critique_")):
-                metrics = {"acc": "greedy" if not prefix else "critique_acc"}
-                metrics |= {"pass_at_k": f"{prefix}pass_at_k", "mv_at_k": f"{prefix}mv_at_k"}
-                row[side] = {name: interval(last, ds, m, seed) for name, m in metrics.items()}
-                row[side]["paper"] = {}
-                for name in metrics:
-                    how = {"test_time": "response only"}
-                    if prefix:
-                        how = {"test_time": "critique, oracle" if oracle and name == "acc" else "critique", **critic}
-                    paper = None
-                    if critic or not prefix:  # no paper number for a critique that was not run
-                        paper = reference.lookup(
-                            GRID_FIGURES, **setting, **how, metric=name, k=None if name == "acc" else k
-                        )
-                    row[side]["paper"][name] = compared(paper, _value(row[side][name]))
+                row[side] = _grid_side(last, ds, prefix, setting, critic, oracle, k, reference, seed)
             out["grid"].append(row)
             crow = {"run": r.label, "actor": last.label, "dataset": ds, **critic_row(last, ds, seed)}
             crow["paper"] = {

@@ -184,6 +184,19 @@ def plot_level_differences(comparison: Mapping, path: Path) -> str | None:
 
 
 def comparison_markdown(c: Mapping, plots: Mapping[str, str | None]) -> list[str]:
+    """The text of the comparison's ``report.md``: the runs, then one section per figure or table."""
+    return (
+        _runs_section(c)
+        + _iterations_section(c, plots)
+        + _grid_section(c, plots)
+        + _critics_section(c, plots)
+        + _levels_section(c, plots)
+        + _exploration_section(c)
+    )
+
+
+def _runs_section(c: Mapping) -> list[str]:
+    """The title, the runs compared and how to read the numbers."""
     out = ["# MathCritique comparison across runs", ""]
     out += table(
         ["run", "method", "N (training samples)", "base model", "evaluated actors"],
@@ -198,9 +211,13 @@ def comparison_markdown(c: Mapping, plots: Mapping[str, str | None]) -> list[str
         "plot reading: about ±1 point); ours − paper in points. "
         f"Paper numbers: {c.get('reference_source') or 'none'}._",
         "",
-        "## Pass@1 per iteration (Fig. 6)",
-        "",
     ]
+    return out
+
+
+def _iterations_section(c: Mapping, plots: Mapping[str, str | None]) -> list[str]:
+    """Pass@1 per iteration (Fig. 6)."""
+    out = ["## Pass@1 per iteration (Fig. 6)", ""]
     out += table(
         ["run", "method", "N", "actor", "dataset", "Pass@1", "paper", "ours − paper"],
         [
@@ -218,7 +235,12 @@ def comparison_markdown(c: Mapping, plots: Mapping[str, str | None]) -> list[str
         ],
     )
     out += img(plots.get("iterations"), "Pass@1 per iteration")
-    out += ["## Training method x test-time method (Table 3)", ""]
+    return out
+
+
+def _grid_section(c: Mapping, plots: Mapping[str, str | None]) -> list[str]:
+    """Training method x test-time method (Table 3)."""
+    out = ["## Training method x test-time method (Table 3)", ""]
     rows = []
     for r in c["grid"]:
         for side, name in (("response_only", "response only"), ("with_critique", "with critique model")):
@@ -241,7 +263,12 @@ def comparison_markdown(c: Mapping, plots: Mapping[str, str | None]) -> list[str
         "",
     ]
     out += img(plots.get("grid"), "Table 3 grid")
-    out += ["## Critic (Table 2)", ""]
+    return out
+
+
+def _critics_section(c: Mapping, plots: Mapping[str, str | None]) -> list[str]:
+    """The critic's quality (Table 2)."""
+    out = ["## Critic (Table 2)", ""]
     out += table(
         [
             "run",
@@ -275,7 +302,12 @@ def comparison_markdown(c: Mapping, plots: Mapping[str, str | None]) -> list[str
         ],
     )
     out += img(plots.get("critics"), "Critic quality")
-    out += ["## Per-level difference from the first run (Fig. 8)", ""]
+    return out
+
+
+def _levels_section(c: Mapping, plots: Mapping[str, str | None]) -> list[str]:
+    """Per-level difference from the first run (Fig. 8)."""
+    out = ["## Per-level difference from the first run (Fig. 8)", ""]
     if c["level_differences"]:
         out += table(
             ["run", "dataset", "metric", "level", "first run", "this run", "difference", "paired"],
@@ -296,7 +328,12 @@ def comparison_markdown(c: Mapping, plots: Mapping[str, str | None]) -> list[str
     else:
         out += ["Needs two runs or more with their evaluation records.", ""]
     out += img(plots.get("levels"), "Per-level differences")
-    out += ["## Kept training data per level, last iteration (Fig. 7)", ""]
+    return out
+
+
+def _exploration_section(c: Mapping) -> list[str]:
+    """Kept training data per level, last iteration (Fig. 7)."""
+    out = ["## Kept training data per level, last iteration (Fig. 7)", ""]
     rows = [
         [e["run"], e["method"], e["iteration"], lv, f"{100 * (v['value'] or 0):.1f} ({v['count']}/{v['n']})"]
         for e in c["exploration"]

@@ -65,6 +65,31 @@ def unanswered_cell(unanswered: Mapping) -> str:
     return f"{unanswered['count']}: " + "; ".join(parts)
 
 
+#: section title -> its "how to read" line, in the order of the report
+HOW_TO_READ = {
+    "Response only": "greedy = one greedy answer per question; Pass@K = chance that at least one of K "
+    "samples is correct; MV@K = accuracy of the majority answer of K samples (all from one pool).",
+    "Parallel critique-refine": "every sample is critiqued and refined once; oracle refines only truly wrong "
+    "samples (it uses the ground truth, so its numbers are upper bounds), "
+    "refine all replaces every sample, verifier replaces only samples the critic judges wrong. "
+    "Compare each row with the response-only row of the same metric.",
+    "Critic-filtered majority voting": "samples the critic judges wrong are dropped before voting (a block with "
+    "none left votes among all of its samples).",
+    "Sequential critique-refine": "round r = answer after r critique-refine rounds (round 0 is the first "
+    "answer; K chains per question). Final = share of chains whose round-r answer is correct; Pass@k = chance "
+    "that one of k chains is right at round r; MV over rounds 0..r = majority vote over every answer of rounds "
+    "0..r (this project); MV over refinements 1..r = the released code's vote over the refinements only "
+    "(a chain never refined keeps its first answer).",
+    "Compute-matched baselines": "critiquing and refining costs about two extra generations per sample, so MV@K "
+    "with critique is matched in generations by MV@3K without it (MV@2K shown in between); where the "
+    "records carry token counts, a second table matches on completion tokens.",
+    "Critic metrics": "sample-level, on the actor's pool samples. Discrimination = how often the critic's "
+    "final verdict is right (parseable verdicts only), F1 = harmonic mean of its accuracy on wrong and on "
+    "correct samples; helpfulness = wrong samples fixed by refinement; harm = correct samples broken by "
+    "refinement; format violations = critiques without a parseable verdict.",
+}
+
+
 def block_markdown(
     block: Mapping, ks: Sequence[int], h: str, plots: Mapping[str, str | None], explain: bool = True
 ) -> list[str]:
@@ -72,96 +97,72 @@ def block_markdown(
 
     ``explain`` adds the "how to read" line under each section heading.
     """
+    bodies = {
+        "Response only": response_only_section(block, ks, plots),
+        "Parallel critique-refine": parallel_section(block, ks, plots),
+        "Critic-filtered majority voting": critic_filtered_section(block, ks),
+        "Sequential critique-refine": sequential_section(block.get("sequential"))
+        + img(plots.get("par_seq"), "Parallel vs sequential critique-refine"),
+        "Compute-matched baselines": compute_matched_section(block)
+        + (img(plots.get("compute"), "Compute-matched comparison") if block.get("compute_matched") else []),
+        "Critic metrics": critic_metrics_section(block["critic"]),
+    }
     out: list[str] = []
+    for title, body in bodies.items():
+        out += [f"{h} {title}", ""] + ([f"_How to read: {HOW_TO_READ[title]}_", ""] if explain else [])
+        out += body
+    return out
 
-    def section(title: str, how: str) -> None:
-        out.extend([f"{h} {title}", ""] + ([f"_How to read: {how}_", ""] if explain else []))
 
-    kh = [f"K={k}" for k in ks]
+def _k_row(name: str, curve: Sequence[Mapping], ks: Sequence[int]) -> list[str]:
+    """One table row: a curve's value at every K."""
+    return [name] + [cell(at(curve, "k", k)) for k in ks]
+
+
+def response_only_section(block: Mapping, ks: Sequence[int], plots: Mapping[str, str | None]) -> list[str]:
+    """Greedy accuracy, Pass@K and MV@K of the pool (the plots here when no critique was run)."""
     ro = block["response_only"]
-    par = computed_modes(block)
-
-    section(
-        "Response only",
-        "greedy = one greedy answer per question; Pass@K = chance that at least one of K "
-        "samples is correct; MV@K = accuracy of the majority answer of K samples (all from one pool).",
-    )
-    out += [f"Greedy accuracy: {cell(ro.get('greedy'))}", ""]
+    out = [f"Greedy accuracy: {cell(ro.get('greedy'))}", ""]
     out += table(
-        ["metric"] + kh,
+        ["metric"] + [f"K={k}" for k in ks],
+        [_k_row("Pass@K", ro["pass_at_k"], ks), _k_row("MV@K", ro["mv_at_k"], ks)],
+    )
+    if not computed_modes(block):
+        out += img(plots.get("mv"), "MV@K") + img(plots.get("pass"), "Pass@K")
+    return out
+
+
+def parallel_section(block: Mapping, ks: Sequence[int], plots: Mapping[str, str | None]) -> list[str]:
+    """Pass@K and MV@K of every parallel mode beside the response-only ones."""
+    par = computed_modes(block)
+    if not par:
+        return ["Not run (no refinements).", ""]
+    ro = block["response_only"]
+    rows = []
+    for metric, name in (("pass_at_k", "Pass@K"), ("mv_at_k", "MV@K")):
+        rows.append(_k_row(f"{name}, response only", ro[metric], ks))
+        rows += [_k_row(f"{name}, {mode_name(mode)}", p[metric], ks) for mode, p in par.items()]
+    out = table(["metric, mode"] + [f"K={k}" for k in ks], rows)
+    out += img(plots.get("mv"), "MV@K with and without critique")
+    return out + img(plots.get("pass"), "Pass@K with and without critique")
+
+
+def critic_filtered_section(block: Mapping, ks: Sequence[int]) -> list[str]:
+    """MV@K with and without dropping the samples the critic judges wrong."""
+    cf = block.get("critic_filtered")
+    if not cf:
+        return ["Not run (no critiques).", ""]
+    return table(
+        ["metric"] + [f"K={k}" for k in ks],
         [
-            ["Pass@K"] + [cell(at(ro["pass_at_k"], "k", k)) for k in ks],
-            ["MV@K"] + [cell(at(ro["mv_at_k"], "k", k)) for k in ks],
+            _k_row("MV@K, no critic", block["response_only"]["mv_at_k"], ks),
+            _k_row("MV@K, critic-filtered", cf["mv_at_k"], ks),
         ],
     )
-    if not par:
-        out += img(plots.get("mv"), "MV@K") + img(plots.get("pass"), "Pass@K")
 
-    section(
-        "Parallel critique-refine",
-        "every sample is critiqued and refined once; oracle refines only truly wrong samples (it uses the "
-        "ground truth, so its numbers are upper bounds), "
-        "refine all replaces every sample, verifier replaces only samples the critic judges wrong. "
-        "Compare each row with the response-only row of the same metric.",
-    )
-    if par:
-        rows = []
-        for metric, name in (("pass_at_k", "Pass@K"), ("mv_at_k", "MV@K")):
-            rows.append([f"{name}, response only"] + [cell(at(ro[metric], "k", k)) for k in ks])
-            rows += [
-                [f"{name}, {mode_name(mode)}"] + [cell(at(p[metric], "k", k)) for k in ks] for mode, p in par.items()
-            ]
-        out += table(["metric, mode"] + kh, rows)
-        out += img(plots.get("mv"), "MV@K with and without critique")
-        out += img(plots.get("pass"), "Pass@K with and without critique")
-    else:
-        out += ["Not run (no refinements).", ""]
 
-    section(
-        "Critic-filtered majority voting",
-        "samples the critic judges wrong are dropped before voting (a block with none left "
-        "votes among all of its samples).",
-    )
-    cf = block.get("critic_filtered")
-    if cf:
-        out += table(
-            ["metric"] + kh,
-            [
-                ["MV@K, no critic"] + [cell(at(ro["mv_at_k"], "k", k)) for k in ks],
-                ["MV@K, critic-filtered"] + [cell(at(cf["mv_at_k"], "k", k)) for k in ks],
-            ],
-        )
-    else:
-        out += ["Not run (no critiques).", ""]
-
-    section(
-        "Sequential critique-refine",
-        "round r = answer after r critique-refine rounds (round 0 is the first answer; K chains per "
-        "question). Final = share of chains whose round-r answer is correct; Pass@k = chance that one of k "
-        "chains is right at round r; MV over rounds 0..r = majority vote over every answer of rounds 0..r "
-        "(this project); MV over refinements 1..r = the released code's vote over the refinements only "
-        "(a chain never refined keeps its first answer).",
-    )
-    out += sequential_section(block.get("sequential"))
-    out += img(plots.get("par_seq"), "Parallel vs sequential critique-refine")
-
-    section(
-        "Compute-matched baselines",
-        "critiquing and refining costs about two extra generations per sample, so MV@K with "
-        "critique is matched in generations by MV@3K without it (MV@2K shown in between); where the "
-        "records carry token counts, a second table matches on completion tokens.",
-    )
-    out += compute_matched_section(block)
-    out += img(plots.get("compute"), "Compute-matched comparison") if block.get("compute_matched") else []
-
-    section(
-        "Critic metrics",
-        "sample-level, on the actor's pool samples. Discrimination = how often the critic's "
-        "final verdict is right (parseable verdicts only), F1 = harmonic mean of its accuracy on wrong and on "
-        "correct samples; helpfulness = wrong samples fixed by refinement; harm = correct samples broken by "
-        "refinement; format violations = critiques without a parseable verdict.",
-    )
-    c = block["critic"]
+def critic_metrics_section(c: Mapping) -> list[str]:
+    """Accuracy before and after refinement, helpfulness, harm, discrimination, format violations."""
     rows = [["accuracy before refinement", cell(c["accuracy_before_refinement"])]]
     for mode, num in (c.get("accuracy_after_refinement") or {}).items():
         rows.append([f"accuracy after refinement, {mode_name(mode)}", cell(num)])
@@ -183,8 +184,7 @@ def block_markdown(
             "–" if fv is None else f"{fv['count']} critiques, {cell({'value': fv['share'], 'n': fv['n']})}",
         ]
     )
-    out += table(["metric", "value (%)"], rows)
-    return out
+    return table(["metric", "value (%)"], rows)
 
 
 def sequential_section(seq: Mapping | None) -> list[str]:

@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 JUDGES = (PROGRAMMATIC, "model")
 
 
-def main(argv=None) -> int:
+def build_parser():
+    """The command's options."""
     ap = parser("selftalk_build", __doc__.split("\n\n")[0], scope=SELFTALK)
     ap.add_argument("--questions", required=True, help="question records (JSONL)")
     ap.add_argument("--samples", required=True, help="initial solutions: graded samples (JSONL)")
@@ -69,6 +70,11 @@ def main(argv=None) -> int:
     add_engine_args(ap, "critic", required=False)
     add_engine_args(ap, "smoother", required=False)
     add_run_args(ap)
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
     args = ap.parse_args(argv)
     positive(ap, args, "max_steps", "step_max_tokens", "chunk_size")
     if args.max_rounds < 0:
