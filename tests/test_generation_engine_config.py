@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from selfimprove.core.cli import engine_kwargs
 from selfimprove.core.errors import UsageError
 from selfimprove.generation import engines
 from selfimprove.generation.engines import (
@@ -24,7 +25,6 @@ from selfimprove.generation.engines import (
     ScriptedEngine,
     add_engine_args,
     close_shared_engines,
-    engine_kwargs,
     make_engine,
     resolve_engine,
     shared_engine,

@@ -284,3 +284,34 @@ def _stopped(e: BaseException) -> int:
     _close_progress_bars()
     log.error("%s", stop.message(signum))
     return 128 + signum
+
+
+def engine_kwargs(args: argparse.Namespace, role: str) -> dict:
+    """``make_engine``'s keywords for one model role, from the options of ``add_engine_args``.
+
+    ``--<role>-engine`` and ``--<role>-tp`` left out take the knobs ENGINE and TP_SIZE, read here
+    (when an engine is about to be built); the engine ``ray`` also takes RAY_ADDRESS, RAY_REPLICAS
+    and RAY_ENGINE."""
+    get = lambda k: getattr(args, f"{role}_{k}")  # noqa: E731
+    engine, tp = get("engine"), get("tp")
+    if engine is None or tp is None:
+        knobs = C.load(check={"engine", "tp_size"})
+        engine = knobs.engine if engine is None else engine
+        tp = knobs.tp_size if tp is None else tp
+    kw = dict(
+        model=get("model"),
+        engine=engine,
+        model_type=get("type"),
+        tp=tp,
+        dp=get("dp"),
+        base_url=get("base_url"),
+        api_key_env=get("api_key_env"),
+        max_model_len=getattr(args, "max_model_len", 4096),
+        gpu_memory_utilization=getattr(args, "gpu_memory_utilization", 0.9),
+        seed=getattr(args, "seed", 0),
+        mode=getattr(args, f"{role}_api_mode", None),
+    )
+    if engine == "ray":
+        ray = C.load(check={"ray_address", "ray_replicas", "ray_engine"})
+        kw.update(ray_address=ray.ray_address, ray_replicas=ray.ray_replicas, ray_engine=ray.ray_engine)
+    return kw

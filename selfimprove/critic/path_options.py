@@ -9,10 +9,11 @@ and :func:`path_step_settings` is what the manifest records.
 
 from __future__ import annotations
 
+from selfimprove.core.cli import engine_kwargs
 from selfimprove.core.errors import UsageError
 from selfimprove.critic.paths import INSERTERS, RG3_CONTINUATIONS, STRATEGIES, PathSettings, build_paths
 from selfimprove.critic.prompts import MISTAKE_TYPES
-from selfimprove.generation.engines import engine_kwargs, make_engine
+from selfimprove.generation.engines import make_engine
 
 QUESTION_FIELDS = ("id", "dataset_type", "question", "gold")
 

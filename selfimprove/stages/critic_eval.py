@@ -21,7 +21,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from selfimprove.core.cli import add_generation_args, add_run_args, parser
+from selfimprove.core.cli import add_generation_args, add_run_args, engine_kwargs, parser
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import read_jsonl
 from selfimprove.core.knob import CRITIC
@@ -43,7 +43,6 @@ from selfimprove.generation.engines import (
     Engine,
     SamplingParams,
     add_engine_args,
-    engine_kwargs,
     make_engine,
     sampling_from_args,
 )

@@ -10,7 +10,7 @@ verdict and refines nothing. Output: one decision per annotation (``n_correct``,
 
 from __future__ import annotations
 
-from selfimprove.core.cli import add_generation_args, add_run_args, parser
+from selfimprove.core.cli import add_generation_args, add_run_args, engine_kwargs, parser
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import read_jsonl
 from selfimprove.core.knob import CRITIC
@@ -18,7 +18,7 @@ from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.critic.annotate import PATH_FIELDS
 from selfimprove.critic.mcfilter import mc_filter, needs_refinement
-from selfimprove.generation.engines import add_engine_args, engine_kwargs, make_engine, sampling_from_args
+from selfimprove.generation.engines import add_engine_args, make_engine, sampling_from_args
 from selfimprove.generation.shard import add_shard_args, for_shard, merge_shards
 
 

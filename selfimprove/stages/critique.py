@@ -17,7 +17,7 @@ and reads GSM8K-style arithmetic; it needs the question records (``--questions``
 
 from __future__ import annotations
 
-from selfimprove.core.cli import add_generation_args, add_run_args, layout_paths, parser
+from selfimprove.core.cli import add_generation_args, add_run_args, engine_kwargs, layout_paths, parser
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import ResumableJsonl, read_jsonl
 from selfimprove.core.layout import RunLayout
@@ -25,7 +25,7 @@ from selfimprove.core.manifest import Step
 from selfimprove.core.records import SAMPLE_FIELDS
 from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
 from selfimprove.critic.programmatic import annotate_samples
-from selfimprove.generation.engines import add_engine_args, engine_kwargs, make_engine, sampling_from_args
+from selfimprove.generation.engines import add_engine_args, make_engine, sampling_from_args
 from selfimprove.generation.shard import add_shard_args, for_shard, merge_shards
 from selfimprove.generation.tasks import critique_samples, select_samples
 

@@ -41,13 +41,13 @@ import logging
 from pathlib import Path
 
 from selfimprove.core import config as C
-from selfimprove.core.cli import add_generation_args, add_run_args, parser, positive
+from selfimprove.core.cli import add_generation_args, add_run_args, engine_kwargs, parser, positive
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import read_jsonl
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.critic.test_time import EXTENDABLE, TestTimeConfig, evaluate_test_time
-from selfimprove.generation.engines import add_engine_args, engine_kwargs, shared_engine
+from selfimprove.generation.engines import add_engine_args, shared_engine
 from selfimprove.generation.sequential import SEQUENTIAL_MODES
 from selfimprove.generation.tasks import QUESTION_FIELDS
 

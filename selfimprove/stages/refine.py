@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import cast
 
-from selfimprove.core.cli import add_generation_args, add_run_args, layout_paths, parser
+from selfimprove.core.cli import add_generation_args, add_run_args, engine_kwargs, layout_paths, parser
 from selfimprove.core.io import read_jsonl
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.core.records import CRITIQUE_FIELDS
-from selfimprove.generation.engines import Engine, add_engine_args, engine_kwargs, make_engine, sampling_from_args
+from selfimprove.generation.engines import Engine, add_engine_args, make_engine, sampling_from_args
 from selfimprove.generation.shard import add_shard_args, for_shard, merge_shards
 from selfimprove.generation.tasks import refine_critiques
 

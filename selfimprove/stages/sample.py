@@ -8,12 +8,12 @@ With ``--run-dir`` and ``--iter k`` the files are the run's ``data/train.jsonl``
 
 from __future__ import annotations
 
-from selfimprove.core.cli import add_generation_args, add_run_args, layout_paths, parser
+from selfimprove.core.cli import add_generation_args, add_run_args, engine_kwargs, layout_paths, parser
 from selfimprove.core.io import read_jsonl
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.core.records import QUESTION_FIELDS
-from selfimprove.generation.engines import add_engine_args, engine_kwargs, make_engine, sampling_from_args
+from selfimprove.generation.engines import add_engine_args, make_engine, sampling_from_args
 from selfimprove.generation.shard import add_shard_args, for_shard, merge_shards
 from selfimprove.generation.tasks import sample_questions
 

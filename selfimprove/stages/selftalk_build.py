@@ -19,13 +19,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from selfimprove.core.cli import add_run_args, parser, positive
+from selfimprove.core.cli import add_run_args, engine_kwargs, parser, positive
 from selfimprove.core.io import read_jsonl
 from selfimprove.core.knob import SELFTALK
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
-from selfimprove.generation.engines import SamplingParams, add_engine_args, engine_kwargs, shared_engine
+from selfimprove.generation.engines import SamplingParams, add_engine_args, shared_engine
 from selfimprove.selftalk.build import build_selftalk, selftalk_examples
 from selfimprove.selftalk.chains import ChainConfig
 from selfimprove.selftalk.judges import ModelJudge, StepJudge, programmatic_judge

@@ -20,13 +20,13 @@ import sys
 from pathlib import Path
 
 from selfimprove.core import config as C
-from selfimprove.core.cli import add_run_args, parser, positive
+from selfimprove.core.cli import add_run_args, engine_kwargs, parser, positive
 from selfimprove.core.io import read_json, read_jsonl
 from selfimprove.core.knob import SELFTALK
 from selfimprove.core.layout import NOT_TRAINED, RunLayout
 from selfimprove.core.manifest import Step
 from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
-from selfimprove.generation.engines import add_engine_args, engine_kwargs, shared_engine
+from selfimprove.generation.engines import add_engine_args, shared_engine
 from selfimprove.generation.tasks import QUESTION_FIELDS
 from selfimprove.selftalk.evaluate import RowConfig, evaluate_row, programmatic_critique, write_not_trained_row
 from selfimprove.selftalk.table import METHODS

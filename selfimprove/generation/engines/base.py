@@ -116,6 +116,9 @@ class EngineSettings:
     gpu_memory_utilization: float = 0.9
     seed: int = 0
     mode: str | None = None
+    ray_address: str = ""  #: engine "ray": the cluster to join (empty: start one here)
+    ray_replicas: int = 0  #: engine "ray": model replicas (0: one per tp GPUs, or per node)
+    ray_engine: str = "auto"  #: engine "ray": the engine in each replica
 
 
 class Engine(ABC):

@@ -206,10 +206,12 @@ class RayEngine(Engine):
 
     @classmethod
     def from_settings(cls, settings: EngineSettings) -> RayEngine:
-        from selfimprove.core import config as C
-
-        cfg = C.load(check={"ray_address", "ray_replicas", "ray_engine"})
-        return cls(settings, replicas=cfg.ray_replicas or None, address=cfg.ray_address or None, inner=cfg.ray_engine)
+        return cls(
+            settings,
+            replicas=settings.ray_replicas or None,
+            address=settings.ray_address or None,
+            inner=settings.ray_engine,
+        )
 
     @property
     def prompt_kind(self) -> str:

@@ -8,7 +8,6 @@ import argparse
 import atexit
 from typing import Any
 
-from selfimprove.core import config as C
 from selfimprove.core import stop
 from selfimprove.core.errors import UsageError
 from selfimprove.generation.engines.base import Engine, EngineSettings, SamplingParams, check_model_path
@@ -54,7 +53,7 @@ def add_engine_args(parser: argparse.ArgumentParser, role: str, required: bool =
     """Add ``--<role>-model``, ``--<role>-engine`` ... options for one model role (actor/critic).
 
     ``--<role>-engine`` and ``--<role>-tp`` left out take the knobs ENGINE and TP_SIZE when
-    :func:`engine_kwargs` reads the options (no environment variable is read here)."""
+    :func:`selfimprove.core.cli.engine_kwargs` reads the options (no environment variable is read here)."""
     g = parser.add_argument_group(f"{role} model")
     g.add_argument(f"--{role}-model", required=required, help=f"{role} model: local folder or hub id")
     g.add_argument(
@@ -88,29 +87,6 @@ def add_engine_args(parser: argparse.ArgumentParser, role: str, required: bool =
         choices=OPENAI_MODES,
         help="OpenAI-compatible endpoint: chat (messages) or completions (prompt rendered locally with the "
         "model's tokenizer); default: completions for --{role}-type base, else chat",
-    )
-
-
-def engine_kwargs(args: argparse.Namespace, role: str) -> dict:
-    """:func:`make_engine`'s keywords for one role; options left out take their knobs."""
-    get = lambda k: getattr(args, f"{role}_{k}")  # noqa: E731
-    engine, tp = get("engine"), get("tp")
-    if engine is None or tp is None:
-        knobs = C.load(check={"engine", "tp_size"})
-        engine = knobs.engine if engine is None else engine
-        tp = knobs.tp_size if tp is None else tp
-    return dict(
-        model=get("model"),
-        engine=engine,
-        model_type=get("type"),
-        tp=tp,
-        dp=get("dp"),
-        base_url=get("base_url"),
-        api_key_env=get("api_key_env"),
-        max_model_len=getattr(args, "max_model_len", 4096),
-        gpu_memory_utilization=getattr(args, "gpu_memory_utilization", 0.9),
-        seed=getattr(args, "seed", 0),
-        mode=getattr(args, f"{role}_api_mode", None),
     )
 
 
@@ -150,9 +126,13 @@ def make_engine(
     gpu_memory_utilization: float = 0.9,
     seed: int = 0,
     mode: str | None = None,
+    ray_address: str = "",
+    ray_replicas: int = 0,
+    ray_engine: str = "auto",
 ) -> Engine:
     """Build an engine from configuration. ``mode`` is the OpenAI-compatible endpoint's API
-    (chat/completions; see :meth:`OpenAIEngine.from_settings`)."""
+    (chat/completions; see :meth:`OpenAIEngine.from_settings`); ``ray_*`` place the replicas of
+    ``engine="ray"`` (the knobs RAY_ADDRESS, RAY_REPLICAS, RAY_ENGINE)."""
     name = resolve_engine(engine, base_url)
     if name != "openai":
         check_model_path(model)
@@ -167,6 +147,9 @@ def make_engine(
         gpu_memory_utilization=gpu_memory_utilization,
         seed=seed,
         mode=mode,
+        ray_address=ray_address,
+        ray_replicas=ray_replicas,
+        ray_engine=ray_engine,
     )
     engine_ = ENGINE_CLASSES[name].from_settings(settings)
     stop.reinstall()  # a library may have taken SIGTERM or SIGINT (Ray's init does): a stage stops cleanly
