@@ -41,14 +41,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from selfimprove.data.paths import data_dir
+from selfimprove.core.config import env_data_folder
 from selfimprove.grading.api import GRADERS, extract_gold, grade, warm_up
 from selfimprove.grading.equiv import clear_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 PEER_CASES = ROOT / "tests" / "data" / "peer_grading_cases.jsonl"
-SHARED = data_dir()  # DATA_DIR, else the checkout's data/ folder
+SHARED = env_data_folder()  # DATA_DIR, else the checkout's data/ folder
 MV_TIMEOUT_S = 5.0  # math-verify's default parsing and verification time-outs
 
 # response, gold (or several acceptable golds), dataset_type, label, id

@@ -236,7 +236,7 @@ def bench_eval(args) -> int:
         critic_p = SamplingParams(max_tokens=args.critic_max_tokens, seed=1)
         rows = []
         for policy in ("0", "1"):
-            os.environ[idle.ENV] = policy
+            idle.set_enabled(policy == "1")
             actor.generate([probe], SamplingParams(max_tokens=8, seed=1))
             cpu0, t0 = _cpu_seconds(actor), time.perf_counter()
             critic.generate(critic_prompts, critic_p)
@@ -254,7 +254,7 @@ def bench_eval(args) -> int:
         results: dict[str, list[dict]] = {"0": [], "1": []}
         for rep in range(args.repeat):
             for policy in ("0", "1") if rep % 2 == 0 else ("1", "0"):
-                os.environ[idle.ENV] = policy
+                idle.set_enabled(policy == "1")
                 with tempfile.TemporaryDirectory() as tmp:
                     results[policy].append(_eval_phases(actor, critic, questions + [huge], Path(tmp), args))
         print(

@@ -29,9 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from selfimprove.core.config import env_data_folder  # noqa: E402
 from selfimprove.core.io import atomic_write_bytes  # noqa: E402
 from selfimprove.data.feedback import FeedbackError, parse_feedback  # noqa: E402
-from selfimprove.data.paths import FEEDBACK_FILES, FEEDBACK_SUBDIR, data_dir  # noqa: E402
+from selfimprove.data.paths import FEEDBACK_FILES, FEEDBACK_SUBDIR  # noqa: E402
 
 UPSTREAM_NAMES = {
     "gsm8k": "Meta-Llama-3-8B-gsm8k-sftdata_0_new.json",
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--force", action="store_true", help="replace files that exist with other content")
     args = ap.parse_args(argv)
-    dest = args.dest if args.dest is not None else data_dir() / FEEDBACK_SUBDIR
+    dest = args.dest if args.dest is not None else env_data_folder() / FEEDBACK_SUBDIR
     try:
         found = _from_dir(args.from_dir.expanduser(), args.types) if args.from_dir else _from_urls(args.url, args.types)
         missing = [t for t in args.types if t not in found]

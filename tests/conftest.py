@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from selfimprove.data.paths import DATA_DIR_ENV
-from selfimprove.data.paths import data_dir as _data_dir
+from selfimprove.core.config import env_data_folder as _data_dir
+
+DATA_DIR_ENV = "DATA_DIR"
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPER_NUMBERS_ENV, PAPER_DIR_ENV = "PAPER_NUMBERS", "PAPER_DIR"

@@ -60,7 +60,7 @@ def test_from_dir_places_both_files_byte_for_byte(release, tmp_path, monkeypatch
     out = capsys.readouterr().out
     assert "gsm8k: 2 rows" in out and "(note: 2 rows, the release has 100)" in out
     # the helper now finds them, GSM8K first
-    assert feedback_files(["math", "gsm8k"]) == [
+    assert feedback_files(["math", "gsm8k"], tmp_path / "data") == [
         dest / "math-critique-refine-100.json",
         dest / "gsm8k-critique-refine-100.json",
     ]

@@ -141,40 +141,39 @@ def test_check_spec_rejects(spec, split, words):
     assert isinstance(exc.value, ValueError)
 
 
-def test_local_specs_error_when_absent(tmp_path, monkeypatch):
-    monkeypatch.setenv("DATA_DIR", str(tmp_path / "nowhere"))
+def test_local_specs_error_when_absent(tmp_path):
+    nowhere = tmp_path / "nowhere"
     for spec in ("gsm8k-local", "math500-local"):
         with pytest.raises(DatasetError, match="not found") as exc:
-            check_spec(spec)
-        assert "DATA_DIR=" in str(exc.value) and str(tmp_path / "nowhere") in str(exc.value)
+            check_spec(spec, data_dir=nowhere)
+        assert "DATA_DIR=" in str(exc.value) and str(nowhere) in str(exc.value)
         with pytest.raises(DatasetError, match=spec):
-            load_questions(spec, "test")
+            load_questions(spec, "test", data_dir=nowhere)
 
 
-def test_local_specs_read_data_dir(tmp_path, monkeypatch):
+def test_local_specs_read_data_dir(tmp_path):
     """gsm8k-local reads $DATA_DIR/gsm8k/<split>.jsonl, math500-local $DATA_DIR/math500/test.jsonl."""
     (tmp_path / "gsm8k").mkdir()
     (tmp_path / "gsm8k" / "train.jsonl").write_text(GSM8K_ROWS.read_text())
     (tmp_path / "math500").mkdir()
     (tmp_path / "math500" / "test.jsonl").write_text(MATH500_ROWS.read_text())
-    monkeypatch.setenv("DATA_DIR", str(tmp_path))
-    check_spec("gsm8k-local", "train")
+    check_spec("gsm8k-local", "train", tmp_path)
     with pytest.raises(DatasetError, match="test.jsonl not found"):
-        check_spec("gsm8k-local", "test")
-    records = load_questions("gsm8k-local", "train")
+        check_spec("gsm8k-local", "test", tmp_path)
+    records = load_questions("gsm8k-local", "train", data_dir=tmp_path)
     assert [r["id"] for r in records] == ["gsm8k/train/0", "gsm8k/train/1", "gsm8k/train/5"]
-    m500 = load_questions("math500-local", "test")
+    m500 = load_questions("math500-local", "test", data_dir=tmp_path)
     assert [r["id"] for r in m500][0] == "math500/test/test/number_theory/1.json"
     assert [r["gold"] for r in m500] == ["6", "5", r"\frac{1}{4}"]
 
 
-def test_data_dir_default_is_the_project_data_folder(monkeypatch):
-    monkeypatch.delenv("DATA_DIR", raising=False)
-    assert datasets.data_dir() == Path(datasets.__file__).resolve().parents[2] / "data"
-    monkeypatch.setenv("DATA_DIR", "")
-    assert datasets.data_dir().name == "data"
-    monkeypatch.setenv("DATA_DIR", "/somewhere/else")
-    assert datasets.data_dir() == Path("/somewhere/else")
+def test_data_dir_default_is_the_project_data_folder():
+    from selfimprove.core.config import env_data_folder
+
+    assert datasets.DEFAULT_DATA_DIR == Path(datasets.__file__).resolve().parents[2] / "data"
+    assert env_data_folder({}) == datasets.DEFAULT_DATA_DIR
+    assert env_data_folder({"DATA_DIR": ""}) == datasets.DEFAULT_DATA_DIR
+    assert env_data_folder({"DATA_DIR": " /somewhere/else "}) == Path("/somewhere/else")
 
 
 def test_load_errors_for_bad_specs():
@@ -432,24 +431,24 @@ def test_hub_failure_is_a_dataset_error(monkeypatch):
 # ---------------------------------------------------------------------------- real data (DATA_DIR)
 
 
-def test_real_gsm8k_test(require_data, monkeypatch):
-    monkeypatch.setenv("DATA_DIR", str(require_data("gsm8k/test.jsonl")))
-    records, problems = load_questions_with_report("gsm8k-local", "test")
+def test_real_gsm8k_test(require_data):
+    folder = require_data("gsm8k/test.jsonl")
+    records, problems = load_questions_with_report("gsm8k-local", "test", data_dir=folder)
     assert len(records) == 1319 and problems == []
     assert records[0]["id"] == "gsm8k/test/0" and records[0]["dataset"] == "gsm8k"
     assert all(r["gold"].lstrip("-").replace(".", "", 1).isdigit() for r in records)
     assert "<<" in records[0]["reference"]  # annotations kept by default
-    stripped = load_questions("gsm8k-local?annotations=strip", "test", limit=50)
+    stripped = load_questions("gsm8k-local?annotations=strip", "test", limit=50, data_dir=folder)
     assert all("<<" not in r["reference"] for r in stripped)
     assert [r["gold"] for r in stripped] == [r["gold"] for r in records[:50]]
 
 
-def test_real_math500(require_data, monkeypatch):
-    monkeypatch.setenv("DATA_DIR", str(require_data("math500/test.jsonl")))
-    records, problems = load_questions_with_report("math500-local", "test")
+def test_real_math500(require_data):
+    folder = require_data("math500/test.jsonl")
+    records, problems = load_questions_with_report("math500-local", "test", data_dir=folder)
     assert len(records) == 500 and problems == []
     assert {r["level"] for r in records} == {1, 2, 3, 4, 5}
     assert all(r["id"].startswith("math500/test/test/") for r in records)
     assert len({r["subject"] for r in records}) == 7
     with pytest.raises(DatasetError, match="only a test split"):
-        load_questions("math500-local", "train")
+        load_questions("math500-local", "train", data_dir=folder)

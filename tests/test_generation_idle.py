@@ -86,9 +86,10 @@ class Paused(ScriptedEngine):
 
 
 @pytest.fixture(autouse=True)
-def _clean_registry(monkeypatch):
-    monkeypatch.delenv(idle.ENV, raising=False)
+def _clean_registry():
+    idle.set_enabled(True)
     yield
+    idle.set_enabled(True)
     for e in idle.registered():
         e.resume()
         idle.unregister(e)
@@ -116,12 +117,12 @@ def test_the_working_engine_pauses_the_idle_one(sleepers):
     assert idle.registered() == []
 
 
-def test_pausing_can_be_turned_off(sleepers, monkeypatch):
+def test_pausing_can_be_turned_off(sleepers):
     (a_proc,), (b_proc,) = sleepers(1), sleepers(1)
     actor, critic = Paused("actor", [a_proc]), Paused("critic", [b_proc])
     actor.generate([_prompt()], SamplingParams())
     assert _wait_status(b_proc, psutil.STATUS_STOPPED) == psutil.STATUS_STOPPED
-    monkeypatch.setenv(idle.ENV, "0")
+    idle.set_enabled(False)
     actor.generate([_prompt()], SamplingParams())  # running side by side again: B resumed
     assert _wait_status(b_proc, psutil.STATUS_SLEEPING) != psutil.STATUS_STOPPED
     critic.generate([_prompt()], SamplingParams())

@@ -752,6 +752,18 @@ def check_model(name: str, knob_name: str, env: Mapping[str, str] | None = None)
     )
 
 
+def data_folder(value: str | None) -> Path:
+    """The data folder a DATA_DIR value names (stripped, ``~`` expanded); empty or None: the
+    project's ``data/``."""
+    value = (value or "").strip()
+    return Path(value).expanduser() if value else ROOT / "data"
+
+
+def env_data_folder(env: Mapping[str, str] | None = None) -> Path:
+    """The data folder ``$DATA_DIR`` of ``env`` (default: this process's environment) names."""
+    return data_folder((os.environ if env is None else env).get("DATA_DIR"))
+
+
 def check_run_folder(runs_dir: str, root: Path) -> str | None:
     """Why the experiment folder ``root`` (``RUNS_DIR/EXP_NUM``) cannot be created or written, or
     None. The nearest existing folder on its path decides: it must be a folder (not a file or a

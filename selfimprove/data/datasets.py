@@ -37,7 +37,7 @@ import logging
 from pathlib import Path
 
 from selfimprove.data import paths
-from selfimprove.data.paths import PROJECT_ROOT, data_dir, shared_data_dir
+from selfimprove.data.paths import DEFAULT_DATA_DIR, PROJECT_ROOT
 from selfimprove.data.records import (
     DATASET_TYPES,
     MAX_ROW_CHARS,
@@ -84,7 +84,7 @@ __all__ = [
     "DatasetError",
     "Spec",
     "check_spec",
-    "data_dir",
+    "DEFAULT_DATA_DIR",
     "find_last_boxed",
     "gsm8k_gold",
     "known_specs",
@@ -92,7 +92,6 @@ __all__ = [
     "load_questions_with_report",
     "parse_level",
     "parse_spec",
-    "shared_data_dir",
     "strip_calc_annotations",
     "usable_records",
 ]
@@ -107,21 +106,22 @@ def _check_split(spec: Spec, split: str) -> None:
         raise DatasetError(f"dataset spec {spec.text!r}: {entry.dataset} has {only}, not {split!r}")
 
 
-def _local_path(spec: Spec, split: str | None) -> Path:
-    """The local file of a ``*-local`` spec; raises when it is absent."""
+def _local_path(spec: Spec, split: str | None, data_dir: Path) -> Path:
+    """The local file of a ``*-local`` spec under ``data_dir``; raises when it is absent."""
     entry = ENTRIES[spec.entry or ""]
     assert entry.local is not None
-    path = paths.local_file(entry.local, split or "test")
+    path = paths.local_file(entry.local, split or "test", data_dir)
     if not path.is_file():
         raise DatasetError(
-            f"dataset spec {spec.text!r}: local data file {path} not found (data folder: {paths.where_hint()}); "
+            f"dataset spec {spec.text!r}: local data file {path} not found (data folder: {paths.where_hint(data_dir)}); "
             f"put the file there, or use the hub name {entry.dataset!r} or a file: spec"
         )
     return path
 
 
-def check_spec(spec: str, split: str | None = None) -> None:
-    """Validate a spec (and a split, if given) without loading or downloading anything.
+def check_spec(spec: str, split: str | None = None, data_dir: Path = DEFAULT_DATA_DIR) -> None:
+    """Validate a spec (and a split, if given) without loading or downloading anything;
+    ``*-local`` specs are looked up under ``data_dir``.
 
     Raises :class:`DatasetError` for an unknown spec, a missing local file, a bad mapping or
     an unknown split, so that a pipeline can fail before spending compute.
@@ -130,7 +130,7 @@ def check_spec(spec: str, split: str | None = None) -> None:
     if split is not None:
         _check_split(parsed, split)
     if parsed.kind == "local":
-        _local_path(parsed, split)
+        _local_path(parsed, split, data_dir)
     elif parsed.kind == "file":
         assert parsed.path is not None
         if not parsed.path.is_file():
@@ -148,11 +148,11 @@ def _load_file(spec: Spec, split: str) -> tuple[list[dict], list[str]]:
     return build_records(rows, fields, dtype, spec.name, split)
 
 
-def _load_named(spec: Spec, split: str) -> tuple[list[dict], list[str]]:
+def _load_named(spec: Spec, split: str, data_dir: Path) -> tuple[list[dict], list[str]]:
     entry = ENTRIES[spec.entry or ""]
     assert entry.fields is not None
     if entry.kind == "local":
-        rows = files.read_rows(_local_path(spec, split), spec.text)
+        rows = files.read_rows(_local_path(spec, split, data_dir), spec.text)
     else:
         rows = hub.entry_rows(entry, spec.text, split)
     return build_records(rows, entry.fields, entry.dtype, entry.dataset, split)
@@ -170,9 +170,15 @@ def _select(records: list[dict], limit: int | None, seed: int, shuffle: bool) ->
 
 
 def load_questions_with_report(
-    spec: str, split: str, limit: int | None = None, seed: int = 0, shuffle: bool = False
+    spec: str,
+    split: str,
+    limit: int | None = None,
+    seed: int = 0,
+    shuffle: bool = False,
+    data_dir: Path = DEFAULT_DATA_DIR,
 ) -> tuple[list[dict], list[str]]:
-    """Load question records and the list of problems found (``location: reason`` lines).
+    """Load question records and the list of problems found (``location: reason`` lines);
+    ``*-local`` specs read their files under ``data_dir``.
 
     ``limit`` keeps the first ``limit`` records, or with ``shuffle=True`` a seeded random
     subset (the same for the same seed on every run and machine). Spec errors raise
@@ -193,7 +199,7 @@ def load_questions_with_report(
     elif parsed.kind == "file":
         records, problems = _load_file(parsed, split)
     else:
-        records, problems = _load_named(parsed, split)
+        records, problems = _load_named(parsed, split, data_dir)
     if parsed.annotations == "strip":
         records = [strip_record_annotations(r) for r in records]
     return _select(records, limit, seed, shuffle), problems
@@ -207,12 +213,19 @@ def usable_records(spec: str, split: str, records: list[dict], problems: list[st
     return records
 
 
-def load_questions(spec: str, split: str, limit: int | None = None, seed: int = 0, shuffle: bool = False) -> list[dict]:
+def load_questions(
+    spec: str,
+    split: str,
+    limit: int | None = None,
+    seed: int = 0,
+    shuffle: bool = False,
+    data_dir: Path = DEFAULT_DATA_DIR,
+) -> list[dict]:
     """Load question records; log each malformed row (a warning) and skip it.
 
     Raises :class:`DatasetError` for spec errors and when no usable record remains.
     """
-    records, problems = load_questions_with_report(spec, split, limit, seed, shuffle)
+    records, problems = load_questions_with_report(spec, split, limit, seed, shuffle, data_dir)
     for line in problems:
         log.warning("%s", line)
     return usable_records(spec, split, records, problems)

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from selfimprove.core.errors import DataError
-from selfimprove.data.paths import FEEDBACK_FILES, FEEDBACK_SUBDIR, data_dir, where_hint
+from selfimprove.data.paths import DEFAULT_DATA_DIR, FEEDBACK_FILES, FEEDBACK_SUBDIR, where_hint
 
 log = logging.getLogger(__name__)
 ALPACA_TEXT_KEYS = ("instruction", "input", "output", "system")
@@ -32,17 +32,17 @@ class FeedbackFilesMissing(FeedbackError, FileNotFoundError):
     """None of the requested feedback files is present; the message says where they go."""
 
 
-def feedback_files(dataset_types: Iterable[str], base: Path | None = None) -> list[Path]:
+def feedback_files(dataset_types: Iterable[str], base: Path = DEFAULT_DATA_DIR) -> list[Path]:
     """The released feedback files for the training datasets' types.
 
     ``gsm8k`` -> ``gsm8k-critique-refine-100.json`` and ``math`` ->
-    ``math-critique-refine-100.json``, under ``<data folder>/mathcritique-samples/`` (``base``
-    replaces the data folder). Each type counts once, in the order given, so training on both
+    ``math-critique-refine-100.json``, under ``<base>/mathcritique-samples/`` (``base``: the data
+    folder). Each type counts once, in the order given, so training on both
     types gets both files. A type whose file is absent is left out with a warning (logged);
     when no file is found, :class:`FeedbackFilesMissing` names the files looked for and how to
     get them.
     """
-    folder = (base if base is not None else data_dir()) / FEEDBACK_SUBDIR
+    folder = Path(base) / FEEDBACK_SUBDIR
     wanted: list[str] = []
     for t in dataset_types:
         if t not in FEEDBACK_FILES:
@@ -54,7 +54,9 @@ def feedback_files(dataset_types: Iterable[str], base: Path | None = None) -> li
     hint = "place them with: python scripts/fetch_feedback.py --from DIR (or --url URL)"
     if not found:
         looked = ", ".join(map(str, paths)) or "(no dataset types given)"
-        raise FeedbackFilesMissing(f"no feedback file found (looked for {looked}; data folder: {where_hint()}); {hint}")
+        raise FeedbackFilesMissing(
+            f"no feedback file found (looked for {looked}; data folder: {where_hint(base)}); {hint}"
+        )
     for p in paths:
         if p not in found:
             log.warning("feedback file %s not found; training without it (%s)", p, hint)

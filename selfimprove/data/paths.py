@@ -1,4 +1,5 @@
-"""Where local data lives: the project's ``data/`` folder, or ``$DATA_DIR`` when set.
+"""Where local data lives: under a data folder the caller names (the knob DATA_DIR, resolved by
+the command; default the project's ``data/``, :data:`DEFAULT_DATA_DIR`).
 
 Layout expected under the data folder (every part optional)::
 
@@ -13,11 +14,10 @@ others come from.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DATA_DIR_ENV = "DATA_DIR"
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 
 FEEDBACK_SUBDIR = "mathcritique-samples"
 #: dataset type -> the released feedback file for it
@@ -32,26 +32,14 @@ LOCAL_FILES = {
 }
 
 
-def data_dir() -> Path:
-    """``$DATA_DIR`` when set and non-empty, else ``<project root>/data``."""
-    env = os.environ.get(DATA_DIR_ENV, "").strip()
-    return Path(env).expanduser() if env else PROJECT_ROOT / "data"
+def where_hint(folder: Path) -> str:
+    """Which data folder was used, for error messages."""
+    if Path(folder) == DEFAULT_DATA_DIR:
+        return f"the project's data/ folder ({DEFAULT_DATA_DIR}); set DATA_DIR to use another"
+    return f"DATA_DIR={folder}"
 
 
-def shared_data_dir() -> Path:
-    """Former name of :func:`data_dir` (kept for callers of the old API)."""
-    return data_dir()
-
-
-def where_hint() -> str:
-    """How the data folder was chosen, for error messages."""
-    env = os.environ.get(DATA_DIR_ENV, "").strip()
-    if env:
-        return f"{DATA_DIR_ENV}={env}"
-    return f"the project's data/ folder ({PROJECT_ROOT / 'data'}); set {DATA_DIR_ENV} to use another"
-
-
-def local_file(name: str, split: str) -> Path:
-    """The local copy of dataset ``name`` (``gsm8k`` or ``math500``) for ``split``."""
+def local_file(name: str, split: str, folder: Path = DEFAULT_DATA_DIR) -> Path:
+    """The local copy of dataset ``name`` (``gsm8k`` or ``math500``) for ``split`` under ``folder``."""
     template, _ = LOCAL_FILES[name]
-    return data_dir() / template.format(split=split)
+    return Path(folder) / template.format(split=split)

@@ -296,6 +296,13 @@ class SymbolicPool:
 _POOL: SymbolicPool | None = None
 _POOL_LOCK = threading.Lock()
 _POOL_PID: int | None = None
+_CONFIGURED_SIZE = 0  # set_pool_size: the commands' GRADER_SYMBOLIC_WORKERS (0: automatic)
+
+
+def set_pool_size(workers: int) -> None:
+    """The size of pools created from now on when no caller asks for one (0: automatic)."""
+    global _CONFIGURED_SIZE
+    _CONFIGURED_SIZE = max(0, int(workers))
 
 
 def get_pool(min_size: int | None = None) -> SymbolicPool:
@@ -307,8 +314,7 @@ def get_pool(min_size: int | None = None) -> SymbolicPool:
     want = (min_size + 1) if min_size else None
     with _POOL_LOCK:
         if _POOL is None or _POOL_PID != os.getpid():
-            env = int(os.environ.get("GRADER_SYMBOLIC_WORKERS", "0") or 0)
-            size = want or env or min(2, os.cpu_count() or 1) + 1
+            size = want or _CONFIGURED_SIZE or min(2, os.cpu_count() or 1) + 1
             _POOL = SymbolicPool(size)
             _POOL_PID = os.getpid()
         pool = _POOL

@@ -41,13 +41,13 @@ from selfimprove.training.weights import check_model_folder, tokenizer_problems
 log = logging.getLogger(__name__)
 
 
-def check_datasets(specs: str, split: str, knob: str) -> list[str]:
+def check_datasets(specs: str, split: str, knob: str, data_dir: Path) -> list[str]:
     from selfimprove.data.datasets import DatasetError, check_spec
 
     problems = []
     for spec in specs.split():
         try:
-            check_spec(spec, split)
+            check_spec(spec, split, data_dir)
         except DatasetError as e:
             problems.append(f"{knob}: {e}")
     return problems or ([] if specs.split() else [f"{knob} is empty"])
@@ -61,11 +61,12 @@ def resolve_feedback(cfg: C.Config) -> C.Config:
         return cfg
     files, why = cfg.feedback_file.split(), "FEEDBACK_FILE is empty"
     if cfg.feedback_file.strip() == "auto":
-        os.environ.setdefault("DATA_DIR", cfg.data_dir)
         from selfimprove.data.feedback import FeedbackFilesMissing, feedback_files
 
+        # $DATA_DIR of this process when set, else the configuration's value
+        data_dir = C.data_folder(os.environ.get("DATA_DIR", cfg.data_dir))
         try:
-            files = [str(p) for p in feedback_files(dataset_types(cfg.dataset_name.split()))]
+            files = [str(p) for p in feedback_files(dataset_types(cfg.dataset_name.split()), data_dir)]
         except FeedbackFilesMissing as e:
             files, why = [], str(e)
     if not files:
@@ -108,8 +109,8 @@ def _check_critic(cfg: C.Config, env: Mapping[str, str]) -> list[str | None]:
             problems.append(C.check_model(cfg.annotator_model, "ANNOTATOR_MODEL", env))
     if "api" in cfg.eval_critics and not (cfg.critic_api_model and cfg.critic_base_url):
         problems.append("EVAL_CRITICS has api: set CRITIC_API_MODEL and CRITIC_BASE_URL")
-    problems += check_datasets(cfg.critic_dataset_name, "train", "critic_dataset_name")
-    problems += check_datasets(cfg.critic_test_dataset_name, "test", "critic_test_dataset_name")
+    problems += check_datasets(cfg.critic_dataset_name, "train", "critic_dataset_name", C.env_data_folder(env))
+    problems += check_datasets(cfg.critic_test_dataset_name, "test", "critic_test_dataset_name", C.env_data_folder(env))
     return problems
 
 
@@ -122,8 +123,8 @@ def _check_selftalk(cfg: C.Config, env: Mapping[str, str]) -> list[str | None]:
         problems.append(C.check_model(cfg.smoother_model_name, "smoother_model_name", env))
     if cfg.sft_model:
         problems.append(C.check_model(cfg.sft_model, "SFT_MODEL", env))
-    problems += check_datasets(cfg.dataset_name, "train", "dataset_name")
-    problems += check_datasets(cfg.test_dataset_name, "test", "test_dataset_name")
+    problems += check_datasets(cfg.dataset_name, "train", "dataset_name", C.env_data_folder(env))
+    problems += check_datasets(cfg.test_dataset_name, "test", "test_dataset_name", C.env_data_folder(env))
     return problems
 
 
@@ -179,9 +180,9 @@ def resolve(scope: str, env: Mapping[str, str] | None = None, nested: bool = Fal
             problems.append(problem)
     issues = [p for p in problems if p]
     if scope == C.INFERENCE:
-        issues += check_datasets(cfg.dataset_name, "train", "dataset_name")
+        issues += check_datasets(cfg.dataset_name, "train", "dataset_name", C.env_data_folder(env))
     if scope == C.EVALUATE or cfg.test_dataset_name != cfg.dataset_name or not issues:
-        issues += check_datasets(cfg.test_dataset_name, "test", "test_dataset_name")
+        issues += check_datasets(cfg.test_dataset_name, "test", "test_dataset_name", C.env_data_folder(env))
     if issues:
         raise UsageError("; ".join(dict.fromkeys(issues)))
     if scope == C.INFERENCE:

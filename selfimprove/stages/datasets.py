@@ -17,6 +17,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from selfimprove.core.config import env_data_folder
 from selfimprove.core.io import atomic_write_jsonl
 from selfimprove.data.datasets import DatasetError, known_specs, load_questions_with_report, usable_records
 from selfimprove.data.records import SPLITS
@@ -38,7 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", help="output JSONL (written atomically); default: stdout")
     args = ap.parse_args(argv)
     try:
-        records, problems = load_questions_with_report(args.spec, args.split, args.limit, args.seed, args.shuffle)
+        records, problems = load_questions_with_report(
+            args.spec, args.split, args.limit, args.seed, args.shuffle, data_dir=env_data_folder()
+        )
         for line in problems:
             print(line, file=sys.stderr)
         records = usable_records(args.spec, args.split, records, problems)

@@ -14,6 +14,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from selfimprove.core.config import env_data_folder
 from selfimprove.data.feedback import FEEDBACK_FILES, FeedbackFilesMissing, feedback_files
 
 
@@ -25,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("types", nargs="+", choices=sorted(FEEDBACK_FILES), help="dataset types (gsm8k, math)")
     args = ap.parse_args(argv)
     try:
-        for p in feedback_files(args.types):
+        for p in feedback_files(args.types, env_data_folder()):
             print(p)
     except FeedbackFilesMissing as e:
         print(f"error: {e}", file=sys.stderr)

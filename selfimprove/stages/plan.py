@@ -32,7 +32,7 @@ import contextlib
 import json
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,16 +100,16 @@ class Context:
     def questions(self, specs: str, split: str, limit: int | None) -> tuple[int, list[dict]]:
         """Questions of ``specs`` after ``limit`` (per dataset), and where each count comes from."""
         rows: list[dict[str, Any]] = []
-        with _data_dir(self.cfg.data_dir):
-            for text in specs.split():
-                try:
-                    check_spec(text, split)
-                    size, source = _size(text, split)
-                except DatasetError as e:
-                    self.warnings.append(f"the run would stop: {e}")
-                    continue
-                n = size if limit is None else min(limit, size)
-                rows.append({"spec": text, "split": split, "available": size, "questions": n, "source": source})
+        folder = C.data_folder(self.cfg.data_dir)
+        for text in specs.split():
+            try:
+                check_spec(text, split, folder)
+                size, source = _size(text, split, folder)
+            except DatasetError as e:
+                self.warnings.append(f"the run would stop: {e}")
+                continue
+            n = size if limit is None else min(limit, size)
+            rows.append({"spec": text, "split": split, "available": size, "questions": n, "source": source})
         return sum(r["questions"] for r in rows), rows
 
     def model(self, name: str, knob: str) -> str:
@@ -204,21 +204,7 @@ class Context:
         )
 
 
-@contextlib.contextmanager
-def _data_dir(folder: str) -> Iterator[None]:
-    """``DATA_DIR`` as the configuration says, while datasets and feedback files are looked up."""
-    old = os.environ.get(data_paths.DATA_DIR_ENV)
-    os.environ[data_paths.DATA_DIR_ENV] = folder
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(data_paths.DATA_DIR_ENV, None)
-        else:
-            os.environ[data_paths.DATA_DIR_ENV] = old
-
-
-def _size(text: str, split: str) -> tuple[int, str]:
+def _size(text: str, split: str, folder: Path) -> tuple[int, str]:
     spec = parse_spec(text)
     if spec.kind == "synthetic":
         return spec.size or SYNTHETIC_DEFAULT_SIZE[split], "generated"
@@ -228,7 +214,7 @@ def _size(text: str, split: str) -> tuple[int, str]:
         return len(files.read_rows(spec.path, text)), f"counted in {spec.path}"
     entry = ENTRIES[spec.entry or ""]
     if spec.kind == "local" and entry.local is not None:
-        path = data_paths.local_file(entry.local, split)
+        path = data_paths.local_file(entry.local, split, folder)
         with open(path, encoding="utf-8") as f:
             return sum(1 for line in f if line.strip()), f"counted in {path}"
     return PUBLISHED_SIZES[entry.dataset][split], "published size"
@@ -245,22 +231,21 @@ def _feedback_rows(ctx: Context) -> int:
     cfg = ctx.cfg
     if not cfg.use_gpt4_feedback:
         return 0
-    with _data_dir(cfg.data_dir):
-        if cfg.feedback_file.strip() != "auto":
-            files = cfg.feedback_file.split()
-        else:
-            from selfimprove.data.feedback import FeedbackFilesMissing, feedback_files
+    if cfg.feedback_file.strip() != "auto":
+        files = cfg.feedback_file.split()
+    else:
+        from selfimprove.data.feedback import FeedbackFilesMissing, feedback_files
 
-            try:
-                types = dataset_types(cfg.dataset_name.split())
-                files = [str(p) for p in feedback_files(types)]
-            except (DatasetError, FeedbackFilesMissing, KeyError) as e:
-                if cfg.sources.get("use_gpt4_feedback") == "default":
-                    ctx.notes.append(f"{e}; iteration 0 would train without feedback examples")
-                    return 0
-                ctx.warnings.append(f"the run would stop: USE_GPT4_FEEDBACK=1 but {e}")
-                ctx.notes.append(f"feedback examples counted as {RELEASED_FEEDBACK_ROWS} per released file")
-                return RELEASED_FEEDBACK_ROWS * max(1, len(set(_safe_types(cfg.dataset_name))))
+        try:
+            types = dataset_types(cfg.dataset_name.split())
+            files = [str(p) for p in feedback_files(types, C.data_folder(cfg.data_dir))]
+        except (DatasetError, FeedbackFilesMissing, KeyError) as e:
+            if cfg.sources.get("use_gpt4_feedback") == "default":
+                ctx.notes.append(f"{e}; iteration 0 would train without feedback examples")
+                return 0
+            ctx.warnings.append(f"the run would stop: USE_GPT4_FEEDBACK=1 but {e}")
+            ctx.notes.append(f"feedback examples counted as {RELEASED_FEEDBACK_ROWS} per released file")
+            return RELEASED_FEEDBACK_ROWS * max(1, len(set(_safe_types(cfg.dataset_name))))
     rows = 0
     for f in files:
         try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 from selfimprove.core.cli import parser
+from selfimprove.core.config import env_data_folder
 from selfimprove.core.errors import DataError, UsageError
 from selfimprove.core.io import atomic_write_jsonl
 from selfimprove.core.layout import SPLITS, RunLayout
@@ -42,9 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run-dir", default=None)
     ap.add_argument("--step", default=None)
     args = ap.parse_args(argv)
+    data_dir = env_data_folder()  # the knob DATA_DIR, as the driver exports it
     try:
         for spec in args.dataset:
-            check_spec(spec, args.split)
+            check_spec(spec, args.split, data_dir)
     except DatasetError as e:
         raise UsageError(str(e)) from None
     if args.check:
@@ -68,7 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         for spec in args.dataset:
             try:
                 recs, problems = load_questions_with_report(
-                    spec, args.split, limit=args.limit, seed=args.seed, shuffle=args.limit is not None
+                    spec,
+                    args.split,
+                    limit=args.limit,
+                    seed=args.seed,
+                    shuffle=args.limit is not None,
+                    data_dir=data_dir,
                 )
             except DatasetError as e:
                 raise DataError(str(e)) from None

@@ -41,6 +41,7 @@ the evaluation of such a model reports it as not trained.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from selfimprove.core.cli import parser
@@ -140,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         yaml_path=yaml_path,
         log_path=log_path,
         cli=args.llamafactory_cli,
+        cli_from_env=os.environ.get("LLAMAFACTORY_CLI"),
         reuse_dir=args.reuse_dir or None,
     )
     out = run_job(job)

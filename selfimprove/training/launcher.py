@@ -251,10 +251,12 @@ def train_overrides(cfg: Config, scope: str) -> dict:
     return parse_overrides((cfg.critic_train_args if scope == CRITIC else cfg.train_args).split())
 
 
-def find_cli(explicit: str | None) -> str:
+def find_cli(explicit: str | None, from_env: str | None = None) -> str:
+    """The first executable of: ``explicit`` (``--llamafactory-cli``), ``from_env`` (the stage's
+    ``$LLAMAFACTORY_CLI``), the project's ``.venv-train``, ``llamafactory-cli`` on the PATH."""
     for cand in (
         explicit,
-        os.environ.get("LLAMAFACTORY_CLI"),
+        from_env,
         str(ROOT / ".venv-train" / "bin" / "llamafactory-cli"),
         shutil.which("llamafactory-cli"),
     ):

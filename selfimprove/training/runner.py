@@ -80,6 +80,7 @@ class TrainJob:
     yaml_path: Path | None = None
     log_path: Path | None = None
     cli: str | None = None
+    cli_from_env: str | None = None  # $LLAMAFACTORY_CLI, read by the stage: tried after ``cli``
     reuse_dir: str | None = None
 
     @property
@@ -186,7 +187,7 @@ def run_job(job: TrainJob, env: Mapping[str, str] | None = None) -> Path | None:
     entry = reuse.lookup(key) if reuse else None
     if entry is not None:
         return publish_reused(job, step, entry, records, yaml_path, log_path, targs)
-    cli = find_cli(job.cli)
+    cli = find_cli(job.cli, job.cli_from_env)
     if topo.multinode:
         timeout = float(env.get("NODE_WAIT_S", "600"))
         _say(job, f"node {topo.node_rank} of {topo.nnodes}: waiting for the other nodes (up to {timeout:.0f}s)")

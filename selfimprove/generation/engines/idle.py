@@ -10,7 +10,8 @@ Resuming is immediate and nothing is reloaded; the memory stays allocated.
 
 Engines register here when they have processes to pause; every engine calls :func:`activate`
 before it generates, which pauses all other registered engines and resumes the caller.
-``SELFIMPROVE_SUSPEND_IDLE=0`` turns pausing off (engines then stay running side by side).
+:func:`set_enabled` (the commands' ``SELFIMPROVE_SUSPEND_IDLE=0``) turns pausing off (engines then stay
+running side by side).
 Paused processes are resumed at exit, on SIGTERM and when their engine closes, so they can
 shut down. Stages handle SIGTERM themselves (:mod:`selfimprove.core.stop`), which resumes them at
 once; elsewhere, once an engine is registered, SIGTERM (when nothing else handles it) resumes them and
@@ -22,7 +23,6 @@ POSIX only; elsewhere nothing is paused.
 from __future__ import annotations
 
 import atexit
-import os
 import signal
 import threading
 import weakref
@@ -30,7 +30,8 @@ from typing import Any
 
 from selfimprove.core import stop
 
-ENV = "SELFIMPROVE_SUSPEND_IDLE"
+ENV = "SELFIMPROVE_SUSPEND_IDLE"  #: the variable the commands read (selfimprove.stages)
+_enabled = True
 _TRACKERS = ("resource_tracker", "semaphore_tracker", "forkserver")
 
 _registered: list[weakref.ref] = []
@@ -38,8 +39,14 @@ _lock = threading.Lock()
 _handlers_installed = False
 
 
+def set_enabled(on: bool) -> None:
+    """Pause idle engines (the default) or leave them running."""
+    global _enabled
+    _enabled = bool(on)
+
+
 def enabled() -> bool:
-    return os.environ.get(ENV, "1") != "0" and hasattr(signal, "SIGSTOP")
+    return _enabled and hasattr(signal, "SIGSTOP")
 
 
 def register(engine: Any) -> None:
