@@ -195,6 +195,8 @@ def test_model_names_that_look_like_paths_must_be_model_folders(tmp_path, monkey
     assert "model models/nope not found" in problem("models/nope", {})
     assert "not found" in problem("./nope", {})
     assert "is not a model folder" in problem("models", {})
+    # the programmatic critic's earlier name is pointed to its present one
+    assert "now named 'programmatic'" in problem("annotator", {})
     # a hub id: fine when the hub may be used, or when it is cached; else a clear message
     assert C.check_model("org/model", "model_name", env={}) is None
     offline = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub")}

@@ -741,6 +741,8 @@ def check_model(name: str, knob_name: str, env: Mapping[str, str] | None = None)
         if (p / "config.json").is_file():
             return None
         what = "not found" if not p.exists() else "is not a model folder (no config.json)"
+        if name == "annotator" and not p.exists():
+            return f"{knob_name}: model {name} {what}; the programmatic critic is now named 'programmatic'"
         return f"{knob_name}: model {name} {what} (run 'bash scripts/setup_env.sh' for the embedded model)"
     if env.get("HF_HUB_OFFLINE", "").strip().lower() not in HUB_OFFLINE_VALUES:
         return None
