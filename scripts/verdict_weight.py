@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Does the critic learn its verdicts when they weigh more in the loss? A plain PyTorch fine-tune.
+
+An exploratory loop, not the pipeline's trainer (that is LLaMA-Factory, ``python -m selfimprove
+train``): it fine-tunes the critic the way the ``[tiny]`` recipe does (response-only loss, top
+``--layers`` layers trainable in fp32, the rest frozen in bf16, bf16 autocast, AdamW, linear
+warm-up then cosine, batches of 8) on critique examples in the critic's own format (the
+``04_dataset.json`` of ``critic_dataset``), with one change LLaMA-Factory has no option for: the
+loss of the verdict tokens ("Correctness of the step: **Wrong**", "… of the final answer: …")
+multiplied by ``--verdict-weight`` (1: the plain SFT loss). ``--eaft ALPHA`` instead weights
+every token by its predictive entropy (LLaMA-Factory's ``use_eaft_loss``), for comparison.
+
+Every ``--eval-every`` optimizer steps and at the end it scores held-out examples teacher-forced:
+at each step decision up to the first wrong one (:func:`probe_features.decision_points`), the
+critic says "Wrong" when log P(" Wrong") > log P(" Correct"). It prints the balanced accuracy of
+all decisions, of the first decision, and of whole examples (every decision right), with the
+share of "Wrong" predictions::
+
+    python scripts/verdict_weight.py --train runs/<EXP>/critic/04_dataset.json \\
+        --test <held-out 04_dataset.json> --n 1024 --verdict-weight 10
+
+One thread by default: on 2 busy cores two threads cost far more than one (oversubscribed
+OpenMP); ``--threads`` to change it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+_spec = importlib.util.spec_from_file_location("probe_features", ROOT / "probe_features.py")
+assert _spec is not None and _spec.loader is not None
+probe = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(probe)
+
+VERDICT = re.compile(r"Correctness of the (?:step|final answer):( (?:Correct|Wrong))")
+
+
+def verdict_spans(critique: str) -> list[tuple[int, int]]:
+    """Character spans of the verdict words (with their leading space) in a critique."""
+    return [m.span(1) for m in VERDICT.finditer(critique)]
+
+
+def token_weights(offsets: list[tuple[int, int]], spans: list[tuple[int, int]], weight: float) -> list[float]:
+    """Loss weight of each response token: ``weight`` where it overlaps a verdict span, else 1."""
+    return [weight if any(s < e2 and e > s2 for s2, e2 in spans) else 1.0 for s, e in offsets]
+
+
+def balanced(pairs: list[tuple[bool, bool]]) -> float:
+    """Balanced accuracy (%) of ``(predicted wrong, gold wrong)`` pairs."""
+    hit_w = [p for p, g in pairs if g]
+    hit_c = [not p for p, g in pairs if not g]
+    return 50 * (sum(hit_w) / max(1, len(hit_w)) + sum(hit_c) / max(1, len(hit_c)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train", required=True, help="critique examples to train on (04_dataset.json)")
+    ap.add_argument("--test", required=True, help="held-out critique examples (no question shared with --train)")
+    ap.add_argument("--model", default="models/SmolLM2-135M-Instruct", help="model folder")
+    ap.add_argument("--n", type=int, default=512, help="training examples (seeded subset)")
+    ap.add_argument("--ntest", type=int, default=120, help="held-out examples (seeded subset)")
+    ap.add_argument("--epochs", type=float, default=1.0)
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--layers", type=int, default=10, help="top layers trained (0: all)")
+    ap.add_argument("--cutoff", type=int, default=512, help="tokens per example")
+    ap.add_argument("--verdict-weight", type=float, default=1.0, help="loss weight of the verdict tokens")
+    ap.add_argument("--eaft", type=float, default=0.0, help="entropy-adaptive weights with this alpha (0: off)")
+    ap.add_argument("--eval-every", type=int, default=32, help="optimizer steps between evaluations (0: end only)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    rng = random.Random(args.seed)
+    tok = AutoTokenizer.from_pretrained(args.model)
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.bfloat16)
+    layers = model.model.layers
+    trained = layers if args.layers == 0 else layers[len(layers) - args.layers :]
+    for p in model.parameters():
+        p.requires_grad = args.layers == 0
+    for layer in trained:
+        for p in layer.parameters():
+            p.requires_grad = True
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params:  # trainable weights in fp32, as LLaMA-Factory casts them
+        p.data = p.data.float()
+
+    def prompt_of(row: dict) -> str:
+        msgs = [{"role": "user", "content": row["conversations"][0]["value"]}]
+        return str(tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True))
+
+    def encode(row: dict) -> tuple[list[int], list[float]]:
+        critique = row["conversations"][1]["value"] + tok.eos_token
+        p_ids = tok(prompt_of(row), add_special_tokens=False)["input_ids"]
+        r = tok(critique, add_special_tokens=False, return_offsets_mapping=True)
+        w = [0.0] * len(p_ids) + token_weights(r["offset_mapping"], verdict_spans(critique), args.verdict_weight)
+        return (p_ids + r["input_ids"])[: args.cutoff], w[: args.cutoff]
+
+    def held_out(row: dict) -> tuple[list[int], list[tuple[int, bool]], bool]:
+        prompt, critique = prompt_of(row), row["conversations"][1]["value"]
+        enc = tok(prompt + critique, add_special_tokens=False, return_offsets_mapping=True)
+        ends = [e for _, e in enc["offset_mapping"]]
+        points = [
+            (max(i for i, e in enumerate(ends) if e <= len(prompt) + end), wrong)
+            for end, wrong, _ in probe.decision_points(critique)
+        ]
+        return enc["input_ids"], points, "Wrong" in critique
+
+    train = json.loads(Path(args.train).read_text())
+    test = json.loads(Path(args.test).read_text())
+    rng.shuffle(train)
+    random.Random(1).shuffle(test)
+    data = [encode(r) for r in train[: args.n]]
+    tests = [held_out(r) for r in test[: args.ntest]]
+    (wrong_id,), (correct_id,) = (
+        tok(" Wrong", add_special_tokens=False)["input_ids"],
+        tok(" Correct", add_special_tokens=False)["input_ids"],
+    )
+
+    @torch.no_grad()
+    def evaluate() -> str:
+        model.eval()
+        decisions, first, examples = [], [], []
+        for ids, points, gold_wrong in tests:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits = model(torch.tensor([ids])).logits[0].float()
+            ok = True
+            for i, (pos, wrong) in enumerate(points):
+                said_wrong = bool(logits[pos, wrong_id] > logits[pos, correct_id])
+                decisions.append((said_wrong, wrong))
+                first += [(said_wrong, wrong)] if i == 0 else []
+                ok = said_wrong == wrong
+                if not ok:
+                    break
+            examples.append((ok, gold_wrong))
+        model.train()
+        share = sum(p for p, _ in decisions) / max(1, len(decisions))
+        whole = balanced([(gold if ok else not gold, gold) for ok, gold in examples])
+        return (
+            f"decisions {balanced(decisions):.1f} (said wrong {share:.2f}), first decision {balanced(first):.1f}, "
+            f"whole examples {whole:.1f} (n = {len(tests)})"
+        )
+
+    total = math.ceil(len(data) / args.batch * args.epochs)
+    warm = max(1, total // 16)
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total)))
+    )
+    print(f"{len(data)} examples, {total} steps; base: {evaluate()}", flush=True)
+    start, order = time.time(), list[int]()
+    for step in range(1, total + 1):
+        if not order:
+            order = list(range(len(data)))
+            rng.shuffle(order)
+        batch = [data[order.pop()] for _ in range(min(args.batch, len(order)))]
+        width = max(len(ids) for ids, _ in batch)
+        ids = torch.full((len(batch), width), tok.pad_token_id or 0)
+        weight = torch.zeros(len(batch), width)
+        mask = torch.zeros(len(batch), width, dtype=torch.long)
+        for i, (x, wx) in enumerate(batch):
+            ids[i, : len(x)], weight[i, : len(wx)], mask[i, : len(x)] = torch.tensor(x), torch.tensor(wx), 1
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
+        w = weight[:, 1:]
+        if args.eaft:
+            with torch.no_grad():
+                top = torch.topk(logits, k=20, dim=-1).values
+                logp = top - torch.logsumexp(top, dim=-1, keepdim=True)
+                w = w * (-(logp.exp() * logp).sum(-1) / 3.0).pow(args.eaft)
+        loss = (nll * w).sum() / (weight[:, 1:] > 0).sum()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad()
+        if step % 10 == 0:
+            print(f"step {step}/{total} loss {loss.item():.3f} {time.time() - start:.0f}s", flush=True)
+        if args.eval_every and step % args.eval_every == 0 and step < total:
+            print(f"step {step}: {evaluate()}", flush=True)
+    print(f"end ({time.time() - start:.0f} s of training): {evaluate()}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""scripts/verdict_weight.py: which tokens are verdicts, and how decisions are scored."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("verdict_weight", ROOT / "scripts" / "verdict_weight.py")
+assert _spec is not None and _spec.loader is not None
+vw = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(vw)
+
+CRITIQUE = (
+    "Step sentence: Liam bakes 5 * 3 = 24 cookies.\nCorrectness of the step: Wrong\nExplanation: 5 * 3 = 15.\n\n"
+    "Correctness of the final answer: Wrong\nExplanation: The final answer should be 15, not 24."
+)
+
+
+def test_the_verdict_spans_are_the_verdict_words_with_their_space():
+    assert [CRITIQUE[s:e] for s, e in vw.verdict_spans(CRITIQUE)] == [" Wrong", " Wrong"]
+    assert vw.verdict_spans("Explanation: Wrong is a word here.") == []
+
+
+def test_only_tokens_overlapping_a_verdict_get_the_weight():
+    start = CRITIQUE.index(" Wrong")
+    offsets = [(0, 4), (start - 1, start), (start, start + 6), (start + 6, start + 7)]
+    assert vw.token_weights(offsets, vw.verdict_spans(CRITIQUE), 10.0) == [1.0, 1.0, 10.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("pairs", "expected"),
+    [
+        ([(True, True), (False, False)], 100.0),
+        ([(False, True), (False, False), (False, False)], 50.0),  # one verdict for everything: chance
+        ([(True, False), (False, True)], 0.0),
+    ],
+)
+def test_balanced_accuracy(pairs, expected):
+    assert vw.balanced(pairs) == pytest.approx(expected)
+
+
+@pytest.mark.integration
+def test_a_short_run_on_the_embedded_model_reports_before_and_after(tmp_path, capsys):
+    model = ROOT / "models" / "SmolLM2-135M-Instruct"
+    if not (model / "config.json").is_file():
+        pytest.skip("the embedded model is not set up (bash scripts/setup_env.sh)")
+    right = CRITIQUE.replace("= 24", "= 15").replace("Wrong", "Correct")
+    rows = [
+        {"conversations": [{"from": "human", "value": f"Question {i}: check it."}, {"from": "gpt", "value": c}]}
+        for i, c in enumerate([CRITIQUE, right] * 2)
+    ]
+    data = tmp_path / "critiques.json"
+    data.write_text(json.dumps(rows))
+    argv = ["--train", str(data), "--test", str(data), "--model", str(model), "--n", "4", "--ntest", "2"]
+    assert vw.main(argv + ["--batch", "2", "--eval-every", "0", "--verdict-weight", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "4 examples, 2 steps; base: decisions" in out
+    assert "end (" in out and "(n = 2)" in out
