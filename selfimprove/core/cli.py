@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import errno
 import logging
 import os
@@ -22,7 +23,7 @@ import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from selfimprove.core import config as C
 from selfimprove.core import parsing, stop
@@ -154,6 +155,17 @@ def positive(ap: argparse.ArgumentParser, args: argparse.Namespace, *names: str)
         v = getattr(args, name)
         if v is None or v <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive (got {v})")
+
+
+_Config = TypeVar("_Config")
+
+
+def config_from(cls: type[_Config], args: argparse.Namespace, **given: Any) -> _Config:
+    """A config dataclass from the options of the same names; ``given`` sets (or converts) the
+    fields whose value is not the option as parsed (``out_dir=Path(args.out_dir)``)."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    options = {k: v for k, v in vars(args).items() if k in names and k not in given}
+    return cls(**options, **given)
 
 
 def layout_paths(args: argparse.Namespace, **roles: Callable[[RunLayout, int], Path]) -> None:

@@ -41,7 +41,7 @@ import logging
 from pathlib import Path
 
 from selfimprove.core import config as C
-from selfimprove.core.cli import add_generation_args, add_run_args, engine_kwargs, parser, positive
+from selfimprove.core.cli import add_generation_args, add_run_args, config_from, engine_kwargs, parser, positive
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import read_jsonl
 from selfimprove.core.layout import RunLayout
@@ -109,28 +109,12 @@ def main(argv=None) -> int:
         ap.error(f"--sequential-chains must be between 1 and --pool-size ({args.pool_size})")
     if args.use_critic and not args.critic_model:
         ap.error("--critic-model is required with --use-critic 1")
-    cfg = TestTimeConfig(
-        questions=args.questions,
+    cfg = config_from(
+        TestTimeConfig,
+        args,
         out_dir=Path(args.out_dir),
-        actor_model=args.actor_model,
-        label=args.label,
-        critic_model=args.critic_model,
         use_critic=bool(args.use_critic),
-        pool_size=args.pool_size,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        max_tokens=args.max_tokens,
-        critic_temperature=args.critic_temperature,
-        critic_max_tokens=args.critic_max_tokens,
-        rounds=args.rounds,
-        sequential_mode=args.sequential_mode,
-        sequential_chains=args.sequential_chains,
         only_final_sequential=bool(args.only_final_sequential),
-        grader=args.grader,
-        voting=args.voting,
-        seed=args.seed,
-        chunk_size=args.chunk_size,
-        grade_workers=args.grade_workers,
     )
     return run(cfg, args)
 

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from selfimprove.core import config as C
-from selfimprove.core.cli import add_run_args, engine_kwargs, parser, positive
+from selfimprove.core.cli import add_run_args, config_from, engine_kwargs, parser, positive
 from selfimprove.core.io import read_json, read_jsonl
 from selfimprove.core.knob import SELFTALK
 from selfimprove.core.layout import NOT_TRAINED, RunLayout
@@ -60,22 +60,7 @@ def main(argv=None) -> int:
     positive(ap, args, "pool_size", "max_tokens", "critic_max_tokens", "chunk_size")
     if args.method == "sft_critic" and not args.critic_model:
         ap.error("--method sft_critic needs --critic-model (a model, or 'programmatic')")
-    cfg = RowConfig(
-        method=args.method,
-        questions=args.questions,
-        out_dir=Path(args.out_dir),
-        actor_model=args.actor_model,
-        critic_model=args.critic_model,
-        label=args.label,
-        pool_size=args.pool_size,
-        temperature=args.temperature,
-        max_tokens=args.max_tokens,
-        critic_max_tokens=args.critic_max_tokens,
-        grader=args.grader,
-        voting=args.voting,
-        seed=args.seed,
-        chunk_size=args.chunk_size,
-    )
+    cfg = config_from(RowConfig, args, out_dir=Path(args.out_dir))
     return run(cfg, args)
 
 
