@@ -249,3 +249,61 @@ def test_cli_easy(tmp_path):
     assert rows == generate(5, "test", difficulty="easy")
     with pytest.raises(SystemExit):
         synthetic_stage.main(["--n", "5", "--difficulty", "easy", "--levels", "1,4", "--out", str(out)])
+
+
+# ---------------------------------------------------------------------------- both generators pinned
+
+# Digests of the whole records (steps included) of both difficulties, and a few records written
+# out whose steps both difficulties have (gives more, times as many, hourly wage, earns more):
+# any change to a step's wording, its numbers or the seeded stream changes them.
+PINNED_RECORDS = {
+    ("standard", "train"): "e41cb6e28bb11c1512dba77a82b45e218e3d8f576e6eb95d2f50a49b6709af3c",
+    ("standard", "test"): "e794a013705e0038d3f444b33401b712e2e819c4f3152a46eb03799e5842209d",
+    ("easy", "train"): "116596e34f54a2584bb21d6e38b7c97171bed75e01842735a30e1f4d3b89950d",
+    ("easy", "test"): "42249451bae2e7b31699eef624b5efcbd94a9b0f39d00e7cbfb1105d917806a1",
+}
+
+
+@pytest.mark.parametrize(("difficulty", "split"), sorted(PINNED_RECORDS))
+def test_records_pinned(difficulty, split):
+    import hashlib
+
+    recs = generate(200, split, seed=3, difficulty=difficulty)
+    digest = hashlib.sha256(json.dumps(recs, sort_keys=True).encode()).hexdigest()
+    assert digest == PINNED_RECORDS[difficulty, split]
+
+
+# (difficulty, index in generate(12, "train", seed=3)) -> (question, reference)
+PINNED_EXAMPLES = {
+    ("easy", 3): (
+        "Noah earns $4 per hour washing cars and works 5 hours. Then Noah earns $8 more mowing lawns. "
+        "How much money does Noah have now?",
+        "Noah earns 4 * 5 = $<<4*5=20>>20.\nNoah now has 20 + 8 = $<<20+8=28>>28.\n#### 28",
+    ),
+    ("easy", 5): (
+        "Noah has 11 stickers. Lena gives him 12 more stickers. Chloe has 2 times as many stickers as Noah. "
+        "How many stickers does Chloe have?",
+        "Noah has 11 + 12 = <<11+12=23>>23 stickers now.\nChloe has 23 * 2 = <<23*2=46>>46 stickers.\n#### 46",
+    ),
+    ("standard", 4): (
+        "Chloe has $218 and gets $93 for her birthday. Tomas has 2 times as much money as Chloe. "
+        "Tomas keeps 50% of his money and spends the rest on a concert ticket. "
+        "Then Tomas earns $67 more walking dogs. Then Tomas earns $54 more mowing lawns. "
+        "How much money does Tomas have now?",
+        "Chloe has 218 + 93 = $<<218+93=311>>311.\nTomas has 311 * 2 = $<<311*2=622>>622.\n"
+        "Tomas keeps 622 * 50 / 100 = $<<622*50/100=311>>311.\nTomas now has 311 + 67 = $<<311+67=378>>378.\n"
+        "Tomas now has 378 + 54 = $<<378+54=432>>432.\n#### 432",
+    ),
+    ("standard", 8): (
+        "Hana buys 33 pens on Monday and 16 pens on Tuesday. Then Chloe gives Hana 11 more pens. "
+        "Then Ravi gives Hana 30 more pens. Hana packs all of her pens into boxes of 9. How many boxes does Hana fill?",
+        "Hana buys 33 + 16 = <<33+16=49>>49 pens in total.\nHana now has 49 + 11 = <<49+11=60>>60 pens.\n"
+        "Hana now has 60 + 30 = <<60+30=90>>90 pens.\nShe fills 90 / 9 = <<90/9=10>>10 boxes.\n#### 10",
+    ),
+}
+
+
+@pytest.mark.parametrize(("difficulty", "index"), sorted(PINNED_EXAMPLES))
+def test_examples_pinned(difficulty, index):
+    rec = generate(12, "train", seed=3, difficulty=difficulty)[index]
+    assert (rec["question"], rec["reference"]) == PINNED_EXAMPLES[difficulty, index]
