@@ -13,8 +13,8 @@ import random
 from collections.abc import Sequence
 
 from selfimprove.data.synth.easy import EASY_LEVELS, EASY_THEMES
-from selfimprove.data.synth.problem import DATASET_NAME, EASY_DATASET_NAME, Ctx, Problem
-from selfimprove.data.synth.themes import THEMES, Theme
+from selfimprove.data.synth.problem import DATASET_NAME, EASY_DATASET_NAME, Ctx, Problem, Theme
+from selfimprove.data.synth.themes import THEMES
 from selfimprove.data.synth.vocabulary import ITEMS, MOVES
 
 LEVELS = (1, 2, 3, 4, 5)

@@ -10,7 +10,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from selfimprove.data.synth.vocabulary import PEOPLE, PERCENTS, Person
+from selfimprove.data.synth.vocabulary import FRACTIONS, PEOPLE, PERCENTS, Person
 
 MAX_VALUE = 999  # every number in a problem stays below 1000
 MIN_VALUE = 2  # ... and at least 2, so that every unit noun reads right in the plural
@@ -136,6 +136,17 @@ Result = tuple[Step, State] | None
 Template = Callable[[Ctx, State | None], Result]
 
 
+@dataclass(frozen=True)
+class Theme:
+    """One theme's templates; their order in each tuple is part of the seeded stream."""
+
+    name: str
+    weight: int
+    starts: tuple
+    follow: tuple
+    final: tuple  # follow-ups allowed only as the last step
+
+
 def make_step(op: str, a: int, b: int, sentence: str, line_fmt: str, money: bool = False) -> Step:
     """Build a step; ``line_fmt`` contains ``{calc}`` where the annotated calculation goes."""
     result = apply_op(op, a, b)
@@ -147,14 +158,38 @@ def divisors(v: int, lo: int, hi: int) -> list[int]:
     return [k for k in range(lo, hi + 1) if v % k == 0 and v // k >= MIN_VALUE]
 
 
-def add_amount(rng: random.Random, v: int, lo: int = 2, hi: int = 60) -> int | None:
-    hi = min(hi, MAX_VALUE - v)
+# Number pickers: each draws one number of a step from the current value, or returns None
+# (drawing nothing) when no number fits.
+
+
+def add_amount(rng: random.Random, v: int, lo: int = 2, hi: int = 60, top: int = MAX_VALUE) -> int | None:
+    """A number from ``lo`` to ``hi`` to add to ``v`` without passing ``top``."""
+    hi = min(hi, top - v)
     return rng.randint(lo, hi) if hi >= lo else None
 
 
 def sub_amount(rng: random.Random, v: int, hi: int = 60) -> int | None:
+    """A number from MIN_VALUE to ``hi`` to take from ``v``, leaving at least MIN_VALUE."""
     hi = min(hi, v - MIN_VALUE)
     return rng.randint(MIN_VALUE, hi) if hi >= MIN_VALUE else None
+
+
+def pick_factor(rng: random.Random, v: int, hi: int) -> int | None:
+    """A factor from 2 to ``hi`` that keeps ``v`` times it within MAX_VALUE."""
+    ok = [k for k in range(2, hi + 1) if k * v <= MAX_VALUE]
+    return rng.choice(ok) if ok else None
+
+
+def pick_divisor(rng: random.Random, v: int, lo: int, hi: int) -> int | None:
+    """A divisor from ``lo`` to ``hi`` that divides ``v`` evenly into at least MIN_VALUE."""
+    ok = divisors(v, lo, hi)
+    return rng.choice(ok) if ok else None
+
+
+def pick_fraction(rng: random.Random, v: int) -> int | None:
+    """The denominator of a fraction word (half = 2, one third = 3, ...) that divides ``v`` evenly."""
+    ok = [k for k in FRACTIONS if v % k == 0 and v // k >= MIN_VALUE]
+    return rng.choice(ok) if ok else None
 
 
 def pick_percent(rng: random.Random, v: int) -> int | None:
