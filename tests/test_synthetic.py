@@ -254,8 +254,9 @@ def test_cli_easy(tmp_path):
 # ---------------------------------------------------------------------------- both generators pinned
 
 # Digests of the whole records (steps included) of both difficulties, and a few records written
-# out whose steps both difficulties have (gives more, times as many, hourly wage, earns more):
-# any change to a step's wording, its numbers or the seeded stream changes them.
+# out whose steps both difficulties have (gives more, times as many, hourly wage, earns more:
+# written once, in selfimprove/data/synth/steps.py): any change to a step's wording, its numbers
+# or the seeded stream changes them.
 PINNED_RECORDS = {
     ("standard", "train"): "e41cb6e28bb11c1512dba77a82b45e218e3d8f576e6eb95d2f50a49b6709af3c",
     ("standard", "test"): "e794a013705e0038d3f444b33401b712e2e819c4f3152a46eb03799e5842209d",

@@ -1,7 +1,9 @@
-"""The structure every synthetic problem is built from: steps, problems, and the step builder.
+"""The structure every synthetic problem is built from: steps, problems, themes, the step
+builder and the number pickers.
 
-A *template* (see :mod:`.themes`) takes the per-problem context and the current state of the
-chain and returns ``(step, new state)``, or None when it does not fit the current numbers.
+A *template* (see :mod:`.themes` and :mod:`.easy`) takes the per-problem context and the current
+state of the chain and returns ``(step, new state)``, or None when it does not fit the current
+numbers; it builds that step with the step functions of :mod:`.steps`.
 """
 
 from __future__ import annotations
