@@ -32,6 +32,18 @@ def _less(c: Ctx, v: int) -> int | None:
     return sub_amount(c.rng, v, hi=EASY_STEP)
 
 
+def _start_gaining(c: Ctx) -> tuple[int, int]:
+    """A start's amount (at most 30) and an amount added to it."""
+    a = c.rng.randint(EASY_MIN, 30)
+    return a, c.rng.randint(EASY_MIN, min(EASY_STEP, EASY_MAX - a))
+
+
+def _start_losing(c: Ctx) -> tuple[int, int]:
+    """A start's amount (at least 6) and an amount taken from it."""
+    a = c.rng.randint(6, EASY_MAX)
+    return a, c.rng.randint(EASY_MIN, min(EASY_STEP, a - EASY_MIN))
+
+
 # --------------------------------------------------------------------------------------------
 # Objects
 
@@ -39,8 +51,7 @@ def _less(c: Ctx, v: int) -> int | None:
 def _obj_start_more(c: Ctx, s: None) -> Result:
     unit = c.item[0]
     h, o = c.person(), c.person()
-    a = c.rng.randint(EASY_MIN, 30)
-    b = c.rng.randint(EASY_MIN, min(EASY_STEP, EASY_MAX - a))
+    a, b = _start_gaining(c)
     return advance(
         "+",
         a,
@@ -56,8 +67,7 @@ def _obj_start_more(c: Ctx, s: None) -> Result:
 def _obj_start_give(c: Ctx, s: None) -> Result:
     unit = c.item[0]
     h, o = c.person(), c.person()
-    a = c.rng.randint(6, EASY_MAX)
-    b = c.rng.randint(EASY_MIN, min(EASY_STEP, a - EASY_MIN))
+    a, b = _start_losing(c)
     return advance(
         "-",
         a,
@@ -117,8 +127,7 @@ def _obj_double(c: Ctx, s: State) -> Result:
 
 def _money_start_gift(c: Ctx, s: None) -> Result:
     h, o = c.person(), c.person()
-    a = c.rng.randint(EASY_MIN, 30)
-    b = c.rng.randint(EASY_MIN, min(EASY_STEP, EASY_MAX - a))
+    a, b = _start_gaining(c)
     return advance(
         "+",
         a,
@@ -133,8 +142,7 @@ def _money_start_gift(c: Ctx, s: None) -> Result:
 
 def _money_start_spend(c: Ctx, s: None) -> Result:
     h = c.person()
-    a = c.rng.randint(6, EASY_MAX)
-    b = c.rng.randint(EASY_MIN, min(EASY_STEP, a - EASY_MIN))
+    a, b = _start_losing(c)
     thing = c.rng.choice(THINGS)
     return advance(
         "-",
