@@ -21,9 +21,9 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic
 
 from selfimprove.core import stop
 from selfimprove.core.errors import RecordError
@@ -42,6 +42,14 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+if TYPE_CHECKING:  # the default (PEP 696) is for the type checker; run time needs none
+    from typing_extensions import TypeVar
+
+    RecT = TypeVar("RecT", bound=Mapping[str, Any], default=dict[str, Any])
+else:
+    from typing import TypeVar
+
+    RecT = TypeVar("RecT", bound=Mapping[str, Any])
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -84,7 +92,7 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2)
     atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
 
 
-def atomic_write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
+def atomic_write_jsonl(path: str | os.PathLike, records: Iterable[Mapping[str, Any]]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
 
@@ -138,8 +146,9 @@ def read_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> list[di
     return [rec for _, rec in iter_jsonl(path, required)]
 
 
-class ResumableJsonl:
-    """An append-only JSONL output that survives interruption.
+class ResumableJsonl(Generic[RecT]):
+    """An append-only JSONL output of one kind of record (``ResumableJsonl[Sample]``; plain dicts
+    when none is named) that survives interruption.
 
     Opening it repairs a torn tail (a last line without newline or with invalid JSON, left by
     a crash mid-write) and loads the ids already written, so the caller can skip them::
@@ -154,7 +163,7 @@ class ResumableJsonl:
         self.path = Path(path)
         self.key = key
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.records: list[dict] = []
+        self.records: list[RecT] = []
         self.done: set[str] = set()
         self.repaired_bytes = 0
         if self.path.exists():
@@ -198,14 +207,14 @@ class ResumableJsonl:
                 "%s: dropped a torn last line (%d bytes) left by an interrupted run", self.path, self.repaired_bytes
             )
 
-    def append(self, records: Iterable[dict]) -> None:
+    def append(self, records: Iterable[RecT]) -> None:
         """Append whole records (fsync'ed). An id the file holds already is not written again: the
         record there is whole (a torn line was cut when the file was opened), so it is kept and
         the new one is skipped, with a warning naming the file. After a stop signal nothing is
         appended (:mod:`selfimprove.core.stop`); a signal during the write waits until it is done.
         A write the disk refuses leaves the file as it was and raises ``OSError`` naming it."""
         stop.check()
-        new: list[dict] = []
+        new: list[RecT] = []
         again: list[str] = []
         ids: set[str] = set()
         for rec in records:

@@ -17,14 +17,17 @@ A chain step's critique and refinement take the chain step's id as their sample 
 (``<qid>/r<round>/c0``, ``<qid>/r<round>/c0/r0``). Question ids may contain ``/``; the parsers
 therefore read an id from the right and are told which kind they parse.
 
-The ``TypedDict`` classes document the fields each kind carries (``total=False``: producers add
-more, e.g. ``sampling`` or ``grader``); the ``*_FIELDS`` tuples are what a reader requires.
+The ``TypedDict`` classes declare the fields each kind carries (``total=False``: a field may be
+absent; :class:`Generated` and :class:`Graded` are what the generation loop and the grader add),
+so mypy checks the code that reads and writes records; the ``*_FIELDS`` tuples are what a reader
+requires. :mod:`selfimprove.core.record_io` reads each kind checked against both.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, TypedDict
+from collections.abc import Mapping
+from typing import Any, TypedDict, TypeVar
 
 # ---------------------------------------------------------------------- record types
 
@@ -33,13 +36,37 @@ class Question(TypedDict, total=False):
     id: str
     dataset: str
     dataset_type: str  # "gsm8k" | "math": the answer format
+    split: str  # "train" | "test"
     question: str
     reference: str | None
     gold: str
     level: int | None
+    subject: str | None
+    steps: list[dict[str, Any]]  # synthetic questions: each reasoning step's text, expr and value
 
 
-class Sample(TypedDict, total=False):
+class Generated(TypedDict, total=False):
+    """What the generation loop adds to each record it writes (:mod:`selfimprove.generation.loop`)."""
+
+    finish_reason: str | None  # "stop", "length", "unanswered" (never "error": those are not written)
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    max_tokens: int  # what the prompt left of the context window, where less than asked
+    unanswered: bool  # the prompt is longer than the context window: empty, graded wrong
+    unanswered_reason: str
+    error: str  # why the engine failed (the failed records' list only)
+
+
+class Graded(TypedDict, total=False):
+    """What grading adds (:func:`selfimprove.grading.api.grade_batch`)."""
+
+    pred: str | None
+    correct: bool
+    grader: str
+    grade_status: str
+
+
+class Sample(Generated, Graded, total=False):
     id: str  # <qid>/s<j>
     qid: str
     index: int  # j
@@ -52,12 +79,9 @@ class Sample(TypedDict, total=False):
     sampling: dict[str, Any]
     response: str
     empty: bool
-    pred: str | None
-    correct: bool
-    grader: str
 
 
-class Critique(TypedDict, total=False):
+class Critique(Generated, total=False):
     id: str  # <sample id>/c<k>
     sample_id: str
     qid: str
@@ -68,9 +92,10 @@ class Critique(TypedDict, total=False):
     follows_format: bool
     step_verdicts: list[str]
     empty: bool
+    index: int  # keyed by the sample it judges (evaluation.joins.by_sample): that sample's j
 
 
-class Refinement(TypedDict, total=False):
+class Refinement(Generated, Graded, total=False):
     id: str  # <critique id>/r<k>
     critique_id: str
     sample_id: str
@@ -84,21 +109,32 @@ class Refinement(TypedDict, total=False):
     response: str
     empty: bool
     shortcut: bool  # True: passes the shortcut barrier
-    pred: str | None
-    correct: bool
-    grader: str
     kept: bool
+    index: int  # keyed by the sample it refines (evaluation.joins.by_sample): that sample's j
 
 
-class ChainStep(TypedDict, total=False):
-    id: str  # <qid>/r<round>
-    qid: str
+class ChainStep(Sample, Refinement, total=False):
+    """Round 0 is a sample (greedy or pool) and round r > 0 a refinement; each carries its fields."""
+
+    id: str  # <qid>/r<round>, or <qid>/s<j>/r<round> with several chains
     round: int
-    sample_id: str
-    response: str
-    pred: str | None
-    correct: bool
-    verdict: str | None
+    chain: int  # j: the pool sample the chain started from (0 with one chain)
+    sample_id: str  # round 0: the sample; round r: the chain step refined (<...>/r<r - 1>)
+    verdict: str | None  # the critic's verdict on this answer, where one was asked for
+    critique_unanswered: bool
+
+
+#: any record of a run (what the writers take)
+Record = Question | Sample | Critique | Refinement | ChainStep
+#: a record of any kind (or a plain mapping), for code that gives back the kind it was given
+RecordT = TypeVar("RecordT", bound=Mapping[str, Any])
+
+
+def add_fields(rec: Mapping[str, Any], fields: Mapping[str, Any]) -> None:
+    """Add ``fields`` to a record of any kind: what code generic over the kinds writes into each
+    (the generation and grading fields, which every kind that gets them declares)."""
+    assert isinstance(rec, dict), f"a record is a dict, not {type(rec).__name__}"
+    rec.update(fields)
 
 
 QUESTION_FIELDS = ("id", "dataset_type", "question", "gold")
