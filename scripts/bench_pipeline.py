@@ -48,7 +48,7 @@ from pathlib import Path
 
 from selfimprove.core.config import Config
 from selfimprove.core.layout import EVAL_FILES
-from selfimprove.core.records import chain_id
+from selfimprove.core.records import ChainStep, Sample, chain_id
 
 DEFAULTS = Config()  # the knobs' defaults (the environment is not read)
 os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
@@ -179,12 +179,14 @@ def _eval_phases(actor, critic, questions, out: Path, args) -> dict:
     f = {role: out / name for role, name in EVAL_FILES.items()}
     greedy, gc = sample_questions(actor, questions, f["greedy"], greedy_p, desc="greedy")
     pool, _ = sample_questions(actor, questions, f["pool"], pool_p, desc="pool")
-    samples = {s["id"]: {**s, "question": qtext[s["qid"]]} for s in pool}
+    samples: dict[str, Sample] = {s["id"]: {**s, "question": qtext[s["qid"]]} for s in pool}
     crits, _ = critique_samples(critic, list(samples.values()), f["pool_critiques"], critic_p)
     refine_critiques(actor, crits, samples, f["pool_refinements"], greedy_p, reserved_new_data=10**9)
-    current = [{**g, "question": qtext[g["qid"]]} for g in greedy]
+    current: list[ChainStep] = [{**g, "question": qtext[g["qid"]]} for g in greedy]
     for r in range(1, args.rounds + 1):
-        as_samples = {chain_id(c["qid"], r - 1): {**c, "id": chain_id(c["qid"], r - 1)} for c in current}
+        as_samples: dict[str, ChainStep] = {
+            chain_id(c["qid"], r - 1): {**c, "id": chain_id(c["qid"], r - 1)} for c in current
+        }
         crits, _ = critique_samples(critic, list(as_samples.values()), out / f"chain_critiques_{r}.jsonl", critic_p)
         refs, _ = refine_critiques(
             actor, crits, as_samples, out / f"chain_round{r}.jsonl", greedy_p, reserved_new_data=10**9

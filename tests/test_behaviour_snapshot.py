@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from selfimprove.core.records import Question
 from selfimprove.critic.test_time import TestTimeConfig, evaluate_test_time
 from selfimprove.generation.engines import ScriptedEngine
 from selfimprove.generation.prompts import Prompt
 
 SNAPSHOT = Path(__file__).resolve().parent / "data" / "snapshot_eval"
-QUESTIONS = [
+QUESTIONS: list[Question] = [
     {"id": "t/0", "dataset": "toy", "dataset_type": "gsm8k", "question": "What is 2 + 3?", "gold": "5", "level": 1},
     {"id": "t/1", "dataset": "toy", "dataset_type": "gsm8k", "question": "What is 4 * 6?", "gold": "24", "level": 2},
     {"id": "t/2", "dataset": "toy", "dataset_type": "math", "question": "What is 7 - 9?", "gold": "-2", "level": 3},

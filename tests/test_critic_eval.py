@@ -8,6 +8,7 @@ import json
 import pytest
 
 from selfimprove.core.errors import UsageError
+from selfimprove.core.records import Refinement
 from selfimprove.critic.evaluate import (
     balanced_responses,
     critic_metrics,
@@ -84,7 +85,7 @@ def test_metrics_worked_by_hand():
         crit(W1, "Wrong", [(BAD1[0], "Wrong"), (BAD1[1], "Wrong")]),  # first error found exactly
         crit(W2, "Correct", [(BAD2[0], "Correct"), (BAD2[1], "Correct")]),  # fooled
     ]
-    refinements = [
+    refinements: list[Refinement] = [
         {"sample_id": C2["id"], "correct": True},
         {"sample_id": W1["id"], "correct": True},
         {"sample_id": W2["id"], "correct": False},

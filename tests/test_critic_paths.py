@@ -9,13 +9,14 @@ from fractions import Fraction
 import pytest
 
 from selfimprove.core.io import read_jsonl
+from selfimprove.core.records import Question
 from selfimprove.critic.insert import candidate_steps, insert_mistake
 from selfimprove.critic.paths import PathSettings, build_paths
 from selfimprove.critic.programmatic import annotate_record, solution_steps
 from selfimprove.generation.engines import ScriptedEngine
 from selfimprove.generation.prompts import SOLUTION_PREFIX
 
-QUESTIONS = [
+QUESTIONS: list[Question] = [
     {
         "id": "toy/train/0",
         "dataset": "toy",

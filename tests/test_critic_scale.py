@@ -6,10 +6,12 @@ from __future__ import annotations
 import random
 from collections import Counter
 from fractions import Fraction
+from typing import cast
 
 import pytest
 
 from selfimprove.core.io import atomic_write_jsonl, read_json, read_jsonl
+from selfimprove.core.records import Question
 from selfimprove.critic.annotate import annotate_paths
 from selfimprove.critic.dataset import select_examples
 from selfimprove.critic.insert import carry_forward, insert_mistake
@@ -51,7 +53,7 @@ def test_a_carry_that_would_go_negative_is_refused():
     assert carry_forward(lines, low) is None
 
 
-QUESTIONS = generate(300, split="train", seed=0, difficulty="easy")
+QUESTIONS = cast("list[Question]", generate(300, split="train", seed=0, difficulty="easy"))
 HELD_OUT = generate(60, split="test", seed=0, difficulty="easy")
 SCALE = PathSettings(strategies=("rg3", "reference"), rg3_continue="reference", rg3_per_question=1, max_steps=6)
 

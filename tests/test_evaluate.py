@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from selfimprove.core.records import Question
 from selfimprove.critic.test_time import TestTimeConfig, evaluate_test_time
 from selfimprove.evaluation.metrics import compute_results
 from selfimprove.generation.engines import SamplingParams, ScriptedEngine
@@ -15,7 +16,7 @@ from selfimprove.generation.prompts import Prompt
 from selfimprove.generation.sequential import run_sequential
 from selfimprove.generation.tasks import sample_questions
 
-QUESTIONS = [
+QUESTIONS: list[Question] = [
     {"id": "t/0", "dataset": "toy", "dataset_type": "gsm8k", "question": "What is 2 + 3?", "gold": "5", "level": 1},
     {"id": "t/1", "dataset": "toy", "dataset_type": "gsm8k", "question": "What is 4 * 6?", "gold": "24", "level": 2},
 ]

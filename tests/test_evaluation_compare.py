@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from test_evaluation_sequential import by_string
 
+from selfimprove.core.records import ChainStep, Critique, Graded, Question, Refinement, Sample
 from selfimprove.evaluation import compare as C
 from selfimprove.evaluation import paper as P
 from selfimprove.evaluation.estimators import bootstrap_difference, bootstrap_mean, bootstrap_ratio
@@ -49,20 +50,22 @@ def jsonl(path: Path, records) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
-def answer(q: str, ok: str) -> dict:
+def answer(q: str, ok: str) -> Graded:
     return {"pred": GOLD[q] if ok == "T" else "9", "correct": ok == "T"}
 
 
 def write_eval(folder: Path, questions, pool, greedy, critic: bool, actor_model: str | None = None) -> None:
-    pool_recs = [
+    pool_recs: list[Sample] = [
         {"id": f"{q}/s{j}", "qid": q, "index": j, **answer(q, ok)}
         for q, oks in pool.items()
         for j, ok in enumerate(oks)
     ]
-    greedy_recs = [{"id": f"{q}/s0", "qid": q, "index": 0, **answer(q, ok)} for q, ok in greedy.items()]
+    greedy_recs: list[Sample] = [{"id": f"{q}/s0", "qid": q, "index": 0, **answer(q, ok)} for q, ok in greedy.items()]
     jsonl(folder / "pool.jsonl", pool_recs)
     jsonl(folder / "greedy.jsonl", greedy_recs)
-    crits = refs = chain = None
+    crits: list[Critique] | None = None
+    refs: list[Refinement] | None = None
+    chain: list[ChainStep] | None = None
     config = {"critic": "critic-x" if critic else None, "sequential_mode": "all", "sequential_chains": 1}
     if actor_model is not None:
         config["actor_model"] = actor_model
@@ -93,7 +96,7 @@ def write_eval(folder: Path, questions, pool, greedy, critic: bool, actor_model:
     (folder / "results.json").write_text(json.dumps(res))
 
 
-def toy_questions(dataset: str = "toy") -> list[dict]:
+def toy_questions(dataset: str = "toy") -> list[Question]:
     return [
         {"id": q, "dataset": dataset, "dataset_type": "gsm8k", "question": "?", "gold": g, "level": LEVEL[q]}
         for q, g in GOLD.items()

@@ -8,11 +8,12 @@ import types
 
 import pytest
 
+from selfimprove.core.records import Question, Sample
 from selfimprove.generation.engines import Completion, HFEngine, SamplingParams, ScriptedEngine
 from selfimprove.generation.prompts import Prompt, PromptFormat
 from selfimprove.generation.tasks import critique_samples, refine_critiques, sample_questions
 
-QUESTIONS = [
+QUESTIONS: list[Question] = [
     {"id": "add", "dataset_type": "gsm8k", "question": "Tom has 4 pens and buys 3 more. How many now?", "gold": "7"},
     {"id": "mul", "dataset_type": "gsm8k", "question": "Six boxes hold 5 eggs each. How many eggs?", "gold": "30"},
 ]
@@ -81,7 +82,7 @@ def test_sample_records_carry_finish_reason_and_tokens(tmp_path, caplog):
 
 def test_critique_and_refine_records_carry_the_fields(tmp_path):
     samples, _ = sample_questions(_actor(set()), QUESTIONS, tmp_path / "s.jsonl", SamplingParams(n=1))
-    wrong = [{**s, "correct": False} for s in samples]
+    wrong: list[Sample] = [{**s, "correct": False} for s in samples]
 
     def critic_respond(prompt, k):
         if "pens" in prompt.messages[0]["content"]:
@@ -99,7 +100,7 @@ def test_critique_and_refine_records_carry_the_fields(tmp_path):
     )
     assert rc["truncated"] == 1
     assert [(r["id"], r["finish_reason"]) for r in refs if r["finish_reason"] != "stop"] == [("add/s0/c0/r1", "length")]
-    assert all(r["prompt_tokens"] > 0 and r["completion_tokens"] > 0 for r in refs)
+    assert all((r["prompt_tokens"] or 0) > 0 and (r["completion_tokens"] or 0) > 0 for r in refs)
 
 
 # --------------------------------------------------------------------------- HF finish reasons

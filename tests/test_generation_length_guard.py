@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from selfimprove.core.records import Question, Sample
 from selfimprove.generation.engines import UNANSWERED_REASON, SamplingParams, ScriptedEngine, TokenizedEngine
 from selfimprove.generation.loop import context_room
 from selfimprove.generation.prompts import PromptFormat, solve_prompt
@@ -25,7 +26,7 @@ def warnings(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
 
 
-def _questions() -> list[dict]:
+def _questions() -> list[Question]:
     return [
         {"id": "small", "dataset_type": "gsm8k", "question": "Ann has 2 cats and 3 dogs. How many pets?", "gold": "5"},
         {"id": "huge", "dataset_type": "gsm8k", "question": HUGE, "gold": "1"},
@@ -97,7 +98,7 @@ def test_a_capped_generation_stops_at_the_end_of_the_window_as_truncated(tmp_pat
 
 
 def test_one_chunk_mixes_full_capped_and_unanswered_prompts_in_order(tmp_path):
-    qs = [
+    qs: list[Question] = [
         {"id": f"q{i}", "dataset_type": "gsm8k", "question": "word " * words + "?", "gold": "1"}
         for i, words in enumerate((1, 30, 1, 500, 20))
     ]
@@ -117,7 +118,7 @@ def test_no_context_means_no_guard(tmp_path):
 
 
 def test_critiques_of_huge_solutions_are_unanswered(tmp_path):
-    samples = [
+    samples: list[Sample] = [
         {"id": "a/s0", "qid": "a", "question": "Q?", "response": "1 + 1 = 3", "correct": False},
         {"id": "b/s0", "qid": "b", "question": "Q?", "response": HUGE, "correct": False},
     ]
@@ -130,7 +131,9 @@ def test_critiques_of_huge_solutions_are_unanswered(tmp_path):
 
 
 def test_many_unanswered_are_summarised(tmp_path, caplog):
-    qs = [{"id": f"q{i}", "dataset_type": "gsm8k", "question": "word " * 300, "gold": "1"} for i in range(25)]
+    qs: list[Question] = [
+        {"id": f"q{i}", "dataset_type": "gsm8k", "question": "word " * 300, "gold": "1"} for i in range(25)
+    ]
     _, counts = sample_questions(_actor(context_length=100), qs, tmp_path / "s.jsonl", SamplingParams(max_tokens=8))
     assert counts["unanswered"] == 25 and counts["correct"] == 0
     said = warnings(caplog)

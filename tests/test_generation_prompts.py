@@ -7,6 +7,7 @@ import types
 
 import pytest
 
+from selfimprove.core.records import Critique, Sample
 from selfimprove.generation import critique_format, prompts
 from selfimprove.generation.engines import SamplingParams, ScriptedEngine
 from selfimprove.generation.prompts import (
@@ -52,7 +53,7 @@ def test_chat_template_render_of_the_chat_refine_prompt():
 
 
 def _refine_with(engine, tmp_path):
-    sample = {
+    sample: Sample = {
         "id": "q/s0",
         "qid": "q",
         "question": "What is 2 + 2?",
@@ -60,7 +61,7 @@ def _refine_with(engine, tmp_path):
         "gold": "4",
         "dataset_type": "gsm8k",
     }
-    critique = {"id": "q/s0/c0", "sample_id": "q/s0", "critique": "Correctness of the final answer: Wrong"}
+    critique: Critique = {"id": "q/s0/c0", "sample_id": "q/s0", "critique": "Correctness of the final answer: Wrong"}
     refine_critiques(engine, [critique], {"q/s0": sample}, tmp_path / "r.jsonl", SamplingParams())
     ((prompts_sent, _),) = engine.calls
     return prompts_sent[0].messages[-1]["content"]

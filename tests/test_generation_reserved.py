@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from selfimprove.core.records import Critique, Refinement, Sample
 from selfimprove.generation.engines import SamplingParams, ScriptedEngine
 from selfimprove.generation.prompts import SOLUTION_PREFIX
 from selfimprove.generation.tasks import mark_kept, refine_critiques
 
 
-def _ref(sample: int, crit: int, k: int, qid: str = "q", correct: bool = True, shortcut: bool = True) -> dict:
+def _ref(sample: int, crit: int, k: int, qid: str = "q", correct: bool = True, shortcut: bool = True) -> Refinement:
     return {
         "id": f"{qid}/s{sample}/c{crit}/r{k}",
         "sample_id": f"{qid}/s{sample}",
@@ -20,17 +21,17 @@ def _ref(sample: int, crit: int, k: int, qid: str = "q", correct: bool = True, s
     }
 
 
-def kept(refs: list[dict]) -> list[str]:
+def kept(refs: list[Refinement]) -> list[str]:
     return sorted(r["id"] for r in refs if r["kept"])
 
 
 def test_per_sample_is_the_default():
     # two wrong samples of one question, two right refinements each
     refs = [_ref(s, 0, k) for s in (0, 1) for k in (0, 1)]
-    assert kept(mark_kept([dict(r) for r in refs], 1)) == ["q/s0/c0/r0", "q/s1/c0/r0"]
-    assert kept(mark_kept([dict(r) for r in refs], 1, "question")) == ["q/s0/c0/r0"]
-    assert kept(mark_kept([dict(r) for r in refs], 2)) == [r["id"] for r in refs]
-    assert kept(mark_kept([dict(r) for r in refs], 2, "question")) == ["q/s0/c0/r0", "q/s0/c0/r1"]
+    assert kept(mark_kept([{**r} for r in refs], 1)) == ["q/s0/c0/r0", "q/s1/c0/r0"]
+    assert kept(mark_kept([{**r} for r in refs], 1, "question")) == ["q/s0/c0/r0"]
+    assert kept(mark_kept([{**r} for r in refs], 2)) == [r["id"] for r in refs]
+    assert kept(mark_kept([{**r} for r in refs], 2, "question")) == ["q/s0/c0/r0", "q/s0/c0/r1"]
 
 
 def test_per_sample_budget_is_shared_by_its_critiques_and_skips_rejected():
@@ -41,14 +42,14 @@ def test_per_sample_budget_is_shared_by_its_critiques_and_skips_rejected():
         _ref(0, 1, 1),
         _ref(3, 0, 0, qid="other"),
     ]
-    assert kept(mark_kept([dict(r) for r in refs], 1)) == ["other/s3/c0/r0", "q/s0/c1/r0"]
-    assert kept(mark_kept(list(reversed([dict(r) for r in refs])), 1)) == ["other/s3/c0/r0", "q/s0/c1/r0"]
+    assert kept(mark_kept([{**r} for r in refs], 1)) == ["other/s3/c0/r0", "q/s0/c1/r0"]
+    assert kept(mark_kept(list(reversed([{**r} for r in refs])), 1)) == ["other/s3/c0/r0", "q/s0/c1/r0"]
     with pytest.raises(ValueError, match="reserved_scope"):
-        mark_kept([dict(r) for r in refs], 1, "critique")
+        mark_kept([{**r} for r in refs], 1, "critique")
 
 
 def test_refine_critiques_passes_the_scope(tmp_path):
-    samples = {
+    samples: dict[str, Sample] = {
         f"q/s{i}": {
             "id": f"q/s{i}",
             "qid": "q",
@@ -59,7 +60,7 @@ def test_refine_critiques_passes_the_scope(tmp_path):
         }
         for i in range(2)
     }
-    crits = [
+    crits: list[Critique] = [
         {"id": f"{sid}/c0", "sample_id": sid, "critique": "Correctness of the final answer: Wrong"} for sid in samples
     ]
     actor = ScriptedEngine(lambda p, k: "3 + 4 = 7.\nThe answer is 7.")

@@ -8,10 +8,18 @@ import pytest
 
 from selfimprove.core.errors import DataError
 from selfimprove.core.io import RecordError
+from selfimprove.core.records import Question, Sample
 from selfimprove.selftalk.table import row_results
 from selfimprove.stages import selftalk_eval, selftalk_report, train
 
-QUESTION = {"id": "m/0", "dataset": "toy", "dataset_type": "gsm8k", "question": "2 + 2?", "gold": "4", "level": None}
+QUESTION: Question = {
+    "id": "m/0",
+    "dataset": "toy",
+    "dataset_type": "gsm8k",
+    "question": "2 + 2?",
+    "gold": "4",
+    "level": None,
+}
 
 
 def test_empty_data_is_an_error_unless_skipped_and_the_row_says_not_trained(tmp_path, capsys):
@@ -71,7 +79,7 @@ def test_a_model_folder_is_never_replaced_by_a_marker(tmp_path):
     assert not (model / "not_trained.json").exists()
 
 
-def _answer(pred: str) -> dict:
+def _answer(pred: str) -> Sample:
     return {
         "id": "m/0/s0",
         "qid": "m/0",

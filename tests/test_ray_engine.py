@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from selfimprove.core.errors import EngineError, UsageError
+from selfimprove.core.records import Question
 from selfimprove.generation.engines import Completion, SamplingParams, ScriptedEngine
 from selfimprove.generation.engines.ray_pool import FailedCompletion, Replica, pick_inner
 from selfimprove.generation.prompts import Prompt
@@ -148,7 +149,7 @@ def test_the_sample_stage_loop_writes_every_id_once_through_ray(local_ray, tmp_p
     from selfimprove.core.io import read_jsonl
     from selfimprove.generation.tasks import sample_questions
 
-    questions = [
+    questions: list[Question] = [
         {"id": f"q{i}", "dataset_type": "gsm8k", "question": f"What is {i}?", "gold": str(i)} for i in range(5)
     ]
     questions.append({"id": "qbad", "dataset_type": "gsm8k", "question": "BAD question", "gold": "1"})

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from selfimprove.core.errors import DataError, RecordError
+from selfimprove.core.layout import RunLayout
 from selfimprove.core.record_io import (
     read_chain_steps,
     read_critiques,
@@ -20,6 +21,10 @@ from selfimprove.core.record_io import (
     write_records,
 )
 from selfimprove.core.records import Critique, Question, Sample
+from selfimprove.stages import critique as critique_stage
+from selfimprove.stages import refine as refine_stage
+from selfimprove.stages import sample as sample_stage
+from selfimprove.training.export import assemble
 
 QUESTION: Question = {"id": "toy/train/0", "dataset_type": "gsm8k", "question": "2 + 3?", "gold": "5", "level": None}
 SAMPLE: Sample = {
@@ -137,3 +142,37 @@ def test_a_refusal_is_a_data_error_without_a_chained_traceback(tmp_path):
     with pytest.raises(DataError) as e:
         read_refinements(path)
     assert e.value.__cause__ is None and str(e.value).count("\n") == 0
+
+
+# ---------------------------------------------------------------------- the readers of the stages
+
+
+def test_the_sample_stage_refuses_a_question_without_gold(tmp_path):
+    questions = write_lines(tmp_path / "q.jsonl", {k: v for k, v in QUESTION.items() if k != "gold"})
+    with pytest.raises(RecordError, match=refused(questions, 1, "lacks field(s) gold")):
+        sample_stage.main(["--questions", str(questions), "--out", str(tmp_path / "s.jsonl"), "--actor-model", "m"])
+    assert not (tmp_path / "s.jsonl").exists()
+
+
+def test_the_critique_stage_refuses_an_ungraded_sample(tmp_path):
+    samples = write_lines(tmp_path / "s.jsonl", SAMPLE, {**SAMPLE, "id": "toy/train/0/s1", "correct": "yes"})
+    with pytest.raises(RecordError, match=refused(samples, 2, "'correct' must be bool")):
+        critique_stage.main(["--samples", str(samples), "--out", str(tmp_path / "c.jsonl"), "--critic-model", "m"])
+
+
+def test_the_refine_stage_refuses_a_broken_critique_line(tmp_path):
+    samples = write_lines(tmp_path / "s.jsonl", SAMPLE)
+    critiques = write_lines(tmp_path / "c.jsonl", CRITIQUE, '{"id": "toy/train/0/s0/c1", ')
+    argv = ["--samples", str(samples), "--critiques", str(critiques), "--out", str(tmp_path / "r.jsonl")]
+    with pytest.raises(RecordError, match=refused(critiques, 2, "invalid JSON")):
+        refine_stage.main([*argv, "--actor-model", "m"])
+
+
+def test_the_sft_export_refuses_a_refinement_whose_kept_is_not_a_bool(tmp_path):
+    lay = RunLayout(tmp_path)
+    write_lines(lay.samples(1), SAMPLE)
+    write_lines(lay.critiques(1), CRITIQUE)
+    refinements = write_lines(lay.refinements(1), {**REFINEMENT, "kept": 1})
+    flags = dict.fromkeys(("use_original", "use_gpt4_feedback", "use_previous", "use_selfimprove_feedback"), False)
+    with pytest.raises(RecordError, match=refused(refinements, 1, "'kept' must be bool, not int 1")):
+        assemble(tmp_path, 1, [QUESTION], {**flags, "use_critic": True})

@@ -14,6 +14,7 @@ import pytest
 from selfimprove.core import config as C
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import atomic_write_jsonl
+from selfimprove.core.records import Question, Sample
 from selfimprove.evaluation.estimators import (
     VOTINGS,
     Answer,
@@ -67,7 +68,7 @@ def test_the_voting_knob_defaults_to_equivalence_and_is_checked():
 
 # ------------------------------------------------------------------- graded records
 
-QUESTIONS = [
+QUESTIONS: list[Question] = [
     {"id": "g/0", "dataset": "gsm", "dataset_type": "gsm8k", "question": "What is 2 + 3?", "gold": "5", "level": 1},
     {"id": "m/0", "dataset": "mth", "dataset_type": "math", "question": "Halve 1.", "gold": "\\frac{1}{2}", "level": 2},
 ]
@@ -85,7 +86,7 @@ def respond(p: Prompt, k: int) -> str:
     return f"Compute.\n{ANSWERS[key][k]}"
 
 
-def graded(tmp_path, grader: str) -> tuple[list[dict], list[dict]]:
+def graded(tmp_path, grader: str) -> tuple[list[Sample], list[Sample]]:
     actor = ScriptedEngine(respond)
     greedy, _ = sample_questions(actor, QUESTIONS, tmp_path / f"greedy_{grader}.jsonl", SamplingParams(), grader)
     pool, _ = sample_questions(actor, QUESTIONS, tmp_path / f"pool_{grader}.jsonl", SamplingParams(n=4), grader)

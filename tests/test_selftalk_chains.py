@@ -6,6 +6,7 @@ from collections import defaultdict
 
 import pytest
 
+from selfimprove.core.records import Question, Sample
 from selfimprove.generation.engines import SamplingParams, ScriptedEngine
 from selfimprove.generation.prompts import SOLUTION_PREFIX, Prompt
 from selfimprove.selftalk.build import build_selftalk, chain_counts, finish_records, selftalk_examples
@@ -14,14 +15,14 @@ from selfimprove.selftalk.judges import FunctionJudge, Judgement, ModelJudge, St
 from selfimprove.selftalk.prompts import REWRITE_INSTRUCTION
 from selfimprove.selftalk.steps import first_step, is_final, split_steps
 
-BAKERY = {
+BAKERY: Question = {
     "id": "toy/train/0",
     "dataset": "toy",
     "dataset_type": "gsm8k",
     "question": "A baker fills 4 trays with 12 rolls each and sells 20 rolls. She bags the rest in bags of 7. How many bags?",
     "gold": "4",
 }
-GARDEN = {
+GARDEN: Question = {
     "id": "toy/train/1",
     "dataset": "toy",
     "dataset_type": "gsm8k",
@@ -308,7 +309,7 @@ def test_final_verification_drops_wrong_answers_and_unfinished_chains():
 
 
 def test_build_is_resumable_without_repeating_work(tmp_path):
-    samples = [
+    samples: list[Sample] = [
         {"id": "toy/train/0/s0", "qid": "toy/train/0", "response": WRONG_SOLUTION},
         {"id": "toy/train/1/s0", "qid": "toy/train/1", "response": solution("6 * 5 = 30.", "The answer is 30.")},
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from selfimprove.core.records import Question, Sample
 from selfimprove.critic.programmatic import annotate_samples, critique
 from selfimprove.generation.engines import ScriptedEngine
 from selfimprove.generation.prompts import SOLUTION_PREFIX, Prompt, parse_critique
@@ -12,7 +13,7 @@ from selfimprove.selftalk.chains import ChainConfig, build_chains
 from selfimprove.selftalk.judges import judge_step, programmatic_judge
 
 # a two-step synthetic-style record with the true value of each step
-MARBLES: dict = {
+MARBLES: Question = {
     "id": "syn/train/7",
     "dataset": "synthetic-easy",
     "dataset_type": "gsm8k",
@@ -46,11 +47,11 @@ def test_whole_solution_critique_and_sample_records(tmp_path):
     assert parsed.verdict == "wrong" and parsed.steps == ("wrong", "wrong", "wrong")
     right = SOLUTION_PREFIX + "15 - 6 = 9.\n9 * 3 = 27.\nThe answer is 27."
     assert parse_critique(critique(MARBLES, right)).verdict == "correct"
-    samples = [
+    samples: list[Sample] = [
         {"id": "syn/train/7/s0", "qid": "syn/train/7", "response": wrong, "correct": False},
         {"id": "syn/train/7/s1", "qid": "syn/train/7", "response": right, "correct": True},
     ]
-    qs: dict[str, dict] = {MARBLES["id"]: MARBLES}
+    qs: dict[str, Question] = {MARBLES["id"]: MARBLES}
     recs, counts = annotate_samples(qs, samples, tmp_path / "c.jsonl")
     assert [(r["id"], r["sample_id"], r["verdict"]) for r in recs] == [
         ("syn/train/7/s0/c0", "syn/train/7/s0", "wrong"),
@@ -101,7 +102,7 @@ def test_the_critique_stage_with_the_programmatic_critic(tmp_path):
     (run / "data" / "train.jsonl").write_text(json.dumps(MARBLES) + "\n")
     wrong = SOLUTION_PREFIX + "Ines has 15 - 6 = 8 marbles left.\nHe gives her 8 * 3 = 24 marbles.\nThe answer is 24."
     right = SOLUTION_PREFIX + "15 - 6 = 9.\n9 * 3 = 27.\nThe answer is 27."
-    samples = [
+    samples: list[Sample] = [
         {"id": "syn/train/7/s0", "qid": "syn/train/7", "question": MARBLES["question"], "response": r, "correct": c}
         for r, c in ((wrong, False), (right, True))
     ]

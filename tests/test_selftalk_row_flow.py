@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
+from selfimprove.core.records import Question
 from selfimprove.generation.engines import ScriptedEngine
 from selfimprove.generation.prompts import Prompt
 from selfimprove.selftalk.evaluate import RowConfig, evaluate_row, programmatic_critique
 
-QUESTIONS = [
+QUESTIONS: list[Question] = [
     {"id": "t/0", "dataset": "toy", "dataset_type": "gsm8k", "question": "What is 2 + 3?", "gold": "5", "level": 1},
     {"id": "t/1", "dataset": "toy", "dataset_type": "gsm8k", "question": "What is 4 * 6?", "gold": "24", "level": 2},
     {"id": "t/2", "dataset": "toy", "dataset_type": "gsm8k", "question": "What is 9 - 4?", "gold": "5", "level": 1},

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from selfimprove.core.records import Critique, Question, Refinement, Sample
 from selfimprove.generation.engines import SamplingParams, ScriptedEngine
 from selfimprove.generation.prompts import SOLUTION_PREFIX, Prompt, question_message
 from selfimprove.selftalk.prompts import SELF_CHECK_INSTRUCTION, self_refine_message
 from selfimprove.selftalk.selfcorrect import self_correct, trajectory_examples, turn_examples
 
-QS = {
+QS: dict[str, Question] = {
     "farm/0": {
         "id": "farm/0",
         "question": "A hen lays 3 eggs a day. How many in 5 days?",
@@ -29,21 +33,21 @@ SAYS_RIGHT = "Step sentence: 3 * 5 = 15 eggs.\nCorrectness of the step: Correct\
 
 
 def test_trajectories_from_critiques_and_refinements():
-    samples = [
+    samples: list[Sample] = [
         {"id": "farm/0/s0", "qid": "farm/0", "response": RIGHT, "correct": True},
         {"id": "farm/1/s0", "qid": "farm/1", "response": WRONG, "correct": False},
         {"id": "farm/1/s1", "qid": "farm/1", "response": WRONG, "correct": False},  # critiqued, never fixed
         {"id": "farm/0/s1", "qid": "farm/0", "response": RIGHT, "correct": True},  # the critic called it wrong
         {"id": "farm/1/s2", "qid": "farm/1", "response": WRONG, "correct": False},  # no critique at all
     ]
-    critiques = [
+    critiques: list[Critique] = [
         {"id": "farm/0/s0/c0", "sample_id": "farm/0/s0", "critique": SAYS_RIGHT, "verdict": "correct"},
         {"id": "farm/1/s0/c1", "sample_id": "farm/1/s0", "critique": SAYS_WRONG + " (second)", "verdict": "wrong"},
         {"id": "farm/1/s0/c0", "sample_id": "farm/1/s0", "critique": SAYS_WRONG, "verdict": "wrong"},
         {"id": "farm/1/s1/c0", "sample_id": "farm/1/s1", "critique": SAYS_WRONG, "verdict": "wrong"},
         {"id": "farm/0/s1/c0", "sample_id": "farm/0/s1", "critique": SAYS_WRONG},  # verdict read from the text
     ]
-    refinements = [
+    refinements: list[Refinement] = [
         {
             "id": "farm/1/s0/c0/r0",
             "critique_id": "farm/1/s0/c0",
@@ -107,7 +111,7 @@ def test_self_correction_mode_checks_its_own_answers_and_rewrites_the_flagged_on
         return "9 - 4 = 5 pears.\nThe answer is 5."
 
     engine = ScriptedEngine(respond)
-    answers = [
+    answers: list[Sample] = [
         {"id": "farm/0/s0", "qid": "farm/0", "index": 0, "response": RIGHT, "pred": "15", "correct": True},
         {"id": "farm/1/s0", "qid": "farm/1", "index": 0, "response": WRONG, "pred": "6", "correct": False},
     ]
@@ -129,7 +133,7 @@ def test_trajectory_stage_writes_examples_and_an_empty_file_when_nothing_is_usab
 
     from selfimprove.stages import selftalk_trajectories
 
-    def jsonl(name: str, rows: list[dict]) -> str:
+    def jsonl(name: str, rows: Sequence[Mapping[str, Any]]) -> str:
         (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
         return str(tmp_path / name)
 

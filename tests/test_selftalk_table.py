@@ -6,10 +6,11 @@ import json
 
 import pytest
 
+from selfimprove.core.records import Question, Sample
 from selfimprove.selftalk.table import comparison, markdown, not_trained_row, row_results
 from selfimprove.stages import selftalk_report
 
-QUESTIONS = [
+QUESTIONS: list[Question] = [
     {"id": "m/0", "dataset": "toy", "dataset_type": "gsm8k", "question": "2 + 2?", "gold": "4", "level": None},
     {"id": "m/1", "dataset": "toy", "dataset_type": "gsm8k", "question": "3 + 3?", "gold": "6", "level": None},
 ]
@@ -18,7 +19,7 @@ QUESTIONS = [
 GOLDS = {"m/0": "4", "m/1": "6"}
 
 
-def answers(preds: dict[str, list[str]]) -> list[dict]:
+def answers(preds: dict[str, list[str]]) -> list[Sample]:
     return [
         {
             "id": f"{q}/s{j}",

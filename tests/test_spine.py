@@ -11,6 +11,7 @@ from selfimprove.core.errors import SettingsChanged
 from selfimprove.core.io import RecordError, ResumableJsonl, read_jsonl
 from selfimprove.core.manifest import Step
 from selfimprove.core.manifest import read as read_manifest
+from selfimprove.core.records import Question, Refinement
 from selfimprove.generation.engines import SamplingParams, ScriptedEngine
 from selfimprove.generation.prompts import (
     SOLUTION_PREFIX,
@@ -30,7 +31,7 @@ from selfimprove.generation.tasks import (
 )
 from selfimprove.training import export as sft_filter
 
-QUESTIONS = [
+QUESTIONS: list[Question] = [
     {
         "id": "toy/train/0",
         "dataset": "toy",
@@ -216,11 +217,13 @@ def test_shortcut_barrier_matches_the_released_rule():
 
 
 def test_mark_kept_is_independent_of_record_order():
-    recs = [{"id": f"q/s{i}/c0/r0", "qid": "q", "correct": True, "shortcut": True} for i in (10, 2, 1)]
-    kept = {r["id"] for r in mark_kept([dict(r) for r in recs], 2, "question") if r["kept"]}
+    recs: list[Refinement] = [
+        {"id": f"q/s{i}/c0/r0", "qid": "q", "correct": True, "shortcut": True} for i in (10, 2, 1)
+    ]
+    kept = {r["id"] for r in mark_kept([{**r} for r in recs], 2, "question") if r["kept"]}
     assert kept == {"q/s1/c0/r0", "q/s2/c0/r0"}
     recs[2]["shortcut"] = False
-    kept = {r["id"] for r in mark_kept([dict(r) for r in recs], 2, "question") if r["kept"]}
+    kept = {r["id"] for r in mark_kept([{**r} for r in recs], 2, "question") if r["kept"]}
     assert kept == {"q/s2/c0/r0", "q/s10/c0/r0"}
 
 

@@ -13,6 +13,7 @@ import pytest
 from selfimprove.core.io import atomic_write_jsonl, read_jsonl
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import read as read_manifest
+from selfimprove.core.records import Question, Sample
 from selfimprove.evaluation.metrics import compute_results
 from selfimprove.evaluation.report import write_report
 from selfimprove.generation.engines import ENGINE_CLASSES, SamplingParams, ScriptedEngine, close_shared_engines
@@ -38,7 +39,7 @@ CASES = {
 }
 
 
-def questions(case: str) -> list[dict]:
+def questions(case: str) -> list[Question]:
     third = LONG_QUESTION if case == "question" else "What is 3 + 4?"
     return [
         {"id": f"t/{i}", "dataset": "toy", "dataset_type": "gsm8k", "question": q, "gold": g, "level": i + 1}
@@ -215,7 +216,7 @@ def test_an_unanswered_chain_critique_stops_a_verifier_chain(tmp_path):
 
 def test_results_without_unanswered_items_count_zero():
     qs = questions("critique")[:2]
-    pool = [
+    pool: list[Sample] = [
         {"id": f"{q['id']}/s0", "qid": q["id"], "index": 0, "pred": "1", "correct": True, "response": "1"} for q in qs
     ]
     results = compute_results(qs, None, iter(pool), None, None, None, {})

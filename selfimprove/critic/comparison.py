@@ -21,6 +21,7 @@ from selfimprove.core.io import atomic_write_json, atomic_write_jsonl
 from selfimprove.core.layout import RunLayout
 from selfimprove.critic.evaluate import (
     NONE,
+    as_samples,
     balanced_responses,
     evaluate_critic,
     processbench_metrics,
@@ -137,7 +138,7 @@ def _score_critic(
         if processbench and isinstance(critic, Engine):
             pb_crit, _ = critique_samples(
                 critic,
-                list(processbench),
+                as_samples(processbench),
                 RunLayout.critic_eval_file(cfg.out_dir, "processbench", critic=name),
                 cfg.critic_params,
                 cfg.chunk_size,

@@ -37,11 +37,13 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 from selfimprove.core.io import ResumableJsonl
 from selfimprove.core.layout import RunLayout
+from selfimprove.core.records import Critique, Refinement, Sample
 from selfimprove.critic.critiques import predicted_first_error
 from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
 from selfimprove.critic.programmatic import annotate_record
@@ -55,6 +57,12 @@ NONE = "none"
 METRICS = ("format_compliance", "discrimination", "f1", "helpfulness", "accuracy_after_refinement")
 #: how ``intervals`` entries were computed
 WILSON, WILSON_HARMONIC = "wilson", "wilson-harmonic"
+
+
+def as_samples(paths: Sequence[Mapping[str, Any]]) -> list[Sample]:
+    """Path records as the samples a generation task takes: a path record (``PATH_FIELDS`` and
+    ``dataset_type``) carries every field of a sample that critiquing and refining read."""
+    return cast("list[Sample]", list(paths))
 
 
 def balanced_responses(paths: Sequence[dict], per_class: int | None, seed: int = 0) -> list[dict]:
@@ -73,11 +81,11 @@ def balanced_responses(paths: Sequence[dict], per_class: int | None, seed: int =
     return out
 
 
-def programmatic_critiques(responses: Sequence[dict], out_path) -> list[dict]:
+def programmatic_critiques(responses: Sequence[dict], out_path) -> list[Critique]:
     """The programmatic annotator as a critic (it never abstains here), in the critique records'
     shape."""
-    out = ResumableJsonl(out_path)
-    recs = []
+    out: ResumableJsonl[Critique] = ResumableJsonl(out_path)
+    recs: list[Critique] = []
     for r in responses:
         cid = critique_ids(r["id"], 1)[0]
         if cid in out.done:
@@ -101,7 +109,7 @@ def programmatic_critiques(responses: Sequence[dict], out_path) -> list[dict]:
     return out.records
 
 
-def to_refine(responses: Sequence[dict], critiques: Sequence[dict]) -> list[dict]:
+def to_refine(responses: Sequence[Mapping[str, Any]], critiques: Sequence[Critique]) -> list[Critique]:
     """The critiques whose response the actor refines: every wrong response (for helpfulness)
     and every response the critic does not call correct (for the verifier mode)."""
     correct = {r["id"]: bool(r["correct"]) for r in responses}
@@ -140,7 +148,9 @@ def interval(metrics: dict, key: str) -> dict | None:
     return (metrics.get("intervals") or {}).get(key)
 
 
-def critic_metrics(responses: Sequence[dict], critiques: Sequence[dict] | None, refinements: Sequence[dict]) -> dict:
+def critic_metrics(
+    responses: Sequence[Mapping[str, Any]], critiques: Sequence[Critique] | None, refinements: Sequence[Refinement]
+) -> dict:
     """Every metric of one critic (see the module docstring); ``critiques`` None for ``none``."""
     n = len(responses)
     before = sum(bool(r["correct"]) for r in responses)
@@ -224,15 +234,15 @@ def evaluate_critic(
     if critic == PROGRAMMATIC:
         critiques = programmatic_critiques(responses, critiques_file)
     elif isinstance(critic, Engine):
-        critiques, _ = critique_samples(critic, list(responses), critiques_file, critic_params, chunk_size)
+        critiques, _ = critique_samples(critic, as_samples(responses), critiques_file, critic_params, chunk_size)
     else:
         raise ValueError(f"critic {name!r}: expected an engine, {PROGRAMMATIC!r} or {NONE!r}")
     todo = to_refine(responses, critiques)
-    refinements: list[dict] = []
+    refinements: list[Refinement] = []
     if todo:
         if actor is None:
             raise ValueError("refinement needs the actor engine")
-        samples = {r["id"]: r for r in responses}
+        samples = {r["id"]: r for r in as_samples(responses)}
         refinements, _ = refine_critiques(
             actor,
             todo,
@@ -280,7 +290,7 @@ def processbench_responses(records: Sequence[dict]) -> list[dict]:
     return out
 
 
-def processbench_metrics(responses: Sequence[dict], critiques: Sequence[dict]) -> dict:
+def processbench_metrics(responses: Sequence[Mapping[str, Any]], critiques: Sequence[Critique]) -> dict:
     """ProcessBench's F1 (exact first wrong step on erroneous samples, label -1 on correct ones,
     harmonic mean), format compliance, and final-answer discrimination, with ``intervals``."""
     by_sample = {c["sample_id"]: c for c in critiques}

@@ -19,6 +19,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from selfimprove.core.io import ResumableJsonl, atomic_write_jsonl
+from selfimprove.core.records import Critique, Refinement
+from selfimprove.critic.evaluate import as_samples
 from selfimprove.generation.engines import Engine, SamplingParams
 from selfimprove.generation.tasks import refine_critiques
 
@@ -74,12 +76,12 @@ def mc_filter(
     are written atomically to ``out_path``."""
     if n < 1 or k < 0 or k > n:
         raise ValueError(f"the Monte-Carlo filter needs n >= 1 and 0 <= k <= n (got n={n}, k={k})")
-    todo = [
+    todo: list[Critique] = [
         {"id": a["id"], "sample_id": a["path_id"], "critique": a["critique"]}
         for a in annotations
         if needs_refinement(a, k)
     ]
-    refinements: list[dict] = []
+    refinements: list[Refinement] = []
     counts: dict = {}
     if todo:
         if actor is None:
@@ -90,7 +92,7 @@ def mc_filter(
         refinements, counts = refine_critiques(
             actor,
             todo,
-            paths,
+            {pid: as_samples([p])[0] for pid, p in paths.items()},
             refinements_path,
             p,
             reserved_new_data=n,

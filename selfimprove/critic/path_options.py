@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from selfimprove.core.cli import engine_kwargs
 from selfimprove.core.errors import UsageError
+from selfimprove.core.records import Question
 from selfimprove.critic.paths import INSERTERS, RG3_CONTINUATIONS, STRATEGIES, PathSettings, build_paths
 from selfimprove.critic.prompts import MISTAKE_TYPES
 from selfimprove.generation.engines import make_engine
@@ -63,7 +64,7 @@ def path_settings(args) -> PathSettings:
         raise UsageError(str(e)) from None
 
 
-def make_paths(args, questions: list[dict], out, settings: PathSettings, actor=None) -> dict:
+def make_paths(args, questions: list[Question], out, settings: PathSettings, actor=None) -> dict:
     """Build the paths with the actor (given, or made and closed here) and the inserter model."""
     own = actor is None and settings.needs_actor
     if own:

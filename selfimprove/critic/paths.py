@@ -33,10 +33,11 @@ import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from selfimprove.core.io import ResumableJsonl, atomic_write_jsonl, chunks
 from selfimprove.core.knobs_critic import STRATEGIES
-from selfimprove.core.records import natural_key
+from selfimprove.core.records import Question, natural_key
 from selfimprove.critic.insert import (
     ARITHMETIC_ONLY,
     PROGRAMMATIC_TYPES,
@@ -97,7 +98,7 @@ class PathSettings:
         return bool(sampled) or rg3
 
 
-def continue_prompt(q: dict, lines: Sequence[str]) -> Prompt:
+def continue_prompt(q: Question, lines: Sequence[str]) -> Prompt:
     """The actor's solve prompt with the reply already started by ``lines``."""
     base = solve_prompt(q["question"], q["dataset_type"])
     return replace(base, prefix=SOLUTION_PREFIX + "".join(line + "\n" for line in lines))
@@ -107,8 +108,8 @@ def _rng(seed: int, key: str) -> random.Random:
     return random.Random(f"{seed}:{key}")
 
 
-def _path_record(q: dict, pid: str, strategy: str, response: str, **extra) -> dict:
-    rec = {
+def _path_record(q: Question, pid: str, strategy: str, response: str, **extra) -> dict:
+    rec: dict[str, Any] = {
         "id": pid,
         "qid": q["id"],
         "strategy": strategy,
@@ -156,7 +157,7 @@ def _generate(
 
 def build_paths(
     actor: Engine | None,
-    questions: list[dict],
+    questions: Sequence[Question],
     out_path,
     settings: PathSettings,
     inserter: Engine | None = None,
@@ -185,7 +186,7 @@ def build_paths(
         assert actor is not None
         params = replace(base, n=s.samples)
 
-        def make_rg1(q: dict, comps: list[Completion]) -> list[dict]:
+        def make_rg1(q: Question, comps: list[Completion]) -> list[dict]:
             return [
                 _path_record(q, f"{q['id']}/rg1/{j}", "rg1", SOLUTION_PREFIX + c.text, model=actor.name, index=j)
                 for j, c in enumerate(comps)
@@ -253,7 +254,7 @@ def build_paths(
     return records, summary
 
 
-def _rg3_jobs(questions: list[dict], out: ResumableJsonl, s: PathSettings) -> list[dict]:
+def _rg3_jobs(questions: Sequence[Question], out: ResumableJsonl, s: PathSettings) -> list[dict]:
     """One job per RG3 path still to write: its id, question, reference lines and seeded rng."""
     jobs = []
     for q in questions:
@@ -294,7 +295,9 @@ def _insert_failed(job: dict, s: PathSettings) -> dict:
     )
 
 
-def _rg3_carried(out: ResumableJsonl, questions: list[dict], s: PathSettings, grade_workers: int | None) -> dict:
+def _rg3_carried(
+    out: ResumableJsonl, questions: Sequence[Question], s: PathSettings, grade_workers: int | None
+) -> dict:
     """RG3 without a model: a programmatic mistake in the reference solution, carried forward."""
     jobs = _rg3_jobs(questions, out, s)
     failed, made = [], []
@@ -324,7 +327,7 @@ def _rg3_carried(out: ResumableJsonl, questions: list[dict], s: PathSettings, gr
 
 def _rg3(
     out: ResumableJsonl,
-    questions: list[dict],
+    questions: Sequence[Question],
     actor: Engine,
     inserter: Engine,
     s: PathSettings,

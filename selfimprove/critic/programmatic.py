@@ -34,12 +34,14 @@ training samples only. The self-talk step judge built on it is
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from selfimprove.core.io import ResumableJsonl
+from selfimprove.core.records import Critique, Question, Sample
 from selfimprove.critic.arith import (
     Equation,
     evaluate,
@@ -76,7 +78,7 @@ class TrueStep:
     expr: str | None = None
 
 
-def true_steps(question: dict) -> list[TrueStep] | None:
+def true_steps(question: Mapping[str, Any]) -> list[TrueStep] | None:
     """The exact value of each reasoning step of a question record, when known.
 
     From the record's ``steps`` field (``[{"text", "expr", "value"}, ...]``); for synthetic
@@ -280,7 +282,7 @@ def annotate_record(path: dict, question: dict | None = None, abstain: bool = Tr
 
 
 # ---------------------------------------------------------------------- the programmatic critic
-def critique(question: dict, response: str, grader: str = "default") -> str:
+def critique(question: Mapping[str, Any], response: str, grader: str = "default") -> str:
     """The programmatic critic's critique of a whole solution, in the paper's format. It never
     abstains: where it cannot locate an error it still says whether the final answer is right."""
     gold = str(question["gold"])
@@ -292,17 +294,17 @@ def critique(question: dict, response: str, grader: str = "default") -> str:
 
 
 def annotate_samples(
-    questions: dict[str, dict],
-    samples: Sequence[dict],
+    questions: Mapping[str, Question],
+    samples: Sequence[Sample],
     out_path: str | Path,
     grader: str = "default",
-    critique_fn: Callable[[dict, str], str] | None = None,
-) -> tuple[list[dict], dict]:
+    critique_fn: Callable[[Question, str], str] | None = None,
+) -> tuple[list[Critique], dict]:
     """Critique records (the critique stage's shape, id ``<sample id>/c0``) for every sample,
     written by ``critique_fn`` (default: :func:`critique`); resumable."""
     fn = critique_fn or (lambda q, response: critique(q, response, grader))
-    out = ResumableJsonl(out_path)
-    new = []
+    out: ResumableJsonl[Critique] = ResumableJsonl(out_path)
+    new: list[Critique] = []
     for s in samples:
         cid = critique_ids(s["id"], 1)[0]
         if cid in out.done:

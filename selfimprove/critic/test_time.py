@@ -22,6 +22,7 @@ from typing import Any
 
 from selfimprove.core.io import atomic_write_json
 from selfimprove.core.layout import EVAL_FILES
+from selfimprove.core.records import ChainStep, Critique, Question, Refinement, Sample
 from selfimprove.evaluation.joins import by_sample
 from selfimprove.evaluation.metrics import compute_results
 from selfimprove.evaluation.scoring import compare_scorings
@@ -121,7 +122,7 @@ class TestTimeConfig:
 
 def evaluate_test_time(
     cfg: TestTimeConfig,
-    questions: list[dict],
+    questions: list[Question],
     actor: Engine,
     load_critic: Callable[[], Engine] | None = None,
     count: Callable[..., None] = _no_count,
@@ -134,7 +135,9 @@ def evaluate_test_time(
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     files, params, config = cfg.files(), cfg.params(), cfg.record(len(questions))
     greedy, pool = _answers(cfg, questions, actor, files, params, count)
-    critiques = refinements = chain = None
+    critiques: list[Critique] | None = None
+    refinements: list[Refinement] | None = None
+    chain: list[ChainStep] | None = None
     if cfg.use_critic:
         if load_critic is None:
             raise ValueError("a test-time evaluation with the critic needs load_critic")
@@ -171,12 +174,12 @@ def evaluate_test_time(
 
 def _answers(
     cfg: TestTimeConfig,
-    questions: list[dict],
+    questions: list[Question],
     actor: Engine,
     files: dict[str, Path],
     params: dict[str, SamplingParams],
     count: Callable[..., None],
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[list[Sample], list[Sample]]:
     """The greedy answer and the pool of ``cfg.pool_size`` samples of every question."""
     greedy, c = sample_questions(
         actor,
@@ -205,20 +208,20 @@ def _answers(
 
 def _critique_and_refine(
     cfg: TestTimeConfig,
-    questions: list[dict],
-    pool: list[dict],
+    questions: list[Question],
+    pool: list[Sample],
     actor: Engine,
     critic: Engine,
     files: dict[str, Path],
     params: dict[str, SamplingParams],
     count: Callable[..., None],
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[list[Critique], list[Refinement]]:
     """The critic on every pool sample and the actor's refinement of each, by sample id."""
     qtext = {q["id"]: q["question"] for q in questions}
     crits, cc = critique_samples(
         critic, pool, files["pool_critiques"], params["critic"], cfg.chunk_size, desc="critiquing pool"
     )
-    samples = {s["id"]: {**s, "question": qtext[s["qid"]]} for s in pool}
+    samples: dict[str, Sample] = {s["id"]: {**s, "question": qtext[s["qid"]]} for s in pool}
     crits = [x for x in crits if x["sample_id"] in samples]
     refs, rc = refine_critiques(
         actor,

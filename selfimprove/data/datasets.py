@@ -35,7 +35,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
+from typing import cast
 
+from selfimprove.core.records import Question
 from selfimprove.data import paths
 from selfimprove.data.paths import DEFAULT_DATA_DIR, PROJECT_ROOT
 from selfimprove.data.records import (
@@ -220,7 +222,7 @@ def load_questions(
     seed: int = 0,
     shuffle: bool = False,
     data_dir: Path = DEFAULT_DATA_DIR,
-) -> list[dict]:
+) -> list[Question]:
     """Load question records; log each malformed row (a warning) and skip it.
 
     Raises :class:`DatasetError` for spec errors and when no usable record remains.
@@ -228,4 +230,5 @@ def load_questions(
     records, problems = load_questions_with_report(spec, split, limit, seed, shuffle, data_dir)
     for line in problems:
         log.warning("%s", line)
-    return usable_records(spec, split, records, problems)
+    # every record kept is one :func:`build_records` (or the synthetic generator) made: RECORD_FIELDS
+    return cast("list[Question]", usable_records(spec, split, records, problems))

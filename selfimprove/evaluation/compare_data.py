@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from selfimprove.core.errors import DataError
-from selfimprove.core.io import read_jsonl
 from selfimprove.core.layout import EVAL_FILES, ITER_FILES, RunLayout
+from selfimprove.core.record_io import read_chain_steps, read_critiques, read_questions, read_refinements, read_samples
+from selfimprove.core.records import RecordT
 from selfimprove.evaluation.estimators import (
     VoteFn,
     memoised_vote,
@@ -114,14 +115,14 @@ def load_values(run_dir: Path, folder: Path, results: Mapping, vote_fn: VoteFn) 
     if not questions_path.is_file() or not pool_path.is_file():
         return None
     n = results["N"]
-    pool = [r for r in read_jsonl(pool_path) if r.get("index", 0) < n]
+    pool = [r for r in read_samples(pool_path, ("id", "qid")) if r.get("index", 0) < n]
     ids = {r["id"] for r in pool}
     qids = {r["qid"] for r in pool}
-    questions = [q for q in read_jsonl(questions_path) if q["id"] in qids]
+    questions = [q for q in read_questions(questions_path, ("id",)) if q["id"] in qids]
     greedy_path = folder / EVAL_FILES["greedy"]
-    greedy = read_jsonl(greedy_path) if greedy_path.is_file() else None
-    crit = [c for c in _maybe(folder / EVAL_FILES["pool_critiques"]) if c.get("sample_id") in ids]
-    refs = [r for r in _maybe(folder / EVAL_FILES["pool_refinements"]) if r.get("sample_id") in ids]
+    greedy = read_samples(greedy_path, ()) if greedy_path.is_file() else None
+    crit = [c for c in _maybe(folder / EVAL_FILES["pool_critiques"], read_critiques) if c.get("sample_id") in ids]
+    refs = [r for r in _maybe(folder / EVAL_FILES["pool_refinements"], read_refinements) if r.get("sample_id") in ids]
     critiques, refinements = by_sample(crit, refs)
     cfg = results.get("config") or {}
     chains = None
@@ -129,7 +130,8 @@ def load_values(run_dir: Path, folder: Path, results: Mapping, vote_fn: VoteFn) 
     mode = cfg.get("sequential_mode")
     if mode and results.get("R"):
         chain_file = RunLayout.chain_files(folder, mode, 0, multi=k_chains > 1)["chain"]
-        chains = [c for c in _maybe(chain_file) if c.get("chain", 0) < k_chains and c["round"] <= results["R"]]
+        steps = _maybe(chain_file, read_chain_steps, ("round",))
+        chains = [c for c in steps if c.get("chain", 0) < k_chains and c["round"] <= results["R"]]
     qs, n_pool, _ = prepare(questions, greedy, pool, critiques or None, refinements or None, chains or None)
     k = min(TABLE_K, n_pool)
     out: dict[str, dict[str, Any]] = {}
@@ -138,8 +140,11 @@ def load_values(run_dir: Path, folder: Path, results: Mapping, vote_fn: VoteFn) 
     return out
 
 
-def _maybe(path: Path) -> list[dict]:
-    return read_jsonl(path) if path.is_file() else []
+def _maybe(
+    path: Path, read: Callable[[Path, tuple[str, ...]], list[RecordT]], need: tuple[str, ...] = ()
+) -> list[RecordT]:
+    """The records of ``path`` read by ``read`` needing the fields ``need``; none when it is absent."""
+    return read(path, need) if path.is_file() else []
 
 
 def training_n(run_dir: Path) -> int | None:
@@ -148,7 +153,7 @@ def training_n(run_dir: Path) -> int | None:
     if not dirs:
         return None
     counts: dict[str, int] = {}
-    for r in read_jsonl(dirs[0][1] / ITER_FILES["samples"]):
+    for r in read_samples(dirs[0][1] / ITER_FILES["samples"], ("qid",)):
         counts[r["qid"]] = counts.get(r["qid"], 0) + 1
     return max(counts.values()) if counts else None
 

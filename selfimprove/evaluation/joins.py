@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from selfimprove.core.records import sample_index
+from selfimprove.core.records import ChainStep, Critique, Question, RecordT, Refinement, Sample, sample_index
 from selfimprove.evaluation.estimators import Answer
 
 #: Parseable critic verdicts on a final answer.
@@ -30,10 +30,12 @@ LEVEL_BINS: tuple[tuple[int, Fraction], ...] = (
 HARDEST_LEVEL = 5  # acc < 0.2
 
 
-def by_sample(critiques: list[dict], refinements: list[dict]) -> tuple[list[dict], list[dict]]:
+def by_sample(
+    critiques: Iterable[Critique], refinements: Iterable[Refinement]
+) -> tuple[list[Critique], list[Refinement]]:
     """Critiques/refinements keyed by the sample they judge, as the metrics expect."""
-    crit = [{**c, "id": c["sample_id"], "index": sample_index(c["sample_id"])} for c in critiques]
-    refs = [{**r, "id": r["sample_id"], "index": sample_index(r["sample_id"])} for r in refinements]
+    crit: list[Critique] = [{**c, "id": c["sample_id"], "index": sample_index(c["sample_id"])} for c in critiques]
+    refs: list[Refinement] = [{**r, "id": r["sample_id"], "index": sample_index(r["sample_id"])} for r in refinements]
     return crit, refs
 
 
@@ -93,11 +95,11 @@ class QuestionData:
         return self.refined
 
 
-def _records(records: Iterable[Mapping] | None) -> list[Mapping]:
+def _records(records: Iterable[RecordT] | None) -> list[RecordT]:
     return list(records) if records else []
 
 
-def _check_ids(records: Sequence[Mapping], kind: str) -> None:
+def _check_ids(records: Sequence[Mapping[str, Any]], kind: str) -> None:
     seen: set = set()
     for r in records:
         if "id" not in r:
@@ -107,13 +109,13 @@ def _check_ids(records: Sequence[Mapping], kind: str) -> None:
         seen.add(r["id"])
 
 
-def _check_qids(records: Sequence[Mapping], kind: str, qids: Mapping[str, Any]) -> None:
+def _check_qids(records: Sequence[Mapping[str, Any]], kind: str, qids: Mapping[str, Any]) -> None:
     for r in records:
         if r.get("qid") not in qids:
             raise ValueError(f"{kind} {r['id']!r} refers to unknown question {r.get('qid')!r}")
 
 
-def _count(r: Mapping, key: str, kind: str, default: int | None = None) -> int | None:
+def _count(r: Mapping[str, Any], key: str, kind: str, default: int | None = None) -> int | None:
     """A non-negative integer field (``None``/absent gives ``default``)."""
     v = r.get(key)
     if v is None:
@@ -123,13 +125,13 @@ def _count(r: Mapping, key: str, kind: str, default: int | None = None) -> int |
     return v
 
 
-def _answer(r: Mapping, kind: str) -> Answer:
+def _answer(r: Sample | Refinement | ChainStep, kind: str) -> Answer:
     if not isinstance(r.get("correct"), bool):
         raise ValueError(f"{kind} {r['id']!r} is not graded ('correct' must be true or false)")
     return Answer(pred=r.get("pred"), correct=r["correct"], tokens=_count(r, "completion_tokens", kind))
 
 
-def _verdict(r: Mapping, kind: str) -> str | None:
+def _verdict(r: Critique | ChainStep, kind: str) -> str | None:
     v = r.get("verdict")
     if v is not None and v not in VERDICTS:
         raise ValueError(f"{kind} {r['id']!r} has invalid verdict {v!r}; expected {VERDICTS} or null")
@@ -137,8 +139,8 @@ def _verdict(r: Mapping, kind: str) -> str | None:
 
 
 def _per_sample(
-    records: Sequence[Mapping], kind: str, sample_ids: Mapping[str, tuple[str, int]]
-) -> dict[tuple[str, int], Mapping]:
+    records: Sequence[RecordT], kind: str, sample_ids: Mapping[str, tuple[str, int]]
+) -> dict[tuple[str, int], RecordT]:
     """Index critiques / refinements (keyed by pool-sample id) by ``(qid, index)``."""
     out = {}
     for r in records:
@@ -154,9 +156,9 @@ def _per_sample(
     return out
 
 
-def _pool(pool: Sequence[Mapping], qids: Sequence[str]) -> tuple[dict[str, dict[int, Mapping]], int]:
+def _pool(pool: Sequence[Sample], qids: Sequence[str]) -> tuple[dict[str, dict[int, Sample]], int]:
     """Pool samples by question and index; every question needs the same N, indices 0..N-1."""
-    by_q: dict[str, dict[int, Mapping]] = {qid: {} for qid in qids}
+    by_q: dict[str, dict[int, Sample]] = {qid: {} for qid in qids}
     for r in pool:
         idx = _count(r, "index", "pool sample", default=-1)
         if idx is None or idx < 0:
@@ -178,13 +180,13 @@ def _pool(pool: Sequence[Mapping], qids: Sequence[str]) -> tuple[dict[str, dict[
     return by_q, n_pool
 
 
-def _chains(chains: Sequence[Mapping], qids: Sequence[str]) -> tuple[dict[str, list[list[Mapping]]], int]:
+def _chains(chains: Sequence[ChainStep], qids: Sequence[str]) -> tuple[dict[str, list[list[ChainStep]]], int]:
     """Chain records by question, chain index ``chain`` (default 0) and round, validated.
 
     Every question needs the same number K of chains, indexed 0..K-1, each with rounds 0..r
     without gaps. Returns the chains and the largest round present.
     """
-    by_q: dict[str, dict[int, dict[int, Mapping]]] = {}
+    by_q: dict[str, dict[int, dict[int, ChainStep]]] = {}
     for r in chains:
         rnd = _count(r, "round", "chain record", default=-1)
         if rnd is None or rnd < 0:
@@ -197,7 +199,7 @@ def _chains(chains: Sequence[Mapping], qids: Sequence[str]) -> tuple[dict[str, l
             raise ValueError(f"chain record {r['id']!r} repeats round {rnd} of {where}")
         chain[rnd] = r
         _verdict(r, "chain record")
-    out: dict[str, list[list[Mapping]]] = {}
+    out: dict[str, list[list[ChainStep]]] = {}
     n_chains = len(by_q.get(qids[0], {}))
     for qid in qids:
         q_chains = by_q.get(qid)
@@ -219,12 +221,12 @@ def _chains(chains: Sequence[Mapping], qids: Sequence[str]) -> tuple[dict[str, l
 
 
 def prepare(
-    questions: Iterable[Mapping],
-    greedy: Iterable[Mapping] | None,
-    pool: Iterable[Mapping],
-    critiques: Iterable[Mapping] | None,
-    refinements: Iterable[Mapping] | None,
-    chains: Iterable[Mapping] | None,
+    questions: Iterable[Question],
+    greedy: Iterable[Sample] | None,
+    pool: Iterable[Sample],
+    critiques: Iterable[Critique] | None,
+    refinements: Iterable[Refinement] | None,
+    chains: Iterable[ChainStep] | None,
     rounds: int | None = None,
 ) -> tuple[list[QuestionData], int, int | None]:
     """Validate the records and join them per question.
@@ -257,7 +259,7 @@ def prepare(
     by_q, n_pool = _pool(pool_recs, qids)
     sample_ids = {r["id"]: (r["qid"], r["index"]) for r in pool_recs}
 
-    greedy_by_q: dict[str, Mapping] = {}
+    greedy_by_q: dict[str, Sample] = {}
     for r in greedy_recs:
         if r["qid"] in greedy_by_q:
             raise ValueError(f"greedy sample {r['id']!r}: question {r['qid']!r} already has one")

@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from selfimprove.core.records import natural_key
+from selfimprove.core.records import ChainStep, Critique, Question, RecordT, Refinement, Sample, natural_key
 from selfimprove.evaluation.blocks import (
     UPPER_BOUND_MODES,
     critic_filtered_metrics,
@@ -119,12 +119,12 @@ __all__ = [
 
 
 def compute_results(
-    questions: Iterable[Mapping],
-    greedy: Iterable[Mapping] | None,
-    pool: Iterable[Mapping],
-    critiques: Iterable[Mapping] | None,
-    refinements: Iterable[Mapping] | None,
-    chains: Iterable[Mapping] | None,
+    questions: Iterable[Question],
+    greedy: Iterable[Sample] | None,
+    pool: Iterable[Sample],
+    critiques: Iterable[Critique] | None,
+    refinements: Iterable[Refinement] | None,
+    chains: Iterable[ChainStep] | None,
     config: Mapping[str, Any] | None,
     vote_fn: VoteFn | None = None,
 ) -> dict:
@@ -217,23 +217,23 @@ def compute_results(
     return results
 
 
-def _listed(records: Iterable[Mapping] | None) -> list[Mapping] | None:
+def _listed(records: Iterable[RecordT] | None) -> list[RecordT] | None:
     return None if records is None else list(records)
 
 
 def unanswered_summary(
-    greedy: Iterable[Mapping] | None,
-    pool: Iterable[Mapping],
-    critiques: Iterable[Mapping] | None,
-    refinements: Iterable[Mapping] | None,
-    chains: Iterable[Mapping] | None,
+    greedy: Iterable[Sample] | None,
+    pool: Iterable[Sample],
+    critiques: Iterable[Critique] | None,
+    refinements: Iterable[Refinement] | None,
+    chains: Iterable[ChainStep] | None,
 ) -> dict[str, Any]:
     """The items left unanswered because their prompt is longer than the context window (empty,
     graded wrong): ``count`` over all stages, the ``questions`` they belong to, and per stage the
     ids (``greedy``, ``pool``: the samples; ``pool_critiques``, ``pool_refinements``: the pool
     samples whose critique / refinement it was; ``chain_critiques``: the chain answers whose
     critique it was; ``chain_refinements``: the chain answers of rounds >= 1)."""
-    rows = {
+    rows: dict[str, list[Mapping[str, Any]]] = {
         "greedy": [r for r in greedy or [] if r.get("unanswered")],
         "pool": [r for r in pool if r.get("unanswered")],
         "pool_critiques": [r for r in critiques or [] if r.get("unanswered")],

@@ -18,8 +18,11 @@ oracle modes refined, and which refinements training kept.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from selfimprove.core.records import ChainStep, Critique, Question, RecordT, Refinement, Sample, add_fields
 
 #: The project's own grader and voting rule (the knobs' defaults).
 PROJECT_GRADER = "default"
@@ -55,11 +58,11 @@ def scoring_name(grader: str, voting: str) -> str:
 
 
 def regrade(
-    records: Sequence[Mapping] | None,
+    records: Sequence[RecordT] | None,
     grader: str,
-    questions: Mapping[str, Mapping],
+    questions: Mapping[str, Question],
     workers: int | None = None,
-) -> list[dict] | None:
+) -> list[RecordT] | None:
     """Copies of graded ``records`` with ``pred``, ``correct`` and ``grader`` of ``grader``.
 
     The text graded is the record's ``response``; the gold answer and dataset type are the
@@ -68,18 +71,18 @@ def regrade(
         return None
     from selfimprove.grading.api import grade_batch
 
-    out = [dict(r) for r in records]
+    out = [copy.copy(r) for r in records]
     items = []
     for r in out:
-        q = questions.get(str(r.get("qid")), {})
+        q: Question = questions.get(str(r.get("qid")), {})
         gold, dtype = r.get("gold", q.get("gold")), r.get("dataset_type", q.get("dataset_type"))
         if r.get("response") is None or gold is None or dtype is None:
             raise ValueError(f"record {r.get('id')!r} cannot be regraded (no response, gold answer or dataset type)")
         items.append((str(r["response"]), str(gold), str(dtype)))
     for r, g in zip(out, grade_batch(items, grader=grader, workers=workers)):
-        r.update(g.record_fields())
+        add_fields(r, g.record_fields())
         if r.get("unanswered"):
-            r["correct"] = False  # no answer is a wrong answer, whatever the grader made of it
+            add_fields(r, {"correct": False})  # no answer is a wrong answer, whatever the grader made of it
     return out
 
 
@@ -113,13 +116,19 @@ def headline(results: Mapping) -> dict[str, dict[str, dict | None]]:
     return out
 
 
+#: the records a scoring grades: greedy and pool samples, refinements, chain steps
+_Graded = tuple[
+    Sequence[Sample] | None, Sequence[Sample] | None, Sequence[Refinement] | None, Sequence[ChainStep] | None
+]
+
+
 def compare_scorings(
-    questions: Sequence[Mapping],
-    greedy: Sequence[Mapping] | None,
-    pool: Sequence[Mapping],
-    critiques: Sequence[Mapping] | None,
-    refinements: Sequence[Mapping] | None,
-    chains: Sequence[Mapping] | None,
+    questions: Sequence[Question],
+    greedy: Sequence[Sample] | None,
+    pool: Sequence[Sample],
+    critiques: Sequence[Critique] | None,
+    refinements: Sequence[Refinement] | None,
+    chains: Sequence[ChainStep] | None,
     config: Mapping[str, Any],
     results: Mapping,
     workers: int | None = None,
@@ -137,7 +146,7 @@ def compare_scorings(
     if len(wanted) == 1:
         return None
     qmap = {str(q["id"]): q for q in questions}
-    graded: dict[str, tuple] = {grader: (greedy, pool, refinements, chains)}
+    graded: dict[str, _Graded] = {grader: (greedy, pool, refinements, chains)}
     columns = []
     for g, v in wanted:
         primary = (g, v) == (grader, voting)
@@ -145,7 +154,12 @@ def compare_scorings(
             res = results
         else:
             if g not in graded:
-                graded[g] = tuple(regrade(recs, g, qmap, workers) for recs in (greedy, pool, refinements, chains))
+                graded[g] = (
+                    regrade(greedy, g, qmap, workers),
+                    regrade(pool, g, qmap, workers),
+                    regrade(refinements, g, qmap, workers),
+                    regrade(chains, g, qmap, workers),
+                )
             gr, po, re_, ch = graded[g]
             res = compute_results(questions, gr, po or [], critiques, re_, ch, {**config, "grader": g, "voting": v})
         columns.append(

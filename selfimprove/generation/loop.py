@@ -9,29 +9,34 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any, TypeVar
 
 from tqdm import tqdm
 
 from selfimprove.core.errors import EngineError
 from selfimprove.core.io import ResumableJsonl, atomic_write_jsonl, chunks
+from selfimprove.core.records import RecordT, add_fields
 from selfimprove.generation.engines import UNANSWERED_REASON, Completion, Engine, SamplingParams, Unanswered
 from selfimprove.generation.prompts import Prompt
 from selfimprove.grading.api import grade_batch
 
 log = logging.getLogger(__name__)
 
+#: what the loop generates for: questions, samples, critiques, chain steps
+ItemT = TypeVar("ItemT", bound=Mapping[str, Any])
+
 
 def generate_into(
-    out: ResumableJsonl,
-    items: Sequence[dict],
+    out: ResumableJsonl[RecordT],
+    items: Sequence[ItemT],
     engine: Engine,
     params: SamplingParams,
-    build_prompt: Callable[[dict], Prompt],
-    make_records: Callable[[dict, list[Completion]], list[dict]],
-    expected_ids: Callable[[dict], list[str]],
-    postprocess: Callable[[list[dict]], list[dict]] | None = None,
+    build_prompt: Callable[[ItemT], Prompt],
+    make_records: Callable[[ItemT, list[Completion]], list[RecordT]],
+    expected_ids: Callable[[ItemT], list[str]],
+    postprocess: Callable[[list[RecordT]], list[RecordT]] | None = None,
     chunk_size: int = 512,
     desc: str = "generating",
 ) -> dict:
@@ -71,7 +76,7 @@ def generate_into(
         return counts
     # Items missing only some of their completions (a larger n than last time, or a torn write)
     # get just those, with a seed offset so the new samples differ from the ones already kept.
-    groups: dict[tuple[int, int], list[dict]] = {}
+    groups: dict[tuple[int, int], list[ItemT]] = {}
     for it in todo:
         ids = expected_ids(it)
         first = ids.index(missing[id(it)][0])
@@ -79,7 +84,7 @@ def generate_into(
     empty_ids: list[str] = []
     truncated_ids: list[str] = []
     unanswered_ids: list[str] = []
-    failed: list[dict] = []
+    failed: list[RecordT] = []
     bar = tqdm(total=len(todo), desc=desc, unit="item", file=sys.stderr, dynamic_ncols=True)
     for (n_missing, first), group in groups.items():
         p = params if n_missing == params.n else replace(params, n=n_missing, seed=params.seed + 7919 * first)
@@ -102,15 +107,14 @@ def generate_into(
                 for i, completions in zip(ask, got):
                     outs[i] = completions
             counts["capped"] += sum(0 < m < p.max_tokens for m in limits)
-            records = []
+            records: list[RecordT] = []
             for it, completions, m in zip(chunk, outs, limits):
                 fill = dict(zip(missing[id(it)], completions))
                 recs = make_records(it, [fill.get(i, _ABSENT) for i in expected_ids(it)])
                 for r in recs:
                     if r["id"] in fill:
-                        r.update(fill[r["id"]].record_fields())
-                        if 0 < m < p.max_tokens:
-                            r["max_tokens"] = m  # what the prompt left of the context window
+                        capped = {"max_tokens": m} if 0 < m < p.max_tokens else {}  # what the prompt left
+                        add_fields(r, {**fill[r["id"]].record_fields(), **capped})
                         records.append(r)
             failed += [r for r in records if r.get("finish_reason") == "error"]  # asked again on rerun
             records = [r for r in records if r.get("finish_reason") != "error"]
@@ -118,7 +122,7 @@ def generate_into(
                 records = postprocess(records)
             for r in records:
                 if r.get("unanswered") and "correct" in r:
-                    r["correct"] = False  # no answer is a wrong answer, whatever the grader made of it
+                    add_fields(r, {"correct": False})  # no answer is a wrong answer, whatever the grader made of it
             empty_ids += [rec["id"] for rec in records if rec.get("empty") and not rec.get("unanswered")]
             truncated_ids += [rec["id"] for rec in records if rec.get("finish_reason") == "length"]
             out.append(records)
@@ -150,7 +154,7 @@ def generate_into(
     return counts
 
 
-def record_failures(out: ResumableJsonl, failed: list[dict]) -> None:
+def record_failures(out: ResumableJsonl[Any], failed: Sequence[Mapping[str, Any]]) -> None:
     """List the records the engine failed to generate (``finish_reason`` "error": an endpoint that
     gave up) in ``<name>.errors.jsonl`` beside ``out`` and raise :class:`EngineError`; with none,
     remove that list. Failed records are never written to ``out``, so a rerun generates just them."""
@@ -194,16 +198,14 @@ def _some(ids: list[str], k: int = 5) -> str:
     return ", ".join(ids[:k]) + (" ..." if len(ids) > k else "")
 
 
-def grade_records(
-    records: list[dict], grader: str, workers: int | None = None, text_field: str = "response"
-) -> list[dict]:
-    """Add ``pred``, ``correct``, ``grader`` and ``grade_status`` to records carrying ``gold`` and
-    ``dataset_type`` (timeouts and errors are counted and logged by ``grade_batch``)."""
+def grade_records(records: list[RecordT], grader: str, workers: int | None = None) -> list[RecordT]:
+    """Add ``pred``, ``correct``, ``grader`` and ``grade_status`` to records carrying ``response``,
+    ``gold`` and ``dataset_type`` (timeouts and errors are counted and logged by ``grade_batch``)."""
     grades = grade_batch(
-        [(r[text_field], r["gold"], r["dataset_type"]) for r in records], grader=grader, workers=workers
+        [(r["response"], r["gold"], r["dataset_type"]) for r in records], grader=grader, workers=workers
     )
     for r, g in zip(records, grades):
-        r.update(g.record_fields())
+        add_fields(r, g.record_fields())
     return records
 
 

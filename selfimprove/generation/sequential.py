@@ -11,11 +11,13 @@ turns the records into numbers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from selfimprove.core.io import ResumableJsonl, read_jsonl
+from selfimprove.core.io import ResumableJsonl
 from selfimprove.core.layout import RunLayout
-from selfimprove.core.records import chain_id, parse_chain_id
+from selfimprove.core.record_io import read_critiques
+from selfimprove.core.records import ChainStep, Critique, Question, Refinement, Sample, chain_id, parse_chain_id
 from selfimprove.generation.engines import SamplingParams
 from selfimprove.generation.tasks import critique_samples, refine_critiques
 
@@ -30,8 +32,8 @@ def chain_prefix(record_id: str) -> str:
 def run_sequential(
     actor,
     critic,
-    questions: list[dict],
-    starts: list[dict],
+    questions: Sequence[Question],
+    starts: Sequence[Sample],
     out_dir: Path,
     rounds: int,
     mode: str,
@@ -40,7 +42,7 @@ def run_sequential(
     grader: str,
     chunk_size: int,
     chains: int = 1,
-) -> tuple[list[dict], dict]:
+) -> tuple[list[ChainStep], dict]:
     """R rounds of critique -> refine on K chains per question.
 
     ``starts`` are the greedy answers (``chains`` = 1) or the pool samples (``chains`` > 1, the
@@ -60,7 +62,7 @@ def run_sequential(
     multi = chains > 1
     # each mode grows its own chains (they diverge after round 0)
     files = RunLayout.chain_files(out_dir, mode, rounds, multi=multi)
-    chain_out = ResumableJsonl(files["chain"])
+    chain_out: ResumableJsonl[ChainStep] = ResumableJsonl(files["chain"])
     if multi:
         starts = [s for s in starts if s["index"] < chains]
         index = {s["id"]: s["index"] for s in starts}
@@ -69,7 +71,7 @@ def run_sequential(
         index = {s["id"]: 0 for s in starts}
         prefix_of = {s["id"]: s["qid"] for s in starts}
     chain_of = {prefix_of[s["id"]]: index[s["id"]] for s in starts}
-    first = [
+    first: list[ChainStep] = [
         {**s, "id": chain_id(prefix_of[s["id"]], 0), "round": 0, "chain": index[s["id"]], "sample_id": s["id"]}
         for s in starts
     ]
@@ -77,13 +79,14 @@ def run_sequential(
     live = {r["id"] for r in first}
     qmap = {q["id"]: q for q in questions}
     first_wrong = {prefix_of[s["id"]] for s in starts if not s["correct"]}
-    counts = {}
+    counts: dict[str, int] = {}
     for r in range(1, rounds + 1):
         current = [c for c in chain_out.records if c["round"] == r - 1 and chain_prefix(c["id"]) in chain_of]
         if mode == "oracle":
             current = [c for c in current if chain_prefix(c["id"]) in first_wrong]
         # the critique of round r-1's answer (a "sample" whose id is the chain position)
-        as_samples = [{**c, "question": qmap[c["qid"]]["question"]} for c in current]
+        as_samples: list[ChainStep] = [{**c, "question": qmap[c["qid"]]["question"]} for c in current]
+        crits: list[Critique]
         crits, _ = critique_samples(
             critic,
             as_samples,
@@ -96,7 +99,8 @@ def run_sequential(
         crits = [c for c in crits if c["sample_id"] in wanted]
         if mode == "verifier":
             crits = [c for c in crits if c["verdict"] == "wrong"]
-        samples = {s["id"]: s for s in as_samples}
+        samples: dict[str, Sample] = {s["id"]: s for s in as_samples}
+        refs: list[Refinement]
         refs, _ = refine_critiques(
             actor,
             crits,
@@ -109,7 +113,7 @@ def run_sequential(
             desc=f"round {r} refinements",
         )
         refs = [x for x in refs if x["sample_id"] in wanted]
-        new = []
+        new: list[ChainStep] = []
         for x in refs:
             prefix = chain_prefix(x["sample_id"])
             new.append({**x, "id": chain_id(prefix, r), "round": r, "chain": chain_of[prefix]})
@@ -118,14 +122,14 @@ def run_sequential(
         counts[f"round{r}_refined"] = len(refs)
     # the critic's verdict on each chain answer, where one was asked for, and which critiques
     # went unanswered (their prompt is longer than the context window)
-    verdicts = {}
-    unanswered = set()
+    verdicts: dict[str, str | None] = {}
+    unanswered: set[str] = set()
     if files["critiques"].exists():
-        for c in read_jsonl(files["critiques"]):
+        for c in read_critiques(files["critiques"]):
             verdicts[c["sample_id"]] = c["verdict"]
             if c.get("unanswered"):
                 unanswered.add(c["sample_id"])
-    chain = [
+    chain: list[ChainStep] = [
         {**c, "verdict": verdicts.get(c["id"]), **({"critique_unanswered": True} if c["id"] in unanswered else {})}
         for c in chain_out.records
         if c["id"] in live

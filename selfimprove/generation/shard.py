@@ -29,7 +29,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from selfimprove.core.errors import DataError, RunLocked, SettingsChanged, StepE
 from selfimprove.core.io import atomic_write_json, atomic_write_jsonl, iter_jsonl, read_jsonl
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
-from selfimprove.core.records import natural_key
+from selfimprove.core.records import RecordT, natural_key
 
 log = logging.getLogger(__name__)
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
@@ -69,11 +69,11 @@ class Shard:
         digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
         return int.from_bytes(digest[:8], "big") % self.count == self.index
 
-    def select(self, items: Sequence[dict]) -> list[dict]:
+    def select(self, items: Sequence[RecordT]) -> list[RecordT]:
         return [it for it in items if self.owns(record_key(it))]
 
 
-def record_key(rec: dict) -> str:
+def record_key(rec: Mapping[str, Any]) -> str:
     """What decides a record's shard: its question id."""
     return str(rec["qid"] if rec.get("qid") is not None else rec["id"])
 
@@ -105,7 +105,9 @@ def add_shard_args(ap: Any) -> None:
     )
 
 
-def for_shard(args: Any, step: Step, items: list[dict], outputs: Sequence[str] = ("out",)) -> tuple[Any, list[dict]]:
+def for_shard(
+    args: Any, step: Step, items: list[RecordT], outputs: Sequence[str] = ("out",)
+) -> tuple[Any, list[RecordT]]:
     """With ``--shard``: point the ``outputs`` options at this shard's files and return a
     :class:`ShardStep` and the items the shard owns; without: ``(step, items)`` unchanged."""
     shard = Shard.parse(getattr(args, "shard", None))

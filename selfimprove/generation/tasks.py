@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from selfimprove.core.io import ResumableJsonl, atomic_write_jsonl
 from selfimprove.core.records import (
     CRITIQUE_FIELDS,
     QUESTION_FIELDS,
     SAMPLE_FIELDS,
+    Critique,
+    Question,
+    Refinement,
+    Sample,
     critique_ids,
     natural_key,
     refinement_ids,
@@ -44,7 +50,7 @@ __all__ = [
 ]
 
 
-def unanswered_counts(records: list[dict]) -> dict:
+def unanswered_counts(records: Sequence[Mapping[str, Any]]) -> dict:
     """How many of an output's records are unanswered (their prompt is longer than the context
     window: empty and graded wrong), and which: ``unanswered`` and ``unanswered_ids``."""
     ids = sorted((r["id"] for r in records if r.get("unanswered")), key=natural_key)
@@ -56,19 +62,19 @@ def unanswered_counts(records: list[dict]) -> dict:
 
 def sample_questions(
     engine: Engine,
-    questions: list[dict],
+    questions: Sequence[Question],
     out_path,
     params: SamplingParams,
     grader: str = "default",
     chunk_size: int = 1024,
     grade_workers: int | None = None,
     desc: str = "sampling",
-) -> tuple[list[dict], dict]:
+) -> tuple[list[Sample], dict]:
     """Sample ``params.n`` graded solutions per question into ``out_path`` (resumable)."""
-    out = ResumableJsonl(out_path)
+    out: ResumableJsonl[Sample] = ResumableJsonl(out_path)
     settings = params.as_dict()
 
-    def make_records(q: dict, completions: list[Completion]) -> list[dict]:
+    def make_records(q: Question, completions: list[Completion]) -> list[Sample]:
         return [
             {
                 "id": sid,
@@ -110,7 +116,7 @@ def sample_questions(
 
 
 # ---------------------------------------------------------------------- critique
-def select_samples(samples: list[dict], which: str) -> list[dict]:
+def select_samples(samples: list[Sample], which: str) -> list[Sample]:
     if which == "incorrect":
         return [s for s in samples if not s["correct"]]
     if which == "all":
@@ -120,18 +126,18 @@ def select_samples(samples: list[dict], which: str) -> list[dict]:
 
 def critique_samples(
     engine: Engine,
-    samples: list[dict],
+    samples: Sequence[Sample],
     out_path,
     params: SamplingParams,
     chunk_size: int = 1024,
     desc: str = "critiquing",
-) -> tuple[list[dict], dict]:
+) -> tuple[list[Critique], dict]:
     """Critique every given sample ``params.n`` times into ``out_path`` (resumable)."""
-    out = ResumableJsonl(out_path)
+    out: ResumableJsonl[Critique] = ResumableJsonl(out_path)
     settings = params.as_dict()
 
-    def make_records(s: dict, completions: list[Completion]) -> list[dict]:
-        recs = []
+    def make_records(s: Sample, completions: list[Completion]) -> list[Critique]:
+        recs: list[Critique] = []
         for cid, c in zip(critique_ids(s["id"], params.n), completions):
             text = c.text
             parsed = parse_critique(text)
@@ -190,26 +196,28 @@ def shortcut_barrier(reference: str, original: str, refined: str) -> bool:
 RESERVED_SCOPES = ("sample", "question")
 
 
-def mark_kept(refinements: list[dict], reserved_new_data: int, reserved_scope: str = "sample") -> list[dict]:
+def mark_kept(
+    refinements: list[Refinement], reserved_new_data: int, reserved_scope: str = "sample"
+) -> list[Refinement]:
     """Set ``kept`` on each refinement: correct, no shortcut, and at most ``reserved_new_data``
     kept per critiqued sample (``reserved_scope="sample"``, as the released code does: each wrong
     sample contributes up to k refinements) or per question (``"question"``), first in id order."""
     if reserved_scope not in RESERVED_SCOPES:
         raise ValueError(f"reserved_scope must be one of {RESERVED_SCOPES}, not {reserved_scope!r}")
-    key = "sample_id" if reserved_scope == "sample" else "qid"
     kept: dict[str, int] = defaultdict(int)
     for r in sorted(refinements, key=lambda r: natural_key(r["id"])):
-        ok = r["correct"] and r["shortcut"] and kept[r[key]] < reserved_new_data
+        owner = r["sample_id"] if reserved_scope == "sample" else r["qid"]
+        ok = r["correct"] and r["shortcut"] and kept[owner] < reserved_new_data
         r["kept"] = bool(ok)
         if ok:
-            kept[r[key]] += 1
+            kept[owner] += 1
     return refinements
 
 
 def refine_critiques(
     engine: Engine,
-    critiques: list[dict],
-    samples: dict[str, dict],
+    critiques: Sequence[Critique],
+    samples: Mapping[str, Sample],
     out_path,
     params: SamplingParams,
     reserved_new_data: int = 1,
@@ -219,7 +227,7 @@ def refine_critiques(
     references: dict[str, str] | None = None,
     desc: str = "refining",
     reserved_scope: str = "sample",
-) -> tuple[list[dict], dict]:
+) -> tuple[list[Refinement], dict]:
     """Refine each critiqued sample ``params.n`` times; grade; mark kept ones; rewrite atomically.
     The refinement request is worded for the actor's prompt format (``engine.prompt_kind``).
 
@@ -228,16 +236,16 @@ def refine_critiques(
     ``reserved_new_data`` and ``reserved_scope`` bound the kept refinements (:func:`mark_kept`)."""
     if reserved_scope not in RESERVED_SCOPES:
         raise ValueError(f"reserved_scope must be one of {RESERVED_SCOPES}, not {reserved_scope!r}")
-    out = ResumableJsonl(out_path)
+    out: ResumableJsonl[Refinement] = ResumableJsonl(out_path)
     settings = params.as_dict()
     references = references or {}
     for c in critiques:
         if c["sample_id"] not in samples:
             raise ValueError(f"critique {c['id']} refers to unknown sample {c['sample_id']}")
 
-    def make_records(c: dict, completions: list[Completion]) -> list[dict]:
+    def make_records(c: Critique, completions: list[Completion]) -> list[Refinement]:
         s = samples[c["sample_id"]]
-        recs = []
+        recs: list[Refinement] = []
         for rid, comp in zip(refinement_ids(c["id"], params.n), completions):
             text = comp.text
             response = SOLUTION_PREFIX + text

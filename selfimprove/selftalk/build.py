@@ -12,10 +12,11 @@ question -> monologue conversations.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from selfimprove.core.io import ResumableJsonl, chunks
+from selfimprove.core.records import Question, Sample
 from selfimprove.generation.engines import Engine, SamplingParams
 from selfimprove.generation.prompts import question_message
 from selfimprove.grading.api import grade_batch
@@ -66,8 +67,8 @@ def finish_records(
 def build_selftalk(
     actor: Engine,
     judge: StepJudge,
-    questions: dict[str, dict],
-    samples: Sequence[dict],
+    questions: Mapping[str, Question],
+    samples: Sequence[Sample],
     out_path: str | Path,
     cfg: ChainConfig,
     grader: str = "default",

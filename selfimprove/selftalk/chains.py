@@ -24,8 +24,9 @@ each tick is one actor call for every running chain, then one judge call.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from tqdm import tqdm
 
@@ -88,7 +89,7 @@ class Slot:
 @dataclass
 class Chain:
     id: str
-    question: dict
+    question: Mapping[str, Any]
     source_id: str | None
     initial_steps: list[str]
     initial_judgements: list[tuple[bool, str]] = field(default_factory=list)
@@ -146,7 +147,12 @@ class Chain:
 
 
 def start_chain(
-    chain_id: str, question: dict, solution: str, judgements: Sequence, cfg: ChainConfig, source_id: str | None = None
+    chain_id: str,
+    question: Mapping[str, Any],
+    solution: str,
+    judgements: Sequence,
+    cfg: ChainConfig,
+    source_id: str | None = None,
 ) -> Chain:
     """Initial construction from a solution and the judge's verdicts on its steps: keep the steps up
     to the first wrong one (inclusive: it is the one to rewrite); later steps are discarded."""
@@ -168,7 +174,7 @@ def start_chain(
 def build_chains(
     actor: Engine,
     judge: StepJudge,
-    starts: Sequence[tuple[str, dict, str, str | None]],
+    starts: Sequence[tuple[str, Mapping[str, Any], str, str | None]],
     cfg: ChainConfig,
 ) -> list[Chain]:
     """Build one chain per ``(chain_id, question_record, initial_solution, source_id)``."""

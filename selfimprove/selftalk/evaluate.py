@@ -14,6 +14,7 @@ from pathlib import Path
 
 from selfimprove.core.io import atomic_write_json
 from selfimprove.core.layout import RunLayout
+from selfimprove.core.records import Question
 from selfimprove.critic.programmatic import critique
 from selfimprove.generation.engines import Engine, SamplingParams
 from selfimprove.selftalk.rows import CritiqueFn, sample_row, selfcorrect_row, sft_critic_row
@@ -76,7 +77,7 @@ def write_not_trained_row(cfg: RowConfig, n_questions: int, reason: str) -> dict
 
 def evaluate_row(
     cfg: RowConfig,
-    questions: list[dict],
+    questions: list[Question],
     actor: Engine,
     load_critic: Callable[[], Engine | CritiqueFn] | None = None,
 ) -> tuple[dict, dict]:

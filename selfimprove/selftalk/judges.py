@@ -14,9 +14,9 @@ and returns one :class:`Judgement` per item. Three kinds:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
 from selfimprove.critic.programmatic import check_solution, true_steps
@@ -29,7 +29,7 @@ from selfimprove.selftalk.steps import completion_text, is_final
 
 @dataclass(frozen=True)
 class StepItem:
-    question: dict
+    question: Mapping[str, Any]
     steps: tuple[str, ...]  # the accepted steps before ``step``
     step: str
 
@@ -46,7 +46,7 @@ class StepJudge(Protocol):
     def judge(self, items: Sequence[StepItem]) -> list[Judgement]: ...
 
 
-JudgeFn = Callable[[dict, Sequence[str], str], tuple[bool, str]]
+JudgeFn = Callable[[Mapping[str, Any], Sequence[str], str], tuple[bool, str]]
 
 
 class FunctionJudge:
@@ -126,7 +126,9 @@ class ModelJudge:
         return result
 
 
-def judge_step(question: dict, steps: Sequence[str], step: str, grader: str = "default") -> tuple[bool, str]:
+def judge_step(
+    question: Mapping[str, Any], steps: Sequence[str], step: str, grader: str = "default"
+) -> tuple[bool, str]:
     """The programmatic critic's ``(ok, explanation)`` for ``step`` after the accepted ``steps``: it
     checks the solution so far and its verdict on the last step is the judgement. A step that
     states the final answer is accepted only when the answer is right (graded against the gold)."""

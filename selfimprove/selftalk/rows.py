@@ -19,25 +19,26 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from selfimprove.core.layout import RunLayout
+from selfimprove.core.records import Question, Sample
 from selfimprove.critic.programmatic import annotate_samples
 from selfimprove.generation.engines import Engine, SamplingParams
 from selfimprove.generation.tasks import critique_samples, refine_critiques, sample_questions
-from selfimprove.selftalk.selfcorrect import self_correct
+from selfimprove.selftalk.selfcorrect import FinalAnswer, self_correct
 from selfimprove.selftalk.table import row_results
 
-CritiqueFn = Callable[[dict, str], str]
+CritiqueFn = Callable[[Question, str], str]
 
 
 def sample_row(
     actor: Engine,
-    questions: Sequence[dict],
+    questions: Sequence[Question],
     out_dir: Path,
     pool_size: int,
     greedy_p: SamplingParams,
     pool_p: SamplingParams,
     grader: str,
     chunk_size: int,
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[list[Sample], list[Sample]]:
     greedy, _ = sample_questions(
         actor, list(questions), RunLayout.onep_file(out_dir, "greedy"), greedy_p, grader, chunk_size, desc="greedy"
     )
@@ -55,9 +56,9 @@ def sample_row(
 
 def selfcorrect_row(
     actor: Engine,
-    questions: Sequence[dict],
-    greedy: list[dict],
-    pool: list[dict],
+    questions: Sequence[Question],
+    greedy: list[Sample],
+    pool: list[Sample],
     out_dir: Path,
     config: dict,
     check_p: SamplingParams,
@@ -75,16 +76,16 @@ def selfcorrect_row(
 def _verified(
     actor: Engine,
     critic: Engine | CritiqueFn,
-    qmap: dict,
-    answers: list[dict],
+    qmap: dict[str, Question],
+    answers: list[Sample],
     out_dir: Path,
     tag: str,
     critic_p: SamplingParams,
     refine_p: SamplingParams,
     grader: str,
     chunk_size: int,
-) -> tuple[list[dict], dict]:
-    samples = [{**a, "question": qmap[a["qid"]]["question"]} for a in answers]
+) -> tuple[list[FinalAnswer], dict]:
+    samples: list[Sample] = [{**a, "question": qmap[a["qid"]]["question"]} for a in answers]
     by_id = {s["id"]: s for s in samples}
     if isinstance(critic, Engine):
         crits, _ = critique_samples(
@@ -99,7 +100,7 @@ def _verified(
     )
     refined = {r["sample_id"]: r for r in refs}
     verdict = {c["sample_id"]: c["verdict"] for c in crits}
-    finals = []
+    finals: list[FinalAnswer] = []
     for a in answers:
         src = refined.get(a["id"]) if verdict.get(a["id"]) == "wrong" else None
         final = src or a
@@ -128,9 +129,9 @@ def _verified(
 def sft_critic_row(
     actor: Engine,
     critic: Engine | CritiqueFn,
-    questions: Sequence[dict],
-    greedy: list[dict],
-    pool: list[dict],
+    questions: Sequence[Question],
+    greedy: list[Sample],
+    pool: list[Sample],
     out_dir: Path,
     config: dict,
     critic_p: SamplingParams,

@@ -23,12 +23,12 @@ final answer is the rewrite, else the answer itself. No separate critic.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from selfimprove.core.io import ResumableJsonl
 from selfimprove.core.layout import RunLayout
-from selfimprove.core.records import natural_key
+from selfimprove.core.records import Critique, Question, Refinement, Sample, natural_key
 from selfimprove.generation.engines import Completion, Engine, SamplingParams
 from selfimprove.generation.loop import generate_into, grade_records
 from selfimprove.generation.prompts import SOLUTION_PREFIX, parse_critique, question_message
@@ -36,18 +36,30 @@ from selfimprove.selftalk.prompts import self_check_message, self_check_prompt, 
 from selfimprove.training.export import conversation
 
 
-def _verdict(c: dict) -> str | None:
+class FinalAnswer(Sample, total=False):
+    """A one-player row's answer after the model's own check: the sample's fields, the verdict on
+    it, whether it was revised and whether the first answer was right."""
+
+    verdict: str | None
+    revised: bool
+    first_correct: bool
+
+
+def _verdict(c: Critique) -> str | None:
     return c["verdict"] if "verdict" in c else parse_critique(c["critique"]).verdict
 
 
 def trajectory_examples(
-    questions: dict[str, dict], samples: Sequence[dict], critiques: Sequence[dict], refinements: Sequence[dict] = ()
+    questions: Mapping[str, Question],
+    samples: Sequence[Sample],
+    critiques: Sequence[Critique],
+    refinements: Sequence[Refinement] = (),
 ) -> tuple[list[list[dict]], dict]:
     """Self-correction trajectories, one per usable sample (in sample order), with counts."""
-    crits: dict[str, list[dict]] = {}
+    crits: dict[str, list[Critique]] = {}
     for c in sorted(critiques, key=lambda c: natural_key(c["id"])):
         crits.setdefault(c["sample_id"], []).append(c)
-    fixed: dict[str, dict] = {}
+    fixed: dict[str, Refinement] = {}
     for r in sorted(refinements, key=lambda r: natural_key(r["id"])):
         if r.get("kept", r.get("correct")) and r.get("critique_id") not in fixed:
             fixed[r["critique_id"]] = r
@@ -93,24 +105,24 @@ def turn_examples(trajectory: list[dict]) -> list[list[dict]]:
 
 def self_correct(
     engine: Engine,
-    questions: dict[str, dict],
-    answers: Sequence[dict],
+    questions: Mapping[str, Question],
+    answers: Sequence[Sample],
     out_dir: str | Path,
     tag: str,
     check_params: SamplingParams,
     refine_params: SamplingParams,
     grader: str = "default",
     chunk_size: int = 512,
-) -> tuple[list[dict], dict]:
+) -> tuple[list[FinalAnswer], dict]:
     """The model checks and, where it finds a mistake, corrects each of its graded ``answers``.
 
     Writes ``<tag>_checks.jsonl`` and ``<tag>_corrections.jsonl`` in ``out_dir`` (resumable) and
     returns the final answer records (id, qid, index, response, pred, correct, verdict, revised)."""
     out_dir = Path(out_dir)
-    checks_out = ResumableJsonl(RunLayout.onep_file(out_dir, "checks", tag))
+    checks_out: ResumableJsonl[Critique] = ResumableJsonl(RunLayout.onep_file(out_dir, "checks", tag))
     qs = {a["id"]: questions[a["qid"]] for a in answers}
 
-    def check_records(a: dict, completions: list[Completion]) -> list[dict]:
+    def check_records(a: Sample, completions: list[Completion]) -> list[Critique]:
         text = completions[0].text
         return [{"id": a["id"], "qid": a["qid"], "critique": text, "verdict": parse_critique(text).verdict}]
 
@@ -128,9 +140,9 @@ def self_correct(
     )
     checks = {c["id"]: c for c in checks_out.records}
     flagged = [a for a in answers if checks[a["id"]]["verdict"] == "wrong"]
-    fixes_out = ResumableJsonl(RunLayout.onep_file(out_dir, "corrections", tag))
+    fixes_out: ResumableJsonl[Sample] = ResumableJsonl(RunLayout.onep_file(out_dir, "corrections", tag))
 
-    def fix_records(a: dict, completions: list[Completion]) -> list[dict]:
+    def fix_records(a: Sample, completions: list[Completion]) -> list[Sample]:
         q = qs[a["id"]]
         text = completions[0].text
         return [
@@ -159,7 +171,7 @@ def self_correct(
         desc=f"{tag}: self-corrections",
     )
     fixes = {f["id"]: f for f in fixes_out.records}
-    finals = []
+    finals: list[FinalAnswer] = []
     for a in answers:
         verdict = checks[a["id"]]["verdict"]
         src = fixes.get(a["id"]) if verdict == "wrong" else None

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from selfimprove.core.records import Question, Sample
 from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
 from selfimprove.evaluation.metrics import compute_results
 from selfimprove.evaluation.scoring import compare_scorings
@@ -30,12 +31,12 @@ SCHEMA_VERSION = 1
 
 def row_results(
     method: str,
-    questions: Sequence[Mapping],
-    greedy: Sequence[Mapping],
-    pool: Sequence[Mapping],
+    questions: Sequence[Question],
+    greedy: Sequence[Sample],
+    pool: Sequence[Sample],
     config: Mapping[str, Any],
-    greedy_first: Sequence[Mapping] | None = None,
-    pool_first: Sequence[Mapping] | None = None,
+    greedy_first: Sequence[Sample] | None = None,
+    pool_first: Sequence[Sample] | None = None,
 ) -> dict:
     """The numbers of one row: ``final`` answers, and ``first`` answers when the method revises them."""
     if method not in METHODS:

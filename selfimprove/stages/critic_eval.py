@@ -27,11 +27,11 @@ from selfimprove.core.io import read_jsonl
 from selfimprove.core.knob import CRITIC
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
+from selfimprove.core.record_io import read_questions
 from selfimprove.critic.annotate import PATH_FIELDS
 from selfimprove.critic.comparison import CriticComparisonConfig, CriticEngines, compare_critics
 from selfimprove.critic.evaluate import NONE, processbench_responses
 from selfimprove.critic.path_options import (
-    QUESTION_FIELDS,
     add_path_args,
     make_paths,
     path_settings,
@@ -116,7 +116,7 @@ def run(cfg: CriticComparisonConfig, critics: list[tuple[str, str]], pb: list[di
     """Skip a finished comparison, or build the paths (with ``--questions``) and compare the critics
     under the run's step, with the engines of ``args``."""
     settings = path_settings(args) if args.questions else None
-    questions = read_jsonl(args.questions, required=QUESTION_FIELDS) if args.questions else []
+    questions = read_questions(args.questions) if args.questions else []
     given = read_jsonl(args.paths, required=PATH_FIELDS + ("dataset_type",)) if args.paths else []
     step = Step(
         args.run_dir,

@@ -14,12 +14,11 @@ handed to annotation (see :mod:`selfimprove.critic.paths`).
 from __future__ import annotations
 
 from selfimprove.core.cli import add_generation_args, add_run_args, parser
-from selfimprove.core.io import read_jsonl
 from selfimprove.core.knob import CRITIC
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
+from selfimprove.core.record_io import read_questions
 from selfimprove.critic.path_options import (
-    QUESTION_FIELDS,
     add_path_args,
     make_paths,
     path_settings,
@@ -41,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     add_shard_args(ap)
     args = ap.parse_args(argv)
     settings = path_settings(args)
-    questions = read_jsonl(args.questions, required=QUESTION_FIELDS)
+    questions = read_questions(args.questions)
     step = Step(
         args.run_dir,
         args.step or RunLayout.pipeline_step("critic", "paths"),

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from selfimprove.core.cli import add_generation_args, add_run_args, engine_kwargs, layout_paths, parser
 from selfimprove.core.errors import UsageError
-from selfimprove.core.io import ResumableJsonl, read_jsonl
+from selfimprove.core.io import ResumableJsonl
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
-from selfimprove.core.records import SAMPLE_FIELDS
+from selfimprove.core.record_io import read_questions, read_samples
 from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
 from selfimprove.critic.programmatic import annotate_samples
 from selfimprove.generation.engines import add_engine_args, make_engine, sampling_from_args
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     add_shard_args(ap)
     args = ap.parse_args(argv)
     layout_paths(args, samples=lambda lay, k: lay.samples(k), out=lambda lay, k: lay.critiques(k))
-    samples = select_samples(read_jsonl(args.samples, required=SAMPLE_FIELDS), args.which)
+    samples = select_samples(read_samples(args.samples), args.which)
     programmatic = args.critic_model == PROGRAMMATIC
     if programmatic and args.questions is None:
         if args.run_dir is None:
@@ -71,9 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with step:
         if samples and programmatic:
-            questions = {
-                q["id"]: q for q in read_jsonl(args.questions, required=("id", "question", "dataset_type", "gold"))
-            }
+            questions = {q["id"]: q for q in read_questions(args.questions)}
             unknown = sorted({x["qid"] for x in samples} - questions.keys())
             if unknown:
                 raise UsageError(f"{args.questions} lacks questions of {args.samples}: {', '.join(unknown[:5])}")

@@ -43,13 +43,12 @@ from pathlib import Path
 from selfimprove.core import config as C
 from selfimprove.core.cli import add_generation_args, add_run_args, config_from, engine_kwargs, parser, positive
 from selfimprove.core.errors import UsageError
-from selfimprove.core.io import read_jsonl
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
+from selfimprove.core.record_io import read_questions
 from selfimprove.critic.test_time import EXTENDABLE, TestTimeConfig, evaluate_test_time
 from selfimprove.generation.engines import add_engine_args, shared_engine
 from selfimprove.generation.sequential import SEQUENTIAL_MODES
-from selfimprove.generation.tasks import QUESTION_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +121,7 @@ def main(argv=None) -> int:
 def run(cfg: TestTimeConfig, args: argparse.Namespace) -> int:
     """Skip a finished evaluation, or evaluate under the run's step with the engines of ``args``."""
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
-    questions = read_jsonl(cfg.questions, required=QUESTION_FIELDS)
+    questions = read_questions(cfg.questions)
     config = cfg.record(len(questions))
     step = Step(
         args.run_dir,

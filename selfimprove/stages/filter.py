@@ -34,9 +34,10 @@ import logging
 
 from selfimprove.core.cli import parser
 from selfimprove.core.errors import DataError, UsageError
-from selfimprove.core.io import atomic_write_json, read_jsonl
+from selfimprove.core.io import atomic_write_json
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
+from selfimprove.core.record_io import read_questions
 from selfimprove.training.export import (
     FLAGS,
     _flag,
@@ -119,7 +120,7 @@ def main(argv=None) -> int:
     with step:
         if feedback_files:
             step.count(feedback_skipped=len(problems), feedback_per_file=per_file)
-        questions = read_jsonl(questions_file, required=("id", "question", "dataset_type", "gold"))
+        questions = read_questions(questions_file)
         sft, critic, counts = assemble(lay.root, args.iter, questions, flags, feedback, args.strip_calculator)
         if not sft:
             raise DataError(f"{out}: the SFT set is empty (no usable example)")

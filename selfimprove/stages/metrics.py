@@ -16,9 +16,25 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from selfimprove.evaluation.metrics import compute_results, read_jsonl, write_results
+from selfimprove.core.record_io import (
+    read_chain_steps,
+    read_critiques,
+    read_questions,
+    read_refinements,
+    read_samples,
+)
+from selfimprove.core.records import RecordT
+from selfimprove.evaluation.metrics import compute_results, write_results
+
+#: the records are checked by the joins (naming the offending id), so the readers require no field
+NONE_REQUIRED: tuple[str, ...] = ()
+
+
+def load(read: Callable[[str, tuple[str, ...]], list[RecordT]], path: str | None) -> list[RecordT] | None:
+    """The records of an optional input (None when not given)."""
+    return read(path, NONE_REQUIRED) if path else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,14 +56,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.config:
             with open(args.config, encoding="utf-8") as f:
                 config = json.load(f)
-        load = lambda p: read_jsonl(p) if p else None  # noqa: E731
         results = compute_results(
-            read_jsonl(args.questions),
-            load(args.greedy),
-            read_jsonl(args.pool),
-            load(args.critiques),
-            load(args.refinements),
-            load(args.chains),
+            read_questions(args.questions, NONE_REQUIRED),
+            load(read_samples, args.greedy),
+            read_samples(args.pool, NONE_REQUIRED),
+            load(read_critiques, args.critiques),
+            load(read_refinements, args.refinements),
+            load(read_chain_steps, args.chains),
             config,
         )
     except (OSError, ValueError) as e:

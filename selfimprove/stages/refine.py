@@ -15,10 +15,9 @@ from __future__ import annotations
 from typing import cast
 
 from selfimprove.core.cli import add_generation_args, add_run_args, engine_kwargs, layout_paths, parser
-from selfimprove.core.io import read_jsonl
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
-from selfimprove.core.records import CRITIQUE_FIELDS
+from selfimprove.core.record_io import read_critiques, read_questions, read_samples
 from selfimprove.generation.engines import Engine, add_engine_args, make_engine, sampling_from_args
 from selfimprove.generation.shard import add_shard_args, for_shard, merge_shards
 from selfimprove.generation.tasks import refine_critiques
@@ -53,12 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         out=lambda lay, k: lay.refinements(k),
     )
     samples = {
-        s["id"]: s
-        for s in read_jsonl(args.samples, required=("id", "qid", "question", "response", "gold", "dataset_type"))
+        s["id"]: s for s in read_samples(args.samples, ("id", "qid", "question", "response", "gold", "dataset_type"))
     }
-    critiques = read_jsonl(args.critiques, required=CRITIQUE_FIELDS)
+    critiques = read_critiques(args.critiques)
     references = (
-        {q["id"]: q.get("reference") or q["gold"] for q in read_jsonl(args.questions, ("id",))}
+        {q["id"]: q.get("reference") or q["gold"] for q in read_questions(args.questions, ("id",))}
         if args.questions
         else None
     )

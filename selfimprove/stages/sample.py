@@ -9,10 +9,9 @@ With ``--run-dir`` and ``--iter k`` the files are the run's ``data/train.jsonl``
 from __future__ import annotations
 
 from selfimprove.core.cli import add_generation_args, add_run_args, engine_kwargs, layout_paths, parser
-from selfimprove.core.io import read_jsonl
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
-from selfimprove.core.records import QUESTION_FIELDS
+from selfimprove.core.record_io import read_questions
 from selfimprove.generation.engines import add_engine_args, make_engine, sampling_from_args
 from selfimprove.generation.shard import add_shard_args, for_shard, merge_shards
 from selfimprove.generation.tasks import sample_questions
@@ -28,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     add_shard_args(ap)
     args = ap.parse_args(argv)
     layout_paths(args, questions=lambda lay, k: lay.questions("train"), out=lambda lay, k: lay.samples(k))
-    questions = read_jsonl(args.questions, required=QUESTION_FIELDS)
+    questions = read_questions(args.questions)
     params = sampling_from_args(args)
     step = Step(
         args.run_dir,

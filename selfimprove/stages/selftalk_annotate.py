@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from selfimprove.core.cli import parser
-from selfimprove.core.io import read_jsonl
 from selfimprove.core.knob import SELFTALK
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
+from selfimprove.core.record_io import read_questions, read_samples
 from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
 from selfimprove.critic.programmatic import annotate_samples
 
@@ -39,10 +39,8 @@ def main(argv=None) -> int:
         print(f"[{step.name}] already done, skipping")
         return 0
     with step:
-        questions = {
-            q["id"]: q for q in read_jsonl(args.questions, required=("id", "question", "dataset_type", "gold"))
-        }
-        samples = read_jsonl(args.samples, required=("id", "qid", "response", "correct"))
+        questions = {q["id"]: q for q in read_questions(args.questions)}
+        samples = read_samples(args.samples, ("id", "qid", "response", "correct"))
         if args.which == "incorrect":
             samples = [s for s in samples if not s["correct"]]
         _, counts = annotate_samples(questions, samples, args.out, args.grader)

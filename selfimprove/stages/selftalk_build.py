@@ -20,10 +20,10 @@ import logging
 from pathlib import Path
 
 from selfimprove.core.cli import add_run_args, engine_kwargs, parser, positive
-from selfimprove.core.io import read_jsonl
 from selfimprove.core.knob import SELFTALK
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
+from selfimprove.core.record_io import read_questions, read_samples
 from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
 from selfimprove.generation.engines import SamplingParams, add_engine_args, shared_engine
 from selfimprove.selftalk.build import build_selftalk, selftalk_examples
@@ -103,8 +103,8 @@ def main(argv=None) -> int:
     if step.done and Path(args.sft_out).is_file():
         print(f"[{step.name}] already done, skipping")
         return 0
-    questions = {q["id"]: q for q in read_jsonl(args.questions, required=("id", "question", "dataset_type", "gold"))}
-    samples = read_jsonl(args.samples, required=("id", "qid", "response", "correct"))
+    questions = {q["id"]: q for q in read_questions(args.questions)}
+    samples = read_samples(args.samples, ("id", "qid", "response", "correct"))
     if args.which != "all":
         samples = [s for s in samples if s["correct"] == (args.which == "correct")]
     with step:

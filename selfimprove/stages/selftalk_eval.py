@@ -21,13 +21,13 @@ from pathlib import Path
 
 from selfimprove.core import config as C
 from selfimprove.core.cli import add_run_args, config_from, engine_kwargs, parser, positive
-from selfimprove.core.io import read_json, read_jsonl
+from selfimprove.core.io import read_json
 from selfimprove.core.knob import SELFTALK
 from selfimprove.core.layout import NOT_TRAINED, RunLayout
 from selfimprove.core.manifest import Step
+from selfimprove.core.record_io import read_questions
 from selfimprove.critic.programmatic import NAME as PROGRAMMATIC
 from selfimprove.generation.engines import add_engine_args, shared_engine
-from selfimprove.generation.tasks import QUESTION_FIELDS
 from selfimprove.selftalk.evaluate import RowConfig, evaluate_row, programmatic_critique, write_not_trained_row
 from selfimprove.selftalk.table import METHODS
 
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
 
 def run(cfg: RowConfig, args: argparse.Namespace) -> int:
     """Skip a finished row, or evaluate it under the run's step with the engines of ``args``."""
-    questions = read_jsonl(cfg.questions, required=QUESTION_FIELDS)
+    questions = read_questions(cfg.questions)
     config = cfg.record(len(questions))
     # the vote only counts answers: another VOTING recomputes the row from the same generations
     step = Step(

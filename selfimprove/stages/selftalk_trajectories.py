@@ -22,9 +22,9 @@ import logging
 from pathlib import Path
 
 from selfimprove.core.cli import parser
-from selfimprove.core.io import read_jsonl
 from selfimprove.core.layout import RunLayout
 from selfimprove.core.manifest import Step
+from selfimprove.core.record_io import read_critiques, read_questions, read_refinements, read_samples
 from selfimprove.selftalk.selfcorrect import trajectory_examples, turn_examples
 from selfimprove.selftalk.sft import add_sft_args, sft_eos, write_sft
 from selfimprove.training.export import reference_examples
@@ -58,12 +58,10 @@ def main(argv=None) -> int:
         print(f"[{step.name}] already done, skipping")
         return 0
     with step:
-        questions = {q["id"]: q for q in read_jsonl(args.questions, required=("id", "question", "dataset_type"))}
-        samples = read_jsonl(args.samples, required=("id", "qid", "response", "correct"))
-        critiques = read_jsonl(args.critiques, required=("id", "sample_id", "critique"))
-        refinements = (
-            read_jsonl(args.refinements, required=("id", "critique_id", "response")) if args.refinements else []
-        )
+        questions = {q["id"]: q for q in read_questions(args.questions, ("id", "question", "dataset_type"))}
+        samples = read_samples(args.samples, ("id", "qid", "response", "correct"))
+        critiques = read_critiques(args.critiques)
+        refinements = read_refinements(args.refinements, ("id", "critique_id", "response")) if args.refinements else []
         trajectories, counts = trajectory_examples(questions, samples, critiques, refinements)
         examples = [e for t in trajectories for e in turn_examples(t)]
         reasoning = reference_examples(list(questions.values())) if args.sft_data else []

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from selfimprove.core.io import RecordError, read_json, read_jsonl
+from selfimprove.core.io import RecordError, read_json
 from selfimprove.core.layout import RunLayout
+from selfimprove.core.record_io import read_critiques, read_refinements, read_samples
+from selfimprove.core.records import Question, Sample
 from selfimprove.generation.prompts import (
     SOLUTION_PREFIX,
     critique_message,
@@ -39,7 +42,7 @@ def conversation(*turns: str) -> list[dict]:
     return [{"role": "user" if i % 2 == 0 else "assistant", "content": t} for i, t in enumerate(turns)]
 
 
-def reference_solution(q: dict, strip_calculator: bool = False) -> str:
+def reference_solution(q: Question, strip_calculator: bool = False) -> str:
     """A reference solution rewritten the way the actor is asked to answer. GSM8K's calculator
     annotations ``<<48/2=24>>`` are kept (as in the released data) unless ``strip_calculator``."""
     ref = q.get("reference") or ""
@@ -49,7 +52,7 @@ def reference_solution(q: dict, strip_calculator: bool = False) -> str:
     return f"{SOLUTION_PREFIX}{ref.strip()}\nThe answer is $\\boxed{{{q['gold']}}}$."
 
 
-def reference_examples(questions: list[dict], strip_calculator: bool = False) -> list[list[dict]]:
+def reference_examples(questions: Sequence[Question], strip_calculator: bool = False) -> list[list[dict]]:
     return [
         conversation(question_message(q["question"], q["dataset_type"]), reference_solution(q, strip_calculator))
         for q in questions
@@ -57,7 +60,7 @@ def reference_examples(questions: list[dict], strip_calculator: bool = False) ->
     ]
 
 
-def solution_example(rec: dict, question: str, response: str) -> list[dict]:
+def solution_example(rec: Sample, question: str, response: str) -> list[dict]:
     return conversation(question_message(question, rec["dataset_type"]), response)
 
 
@@ -150,9 +153,9 @@ def export(convs: list[list[dict]], fmt: str, eos_token: str = "<|end_of_text|>"
 # --------------------------------------------------------------------------- one iteration's data
 
 
-def iteration_parts(lay: RunLayout, k: int, questions: dict[str, dict]) -> dict[str, list[list[dict]]]:
+def iteration_parts(lay: RunLayout, k: int, questions: Mapping[str, Question]) -> dict[str, list[list[dict]]]:
     """The examples iteration ``k`` contributes, by kind (read from its step files)."""
-    samples = read_jsonl(lay.samples(k), required=("id", "qid", "response", "correct"))
+    samples = read_samples(lay.samples(k), ("id", "qid", "response", "correct"))
     by_id = {s["id"]: s for s in samples}
     parts: dict[str, list] = {"samples": [], "refinements": [], "selfimprove_feedback": [], "critic": []}
     for s in samples:
@@ -160,8 +163,8 @@ def iteration_parts(lay: RunLayout, k: int, questions: dict[str, dict]) -> dict[
             parts["samples"].append(solution_example(s, _question(questions, s), s["response"]))
     ref_path, crit_path = lay.refinements(k), lay.critiques(k)
     if ref_path.exists() and crit_path.exists():
-        critiques = {c["id"]: c for c in read_jsonl(crit_path, required=("id", "critique"))}
-        for r in read_jsonl(ref_path, required=("id", "critique_id", "sample_id", "kept", "response")):
+        critiques = {c["id"]: c for c in read_critiques(crit_path, ("id", "critique"))}
+        for r in read_refinements(ref_path, ("id", "critique_id", "sample_id", "kept", "response")):
             if not r["kept"]:
                 continue
             s, c = by_id[r["sample_id"]], critiques[r["critique_id"]]
@@ -174,7 +177,7 @@ def iteration_parts(lay: RunLayout, k: int, questions: dict[str, dict]) -> dict[
     return parts
 
 
-def _question(questions: dict[str, dict], rec: dict) -> str:
+def _question(questions: Mapping[str, Question], rec: Sample) -> str:
     if "question" in rec:
         return rec["question"]
     try:
@@ -203,7 +206,7 @@ def uses_feedback(k: int, flags: dict[str, bool]) -> bool:
 def assemble(
     run_dir: Path,
     k: int,
-    questions: list[dict],
+    questions: Sequence[Question],
     flags: dict[str, bool],
     feedback: list[list[dict]] | None = None,
     strip_calculator: bool = False,
