@@ -39,8 +39,10 @@ from pathlib import Path
 from typing import Any
 
 from selfimprove.core.errors import DataError
-from selfimprove.core.io import atomic_write_json, read_jsonl
+from selfimprove.core.io import atomic_write_json
 from selfimprove.core.layout import ITER_FILES, RunLayout
+from selfimprove.core.record_io import read_questions, read_refinements, read_samples
+from selfimprove.core.records import Question, Refinement, Sample
 from selfimprove.evaluation.estimators import Answer, VoteFn, default_vote_fn, majority_vote_correct, memoised_vote
 from selfimprove.evaluation.exploration_report import exploration_plots
 from selfimprove.evaluation.joins import level_from_accuracy
@@ -85,8 +87,8 @@ class Iteration:
     """One iteration's training records, by question (samples in index order)."""
 
     k: int
-    samples: dict[str, list[dict]]
-    refinements: dict[str, list[dict]] | None = None  # None: the run did not use the critic
+    samples: dict[str, list[Sample]]
+    refinements: dict[str, list[Refinement]] | None = None  # None: the run did not use the critic
     dataset_type: dict[str, str] = field(default_factory=dict)
 
 
@@ -104,16 +106,16 @@ def load_iterations(run_dir: Path) -> list[Iteration]:
     """Every iteration's samples and (when present) refinements, grouped by question."""
     out = []
     for k, d in iteration_dirs(run_dir):
-        samples: dict[str, list[dict]] = {}
-        recs = read_jsonl(d / ITER_FILES["samples"], required=("id", "qid", "dataset_type", "correct"))
+        samples: dict[str, list[Sample]] = {}
+        recs = read_samples(d / ITER_FILES["samples"], ("id", "qid", "dataset_type", "correct"))
         for r in sorted(recs, key=lambda r: (r["qid"], r.get("index", 0))):
             samples.setdefault(r["qid"], []).append(r)
         it = Iteration(k=k, samples=samples, dataset_type={r["qid"]: r["dataset_type"] for r in recs})
         ref_path = d / ITER_FILES["refinements"]
         if ref_path.is_file():
             it.refinements = {}
-            for r in read_jsonl(ref_path, required=("id", "qid", "correct", "kept")):
-                it.refinements.setdefault(r["qid"], []).append(r)
+            for ref in read_refinements(ref_path, ("id", "qid", "correct", "kept")):
+                it.refinements.setdefault(ref["qid"], []).append(ref)
         out.append(it)
     return out
 
@@ -151,7 +153,7 @@ def _mean_count(values: Sequence[int]) -> dict[str, Any]:
     return {"mean": float(Fraction(sum(values), len(values))) if values else None, "n": len(values)}
 
 
-def _kept(it: Iteration, qid: str) -> list[dict]:
+def _kept(it: Iteration, qid: str) -> list[Refinement]:
     return [r for r in (it.refinements or {}).get(qid, []) if r["kept"]]
 
 
@@ -245,10 +247,10 @@ def analyse_run(run_dir: str | os.PathLike, vote_fn: VoteFn | None = None) -> di
     iterations = load_iterations(run_dir)
     if not iterations:
         raise DataError(f"{run_dir}: no training records (iter_<k>/01_samples.jsonl for k >= 1)")
-    questions: dict[str, Mapping] = {}
+    questions: dict[str, Question] = {}
     train = RunLayout(run_dir).questions("train")
     if train.is_file():
-        questions = {q["id"]: q for q in read_jsonl(train, required=("id",))}
+        questions = {q["id"]: q for q in read_questions(train, ("id",))}
     levels = question_levels(questions, iterations)
     level = {qid: lv for qid, (lv, _) in levels.items()}
     vote = memoised_vote(vote_fn if vote_fn is not None else default_vote_fn())

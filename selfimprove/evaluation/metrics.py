@@ -1,9 +1,10 @@
 """Test-time evaluation metrics for MathCritique.
 
 Every number in the evaluation is computed here from already-graded generation records;
-nothing in this module calls a model, and apart from the optional helpers at the bottom
-(:func:`read_jsonl`, :func:`write_results`) it does no file I/O; ``python -m selfimprove
-metrics`` is its command line (:mod:`selfimprove.stages.metrics`).
+nothing in this module calls a model, and apart from the optional helper at the bottom
+(:func:`write_results`) it does no file I/O; ``python -m selfimprove metrics`` is its command
+line (:mod:`selfimprove.stages.metrics`, which reads the records with the checking readers of
+:mod:`selfimprove.core.record_io`).
 
 The methods follow the paper (arXiv 2411.16579, Sections 3 and 5):
 
@@ -33,7 +34,6 @@ denominator is empty.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -108,7 +108,6 @@ __all__ = [
     "parallel_metrics",
     "pass_at_k",
     "prepare",
-    "read_jsonl",
     "response_only_metrics",
     "sequential_metrics",
     "token_matched_metrics",
@@ -252,20 +251,6 @@ def unanswered_summary(
 # ---------------------------------------------------------------------------------------
 # Optional file helpers and command line
 # ---------------------------------------------------------------------------------------
-
-
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Read a JSON Lines file (blank lines ignored); errors name ``path:line``."""
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
-    return out
 
 
 def write_results(results: Mapping, path: str | os.PathLike) -> None:
