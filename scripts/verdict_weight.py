@@ -49,9 +49,34 @@ def verdict_spans(critique: str) -> list[tuple[int, int]]:
     return [m.span(1) for m in VERDICT.finditer(critique)]
 
 
-def token_weights(offsets: list[tuple[int, int]], spans: list[tuple[int, int]], weight: float) -> list[float]:
-    """Loss weight of each response token: ``weight`` where it overlaps a verdict span, else 1."""
-    return [weight if any(s < e2 and e > s2 for s2, e2 in spans) else 1.0 for s, e in offsets]
+def token_weights(
+    offsets: list[tuple[int, int]],
+    spans: list[tuple[int, int]],
+    weight: float,
+    other: float = 1.0,
+    wrong: list[bool] | None = None,
+    wrong_factor: float = 1.0,
+) -> list[float]:
+    """Loss weight of each response token: ``weight`` where it overlaps a verdict span (times
+    ``wrong_factor`` where that verdict, ``wrong[i]`` of span i, is "Wrong"), else ``other``."""
+    out = []
+    for s, e in offsets:
+        hit = [i for i, (s2, e2) in enumerate(spans) if s < e2 and e > s2]
+        if not hit:
+            out.append(other)
+        else:
+            out.append(weight * (wrong_factor if wrong and wrong[hit[0]] else 1.0))
+    return out
+
+
+def best_threshold(margins: list[tuple[float, bool]]) -> float:
+    """The balanced accuracy (%) of ``(score, gold wrong)`` pairs at the best threshold: what a
+    perfectly calibrated verdict would reach with this ranking (an upper bound, not a result)."""
+    cuts = sorted({m for m, _ in margins})
+    best = 50.0
+    for cut in cuts:
+        best = max(best, balanced([(m >= cut, w) for m, w in margins]))
+    return best
 
 
 def balanced(pairs: list[tuple[bool, bool]]) -> float:
@@ -74,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layers", type=int, default=10, help="top layers trained (0: all)")
     ap.add_argument("--cutoff", type=int, default=512, help="tokens per example")
     ap.add_argument("--verdict-weight", type=float, default=1.0, help="loss weight of the verdict tokens")
+    ap.add_argument("--other-weight", type=float, default=1.0, help="loss weight of the other response tokens")
+    ap.add_argument("--wrong-factor", type=float, default=1.0, help='extra factor on the "Wrong" verdicts\' weight')
+    ap.add_argument("--accumulate", type=int, default=1, help="batches per optimizer step")
+    ap.add_argument("--schedule", choices=["cosine", "constant"], default="cosine", help="after the warm-up")
     ap.add_argument("--eaft", type=float, default=0.0, help="entropy-adaptive weights with this alpha (0: off)")
     ap.add_argument("--eval-every", type=int, default=32, help="optimizer steps between evaluations (0: end only)")
     ap.add_argument("--threads", type=int, default=1)
@@ -107,7 +136,11 @@ def main(argv: list[str] | None = None) -> int:
         critique = row["conversations"][1]["value"] + tok.eos_token
         p_ids = tok(prompt_of(row), add_special_tokens=False)["input_ids"]
         r = tok(critique, add_special_tokens=False, return_offsets_mapping=True)
-        w = [0.0] * len(p_ids) + token_weights(r["offset_mapping"], verdict_spans(critique), args.verdict_weight)
+        spans = verdict_spans(critique)
+        wrong = [critique[s:e].strip() == "Wrong" for s, e in spans]
+        w = [0.0] * len(p_ids) + token_weights(
+            r["offset_mapping"], spans, args.verdict_weight, args.other_weight, wrong, args.wrong_factor
+        )
         return (p_ids + r["input_ids"])[: args.cutoff], w[: args.cutoff]
 
     def held_out(row: dict) -> tuple[list[int], list[tuple[int, bool]], bool]:
@@ -134,10 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     @torch.no_grad()
     def evaluate() -> str:
         model.eval()
-        decisions, first, examples = [], [], []
+        decisions, first, examples, margins = [], [], [], list[tuple[float, bool]]()
         for ids, points, gold_wrong in tests:
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 logits = model(torch.tensor([ids])).logits[0].float()
+            margins += [(float(logits[pos, wrong_id] - logits[pos, correct_id]), wrong) for pos, wrong in points]
             ok = True
             for i, (pos, wrong) in enumerate(points):
                 said_wrong = bool(logits[pos, wrong_id] > logits[pos, correct_id])
@@ -150,24 +184,15 @@ def main(argv: list[str] | None = None) -> int:
         model.train()
         share = sum(p for p, _ in decisions) / max(1, len(decisions))
         whole = balanced([(gold if ok else not gold, gold) for ok, gold in examples])
+        ranking = probe.auc([m for m, _ in margins], [w for _, w in margins])
         return (
-            f"decisions {balanced(decisions):.1f} (said wrong {share:.2f}), first decision {balanced(first):.1f}, "
+            f"decisions {balanced(decisions):.1f} (said wrong {share:.2f}, AUC {ranking or 0:.3f}, "
+            f"best threshold {best_threshold(margins):.1f}), "
+            f"first decision {balanced(first):.1f}, "
             f"whole examples {whole:.1f} (n = {len(tests)})"
         )
 
-    total = math.ceil(len(data) / args.batch * args.epochs)
-    warm = max(1, total // 16)
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total)))
-    )
-    print(f"{len(data)} examples, {total} steps; base: {evaluate()}", flush=True)
-    start, order = time.time(), list[int]()
-    for step in range(1, total + 1):
-        if not order:
-            order = list(range(len(data)))
-            rng.shuffle(order)
-        batch = [data[order.pop()] for _ in range(min(args.batch, len(order)))]
+    def micro_loss(batch: list[tuple[list[int], list[float]]]) -> torch.Tensor:
         width = max(len(ids) for ids, _ in batch)
         ids = torch.full((len(batch), width), tok.pad_token_id or 0)
         weight = torch.zeros(len(batch), width)
@@ -183,8 +208,28 @@ def main(argv: list[str] | None = None) -> int:
                 top = torch.topk(logits, k=20, dim=-1).values
                 logp = top - torch.logsumexp(top, dim=-1, keepdim=True)
                 w = w * (-(logp.exp() * logp).sum(-1) / 3.0).pow(args.eaft)
-        loss = (nll * w).sum() / (weight[:, 1:] > 0).sum()
-        loss.backward()
+        return (nll * w).sum() / (weight[:, 1:] > 0).sum()
+
+    total = math.ceil(len(data) / (args.batch * args.accumulate) * args.epochs)
+    warm = max(1, total // 16)
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt,
+        lambda s: (
+            min(1.0, (s + 1) / warm)
+            * (1.0 if args.schedule == "constant" else 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
+        ),
+    )
+    print(f"{len(data)} examples, {total} steps; base: {evaluate()}", flush=True)
+    start, order = time.time(), list[int]()
+    for step in range(1, total + 1):
+        for _ in range(args.accumulate):
+            if not order:
+                order = list(range(len(data)))
+                rng.shuffle(order)
+            batch = [data[order.pop()] for _ in range(min(args.batch, len(order)))]
+            loss = micro_loss(batch)
+            (loss / args.accumulate).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()

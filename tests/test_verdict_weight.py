@@ -31,6 +31,19 @@ def test_only_tokens_overlapping_a_verdict_get_the_weight():
     assert vw.token_weights(offsets, vw.verdict_spans(CRITIQUE), 10.0) == [1.0, 1.0, 10.0, 1.0]
 
 
+def test_wrong_verdicts_can_weigh_more_than_right_ones():
+    spans = [(10, 16), (30, 38)]
+    offsets = [(0, 4), (10, 16), (30, 38)]
+    assert vw.token_weights(offsets, spans, 10.0, 0.5, [True, False], 2.0) == [0.5, 20.0, 10.0]
+
+
+def test_the_best_threshold_is_what_a_calibrated_verdict_would_reach():
+    ranked = [(-3.0, False), (-2.0, False), (-1.0, True), (0.5, True)]  # perfect ranking, bias off
+    assert vw.balanced([(m > 0, w) for m, w in ranked]) == pytest.approx(75.0)
+    assert vw.best_threshold(ranked) == pytest.approx(100.0)
+    assert vw.best_threshold([(0.0, True), (0.0, False)]) == pytest.approx(50.0)  # no ranking: chance
+
+
 @pytest.mark.parametrize(
     ("pairs", "expected"),
     [
