@@ -79,6 +79,19 @@ def best_threshold(margins: list[tuple[float, bool]]) -> float:
     return best
 
 
+FIRST_WRONG = re.compile(r"Correctness of the step: Wrong\nExplanation: ([^\n]*)")
+
+
+def mistake_kind(critique: str) -> str | None:
+    """How the first wrong step of a programmatic critique is wrong: ``"calculation"`` (its
+    arithmetic: "12 + 19 = 31, not 26."), ``"setup"`` (a wrong operation or quantity: "This step
+    gives 41, but it should give 15 (...)"), None for a critique without a wrong step."""
+    m = FIRST_WRONG.search(critique)
+    if not m:
+        return None
+    return "calculation" if re.fullmatch(r"[^,]*= [-\d.,$]+, not [-\d.,$]+\.", m.group(1)) else "setup"
+
+
 def balanced(pairs: list[tuple[bool, bool]]) -> float:
     """Balanced accuracy (%) of ``(predicted wrong, gold wrong)`` pairs."""
     hit_w = [p for p, g in pairs if g]
@@ -143,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return (p_ids + r["input_ids"])[: args.cutoff], w[: args.cutoff]
 
-    def held_out(row: dict) -> tuple[list[int], list[tuple[int, bool]], bool]:
+    def held_out(row: dict) -> tuple[list[int], list[tuple[int, bool]], bool, str | None]:
         prompt, critique = prompt_of(row), row["conversations"][1]["value"]
         enc = tok(prompt + critique, add_special_tokens=False, return_offsets_mapping=True)
         ends = [e for _, e in enc["offset_mapping"]]
@@ -151,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             (max(i for i, e in enumerate(ends) if e <= len(prompt) + end), wrong)
             for end, wrong, _ in probe.decision_points(critique)
         ]
-        return enc["input_ids"], points, "Wrong" in critique
+        return enc["input_ids"], points, "Wrong" in critique, mistake_kind(critique)
 
     train = json.loads(Path(args.train).read_text())
     test = json.loads(Path(args.test).read_text())
@@ -168,10 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     def evaluate() -> str:
         model.eval()
         decisions, first, examples, margins = [], [], [], list[tuple[float, bool]]()
-        for ids, points, gold_wrong in tests:
+        by_kind: dict[str, list[float]] = {"calculation": [], "setup": []}
+        for ids, points, gold_wrong, kind in tests:
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 logits = model(torch.tensor([ids])).logits[0].float()
             margins += [(float(logits[pos, wrong_id] - logits[pos, correct_id]), wrong) for pos, wrong in points]
+            if kind:
+                by_kind[kind].append(margins[-1][0])
             ok = True
             for i, (pos, wrong) in enumerate(points):
                 said_wrong = bool(logits[pos, wrong_id] > logits[pos, correct_id])
@@ -185,9 +201,14 @@ def main(argv: list[str] | None = None) -> int:
         share = sum(p for p, _ in decisions) / max(1, len(decisions))
         whole = balanced([(gold if ok else not gold, gold) for ok, gold in examples])
         ranking = probe.auc([m for m, _ in margins], [w for _, w in margins])
+        right = [m for m, w in margins if not w]
+        kinds = ", ".join(
+            f"{k} {probe.auc(v + right, [True] * len(v) + [False] * len(right)) or 0:.3f} (n = {len(v)})"
+            for k, v in by_kind.items()
+        )
         return (
             f"decisions {balanced(decisions):.1f} (said wrong {share:.2f}, AUC {ranking or 0:.3f}, "
-            f"best threshold {best_threshold(margins):.1f}), "
+            f"best threshold {best_threshold(margins):.1f}; AUC by first mistake: {kinds}), "
             f"first decision {balanced(first):.1f}, "
             f"whole examples {whole:.1f} (n = {len(tests)})"
         )

@@ -31,6 +31,16 @@ def test_only_tokens_overlapping_a_verdict_get_the_weight():
     assert vw.token_weights(offsets, vw.verdict_spans(CRITIQUE), 10.0) == [1.0, 1.0, 10.0, 1.0]
 
 
+def test_the_first_mistake_is_told_apart_by_its_explanation():
+    calc = CRITIQUE.replace("Explanation: 5 * 3 = 15.", "Explanation: 5 * 3 = 15, not 24.")
+    setup = CRITIQUE.replace(
+        "Explanation: 5 * 3 = 15.", "Explanation: This step gives 24, but it should give 8 (5 + 3 = 8)."
+    )
+    assert vw.mistake_kind(calc) == "calculation"
+    assert vw.mistake_kind(setup) == "setup"
+    assert vw.mistake_kind(CRITIQUE.replace("Wrong", "Correct")) is None
+
+
 def test_wrong_verdicts_can_weigh_more_than_right_ones():
     spans = [(10, 16), (30, 38)]
     offsets = [(0, 4), (10, 16), (30, 38)]
