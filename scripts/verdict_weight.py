@@ -19,6 +19,12 @@ share of "Wrong" predictions::
     python scripts/verdict_weight.py --train runs/<EXP>/critic/04_dataset.json \\
         --test <held-out 04_dataset.json> --n 1024 --verdict-weight 10
 
+``--drill N`` mixes in N one-step arithmetic checks built from the training critiques' right steps
+(``drill_examples``: "Check this step: Ines now has 22 + 9 = $40." -> the critique of that one
+step; half keep the result, half change it by 1-9), in batches of ``--drill-batch``: a few dozen
+tokens per decision instead of a few hundred; the evaluation then also scores 200 such checks built
+from the held-out critiques.
+
 One thread by default: on 2 busy cores two threads cost far more than one (oversubscribed
 OpenMP); ``--threads`` to change it.
 """
@@ -42,6 +48,47 @@ probe = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(probe)
 
 VERDICT = re.compile(r"Correctness of the (?:step|final answer):( (?:Correct|Wrong))")
+RIGHT_STEP = re.compile(r"Step sentence: (?P<sentence>[^\n]*)\nCorrectness of the step: Correct\n")
+EQUATION = re.compile(r"(?P<lhs>\d+(?: [-+*/] \d+)+) = (?P<dollar>\$?)(?P<value>\d+)")
+DRILL_PROMPT = "Check this step:\n{sentence}"
+
+
+def drill_examples(rows: list[dict], n: int, seed: int = 0) -> list[dict]:
+    """``n`` one-step arithmetic checks (half right, half with the result changed by 1-9), in the
+    critique format, from the right steps of the training critiques that state one equation: the
+    cheap way to show the critic many "a op b = c" decisions (a few dozen tokens each)."""
+    rng = random.Random(seed)
+    sentences = sorted(
+        {
+            m["sentence"]
+            for row in rows
+            for m in RIGHT_STEP.finditer(row["conversations"][1]["value"])
+            if len(EQUATION.findall(m["sentence"])) == 1
+        }
+    )
+    rng.shuffle(sentences)
+    out = []
+    for i in range(n):
+        sentence = sentences[(i // 2) % len(sentences)]
+        eq = EQUATION.search(sentence)
+        assert eq is not None
+        value = int(eq["value"])
+        if i % 2:
+            stated = value + rng.choice([d for d in range(-9, 10) if d and value + d > 0])
+            sentence = sentence[: eq.start("value")] + str(stated) + sentence[eq.end("value") :]
+            verdict, why = "Wrong", f"{eq['lhs']} = {value}, not {stated}."
+        else:
+            verdict, why = "Correct", f"{eq['lhs']} = {value} is correct."
+        critique = f"Step sentence: {sentence}\nCorrectness of the step: {verdict}\nExplanation: {why}"
+        out.append(
+            {
+                "conversations": [
+                    {"from": "human", "value": DRILL_PROMPT.format(sentence=sentence)},
+                    {"from": "gpt", "value": critique},
+                ]
+            }
+        )
+    return out
 
 
 def verdict_spans(critique: str) -> list[tuple[int, int]]:
@@ -118,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--schedule", choices=["cosine", "constant"], default="cosine", help="after the warm-up")
     ap.add_argument("--eaft", type=float, default=0.0, help="entropy-adaptive weights with this alpha (0: off)")
     ap.add_argument("--eval-every", type=int, default=32, help="optimizer steps between evaluations (0: end only)")
+    ap.add_argument("--drill", type=int, default=0, help="one-step arithmetic checks mixed in (0: none)")
+    ap.add_argument("--drill-batch", type=int, default=32, help="arithmetic checks per batch")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -171,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     rng.shuffle(train)
     random.Random(1).shuffle(test)
     data = [encode(r) for r in train[: args.n]]
+    drills = [encode(r) for r in drill_examples(train, args.drill, args.seed)] if args.drill else []
     tests = [held_out(r) for r in test[: args.ntest]]
+    drill_tests = [held_out(r) for r in drill_examples(test, 200, args.seed + 1)] if args.drill else []
     (wrong_id,), (correct_id,) = (
         tok(" Wrong", add_special_tokens=False)["input_ids"],
         tok(" Correct", add_special_tokens=False)["input_ids"],
@@ -197,7 +248,18 @@ def main(argv: list[str] | None = None) -> int:
                 if not ok:
                     break
             examples.append((ok, gold_wrong))
+        checks = []
+        for ids, points, _, _ in drill_tests:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits = model(torch.tensor([ids])).logits[0].float()
+            checks += [(float(logits[pos, wrong_id] - logits[pos, correct_id]), wrong) for pos, wrong in points]
         model.train()
+        drill = (
+            f"; held-out arithmetic checks {balanced([(m > 0, w) for m, w in checks]):.1f} "
+            f"(AUC {probe.auc([m for m, _ in checks], [w for _, w in checks]) or 0:.3f}, n = {len(checks)})"
+            if checks
+            else ""
+        )
         share = sum(p for p, _ in decisions) / max(1, len(decisions))
         whole = balanced([(gold if ok else not gold, gold) for ok, gold in examples])
         ranking = probe.auc([m for m, _ in margins], [w for _, w in margins])
@@ -210,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             f"decisions {balanced(decisions):.1f} (said wrong {share:.2f}, AUC {ranking or 0:.3f}, "
             f"best threshold {best_threshold(margins):.1f}; AUC by first mistake: {kinds}), "
             f"first decision {balanced(first):.1f}, "
-            f"whole examples {whole:.1f} (n = {len(tests)})"
+            f"whole examples {whole:.1f} (n = {len(tests)}){drill}"
         )
 
     def micro_loss(batch: list[tuple[list[int], list[float]]]) -> torch.Tensor:
@@ -231,7 +293,20 @@ def main(argv: list[str] | None = None) -> int:
                 w = w * (-(logp.exp() * logp).sum(-1) / 3.0).pow(args.eaft)
         return (nll * w).sum() / (weight[:, 1:] > 0).sum()
 
-    total = math.ceil(len(data) / (args.batch * args.accumulate) * args.epochs)
+    def batches() -> list[list[int]]:
+        """One epoch's batches: critiques in ``--batch``, arithmetic checks in ``--drill-batch``
+        (indices into data + drills), shuffled together."""
+        crit, dr = list(range(len(data))), list(range(len(data), len(data) + len(drills)))
+        rng.shuffle(crit)
+        rng.shuffle(dr)
+        out = [crit[i : i + args.batch] for i in range(0, len(crit), args.batch)]
+        out += [dr[i : i + args.drill_batch] for i in range(0, len(dr), args.drill_batch)]
+        rng.shuffle(out)
+        return out
+
+    examples = data + drills
+    per_epoch = math.ceil(len(data) / args.batch) + math.ceil(len(drills) / args.drill_batch)
+    total = math.ceil(per_epoch / args.accumulate * args.epochs)
     warm = max(1, total // 16)
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -241,15 +316,13 @@ def main(argv: list[str] | None = None) -> int:
             * (1.0 if args.schedule == "constant" else 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
         ),
     )
-    print(f"{len(data)} examples, {total} steps; base: {evaluate()}", flush=True)
-    start, order = time.time(), list[int]()
+    print(f"{len(data)} examples + {len(drills)} arithmetic checks, {total} steps; base: {evaluate()}", flush=True)
+    start, queue = time.time(), list[list[int]]()
     for step in range(1, total + 1):
         for _ in range(args.accumulate):
-            if not order:
-                order = list(range(len(data)))
-                rng.shuffle(order)
-            batch = [data[order.pop()] for _ in range(min(args.batch, len(order)))]
-            loss = micro_loss(batch)
+            if not queue:
+                queue = batches()
+            loss = micro_loss([examples[i] for i in queue.pop()])
             (loss / args.accumulate).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()

@@ -66,6 +66,28 @@ def test_balanced_accuracy(pairs, expected):
     assert vw.balanced(pairs) == pytest.approx(expected)
 
 
+def test_arithmetic_checks_pair_each_right_step_with_a_changed_result():
+    right = "Step sentence: Ines now has 22 + 9 = $31.\nCorrectness of the step: Correct\nExplanation: ok.\n\n"
+    two = "Step sentence: She has 2 * 3 = 6 and 6 + 1 = 7.\nCorrectness of the step: Correct\nExplanation: ok.\n\n"
+    rows = [{"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": right + two + CRITIQUE}]}]
+    checks = [r["conversations"] for r in vw.drill_examples(rows, 6, seed=3)]
+    assert len(checks) == 6
+    verdicts = [c[1]["value"].split("Correctness of the step: ")[1].split("\n")[0] for c in checks]
+    assert verdicts == ["Correct", "Wrong"] * 3
+    for (
+        prompt,
+        critique,
+    ) in checks:  # only the one-equation right step is used (not the wrong one, not the two-equation one)
+        assert prompt["value"].startswith("Check this step:\nInes now has 22 + 9 = $")
+        stated = int(prompt["value"].split("$")[1].rstrip("."))
+        if "Wrong" in critique["value"]:
+            assert stated != 31 and 1 <= abs(stated - 31) <= 9
+            assert critique["value"].endswith(f"Explanation: 22 + 9 = 31, not {stated}.")
+        else:
+            assert stated == 31 and critique["value"].endswith("Explanation: 22 + 9 = 31 is correct.")
+        assert critique["value"].startswith(f"Step sentence: {prompt['value'].split(chr(10))[1]}\n")
+
+
 @pytest.mark.integration
 def test_a_short_run_on_the_embedded_model_reports_before_and_after(tmp_path, capsys):
     model = ROOT / "models" / "SmolLM2-135M-Instruct"
@@ -81,5 +103,9 @@ def test_a_short_run_on_the_embedded_model_reports_before_and_after(tmp_path, ca
     argv = ["--train", str(data), "--test", str(data), "--model", str(model), "--n", "4", "--ntest", "2"]
     assert vw.main(argv + ["--batch", "2", "--eval-every", "0", "--verdict-weight", "10"]) == 0
     out = capsys.readouterr().out
-    assert "4 examples, 2 steps; base: decisions" in out
+    assert "4 examples + 0 arithmetic checks, 2 steps; base: decisions" in out
     assert "end (" in out and "(n = 2)" in out
+    assert vw.main(argv + ["--batch", "2", "--eval-every", "0", "--drill", "4", "--drill-batch", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "4 examples + 4 arithmetic checks, 4 steps; base: decisions" in out
+    assert "held-out arithmetic checks" in out

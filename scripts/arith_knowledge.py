@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""How much of the synthetic problems' arithmetic does a model know? Two cheap measurements.
+
+A step-checking critic has to tell "Kim has 22 + 9 = 31 apples." from "... = 40 apples.". Before
+blaming the data or the recipe for a critic that does not, measure what the untrained model knows
+of the very equations the steps state (the single-operation steps ``a op b`` of question records
+with true ``steps``, e.g. ``data/<split>.jsonl`` of ``prepare --dataset synthetic-easy``):
+
+* **computes**: few-shot greedy completion of ``a op b =`` gives the true result;
+* **prefers**: scored as text ("Kim has a op b = c apples."), the true result is more likely than
+  a near miss (changed by 1-3), as a pairwise preference and as the AUC of the stated result's
+  log-likelihood as a right/wrong score (what a verdict would need, one statement at a time).
+
+::
+
+    python scripts/arith_knowledge.py --questions runs/<EXP>/critic/data/test.jsonl --n 100
+
+Nothing is trained; one thread by default (``--threads``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+EXPR = re.compile(r"(\d+)\s*([-+*/])\s*(\d+)")
+SHOTS = "3 + 4 = 7\n12 - 5 = 7\n6 * 3 = 18\n20 / 4 = 5\n"
+
+
+def equations(path: str | Path, n: int, seed: int = 0) -> list[tuple[str, int]]:
+    """Up to ``n`` distinct single-operation steps ``("a op b", value)`` of the question records,
+    a seeded sample; records without ``steps`` contribute nothing."""
+    found = set()
+    for line in Path(path).read_text().splitlines():
+        if not line.strip():
+            continue
+        for step in json.loads(line).get("steps") or []:
+            m = EXPR.fullmatch(str(step.get("expr", "")).strip())
+            if m and isinstance(step.get("value"), int):
+                found.add((f"{m[1]} {m[2]} {m[3]}", step["value"]))
+    eqs = sorted(found)
+    random.Random(seed).shuffle(eqs)
+    return eqs[:n]
+
+
+def near_miss(value: int, rng: random.Random) -> int:
+    """A wrong result 1-3 away from ``value`` (never negative)."""
+    return value + rng.choice([d for d in (-3, -2, -1, 1, 2, 3) if value + d >= 0])
+
+
+def auc(scores: list[float], labels: list[bool]) -> float:
+    """P(a random positive scores above a random negative), ties count half."""
+    pos = [s for s, y in zip(scores, labels) if y]
+    neg = [s for s, y in zip(scores, labels) if not y]
+    return sum((p > q) + 0.5 * (p == q) for p in pos for q in neg) / (len(pos) * len(neg))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--questions", required=True, help="question records with true steps (JSONL)")
+    ap.add_argument("--model", default="models/SmolLM2-135M-Instruct", help="model folder")
+    ap.add_argument("--n", type=int, default=100, help="equations (seeded sample)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    eqs = equations(args.questions, args.n, args.seed)
+    if not eqs:
+        print(f"error: {args.questions}: no single-operation steps with true values", file=sys.stderr)
+        return 2
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(args.threads)
+    tok = AutoTokenizer.from_pretrained(args.model)
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).eval()
+    rng = random.Random(args.seed)
+
+    @torch.no_grad()
+    def completion(prompt: str) -> str:
+        ids = tok(prompt, return_tensors="pt").input_ids
+        out = model.generate(ids, max_new_tokens=6, do_sample=False, pad_token_id=tok.eos_token_id)
+        return str(tok.decode(out[0, ids.shape[1] :]))
+
+    @torch.no_grad()
+    def logprob(prefix: str, continuation: str) -> float:
+        p = tok(prefix)["input_ids"]
+        c = tok(prefix + continuation)["input_ids"][len(p) :]
+        logp = model(torch.tensor([p + c])).logits[0].log_softmax(-1)
+        return sum(float(logp[len(p) - 1 + i, t]) for i, t in enumerate(c))
+
+    rows: dict[str, dict[str, list]] = defaultdict(lambda: {"computes": [], "prefers": [], "scores": [], "wrong": []})
+    for expr, value in eqs:
+        r = rows[expr.split()[1]]
+        got = re.match(r"\s*(-?\d+)", completion(f"{SHOTS}{expr} ="))
+        r["computes"].append(bool(got) and int(got[1]) == value)
+        prefix, miss = f"Kim has {expr} =", near_miss(value, rng)
+        right, wrong = logprob(prefix, f" {value} apples."), logprob(prefix, f" {miss} apples.")
+        r["prefers"].append(right > wrong)
+        r["scores"] += [-right, -wrong]
+        r["wrong"] += [False, True]
+    rows["all"] = {
+        k: [x for op in sorted(rows) for x in rows[op][k]] for k in ("computes", "prefers", "scores", "wrong")
+    }
+    print("| operation | n | computes (greedy, few-shot) | prefers the true result | AUC of -log P(stated) |")
+    print("|---|---|---|---|---|")
+    for op, r in rows.items():
+        n = len(r["computes"])
+        print(
+            f"| {op} | {n} | {sum(r['computes']) / n:.0%} | {sum(r['prefers']) / n:.0%} | "
+            f"{auc(r['scores'], r['wrong']):.3f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
