@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     for expr, value in eqs:
         r = rows[expr.split()[1]]
         got = re.match(r"\s*(-?\d+)", completion(f"{SHOTS}{expr} ="))
-        r["computes"].append(bool(got) and int(got[1]) == value)
+        r["computes"].append(got is not None and int(got[1]) == value)
         prefix, miss = f"Kim has {expr} =", near_miss(value, rng)
         right, wrong = logprob(prefix, f" {value} apples."), logprob(prefix, f" {miss} apples.")
         r["prefers"].append(right > wrong)
