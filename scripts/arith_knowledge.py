@@ -15,7 +15,10 @@ with true ``steps``, e.g. ``data/<split>.jsonl`` of ``prepare --dataset syntheti
 
     python scripts/arith_knowledge.py --questions runs/<EXP>/critic/data/test.jsonl --n 100
 
-Nothing is trained; one thread by default (``--threads``).
+``--train N`` then fine-tunes the model on N other equations of the same operations and operand
+ranges (``a op b = c``, loss on the result, every layer, AdamW at ``--lr``, batches of 32) and
+measures again: can a few thousand examples teach the arithmetic a step-checker needs?
+One thread by default (``--threads``).
 """
 
 from __future__ import annotations
@@ -53,6 +56,39 @@ def near_miss(value: int, rng: random.Random) -> int:
     return value + rng.choice([d for d in (-3, -2, -1, 1, 2, 3) if value + d >= 0])
 
 
+def value_of(a: int, op: str, b: int) -> int | None:
+    """``a op b`` when it is a whole number >= 0, else None."""
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b if a >= b else None
+    if op == "*":
+        return a * b
+    return a // b if b and a % b == 0 else None
+
+
+def drill_equations(probed: list[tuple[str, int]], n: int, seed: int = 0) -> list[tuple[str, int]]:
+    """``n`` random equations of the probed operations, each operand drawn from the range the
+    probed ones of that operation span, none of them a probed one; operations as often as probed."""
+    rng = random.Random(seed)
+    ops: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for expr, _ in probed:
+        left, sign, right = expr.split()
+        ops[sign].append((int(left), int(right)))
+    seen, out = {expr for expr, _ in probed}, list[tuple[str, int]]()
+    weights = [len(v) for v in ops.values()]
+    for _ in range(100 * n):
+        if len(out) == n:
+            break
+        op = rng.choices(list(ops), weights)[0]
+        (lo_a, hi_a), (lo_b, hi_b) = ((min(x), max(x)) for x in zip(*ops[op]))
+        a, b = rng.randint(lo_a, hi_a), rng.randint(lo_b, hi_b)
+        value = value_of(a, op, b)
+        if value is not None and f"{a} {op} {b}" not in seen:
+            out.append((f"{a} {op} {b}", value))
+    return out
+
+
 def auc(scores: list[float], labels: list[bool]) -> float:
     """P(a random positive scores above a random negative), ties count half."""
     pos = [s for s, y in zip(scores, labels) if y]
@@ -66,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="models/SmolLM2-135M-Instruct", help="model folder")
     ap.add_argument("--n", type=int, default=100, help="equations (seeded sample)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--train", type=int, default=0, help="equations to fine-tune on, then measure again (0: none)")
+    ap.add_argument("--lr", type=float, default=2e-4, help="learning rate of --train")
+    ap.add_argument("--save", help="folder to save the model fine-tuned by --train in")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     eqs = equations(args.questions, args.n, args.seed)
@@ -79,7 +118,6 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     tok = AutoTokenizer.from_pretrained(args.model)
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).eval()
-    rng = random.Random(args.seed)
 
     @torch.no_grad()
     def completion(prompt: str) -> str:
@@ -94,27 +132,65 @@ def main(argv: list[str] | None = None) -> int:
         logp = model(torch.tensor([p + c])).logits[0].log_softmax(-1)
         return sum(float(logp[len(p) - 1 + i, t]) for i, t in enumerate(c))
 
-    rows: dict[str, dict[str, list]] = defaultdict(lambda: {"computes": [], "prefers": [], "scores": [], "wrong": []})
-    for expr, value in eqs:
-        r = rows[expr.split()[1]]
-        got = re.match(r"\s*(-?\d+)", completion(f"{SHOTS}{expr} ="))
-        r["computes"].append(got is not None and int(got[1]) == value)
-        prefix, miss = f"Kim has {expr} =", near_miss(value, rng)
-        right, wrong = logprob(prefix, f" {value} apples."), logprob(prefix, f" {miss} apples.")
-        r["prefers"].append(right > wrong)
-        r["scores"] += [-right, -wrong]
-        r["wrong"] += [False, True]
-    rows["all"] = {
-        k: [x for op in sorted(rows) for x in rows[op][k]] for k in ("computes", "prefers", "scores", "wrong")
-    }
-    print("| operation | n | computes (greedy, few-shot) | prefers the true result | AUC of -log P(stated) |")
-    print("|---|---|---|---|---|")
-    for op, r in rows.items():
-        n = len(r["computes"])
-        print(
-            f"| {op} | {n} | {sum(r['computes']) / n:.0%} | {sum(r['prefers']) / n:.0%} | "
-            f"{auc(r['scores'], r['wrong']):.3f} |"
+    def measure(title: str) -> None:
+        rows: dict[str, dict[str, list]] = defaultdict(
+            lambda: {k: [] for k in ("computes", "prefers", "scores", "wrong")}
         )
+        rng = random.Random(args.seed)
+        model.eval()
+        for expr, value in eqs:
+            r = rows[expr.split()[1]]
+            got = re.match(r"\s*(-?\d+)", completion(f"{SHOTS}{expr} ="))
+            r["computes"].append(got is not None and int(got[1]) == value)
+            prefix, miss = f"Kim has {expr} =", near_miss(value, rng)
+            right, wrong = logprob(prefix, f" {value} apples."), logprob(prefix, f" {miss} apples.")
+            r["prefers"].append(right > wrong)
+            r["scores"] += [-right, -wrong]
+            r["wrong"] += [False, True]
+        rows["all"] = {
+            k: [x for op in sorted(rows) for x in rows[op][k]] for k in ("computes", "prefers", "scores", "wrong")
+        }
+        print(f"\n{title}\n")
+        print("| operation | n | computes (greedy, few-shot) | prefers the true result | AUC of -log P(stated) |")
+        print("|---|---|---|---|---|")
+        for op, r in rows.items():
+            n = len(r["computes"])
+            print(
+                f"| {op} | {n} | {sum(r['computes']) / n:.0%} | {sum(r['prefers']) / n:.0%} | "
+                f"{auc(r['scores'], r['wrong']):.3f} |",
+                flush=True,
+            )
+
+    measure(f"{args.model}, {len(eqs)} equations")
+    if args.train:
+        import time
+
+        drill = drill_equations(eqs, args.train, args.seed)
+        opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
+        model.train()
+        start = time.time()
+        for i in range(0, len(drill), 32):
+            texts = [(f"{expr} =", f" {value}\n") for expr, value in drill[i : i + 32]]
+            enc = [(tok(p)["input_ids"], tok(p + c)["input_ids"]) for p, c in texts]
+            width = max(len(full) for _, full in enc)
+            ids = torch.full((len(enc), width), tok.eos_token_id)
+            mask = torch.zeros((len(enc), width), dtype=torch.long)
+            labels = torch.full((len(enc), width), -100)
+            for k, (head, full) in enumerate(enc):
+                ids[k, : len(full)], mask[k, : len(full)] = torch.tensor(full), 1
+                labels[k, len(head) : len(full)] = torch.tensor(full[len(head) :])
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            if (i // 32 + 1) % 20 == 0:
+                print(
+                    f"{i + 32}/{len(drill)} equations, loss {loss.item():.3f}, {time.time() - start:.0f} s", flush=True
+                )
+        if args.save:
+            model.save_pretrained(args.save)
+            tok.save_pretrained(args.save)
+        measure(f"after fine-tuning on {len(drill)} other equations ({time.time() - start:.0f} s, lr {args.lr})")
     return 0
 
 

@@ -39,6 +39,30 @@ def test_a_near_miss_is_one_to_three_away_and_never_negative():
     assert {ak.near_miss(40, rng) - 40 for _ in range(200)} == {-3, -2, -1, 1, 2, 3}
 
 
+def test_whole_results_only():
+    assert [ak.value_of(7, "-", 9), ak.value_of(9, "-", 7), ak.value_of(7, "/", 2), ak.value_of(8, "/", 2)] == [
+        None,
+        2,
+        None,
+        4,
+    ]
+
+
+def test_drill_equations_stay_in_the_probed_ranges_and_avoid_the_probed_ones():
+    probed = [("12 - 5", 7), ("30 - 9", 21), ("4 * 7", 28), ("3 * 6", 18)]
+    drill = ak.drill_equations(probed, 300, seed=1)
+    assert len(drill) == 300
+    for expr, value in drill:
+        a, op, b = expr.split()
+        assert expr not in {e for e, _ in probed}
+        assert value == ak.value_of(int(a), op, int(b))
+        if op == "-":
+            assert 12 <= int(a) <= 30 and 5 <= int(b) <= 9
+        else:
+            assert op == "*" and 3 <= int(a) <= 4 and 6 <= int(b) <= 7
+    assert {e.split()[1] for e, _ in drill} == {"-", "*"}
+
+
 def test_auc_counts_ties_half():
     assert ak.auc([2.0, 1.0], [True, False]) == 1.0
     assert ak.auc([1.0, 2.0], [True, False]) == 0.0
@@ -53,6 +77,12 @@ def test_the_embedded_model_is_probed_per_operation(tmp_path, capsys):
     assert ak.main(["--questions", str(_questions(tmp_path)), "--model", str(model)]) == 0
     out = capsys.readouterr().out
     assert "| * | 1 |" in out and "| - | 1 |" in out and "| all | 2 |" in out
+    wider = tmp_path / "wider.jsonl"
+    steps = [{"expr": e, "value": v} for e, v in [("12-5", 7), ("30-9", 21), ("4*7", 28), ("3*6", 18)]]
+    wider.write_text(json.dumps({"id": "w", "steps": steps}) + "\n")
+    assert ak.main(["--questions", str(wider), "--model", str(model), "--train", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "| all | 4 |" in out and "after fine-tuning on 4 other equations" in out
 
 
 def test_questions_without_steps_are_refused(tmp_path, capsys):
