@@ -15,6 +15,11 @@ with true ``steps``, e.g. ``data/<split>.jsonl`` of ``prepare --dataset syntheti
 
     python scripts/arith_knowledge.py --questions runs/<EXP>/critic/data/test.jsonl --n 100
 
+``--critiques`` (held-out critique examples, a ``04_dataset.json``) adds the same score where the
+critic meets the steps: the log-likelihood of each step's stated result, and of its whole equation,
+in the critic's prompt (the solution it reads), ranked against the labels of the step decisions up
+to the first wrong one — what a verdict read from the model's own likelihood would reach.
+
 ``--train N`` then fine-tunes the model on N other equations of the same operations and operand
 ranges (``a op b = c``, loss on the result, every layer, AdamW at ``--lr``, batches of 32) and
 measures again: can a few thousand examples teach the arithmetic a step-checker needs?
@@ -32,6 +37,8 @@ from collections import defaultdict
 from pathlib import Path
 
 EXPR = re.compile(r"(\d+)\s*([-+*/])\s*(\d+)")
+STEP = re.compile(r"Step sentence: ([^\n]*)\nCorrectness of the step: (Correct|Wrong)")
+EQUATION = re.compile(r"(\d+(?: [-+*/] \d+)+) = \$?(\d+)")
 SHOTS = "3 + 4 = 7\n12 - 5 = 7\n6 * 3 = 18\n20 / 4 = 5\n"
 
 
@@ -49,6 +56,20 @@ def equations(path: str | Path, n: int, seed: int = 0) -> list[tuple[str, int]]:
     eqs = sorted(found)
     random.Random(seed).shuffle(eqs)
     return eqs[:n]
+
+
+def step_statements(prompt: str, critique: str) -> list[tuple[tuple[int, int], tuple[int, int], bool]]:
+    """The critique's step decisions up to its first "Wrong" whose step states an equation, as
+    ``(result span, equation span, wrong)``: character spans in ``prompt``, where the step stands in
+    the solution the critic reads (not in the critic's own copy, which it can predict by copying)."""
+    out = []
+    for m in STEP.finditer(critique):
+        eq, at = EQUATION.search(m[1]), prompt.find(m[1])
+        if eq is not None and at >= 0:
+            out.append(((at + eq.start(2), at + eq.end(2)), (at + eq.start(1), at + eq.end(2)), m[2] == "Wrong"))
+        if m[2] == "Wrong":
+            break
+    return out
 
 
 def near_miss(value: int, rng: random.Random) -> int:
@@ -102,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="models/SmolLM2-135M-Instruct", help="model folder")
     ap.add_argument("--n", type=int, default=100, help="equations (seeded sample)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--critiques", help="held-out critique examples (04_dataset.json): also score their steps in context"
+    )
     ap.add_argument("--train", type=int, default=0, help="equations to fine-tune on, then measure again (0: none)")
     ap.add_argument("--lr", type=float, default=2e-4, help="learning rate of --train")
     ap.add_argument("--save", help="folder to save the model fine-tuned by --train in")
@@ -132,6 +156,31 @@ def main(argv: list[str] | None = None) -> int:
         logp = model(torch.tensor([p + c])).logits[0].log_softmax(-1)
         return sum(float(logp[len(p) - 1 + i, t]) for i, t in enumerate(c))
 
+    @torch.no_grad()
+    def in_context() -> None:
+        result, equation, wrong = [], [], []
+        for row in json.loads(Path(args.critiques).read_text()):
+            messages = [{"role": "user", "content": row["conversations"][0]["value"]}]
+            prompt = str(tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+            steps = step_statements(prompt, row["conversations"][1]["value"])
+            if not steps:
+                continue
+            enc = tok(prompt, add_special_tokens=False, return_offsets_mapping=True)
+            ids, spans = enc["input_ids"], enc["offset_mapping"]
+            logp = model(torch.tensor([ids])).logits[0].log_softmax(-1)
+
+            scored = [(spans[i], float(logp[i - 1, ids[i]])) for i in range(1, len(ids))]
+            for res, eq, w in steps:  # the tokens that overlap each span
+                result.append(-sum(lp for (a, b), lp in scored if a < res[1] and b > res[0]))
+                equation.append(-sum(lp for (a, b), lp in scored if a < eq[1] and b > eq[0]))
+                wrong.append(w)
+        print(
+            f"in the critic's prompt: {len(wrong)} step decisions with an equation ({sum(wrong)} wrong): "
+            f"AUC of -log P(stated result) {auc(result, wrong):.3f}, of -log P(whole equation) "
+            f"{auc(equation, wrong):.3f}",
+            flush=True,
+        )
+
     def measure(title: str) -> None:
         rows: dict[str, dict[str, list]] = defaultdict(
             lambda: {k: [] for k in ("computes", "prefers", "scores", "wrong")}
@@ -147,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             r["prefers"].append(right > wrong)
             r["scores"] += [-right, -wrong]
             r["wrong"] += [False, True]
+        if args.critiques:
+            in_context()
         rows["all"] = {
             k: [x for op in sorted(rows) for x in rows[op][k]] for k in ("computes", "prefers", "scores", "wrong")
         }

@@ -63,6 +63,21 @@ def test_drill_equations_stay_in_the_probed_ranges_and_avoid_the_probed_ones():
     assert {e.split()[1] for e, _ in drill} == {"-", "*"}
 
 
+def test_steps_are_scored_where_they_stand_in_the_solution_up_to_the_first_wrong_one():
+    prompt = "Question: ...\nSolution:\nKim buys 4 * 7 = 28 cards.\nKim has 28 - 6 = 23 cards left.\nThe answer is 23."
+    critique = (
+        "Step sentence: Kim buys 4 * 7 = 28 cards.\nCorrectness of the step: Correct\nExplanation: ok.\n\n"
+        "Step sentence: Kim has 28 - 6 = 23 cards left.\nCorrectness of the step: Wrong\nExplanation: 22.\n\n"
+        "Step sentence: The answer is 23.\nCorrectness of the step: Wrong\nExplanation: carried."
+    )
+    steps = ak.step_statements(prompt, critique)
+    assert [(prompt[r[0] : r[1]], prompt[e[0] : e[1]], w) for r, e, w in steps] == [
+        ("28", "4 * 7 = 28", False),
+        ("23", "28 - 6 = 23", True),
+    ]
+    assert ak.step_statements(prompt, critique.replace("Kim buys", "Kim gets")) == steps[1:]  # not in the prompt
+
+
 def test_auc_counts_ties_half():
     assert ak.auc([2.0, 1.0], [True, False]) == 1.0
     assert ak.auc([1.0, 2.0], [True, False]) == 0.0
@@ -83,6 +98,20 @@ def test_the_embedded_model_is_probed_per_operation(tmp_path, capsys):
     assert ak.main(["--questions", str(wider), "--model", str(model), "--train", "4"]) == 0
     out = capsys.readouterr().out
     assert "| all | 4 |" in out and "after fine-tuning on 4 other equations" in out
+    critiques = tmp_path / "critiques.json"
+    step = "Kim has 12 - 5 = {} cards."
+    rows = [
+        {
+            "conversations": [
+                {"from": "human", "value": f"Solution:\n{step.format(v)}"},
+                {"from": "gpt", "value": f"Step sentence: {step.format(v)}\nCorrectness of the step: {verdict}"},
+            ]
+        }
+        for v, verdict in [(7, "Correct"), (9, "Wrong")]
+    ]
+    critiques.write_text(json.dumps(rows))
+    assert ak.main(["--questions", str(wider), "--model", str(model), "--critiques", str(critiques)]) == 0
+    assert "in the critic's prompt: 2 step decisions with an equation (1 wrong): AUC" in capsys.readouterr().out
 
 
 def test_questions_without_steps_are_refused(tmp_path, capsys):
