@@ -18,9 +18,12 @@ setup-inference:
 	bash scripts/setup_env.sh inference
 
 DEMO_PRESET ?= selfimprove/presets/demo.env
+# the critic of the self-improvement loop: likelihood (critic/likelihood/, the likelihood critic) or
+# model (critic/model/, the fine-tuned generative critic); both are compared in critic/eval/
+DEMO_CRITIC ?= likelihood
 demo: setup
 	PRESET=$(DEMO_PRESET) bash selfimprove/critic-all.sh
-	PRESET=$(DEMO_PRESET) critic_model_name="$${RUNS_DIR:-$(CURDIR)/runs}/$${EXP_NUM:-demo}/critic/model" \
+	PRESET=$(DEMO_PRESET) critic_model_name="$${RUNS_DIR:-$(CURDIR)/runs}/$${EXP_NUM:-demo}/critic/$(DEMO_CRITIC)" \
 	  bash selfimprove/inference-all.sh
 
 # tests run offline: the embedded model is local, and nothing may wait on the network

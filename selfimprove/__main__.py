@@ -56,6 +56,7 @@ def dispatch(argv: list[str]) -> int:
     if not callable(getattr(stage, "main", None)):
         print(f"error: {argv[0]!r} is not a command; python -m selfimprove --help lists them", file=sys.stderr)
         return 2
+    import selfimprove.critic.likelihood  # noqa: F401  (registers the likelihood critic's engine)
     from selfimprove.core.cli import run
 
     run(stage.main, argv[1:])  # exits with the command's code

@@ -7,6 +7,10 @@
 #   3 MC filter    refine N times, keep if N_correct >= k       -> critic/03_mc_filter.jsonl (+ 03_mc_refinements.jsonl)
 #   4 dataset      LLaMA-Factory data + entry + statistics      -> critic/04_dataset.json, dataset_info.json, stats.json
 #   5 train        fine-tune the critic                         -> critic/model/
+#   5b likelihood  (LIKELIHOOD_SOLUTIONS > 0) the likelihood critic: a model fine-tuned on right
+#                  solutions of training questions, its threshold fitted on paths of other ones
+#                                                               -> critic/04_solutions.json, critic/likelihood/
+#                                                                  (likelihood.json), 05_likelihood_calibration.jsonl
 #   6 evaluate     critics on held-out responses (Table 2)      -> critic/eval/{paths,responses}.jsonl, <critic>/,
 #                                                                  results.json, report.md, critics.png
 #
@@ -77,8 +81,11 @@
 #   BALANCE                    larger verdict class at most BALANCE x the smaller (0: off)
 #   CRITIC_EXAMPLES            critique examples trained on: a seeded, verdict-balanced subset of the kept ones (0 = all; nested: the first N of a larger set)
 #   CRITIC_TRAIN_ARGS          LLaMA-Factory overrides of the critic's training
+#   LIKELIHOOD_SOLUTIONS       likelihood critic: right solutions of training questions its scoring model is fine-tuned on (0: no likelihood critic)
+#   LIKELIHOOD_CALIBRATION     likelihood critic: other training questions whose right and wrong paths fit its threshold
+#   LIKELIHOOD_TRAIN_ARGS      LLaMA-Factory overrides of the likelihood critic's fine-tune
 #   EVAL_PER_CLASS             held-out responses: this many correct and as many wrong
-#   EVAL_CRITICS               critics compared: none base trained programmatic api (api: CRITIC_API_MODEL at CRITIC_BASE_URL)
+#   EVAL_CRITICS               critics compared: none base trained likelihood programmatic api (likelihood: needs LIKELIHOOD_SOLUTIONS; api: CRITIC_API_MODEL at CRITIC_BASE_URL)
 #   CRITIC_API_MODEL           an API critic for the comparison (with CRITIC_BASE_URL)
 #   PROCESSBENCH               also score the model critics on ProcessBench: a local file/folder, or hub (empty: off)
 #   PROCESSBENCH_SPLIT         ProcessBench split
@@ -123,6 +130,18 @@ py train --role critic --run-dir "${RUN}" --dataset-file "${files[dataset]}" --o
   --base-model "${critic_base_model}" --template "${template}" --format "${critic_format}" --profile "${PROFILE}" \
   ${default_system:+--default-system "${default_system}"} "${train_sets[@]}" --step "${steps[model]}"
 
+if [ "${LIKELIHOOD_SOLUTIONS}" -gt 0 ]; then
+  echo "== likelihood critic"
+  lk_sets=(); for kv in ${LIKELIHOOD_TRAIN_ARGS}; do lk_sets+=(--set "${kv}"); done
+  py critic_solutions --paths "${files[paths]}" --out "${files[solutions]}" --solutions "${LIKELIHOOD_SOLUTIONS}" \
+    --calibration "${LIKELIHOOD_CALIBRATION}" --format "${critic_format}" "${eos[@]}" --run-dir "${RUN}" --step "${steps[solutions]}"
+  py train --role critic --run-dir "${RUN}" --dataset-file "${files[solutions]}" --out-dir "${files[likelihood]}" \
+    --base-model "${critic_base_model}" --template "${template}" --format "${critic_format}" --profile "${PROFILE}" \
+    ${default_system:+--default-system "${default_system}"} "${lk_sets[@]}" --step "${steps[likelihood]}"
+  py critic_calibrate --paths "${files[paths]}" --split "${files[solutions_split]}" --model "${files[likelihood]}" \
+    --out "${files[calibration]}" --model-type "${critic_type}" --run-dir "${RUN}" --step "${steps[calibration]}"
+fi
+
 echo "== critic evaluation"
 critics=()
 for c in ${EVAL_CRITICS}; do
@@ -130,6 +149,7 @@ for c in ${EVAL_CRITICS}; do
     none|programmatic) critics+=(--critic "$c=$c");;
     base) critics+=(--critic "base=${critic_base_model}");;
     trained) critics+=(--critic "trained=${files[model]}");;
+    likelihood) critics+=(--critic "likelihood=${files[likelihood]}");;
     api) critics+=(--critic "api=api:${CRITIC_API_MODEL}" --critic-base-url "${CRITIC_BASE_URL}");;
   esac
 done
@@ -142,4 +162,6 @@ py critic_eval --questions "${files[test_questions]}" --out-dir "${files[eval]}"
 sed -n '/^| critic/,/^$/p' "${files[report]}"
 echo "critique data: ${files[dataset]} (statistics: ${files[stats]})"
 echo "trained critic: ${files[model]} (set critic_model_name=${files[model]} in the other drivers)"
+if [ "${LIKELIHOOD_SOLUTIONS}" -gt 0 ]; then
+  echo "likelihood critic: ${files[likelihood]} (critic_model_name=${files[likelihood]} critiques with it)"; fi
 echo "report: ${files[report]}"

@@ -28,8 +28,11 @@ TINY = {
     "max_tokens": "32",
     "critic_max_tokens": "48",
     "EVAL_PER_CLASS": "2",
-    "EVAL_CRITICS": "none base trained programmatic",
+    "EVAL_CRITICS": "none base trained likelihood programmatic",
     "CRITIC_TRAIN_ARGS": "max_steps=1 cutoff_len=512",
+    "LIKELIHOOD_SOLUTIONS": "2",
+    "LIKELIHOOD_CALIBRATION": "2",
+    "LIKELIHOOD_TRAIN_ARGS": "max_steps=1 cutoff_len=256",
     "MAX_MODEL_LEN": "1024",
 }
 
@@ -52,6 +55,7 @@ def jsonl(path: Path) -> list[dict]:
         ("model_type", "Chat", "model_type='Chat' (environment): must be one of Instruct, Base"),
         ("critic_train_limit", "ten", "critic_train_limit='ten' (environment): expected an integer"),
         ("ANNOTATOR", "model", "ANNOTATOR=model needs ANNOTATOR_MODEL"),
+        ("EVAL_CRITICS", "none likelihood", "EVAL_CRITICS has likelihood: set LIKELIHOOD_SOLUTIONS"),
         ("model_name", "/nonexistent/model", "not found"),
     ],
 )
@@ -85,7 +89,17 @@ def test_critic_all_tiny(tmp_path):
     assert stats["examples"] == len(json.loads((c / "04_dataset.json").read_text()))
     assert (c / "model" / "config.json").is_file()
     results = json.loads((c / "eval" / "results.json").read_text())
-    assert set(results["critics"]) == {"none", "base", "trained", "programmatic"}
+    assert set(results["critics"]) == {"none", "base", "trained", "likelihood", "programmatic"}
+    # the likelihood critic: fine-tuned on 2 right solutions, its threshold fitted on 2 other questions
+    split = json.loads((c / "04_solutions.split.json").read_text())
+    assert len(split["solutions"]) == 2 and len(split["calibration"]) == 2
+    assert not set(split["solutions"]) & set(split["calibration"])
+    calibration = json.loads((c / "likelihood" / "likelihood.json").read_text())
+    assert calibration["paths"] == len(jsonl(c / "05_likelihood_calibration.jsonl")) >= 4
+    assert calibration["dataset_type"] == "gsm8k" and isinstance(calibration["threshold"], float)
+    lk = jsonl(c / "eval" / "likelihood" / "critiques.jsonl")
+    assert lk and all(r["critic_model"] == str(c / "likelihood") for r in lk)
+    assert results["critics"]["likelihood"]["format_compliance"] == 1.0  # a templated critique
     for name, m in results["critics"].items():
         for key in ("discrimination", "helpfulness", "format_compliance", "f1", "accuracy_after_refinement"):
             assert key in m and (m[key] is None or 0.0 <= m[key] <= 1.0), (name, key)
@@ -94,4 +108,4 @@ def test_critic_all_tiny(tmp_path):
     # resumable: a second run skips every step
     again = drive(env)
     assert again.returncode == 0, again.stderr[-4000:]
-    assert again.stderr.count("already done, skipping") >= 7
+    assert again.stderr.count("already done, skipping") >= 10

@@ -22,7 +22,7 @@ from selfimprove.core.knob import (
 
 _C = ONLY_CRITIC
 STRATEGIES = ("rg1", "rg2", "rg3", "reference")  # the flawed-path strategies (selfimprove/critic/paths.py)
-EVAL_CRITICS = ("none", "base", "trained", "programmatic", "api")
+EVAL_CRITICS = ("none", "base", "trained", "likelihood", "programmatic", "api")
 PROCESSBENCH_SPLITS = ("gsm8k", "math", "olympiadbench", "omnimath")
 CRITIC_TRAIN_ARGS = (
     "num_train_epochs=3 max_steps=-1 per_device_train_batch_size=4 learning_rate=1e-4 "
@@ -210,6 +210,31 @@ class CriticKnobs:
         scopes=_C,
         empty=True,
     )
+    # 5b the likelihood critic (selfimprove/critic/likelihood.py)
+    likelihood_solutions: int = knob(
+        "LIKELIHOOD_SOLUTIONS",
+        0,
+        "likelihood critic: right solutions of training questions its scoring model is fine-tuned on (0: no likelihood critic)",
+        parse=as_int,
+        check=at_least(0, 1_000_000, "solutions"),
+        scopes=_C,
+    )
+    likelihood_calibration: int = knob(
+        "LIKELIHOOD_CALIBRATION",
+        100,
+        "likelihood critic: other training questions whose right and wrong paths fit its threshold",
+        parse=as_int,
+        check=at_least(1, 1_000_000, "questions"),
+        scopes=_C,
+    )
+    likelihood_train_args: str = knob(
+        "LIKELIHOOD_TRAIN_ARGS",
+        "",
+        "LLaMA-Factory overrides of the likelihood critic's fine-tune",
+        check=key_values,
+        scopes=_C,
+        empty=True,
+    )
     # 6 evaluation
     eval_per_class: int = knob(
         "EVAL_PER_CLASS",
@@ -222,7 +247,8 @@ class CriticKnobs:
     eval_critics: tuple[str, ...] = knob(
         "EVAL_CRITICS",
         ("none", "base", "trained", "programmatic"),
-        "critics compared: none base trained programmatic api (api: CRITIC_API_MODEL at CRITIC_BASE_URL)",
+        "critics compared: none base trained likelihood programmatic api (likelihood: needs LIKELIHOOD_SOLUTIONS; "
+        "api: CRITIC_API_MODEL at CRITIC_BASE_URL)",
         parse=as_words,
         check=_critics,
         scopes=_C,

@@ -98,6 +98,10 @@ CRITIC_FILES: dict[str, tuple[str, str | None]] = {
     "dataset_info": ("dataset_info.json", None),
     "stats": ("stats.json", None),
     "model": ("model", "05_train"),
+    "solutions": ("04_solutions.json", "04_solutions"),
+    "solutions_split": ("04_solutions.split.json", None),
+    "likelihood": ("likelihood", "05_likelihood"),
+    "calibration": ("05_likelihood_calibration.jsonl", "05_likelihood_calibration"),
     "eval": ("eval", "06_eval"),
     "report": ("eval/report.md", None),
 }

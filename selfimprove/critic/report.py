@@ -16,7 +16,7 @@ LABELS = {
     "helpfulness": "helpfulness",
     "accuracy_after_refinement": "acc. after refinement",
 }
-# the demo's goals (issue: trained-critic format >= 95 %, discrimination >= 75 %, helpfulness > 0)
+# the demo's goals for a learned critic: format >= 95 %, discrimination >= 75 %, helpfulness > 0
 GOALS = {"format_compliance": (">=", 0.95), "discrimination": (">=", 0.75), "helpfulness": (">", 0.0)}
 
 
@@ -138,7 +138,7 @@ def write_report(results: dict, out_dir: Path) -> Path:
         for name, m in pb["critics"].items():
             keys = ("format_compliance", "discrimination", "f1", "f1_accuracy_erroneous", "f1_accuracy_correct")
             parts.append(f"| {name} | " + " | ".join(pct_ci(m, k) for k in keys) + " |")
-    goals = goal_lines(results)
+    goals = goal_lines(results) + goal_lines(results, "likelihood")
     if goals:
         parts += ["", "## Goals of the embedded demo", "", *goals]
     if png:

@@ -403,3 +403,22 @@ def harmonic_mean_interval(
         return 2 * x * y / (x + y) if x + y else 0.0
 
     return hm(a[0], b[0]), hm(a[1], b[1])
+
+
+def auc(scores: Sequence[float], positive: Sequence[bool]) -> float | None:
+    """Area under the ROC curve: the chance that a positive item scores above a negative one (ties
+    count half); None without both classes."""
+    n_pos = sum(map(bool, positive))
+    n_neg = len(positive) - n_pos
+    if not n_pos or not n_neg:
+        return None
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    rank_sum, i = 0.0, 0
+    while i < len(order):  # mid-ranks over ties
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        mid = (i + j) / 2 + 1
+        rank_sum += sum(mid for k in range(i, j + 1) if positive[order[k]])
+        i = j + 1
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)

@@ -109,6 +109,8 @@ def _check_critic(cfg: C.Config, env: Mapping[str, str]) -> list[str | None]:
             problems.append(C.check_model(cfg.annotator_model, "ANNOTATOR_MODEL", env))
     if "api" in cfg.eval_critics and not (cfg.critic_api_model and cfg.critic_base_url):
         problems.append("EVAL_CRITICS has api: set CRITIC_API_MODEL and CRITIC_BASE_URL")
+    if "likelihood" in cfg.eval_critics and not cfg.likelihood_solutions:
+        problems.append("EVAL_CRITICS has likelihood: set LIKELIHOOD_SOLUTIONS (the fine-tune of its scoring model)")
     problems += check_datasets(cfg.critic_dataset_name, "train", "critic_dataset_name", C.env_data_folder(env))
     problems += check_datasets(cfg.critic_test_dataset_name, "test", "critic_test_dataset_name", C.env_data_folder(env))
     return problems

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+from pathlib import Path
 from typing import Any
 
 from selfimprove.core import stop
@@ -17,6 +18,10 @@ from selfimprove.generation.engines.ray_engine import RayEngine
 from selfimprove.generation.engines.vllm import VLLMEngine
 
 ENGINE_CLASSES: dict[str, type[Engine]] = {}
+
+#: a model folder holding this file is a likelihood critic (:mod:`selfimprove.critic.likelihood`,
+#: which registers its engine as "likelihood"): the engine for it whatever engine is named
+LIKELIHOOD_CALIBRATION = "likelihood.json"
 
 
 def register_engine(name: str, cls: type[Engine]) -> None:
@@ -136,6 +141,13 @@ def make_engine(
     name = resolve_engine(engine, base_url)
     if name != "openai":
         check_model_path(model)
+        if (Path(model) / LIKELIHOOD_CALIBRATION).is_file():
+            if "likelihood" not in ENGINE_CLASSES:
+                raise UsageError(
+                    f"{model} is a likelihood critic ({LIKELIHOOD_CALIBRATION}); "
+                    "import selfimprove.critic.likelihood to register its engine"
+                )
+            name = "likelihood"
     settings = EngineSettings(
         model=model,
         model_type=model_type,

@@ -1,0 +1,279 @@
+"""The likelihood critic: a language model's surprise at each step, read as the step's verdict.
+
+A model fine-tuned on right solutions of a kind of problem finds a wrong step of such a solution
+improbable. This critic scores every step of a response by the negative log-likelihood, under such
+a model and in the actor's own prompt (the question, then the solution up to that step), of the
+step's arithmetic: the tokens of its equations (operands, operators and result), or of its numbers
+where it has no equation. The first step whose score passes a threshold is called wrong, and the
+critique is written in the paper's format (steps up to that one, then the final verdict), so the
+actor refines from it exactly as from a generated critique.
+
+The threshold is fitted on labelled responses (:func:`fit_threshold`: the best balanced accuracy of
+the whole-response verdict), from questions the scoring model was not fine-tuned on. It is a
+verifier read from a model's likelihood, not a generative critique model: its explanations are
+templated, and it judges only what shows in a step's numbers (a wrong step without numbers passes).
+
+A model folder holding :data:`CALIBRATION` (``likelihood.json``: the threshold and the dataset type
+whose prompt the model was fine-tuned in) is such a critic wherever a critic model is named: the
+engine registry builds :class:`LikelihoodEngine` for it (registered by importing this module, which
+the command line does), which reads the question and the solution back from the critique prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from selfimprove.core.errors import UsageError
+from selfimprove.core.io import atomic_write_text
+from selfimprove.critic.arith import find_equations, tokenize
+from selfimprove.critic.programmatic import StepCheck, render_critique, step_sentence
+from selfimprove.generation.engines import Completion, Engine, EngineSettings, SamplingParams
+from selfimprove.generation.engines.registry import LIKELIHOOD_CALIBRATION, register_engine
+from selfimprove.generation.prompts import CRITIQUE_INSTRUCTION, Prompt, PromptFormat, solve_prompt, strip_prefix
+
+NAME = "likelihood"
+#: the file that makes a model folder a likelihood critic
+CALIBRATION = LIKELIHOOD_CALIBRATION
+
+
+def step_lines(response: str) -> list[tuple[int, int]]:
+    """Character spans, in ``strip_prefix(response)``, of the solution's steps: its non-empty
+    lines (as :func:`~selfimprove.critic.programmatic.solution_steps` counts them), stripped."""
+    text, out, at = strip_prefix(response or ""), [], 0
+    for line in text.splitlines(keepends=True):
+        body = line.strip()
+        if body:
+            start = at + line.index(body)
+            out.append((start, start + len(body)))
+        at += len(line)
+    return out
+
+
+def scored_spans(line: str) -> list[tuple[int, int]]:
+    """What of a step line is scored: each equation (operands to stated result), or, in a line
+    without one, each number."""
+    eqs = find_equations(line)
+    if eqs:
+        return [e.span for e in eqs]
+    return [(t.start, t.end) for t in tokenize(line) if t.kind == "num"]
+
+
+def step_scores(
+    token_spans: Sequence[tuple[int, int]], token_nll: Sequence[float], response: str, offset: int
+) -> list[float]:
+    """Per step, the summed NLL of the tokens overlapping its scored spans; ``token_spans`` are
+    character spans in a text where ``strip_prefix(response)`` starts at ``offset``."""
+    scores = []
+    for a, b in step_lines(response):
+        line = strip_prefix(response)[a:b]
+        spans = [(offset + a + s, offset + a + e) for s, e in scored_spans(line)]
+        scores.append(
+            sum(nll for (ta, tb), nll in zip(token_spans, token_nll) if any(ta < e and tb > s for s, e in spans))
+        )
+    return scores
+
+
+class StepScorer:
+    """A causal language model (transformers) that scores the steps of responses; loaded once."""
+
+    def __init__(self, model: str, threads: int | None = None, model_type: str = "auto"):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32).eval()
+        self.format = PromptFormat.for_tokenizer(self.tokenizer, model_type)
+        self.name = model
+
+    def __call__(self, question: str, response: str, dataset_type: str) -> list[float]:
+        head = self.format.render(solve_prompt(question, dataset_type))
+        text = head + strip_prefix(response or "")
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        ids, spans = enc["input_ids"], enc["offset_mapping"]
+        with self.torch.no_grad():
+            logp = self.model(self.torch.tensor([ids])).logits[0].float().log_softmax(-1)
+        nll = [0.0] + [-float(logp[i - 1, ids[i]]) for i in range(1, len(ids))]
+        return step_scores(spans, nll, response, len(head))
+
+    def rewrite(self, question: str, response: str, step: int, dataset_type: str, max_new_tokens: int = 64) -> str:
+        """The model's own version of step ``step`` (0-based), greedy, after the steps before it."""
+        body = strip_prefix(response or "")
+        lines = step_lines(response)
+        if not 0 <= step < len(lines):
+            return ""
+        text = self.format.render(solve_prompt(question, dataset_type)) + body[: lines[step][0]]
+        ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids
+        with self.torch.no_grad():
+            out = self.model.generate(
+                ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.eos_token_id
+            )
+        new = str(self.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True))
+        return new.strip().split("\n")[0].strip()
+
+
+def split_questions(
+    paths: Sequence[dict], solutions: int, calibration: int, seed: int = 0
+) -> tuple[list[str], list[str]]:
+    """Training questions for the scoring model's fine-tune (``solutions`` of those with a right
+    path) and, disjoint from them, for the threshold (``calibration`` of those with a right and a
+    wrong path); seeded, in a fixed order."""
+    import random
+
+    right = {p["qid"] for p in paths if p.get("correct") and _usable(p)}
+    wrong = {p["qid"] for p in paths if not p.get("correct") and _usable(p)}
+    both = sorted(right & wrong)
+    random.Random(f"{seed}:likelihood").shuffle(both)
+    calib = both[:calibration]
+    rest = sorted(right - set(calib))
+    random.Random(f"{seed}:solutions").shuffle(rest)
+    return rest[:solutions], calib
+
+
+def _usable(path: dict) -> bool:
+    return bool(path.get("selected", True)) and not path.get("empty") and bool(path.get("response"))
+
+
+def solution_paths(paths: Sequence[dict], qids: Sequence[str]) -> list[dict]:
+    """One right path per question of ``qids`` (the reference where there is one), in their order."""
+    best: dict[str, dict] = {}
+    for p in paths:
+        if p.get("correct") and _usable(p) and (p["qid"] not in best or p.get("strategy") == "reference"):
+            best[p["qid"]] = p
+    return [best[q] for q in qids if q in best]
+
+
+def calibration_paths(paths: Sequence[dict], qids: Sequence[str]) -> list[dict]:
+    keep = set(qids)
+    return [p for p in paths if p["qid"] in keep and _usable(p)]
+
+
+def response_score(scores: Sequence[float]) -> float:
+    """A response is as suspicious as its most improbable step (-inf without steps)."""
+    return max(scores, default=-math.inf)
+
+
+def fit_threshold(scores: Sequence[float], wrong: Sequence[bool]) -> float:
+    """The threshold on response scores (wrong when above it) with the best balanced accuracy on
+    labelled responses; ties go to the lower threshold's midpoint. Needs both classes."""
+    if not any(wrong) or all(wrong):
+        raise ValueError("fitting a threshold needs both right and wrong responses")
+    n_wrong, n_right = sum(wrong), len(wrong) - sum(wrong)
+    pairs = sorted(zip(scores, wrong))
+    cuts = sorted({s for s in scores if math.isfinite(s)})
+    best, best_t = -1.0, cuts[0] - 1.0 if cuts else 0.0
+    # above t: called wrong
+    below_right = below_wrong = 0
+    i = 0
+    for k, c in enumerate(cuts):
+        while i < len(pairs) and pairs[i][0] <= c:
+            below_right += not pairs[i][1]
+            below_wrong += pairs[i][1]
+            i += 1
+        bal = (below_right / n_right + (n_wrong - below_wrong) / n_wrong) / 2
+        if bal > best:
+            nxt = cuts[k + 1] if k + 1 < len(cuts) else c + 1.0
+            best, best_t = bal, (c + nxt) / 2
+    return best_t
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    first_wrong: int | None  # 0-based step, None: every step passes
+    scores: tuple[float, ...]
+
+
+def judge(scores: Sequence[float], threshold: float) -> Verdicts:
+    first = next((i for i, s in enumerate(scores) if s > threshold), None)
+    return Verdicts(first, tuple(scores))
+
+
+def critique_text(response: str, verdicts: Verdicts, proposal: str = "") -> str:
+    """The paper's critique format: the steps up to the first wrong one (all when none is), then
+    the final verdict. ``proposal``: the scoring model's own version of the wrong step, offered in
+    its explanation where it differs from the step."""
+    body = strip_prefix(response or "")
+    lines = [body[a:b] for a, b in step_lines(response)]
+    steps = []
+    for i, line in enumerate(lines):
+        if verdicts.first_wrong is not None and i > verdicts.first_wrong:
+            break
+        wrong = i == verdicts.first_wrong
+        why = "The numbers of this step follow from what came before."
+        if wrong:
+            why = "The numbers of this step do not follow from the question and the steps before it."
+            if proposal and step_sentence(proposal) != step_sentence(line):
+                why += f" The step should be: {step_sentence(proposal)}"
+            else:
+                why += " Recompute this step."
+        steps.append(StepCheck(step_sentence(line), not wrong, why))
+    if verdicts.first_wrong is None:
+        return render_critique(steps, "correct", "Every step holds, so the final answer is correct.")
+    return render_critique(steps, "wrong", f"Step {verdicts.first_wrong + 1} is wrong, so the final answer is wrong.")
+
+
+# --------------------------------------------------------------------------- as an engine
+_HEAD, _MIDDLE = CRITIQUE_INSTRUCTION.split("{question}")[0], "\n\nSolution:\n"
+
+
+def split_critique_message(text: str) -> tuple[str, str]:
+    """The question and the solution of a critique prompt's text (``critique_message``'s inverse)."""
+    if not text.startswith(_HEAD) or _MIDDLE not in text[len(_HEAD) :]:
+        raise ValueError("not a critique prompt: the likelihood critic reads only the critique instruction")
+    question, solution = text[len(_HEAD) :].split(_MIDDLE, 1)
+    return question, solution
+
+
+def write_calibration(model_dir: str | Path, threshold: float, dataset_type: str, **facts: Any) -> Path:
+    path = Path(model_dir) / CALIBRATION
+    atomic_write_text(path, json.dumps({"threshold": threshold, "dataset_type": dataset_type, **facts}, indent=2))
+    return path
+
+
+def read_calibration(model_dir: str | Path) -> dict:
+    path = Path(model_dir) / CALIBRATION
+    try:
+        cal = json.loads(path.read_text())
+        float(cal["threshold"]), str(cal["dataset_type"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"{path}: not a likelihood critic's calibration ({e})") from None
+    return cal
+
+
+class LikelihoodEngine(Engine):
+    """The likelihood critic behind the engine interface: each prompt is a critique prompt, each
+    completion the critique (the same for every one of ``params.n``: the verdicts are
+    deterministic)."""
+
+    def __init__(self, model: str, threshold: float, dataset_type: str, model_type: str = "auto"):
+        self.scorer = StepScorer(model, model_type=model_type)
+        self.threshold, self.dataset_type, self.name = threshold, dataset_type, model
+
+    @classmethod
+    def from_settings(cls, settings: EngineSettings) -> LikelihoodEngine:
+        cal = read_calibration(settings.model)
+        return cls(settings.model, float(cal["threshold"]), str(cal["dataset_type"]), settings.model_type)
+
+    def critique(self, question: str, solution: str) -> str:
+        verdicts = judge(self.scorer(question, solution, self.dataset_type), self.threshold)
+        proposal = ""
+        if verdicts.first_wrong is not None:
+            proposal = self.scorer.rewrite(question, solution, verdicts.first_wrong, self.dataset_type)
+        return critique_text(solution, verdicts, proposal)
+
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
+        out = []
+        for p in prompts:
+            text = self.critique(*split_critique_message(p.messages[-1]["content"]))
+            out.append([Completion(text, "stop")] * params.n)
+        return out
+
+
+register_engine("likelihood", LikelihoodEngine)
