@@ -213,3 +213,27 @@ def test_a_calibrated_folder_is_built_as_the_likelihood_engine(tmp_path, monkeyp
     assert "The step should be: Kim has 28 - 6 = 22 apples." in wrong[0].text
     with pytest.raises(ValueError, match="not a critique prompt"):
         engine.generate([Prompt(({"role": "user", "content": "hello"},))], SamplingParams())
+
+
+@pytest.mark.integration
+def test_the_likelihood_check_script_on_the_embedded_model(tmp_path, capsys):
+    import importlib.util
+
+    if not (MODEL / "config.json").is_file():
+        pytest.skip("the embedded model is not set up (bash scripts/setup_env.sh)")
+    spec = importlib.util.spec_from_file_location(
+        "likelihood_check", MODEL.parents[1] / "scripts" / "likelihood_check.py"
+    )
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    paths = _paths(6)
+    for p in paths:  # graded as the paths stage grades: the stated answer against the true one
+        p.update(pred=p["response"].split()[-1].rstrip("."), gold=str(14 + int(p["qid"][1:])))
+    cal = _write_jsonl(tmp_path / "cal.jsonl", paths[:6])
+    held = _write_jsonl(tmp_path / "held.jsonl", paths[6:])
+    argv = ["--model", str(MODEL), "--calibration", str(cal), "--responses", str(held), "--per-class", "3"]
+    assert script.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "calibration: 6 paths (3 wrong)" in out and "responses: 6 (3 wrong)" in out
+    assert "first wrong step exact" in out and "threshold" in out
