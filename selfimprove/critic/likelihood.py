@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +80,8 @@ def step_scores(
 
 
 class StepScorer:
-    """A causal language model (transformers) that scores the steps of responses; loaded once."""
+    """A causal language model (transformers) that scores the steps of responses; loaded once, on
+    the first GPU in bf16 where there is one, else on the CPU in fp32."""
 
     def __init__(self, model: str, threads: int | None = None, model_type: str = "auto"):
         import torch
@@ -88,8 +90,11 @@ class StepScorer:
         if threads:
             torch.set_num_threads(threads)
         self.torch = torch
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
         self.tokenizer = AutoTokenizer.from_pretrained(model)
-        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32).eval()
+        loaded = AutoModelForCausalLM.from_pretrained(model, dtype=dtype)
+        self.model: Any = loaded.to(self.device).eval()  # type: ignore[arg-type]
         self.format = PromptFormat.for_tokenizer(self.tokenizer, model_type)
         self.name = model
 
@@ -99,7 +104,7 @@ class StepScorer:
         enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         ids, spans = enc["input_ids"], enc["offset_mapping"]
         with self.torch.no_grad():
-            logp = self.model(self.torch.tensor([ids])).logits[0].float().log_softmax(-1)
+            logp = self.model(self.torch.tensor([ids], device=self.device)).logits[0].float().log_softmax(-1)
         nll = [0.0] + [-float(logp[i - 1, ids[i]]) for i in range(1, len(ids))]
         return step_scores(spans, nll, response, len(head))
 
@@ -110,7 +115,7 @@ class StepScorer:
         if not 0 <= step < len(lines):
             return ""
         text = self.format.render(solve_prompt(question, dataset_type)) + body[: lines[step][0]]
-        ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids
+        ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids.to(self.device)
         with self.torch.no_grad():
             out = self.model.generate(
                 ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.eos_token_id
@@ -125,8 +130,6 @@ def split_questions(
     """Training questions for the scoring model's fine-tune (``solutions`` of those with a right
     path) and, disjoint from them, for the threshold (``calibration`` of those with a right and a
     wrong path); seeded, in a fixed order."""
-    import random
-
     right = {p["qid"] for p in paths if p.get("correct") and _usable(p)}
     wrong = {p["qid"] for p in paths if not p.get("correct") and _usable(p)}
     both = sorted(right & wrong)
