@@ -118,10 +118,28 @@ class StepScorer:
         ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids.to(self.device)
         with self.torch.no_grad():
             out = self.model.generate(
-                ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.eos_token_id
+                ids,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=self.tokenizer.eos_token_id,
+                stopping_criteria=[self._line_done(ids.shape[1])],
             )
         new = str(self.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True))
         return new.strip().split("\n")[0].strip()
+
+    def _line_done(self, start: int) -> Any:
+        """A stopping criterion: a line of text is complete after ``start`` (leading breaks aside)."""
+        from transformers import StoppingCriteria
+
+        tokenizer, torch = self.tokenizer, self.torch
+
+        class LineDone(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                text = str(tokenizer.decode(input_ids[0, start:], skip_special_tokens=True))
+                done = "\n" in text.lstrip()
+                return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+
+        return LineDone()
 
 
 def split_questions(
