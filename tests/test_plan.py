@@ -138,6 +138,19 @@ def test_critic_llama3_8b_plan_trains_on_the_released_recipe(tmp_path):
     assert named(plan, "02_annotations")[0]["where"] == "api"  # a GPT-4o-class annotator uses no GPU
 
 
+def test_the_demo_plan_trains_the_likelihood_critic_on_its_own_arguments(tmp_path):
+    plan = driver_plan(tmp_path, "demo", "critic")
+    trains = {s["step"]: s for s in steps(plan, "train")}
+    assert list(trains) == ["critic/05_train", "critic/05_likelihood"]
+    lk = trains["critic/05_likelihood"]
+    assert lk["examples"] == 192 and lk["optimizer_steps"] == 24  # LIKELIHOOD_SOLUTIONS, batches of 8
+    assert (lk["llamafactory"]["learning_rate"], lk["llamafactory"]["finetuning_type"]) == (5e-5, "full")
+    assert trains["critic/05_train"]["llamafactory"]["finetuning_type"] == "freeze"  # CRITIC_TRAIN_ARGS
+    assert trains["critic/05_train"]["examples"] == 256
+    # scored, not generated: the likelihood critic's refinements are planned, no critiques
+    assert named(plan, "06_eval likelihood refinements") and not named(plan, "06_eval likelihood critiques")
+
+
 def test_selftalk_llama3_8b_plan_trains_on_the_released_recipe(tmp_path):
     plan = driver_plan(tmp_path, "selftalk-llama3-8b", "selftalk", PLAN_GPUS="8")
     assert [s["step"] for s in steps(plan, "train")] == [

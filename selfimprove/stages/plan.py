@@ -51,7 +51,14 @@ from selfimprove.data.registry import ENTRIES
 from selfimprove.data.spec import dataset_types, parse_spec
 from selfimprove.training import distributed
 from selfimprove.training.export import used_iterations, uses_feedback
-from selfimprove.training.launcher import BASE_TEMPLATE, DEEPSPEED, global_batch_args, train_overrides, training_args
+from selfimprove.training.launcher import (
+    BASE_TEMPLATE,
+    DEEPSPEED,
+    global_batch_args,
+    parse_overrides,
+    train_overrides,
+    training_args,
+)
 
 PLAN_VERSION = 1
 ASSUMED_GPUS = 8  # GPUs per node when none is visible and PLAN_GPUS is 0 (the paper's node)
@@ -144,10 +151,11 @@ class Context:
             }
         )
 
-    def train(self, step: str, base_model: str, parts: dict[str, int], fmt: str) -> None:
-        """A fine-tuning: its examples (upper bound), effective batch, optimizer steps, settings."""
+    def train(self, step: str, base_model: str, parts: dict[str, int], fmt: str, overrides: dict | None = None) -> None:
+        """A fine-tuning: its examples (upper bound), effective batch, optimizer steps, settings
+        (``overrides``: the LLaMA-Factory overrides, by default the driver's)."""
         cfg = self.cfg
-        overrides = train_overrides(cfg, self.scope)
+        overrides = train_overrides(cfg, self.scope) if overrides is None else overrides
         template = cfg.template
         if fmt == "alpaca" and template in ("default", BASE_TEMPLATE):
             template = BASE_TEMPLATE  # what the train stage gives LLaMA-Factory (training.runner)
@@ -370,6 +378,10 @@ def critic_steps(ctx: Context) -> None:
         ctx.gen(names["mc_filter"], "actor", actor, paths, cfg.mc_n, mt, cfg.temperature)
     examples = min(paths, cfg.critic_examples) if cfg.critic_examples else paths
     ctx.train(names["model"], cfg.critic_base_model, {"critiques": examples}, cfg.critic_format)
+    if cfg.likelihood_solutions:  # the likelihood critic: scored, not generated; its fine-tune is planned
+        solutions = {"solutions": min(q, cfg.likelihood_solutions)}
+        lk_args = parse_overrides(cfg.likelihood_train_args.split())
+        ctx.train(names["likelihood"], cfg.critic_base_model, solutions, cfg.critic_format, lk_args)
     _path_steps(ctx, f"{names['eval']} responses", t)
     responses = 2 * cfg.eval_per_class
     models = {
