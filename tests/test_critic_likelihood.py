@@ -16,8 +16,8 @@ from selfimprove.critic.likelihood import (
     judge,
     response_score,
     scored_spans,
-    step_lines,
     step_scores,
+    step_texts,
 )
 from selfimprove.generation.critique_format import parse_critique
 from selfimprove.generation.prompts import SOLUTION_PREFIX, Prompt
@@ -26,14 +26,11 @@ MODEL = Path(__file__).resolve().parents[1] / "models" / "SmolLM2-135M-Instruct"
 RESPONSE = SOLUTION_PREFIX + "Kim has 28 - 6 = 22 apples.\n\n  She buys 4 more.\nThe answer is 26."
 
 
-def test_step_lines_are_the_non_empty_lines_after_the_prefix():
-    body = RESPONSE[len(SOLUTION_PREFIX) :]
-    assert [body[a:b] for a, b in step_lines(RESPONSE)] == [
-        "Kim has 28 - 6 = 22 apples.",
-        "She buys 4 more.",
-        "The answer is 26.",
-    ]
-    assert step_lines("") == []
+def test_steps_are_the_non_empty_lines_as_the_critique_repeats_them():
+    assert step_texts(RESPONSE) == ["Kim has 28 - 6 = 22 apples.", "She buys 4 more.", "The answer is 26."]
+    annotated = SOLUTION_PREFIX + "\nHana picks 3 * 7 = <<3*7=21>>21  apples.\nThe answer is 21."
+    assert step_texts(annotated) == ["Hana picks 3 * 7 = 21 apples.", "The answer is 21."]
+    assert step_texts("") == []
 
 
 def test_a_step_is_scored_on_its_equation_or_else_its_numbers():
@@ -45,18 +42,16 @@ def test_a_step_is_scored_on_its_equation_or_else_its_numbers():
 
 
 def test_step_scores_sum_the_tokens_that_overlap_the_scored_spans():
-    body = RESPONSE[len(SOLUTION_PREFIX) :]
+    steps = step_texts(RESPONSE)
     head = "PROMPT:"
-    text = head + body
+    text = head + "\n".join(steps)
     # one "token" per character, each costing its position's parity + 1
     spans = [(i, i + 1) for i in range(len(text))]
     nll = [float(i % 2 + 1) for i in range(len(text))]
-    scores = step_scores(spans, nll, RESPONSE, len(head))
-    eq_start = len(head) + body.index("28 - 6 = 22")
-    expected_first = sum(nll[eq_start : eq_start + len("28 - 6 = 22")])
-    four = len(head) + body.index("4 more")
-    six = len(head) + body.index("26.")
-    assert scores == [expected_first, nll[four], nll[six] + nll[six + 1]]
+    scores = step_scores(spans, nll, steps, len(head))
+    eq = text.index("28 - 6 = 22")
+    four, six = text.index("4 more"), text.index("26.")
+    assert scores == [sum(nll[eq : eq + len("28 - 6 = 22")]), nll[four], nll[six] + nll[six + 1]]
 
 
 def test_fit_threshold_separates_and_maximises_balanced_accuracy():

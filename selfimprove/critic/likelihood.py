@@ -4,7 +4,8 @@ A model fine-tuned on right solutions of a kind of problem finds a wrong step of
 improbable. This critic scores every step of a response by the negative log-likelihood, under such
 a model and in the actor's own prompt (the question, then the solution up to that step), of the
 step's arithmetic: the tokens of its equations (operands, operators and result), or of its numbers
-where it has no equation. The first step whose score passes a threshold is called wrong, and the
+where it has no equation. The solution is scored as the critique repeats it: one line per step,
+calculator annotations (``<<3*7=21>>``) removed. The first step whose score passes a threshold is called wrong, and the
 critique is written in the paper's format (steps up to that one, then the final verdict), so the
 actor refines from it exactly as from a generated critique.
 
@@ -32,27 +33,21 @@ from typing import Any
 from selfimprove.core.errors import UsageError
 from selfimprove.core.io import atomic_write_text
 from selfimprove.critic.arith import find_equations, tokenize
-from selfimprove.critic.programmatic import StepCheck, render_critique, step_sentence
+from selfimprove.critic.programmatic import StepCheck, render_critique, solution_steps, step_sentence
 from selfimprove.generation.engines import Completion, Engine, EngineSettings, SamplingParams
 from selfimprove.generation.engines.registry import LIKELIHOOD_CALIBRATION, register_engine
-from selfimprove.generation.prompts import CRITIQUE_INSTRUCTION, Prompt, PromptFormat, solve_prompt, strip_prefix
+from selfimprove.generation.prompts import CRITIQUE_INSTRUCTION, Prompt, PromptFormat, solve_prompt
 
 NAME = "likelihood"
 #: the file that makes a model folder a likelihood critic
 CALIBRATION = LIKELIHOOD_CALIBRATION
 
 
-def step_lines(response: str) -> list[tuple[int, int]]:
-    """Character spans, in ``strip_prefix(response)``, of the solution's steps: its non-empty
-    lines (as :func:`~selfimprove.critic.programmatic.solution_steps` counts them), stripped."""
-    text, out, at = strip_prefix(response or ""), [], 0
-    for line in text.splitlines(keepends=True):
-        body = line.strip()
-        if body:
-            start = at + line.index(body)
-            out.append((start, start + len(body)))
-        at += len(line)
-    return out
+def step_texts(response: str) -> list[str]:
+    """The steps as the critique repeats them and as they are scored: the solution's non-empty
+    lines (:func:`~selfimprove.critic.programmatic.solution_steps`), calculator annotations removed,
+    spaces collapsed (a calculator's ``<<3*7=21>>`` note is not part of the reasoning)."""
+    return [step_sentence(line) for line in solution_steps(response)]
 
 
 def scored_spans(line: str) -> list[tuple[int, int]]:
@@ -65,17 +60,17 @@ def scored_spans(line: str) -> list[tuple[int, int]]:
 
 
 def step_scores(
-    token_spans: Sequence[tuple[int, int]], token_nll: Sequence[float], response: str, offset: int
+    token_spans: Sequence[tuple[int, int]], token_nll: Sequence[float], steps: Sequence[str], offset: int
 ) -> list[float]:
     """Per step, the summed NLL of the tokens overlapping its scored spans; ``token_spans`` are
-    character spans in a text where ``strip_prefix(response)`` starts at ``offset``."""
-    scores = []
-    for a, b in step_lines(response):
-        line = strip_prefix(response)[a:b]
-        spans = [(offset + a + s, offset + a + e) for s, e in scored_spans(line)]
+    character spans in a text where ``"\n".join(steps)`` starts at ``offset``."""
+    scores, at = [], offset
+    for step in steps:
+        spans = [(at + s, at + e) for s, e in scored_spans(step)]
         scores.append(
             sum(nll for (ta, tb), nll in zip(token_spans, token_nll) if any(ta < e and tb > s for s, e in spans))
         )
+        at += len(step) + 1
     return scores
 
 
@@ -99,22 +94,21 @@ class StepScorer:
         self.name = model
 
     def __call__(self, question: str, response: str, dataset_type: str) -> list[float]:
-        head = self.format.render(solve_prompt(question, dataset_type))
-        text = head + strip_prefix(response or "")
+        head, steps = self.format.render(solve_prompt(question, dataset_type)), step_texts(response)
+        text = head + "\n".join(steps)
         enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         ids, spans = enc["input_ids"], enc["offset_mapping"]
         with self.torch.no_grad():
             logp = self.model(self.torch.tensor([ids], device=self.device)).logits[0].float().log_softmax(-1)
         nll = [0.0] + [-float(logp[i - 1, ids[i]]) for i in range(1, len(ids))]
-        return step_scores(spans, nll, response, len(head))
+        return step_scores(spans, nll, steps, len(head))
 
     def rewrite(self, question: str, response: str, step: int, dataset_type: str, max_new_tokens: int = 64) -> str:
         """The model's own version of step ``step`` (0-based), greedy, after the steps before it."""
-        body = strip_prefix(response or "")
-        lines = step_lines(response)
-        if not 0 <= step < len(lines):
+        steps = step_texts(response)
+        if not 0 <= step < len(steps):
             return ""
-        text = self.format.render(solve_prompt(question, dataset_type)) + body[: lines[step][0]]
+        text = self.format.render(solve_prompt(question, dataset_type)) + "".join(s + "\n" for s in steps[:step])
         ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids.to(self.device)
         with self.torch.no_grad():
             out = self.model.generate(
@@ -220,21 +214,19 @@ def critique_text(response: str, verdicts: Verdicts, proposal: str = "") -> str:
     """The paper's critique format: the steps up to the first wrong one (all when none is), then
     the final verdict. ``proposal``: the scoring model's own version of the wrong step, offered in
     its explanation where it differs from the step."""
-    body = strip_prefix(response or "")
-    lines = [body[a:b] for a, b in step_lines(response)]
     steps = []
-    for i, line in enumerate(lines):
+    for i, line in enumerate(step_texts(response)):
         if verdicts.first_wrong is not None and i > verdicts.first_wrong:
             break
         wrong = i == verdicts.first_wrong
         why = "The numbers of this step follow from what came before."
         if wrong:
             why = "The numbers of this step do not follow from the question and the steps before it."
-            if proposal and step_sentence(proposal) != step_sentence(line):
+            if proposal and step_sentence(proposal) != line:
                 why += f" The step should be: {step_sentence(proposal)}"
             else:
                 why += " Recompute this step."
-        steps.append(StepCheck(step_sentence(line), not wrong, why))
+        steps.append(StepCheck(line, not wrong, why))
     if verdicts.first_wrong is None:
         return render_critique(steps, "correct", "Every step holds, so the final answer is correct.")
     return render_critique(steps, "wrong", f"Step {verdicts.first_wrong + 1} is wrong, so the final answer is wrong.")
