@@ -108,6 +108,7 @@ def runs(tmp_path: Path) -> list[Path]:
             "none": {"n": 200, "accuracy_after_refinement": 0.5, "intervals": {}},
             "base": critic(0, 0, 0, 60, err=(0, 100), ok=(0, 100), model="smol"),
             "trained": critic(150, 104, 10, 110, err=(20, 100), ok=(40, 100)),
+            "likelihood": critic(200, 185, 12, 106, err=(90, 100), ok=(95, 100), model="critic/likelihood"),
             "programmatic": critic(200, 200, 40, 140, err=(100, 100), ok=(100, 100), model="programmatic"),
         },
     )
@@ -156,7 +157,8 @@ def test_the_curve_of_fixture_runs(runs, tmp_path):
         "accuracy_after_refinement",
     }
     refs = comparison["references"]
-    assert set(refs) == {"base", "programmatic"} and refs["base"]["run"] == str(runs[1])
+    assert set(refs) == {"base", "likelihood", "programmatic"} and refs["base"]["run"] == str(runs[1])
+    assert refs["likelihood"]["metrics"]["discrimination"]["value"] == 0.925
     assert refs["programmatic"]["metrics"]["discrimination"]["value"] == 1.0
     assert comparison["held_out"] == {"n": 200, "same_in_every_cell": True}
 
@@ -169,9 +171,10 @@ def test_the_curve_of_fixture_runs(runs, tmp_path):
     assert "| 3,000 (of 4,096 asked) | 2,500 |" in md
     assert "| untrained base | – | 0.0 [0.0, 1.9] (n=200) |" in md
     assert "| programmatic (reference-aware upper bound) | – | 100.0 [98.1, 100.0] (n=200) |" in md
+    assert "| likelihood critic (the model fine-tuned on right solutions; docs/critic.md) | – |" in md
     sentence = (
         "- discrimination 52.0 % [45.1, 58.8] at 64 examples -> 81.5 % [75.5, 86.3] at 3,000: up 29.5 points; "
-        "the 95 % intervals do not overlap; untrained base 0.0 %, programmatic 100.0 %; "
+        "the 95 % intervals do not overlap; untrained base 0.0 %, likelihood critic 92.5 %, programmatic 100.0 %; "
         "chance is 50 % (the held-out set is balanced)."
     )
     assert sentence in md and comparison["trends"]["discrimination"] == sentence[2:]

@@ -264,7 +264,11 @@ def test_the_critic_curve_grows_the_training_examples_and_evaluates_the_referenc
         assert knobs["CRITIC_EXAMPLES"] == str(n)
         assert {k: knobs[k] for k in RECIPE} == RECIPE
         assert knobs["EXP_NUM"] == c.name and knobs["RUNS_DIR"] == str(tmp_path / "critic_curve")
-    assert [c.knobs["critic"]["EVAL_CRITICS"] for c in cs] == ["none base trained programmatic"] + ["trained"] * 3
+    assert [c.knobs["critic"]["EVAL_CRITICS"] for c in cs] == ["none base trained likelihood programmatic"] + [
+        "trained"
+    ] * 3
+    # the likelihood critic, a reference, is built in the first cell only
+    assert [c.knobs["critic"].get("LIKELIHOOD_SOLUTIONS") for c in cs] == ["1024", None, None, None]
     paper = grid.expand(grid.read_sweep(C.preset_path("critic_curve"), "paper"), tmp_path / "p", {})
     assert [c.knobs["critic"]["CRITIC_EXAMPLES"] for c in paper] == ["1024", "4096", "16384", "65536"]
     assert {c.knobs["critic"]["PRESET"] for c in paper} == {"selfimprove/presets/critic-llama3-8b.env"}

@@ -13,12 +13,12 @@ The cells are runs of ``critic-all.sh`` that differ in ``CRITIC_EXAMPLES`` (the 
   evaluated on the same set.
 
 :func:`write_curve` writes into one folder ``comparison.json`` (:func:`curve`), ``report.md``
-(a table of the trained critic per cell, with the untrained base and the programmatic annotator,
-a reference-aware upper bound, as reference rows, and one generated sentence per metric) and
-``critic_curve.png`` (one panel per metric over the training examples on a log scale, with the
-intervals as error bars and the references as dashed lines). The base and programmatic critics
-are taken from the first cell that evaluated them (the preset evaluates them in the first cell
-only).
+(a table of the trained critic per cell, with the untrained base, the likelihood critic and the
+programmatic annotator, a reference-aware upper bound, as reference rows, and one generated
+sentence per metric) and ``critic_curve.png`` (one panel per metric over the training examples on
+a log scale, with the intervals as error bars and the references as dashed lines). The reference
+critics are taken from the first cell that evaluated them (the preset evaluates them in the first
+cell only).
 """
 
 from __future__ import annotations
@@ -37,8 +37,12 @@ from selfimprove.critic.report import LABELS, stored_interval
 from selfimprove.evaluation.estimators import CONFIDENCE
 
 CURVE_VERSION = 1
-TRAINED, BASE, PROGRAMMATIC = "trained", "base", "programmatic"
-REFERENCES = {BASE: "untrained base", PROGRAMMATIC: "programmatic (reference-aware upper bound)"}
+TRAINED, BASE, LIKELIHOOD, PROGRAMMATIC = "trained", "base", "likelihood", "programmatic"
+REFERENCES = {
+    BASE: "untrained base",
+    LIKELIHOOD: "likelihood critic (the model fine-tuned on right solutions; docs/critic.md)",
+    PROGRAMMATIC: "programmatic (reference-aware upper bound)",
+}
 #: a metric's name in sentences (the table's labels, spelled out)
 NAMES = {**LABELS, "accuracy_after_refinement": "accuracy after refinement"}
 
@@ -264,8 +268,8 @@ def markdown(comparison: dict, plot_name: str | None) -> str:
         "Wilson score; first-error F1, the harmonic mean of two accuracies: the harmonic means of their "
         "97.5 % Wilson bounds (conservative). Training: the seconds of the critic's training step "
         "(`critic/05_train` in the run's manifest; reused: the same data was trained in another cell). The "
-        "untrained base and the programmatic annotator, which is given the reference answer, are "
-        "evaluated once, on the same held-out set._",
+        "untrained base, the likelihood critic (where the sweep builds it) and the programmatic annotator, "
+        "which is given the reference answer, are evaluated once, on the same held-out set._",
         "",
         "## Where each metric goes with data",
         "",
@@ -292,7 +296,7 @@ def plot(comparison: dict, path: Path) -> str | None:
     cells = [c for c in comparison["cells"] if c["examples"] > 0]  # a log axis has no 0
     if not cells:
         return None
-    styles = {BASE: ("tab:gray", "--"), PROGRAMMATIC: ("tab:green", "--")}
+    styles = {BASE: ("tab:gray", "--"), LIKELIHOOD: ("tab:orange", "-."), PROGRAMMATIC: ("tab:green", "--")}
     fig, axes = plt.subplots(1, len(METRICS), figsize=(3.3 * len(METRICS), 3.4), sharey=True)
     xs_all = [c["examples"] for c in cells]
     for ax, metric in zip(axes, METRICS):
