@@ -210,14 +210,15 @@ def test_a_sweep_of_the_critic_driver_alone_ends_with_its_learning_curve(tmp_pat
     assert calls(out) == {
         name: [f"critic CRITIC_EXAMPLES={n} EVAL_CRITICS={critics} STRATEGIES=rg3,reference"]
         for name, n, critics in zip(
-            names, (64, 256, 1024, 4096), ["none base trained programmatic", "trained", "trained", "trained"]
+            names, (64, 256, 1024, 4096), ["none base trained likelihood programmatic", "trained", "trained", "trained"]
         )
     }
     comparison = json.loads((out / "comparison.json").read_text())
     assert [c["examples"] for c in comparison["cells"]] == [64, 256, 1024, 2000]
     assert [c["requested_examples"] for c in comparison["cells"]] == [64, 256, 1024, 4096]
-    assert set(comparison["references"]) == {"base", "programmatic"}
+    assert set(comparison["references"]) == {"base", "likelihood", "programmatic"}
     assert comparison["references"]["base"]["run"] == str(out / names[0])
+    assert comparison["references"]["likelihood"]["run"] == str(out / names[0])
     report = (out / "report.md").read_text()
     assert "discrimination 52.0 % [45.1, 58.8] at 64 examples -> 81.5 % [75.5, 86.3] at 2,000" in report
     assert "| 2,000 (of 4,096 asked) | 410 |" in report
