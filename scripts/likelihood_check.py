@@ -34,8 +34,7 @@ def read_jsonl(path: str) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     from selfimprove.critic.evaluate import balanced_responses
-    from selfimprove.critic.likelihood import StepScorer, fit_threshold, judge, response_score
-    from selfimprove.evaluation.estimators import auc
+    from selfimprove.critic.likelihood import StepScorer, fit_threshold, judge, response_score, separation
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="the scoring model (folder)")
@@ -56,20 +55,17 @@ def main(argv: list[str] | None = None) -> int:
     cal_scores, cal_wrong = [response_score(s) for s in cal_steps], [not p["correct"] for p in calibration]
     scores, wrong = [response_score(s) for s in res_steps], [not p["correct"] for p in responses]
     threshold = fit_threshold(cal_scores, cal_wrong)
-    called = [s > threshold for s in scores]
-    hits = sum(c and w for c, w in zip(called, wrong))
-    false_alarms = sum(c and not w for c, w in zip(called, wrong))
+    cal, held = separation(cal_scores, cal_wrong, threshold), separation(scores, wrong, threshold)
     located = [p for p in responses if p.get("label_status") == "ok" and p.get("label_first_error") is not None]
     exact = sum(
         judge(s, threshold).first_wrong == p["label_first_error"] for p, s in zip(responses, res_steps) if p in located
     )
     print(f"model {args.model}: {len(calibration) + len(responses)} paths scored in {seconds:.0f} s")
-    print(f"calibration: {len(calibration)} paths ({sum(cal_wrong)} wrong), AUC {auc(cal_scores, cal_wrong):.3f}")
+    print(f"calibration: {cal.n} paths ({cal.wrong} wrong), AUC {cal.auc:.3f}")
     print(f"threshold {threshold:.2f}")
     print(
-        f"responses: {len(responses)} ({sum(wrong)} wrong), AUC {auc(scores, wrong):.3f}, "
-        f"discrimination {(hits + len(wrong) - sum(wrong) - false_alarms) / len(wrong):.3f} "
-        f"(wrong called wrong {hits}/{sum(wrong)}, right called wrong {false_alarms}/{len(wrong) - sum(wrong)}), "
+        f"responses: {held.n} ({held.wrong} wrong), AUC {held.auc:.3f}, discrimination {held.accuracy:.3f} "
+        f"(wrong called wrong {held.hits}/{held.wrong}, right called wrong {held.false_alarms}/{held.n - held.wrong}), "
         f"first wrong step exact {exact}/{len(located)}"
     )
     return 0

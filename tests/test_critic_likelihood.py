@@ -16,6 +16,7 @@ from selfimprove.critic.likelihood import (
     judge,
     response_score,
     scored_spans,
+    separation,
     step_scores,
     step_texts,
 )
@@ -62,6 +63,14 @@ def test_fit_threshold_separates_and_maximises_balanced_accuracy():
     with pytest.raises(ValueError, match="both"):
         fit_threshold([1.0, 2.0], [True, True])
     assert response_score([]) == -math.inf
+
+
+def test_separation_counts_hits_false_alarms_and_the_balanced_accuracy():
+    sep = separation([9.0, 2.0, 7.0, 1.0, 6.0], [True, True, False, False, False], threshold=5.0)
+    assert (sep.n, sep.wrong, sep.hits, sep.false_alarms) == (5, 2, 1, 2)
+    assert sep.accuracy == pytest.approx(2 / 5)  # 1 wrong and 1 right response judged rightly
+    assert sep.balanced_accuracy == pytest.approx((1 / 2 + 1 / 3) / 2)
+    assert sep.auc == pytest.approx(4 / 6)  # of the 6 wrong/right pairs: 9 beats all three right ones, 2 beats one
 
 
 def test_the_critique_follows_the_paper_format_and_stops_at_the_first_wrong_step():

@@ -34,6 +34,7 @@ from selfimprove.core.errors import UsageError
 from selfimprove.core.io import atomic_write_text
 from selfimprove.critic.arith import find_equations, tokenize
 from selfimprove.critic.programmatic import StepCheck, render_critique, solution_steps, step_sentence
+from selfimprove.evaluation.estimators import auc
 from selfimprove.generation.engines import Completion, Engine, EngineSettings, SamplingParams
 from selfimprove.generation.engines.registry import LIKELIHOOD_CALIBRATION, register_engine
 from selfimprove.generation.prompts import CRITIQUE_INSTRUCTION, Prompt, PromptFormat, solve_prompt
@@ -197,6 +198,38 @@ def fit_threshold(scores: Sequence[float], wrong: Sequence[bool]) -> float:
             nxt = cuts[k + 1] if k + 1 < len(cuts) else c + 1.0
             best, best_t = bal, (c + nxt) / 2
     return best_t
+
+
+@dataclass(frozen=True)
+class Separation:
+    """How response scores and a threshold separate wrong responses from right ones."""
+
+    n: int
+    wrong: int
+    hits: int  # wrong responses called wrong
+    false_alarms: int  # right responses called wrong
+    auc: float | None
+
+    @property
+    def balanced_accuracy(self) -> float:
+        right = self.n - self.wrong
+        return (self.hits / self.wrong + (right - self.false_alarms) / right) / 2
+
+    @property
+    def accuracy(self) -> float:
+        return (self.hits + self.n - self.wrong - self.false_alarms) / self.n
+
+
+def separation(scores: Sequence[float], wrong: Sequence[bool], threshold: float) -> Separation:
+    """Count the verdicts "wrong when above ``threshold``" against the labels (both classes needed)."""
+    called = [s > threshold for s in scores]
+    return Separation(
+        n=len(wrong),
+        wrong=sum(wrong),
+        hits=sum(c and w for c, w in zip(called, wrong)),
+        false_alarms=sum(c and not w for c, w in zip(called, wrong)),
+        auc=auc(scores, wrong),
+    )
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,9 @@ from selfimprove.critic.likelihood import (
     calibration_paths,
     fit_threshold,
     response_score,
+    separation,
     write_calibration,
 )
-from selfimprove.evaluation.estimators import auc
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,15 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         scores = [response_score(r["step_scores"]) for r in rows]
         wrong = [not r["correct"] for r in rows]
         threshold = fit_threshold(scores, wrong)
-        hits = [(s > threshold) == w for s, w in zip(scores, wrong)]
-        on_wrong = sum(h for h, w in zip(hits, wrong) if w) / sum(wrong)
-        on_right = sum(h for h, w in zip(hits, wrong) if not w) / (len(wrong) - sum(wrong))
+        sep = separation(scores, wrong, threshold)
         facts = {
             "critic": NAME,
-            "paths": len(rows),
-            "wrong": sum(wrong),
-            "auc": auc(scores, wrong),
-            "balanced_accuracy": (on_wrong + on_right) / 2,
+            "paths": sep.n,
+            "wrong": sep.wrong,
+            "auc": sep.auc,
+            "balanced_accuracy": sep.balanced_accuracy,
         }
         atomic_write_jsonl(args.out, rows)
         write_calibration(args.model, threshold, types[0], **facts)
