@@ -36,6 +36,15 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from selfimprove.evaluation.estimators import auc  # noqa: E402
+
+
+def fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
 EXPR = re.compile(r"(\d+)\s*([-+*/])\s*(\d+)")
 STEP = re.compile(r"Step sentence: ([^\n]*)\nCorrectness of the step: (Correct|Wrong)")
 EQUATION = re.compile(r"(\d+(?: [-+*/] \d+)+) = \$?(\d+)")
@@ -110,13 +119,6 @@ def drill_equations(probed: list[tuple[str, int]], n: int, seed: int = 0) -> lis
     return out
 
 
-def auc(scores: list[float], labels: list[bool]) -> float:
-    """P(a random positive scores above a random negative), ties count half."""
-    pos = [s for s, y in zip(scores, labels) if y]
-    neg = [s for s, y in zip(scores, labels) if not y]
-    return sum((p > q) + 0.5 * (p == q) for p in pos for q in neg) / (len(pos) * len(neg))
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--questions", required=True, help="question records with true steps (JSONL)")
@@ -176,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                 wrong.append(w)
         print(
             f"in the critic's prompt: {len(wrong)} step decisions with an equation ({sum(wrong)} wrong): "
-            f"AUC of -log P(stated result) {auc(result, wrong):.3f}, of -log P(whole equation) "
-            f"{auc(equation, wrong):.3f}",
+            f"AUC of -log P(stated result) {fmt(auc(result, wrong))}, of -log P(whole equation) "
+            f"{fmt(auc(equation, wrong))}",
             flush=True,
         )
 
@@ -208,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             n = len(r["computes"])
             print(
                 f"| {op} | {n} | {sum(r['computes']) / n:.0%} | {sum(r['prefers']) / n:.0%} | "
-                f"{auc(r['scores'], r['wrong']):.3f} |",
+                f"{fmt(auc(r['scores'], r['wrong']))} |",
                 flush=True,
             )
 

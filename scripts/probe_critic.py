@@ -26,17 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from selfimprove.core.io import read_jsonl  # noqa: E402
 from selfimprove.critic.programmatic import solution_steps, step_sentence  # noqa: E402
+from selfimprove.evaluation.estimators import auc  # noqa: E402
 from selfimprove.generation.prompts import critique_message  # noqa: E402
 
 DEFAULT_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
-
-
-def auc(positives: list[float], negatives: list[float]) -> float | None:
-    """The probability that a positive scores above a negative (ties count half)."""
-    if not positives or not negatives:
-        return None
-    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
-    return wins / (len(positives) * len(negatives))
 
 
 def probe(model_dir: str, responses: list[dict], system: str) -> list[float]:
@@ -80,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         scores = probe(model, rows, args.system)
         pos = [s for s, y in zip(scores, first_wrong) if y]
         neg = [s for s, y in zip(scores, first_wrong) if not y]
-        a = auc(pos, neg)
+        a = auc(scores, first_wrong)
         mean = lambda xs: f"{sum(xs) / len(xs):.2f}" if xs else "–"  # noqa: E731
         print(f"| {name} | {'–' if a is None else f'{a:.3f}'} | {mean(pos)} | {mean(neg)} |", flush=True)
     return 0

@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from selfimprove.evaluation.estimators import auc  # noqa: E402
 from selfimprove.training.launcher import cpu_has_bf16  # noqa: E402
 
 DEFAULT_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
@@ -51,14 +52,6 @@ def decision_points(critique: str) -> list[tuple[int, bool, bool]]:
         if wrong:
             break
     return points
-
-
-def auc(scores: list[float], labels: list[bool]) -> float | None:
-    pos = [s for s, y in zip(scores, labels) if y]
-    neg = [s for s, y in zip(scores, labels) if not y]
-    if not pos or not neg:
-        return None
-    return sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
 
 
 def balanced_accuracy(scores: list[float], labels: list[bool]) -> float | None:

@@ -78,12 +78,6 @@ def test_steps_are_scored_where_they_stand_in_the_solution_up_to_the_first_wrong
     assert ak.step_statements(prompt, critique.replace("Kim buys", "Kim gets")) == steps[1:]  # not in the prompt
 
 
-def test_auc_counts_ties_half():
-    assert ak.auc([2.0, 1.0], [True, False]) == 1.0
-    assert ak.auc([1.0, 2.0], [True, False]) == 0.0
-    assert ak.auc([1.0, 1.0], [True, False]) == 0.5
-
-
 @pytest.mark.integration
 def test_the_embedded_model_is_probed_per_operation(tmp_path, capsys):
     model = ROOT / "models" / "SmolLM2-135M-Instruct"

@@ -18,6 +18,7 @@ from selfimprove.core.records import Question, Sample
 from selfimprove.evaluation.estimators import (
     VOTINGS,
     Answer,
+    auc,
     default_vote_fn,
     exact_vote,
     majority_vote_correct,
@@ -235,3 +236,23 @@ def test_one_player_rows_show_the_projects_grader_and_vote_beside(tmp_path):
     assert "| Self-talk (one player) | 0.0 | 0.0 | 100.0 | 100.0 | 0.0 | 0.0 |" in md  # gsm: greedy, MV@N each
     plain = row_results("selftalk", QUESTIONS, greedy, pool, {"grader": "default"})
     assert plain["scoring"] is None and "scoring" not in comparison([plain])["datasets"]["mth"]["rows"]["selftalk"]
+
+
+@pytest.mark.parametrize(
+    ("pos", "neg", "expected"),
+    [
+        ([2.0, 3.0], [0.0, 1.0], 1.0),  # every positive scores above every negative
+        ([0.0, 1.0], [2.0, 3.0], 0.0),
+        ([1.0, 1.0], [1.0, 1.0], 0.5),  # ties count half
+        ([0.0, 2.0], [1.0], 0.5),
+        ([3.0, 1.0, 2.0], [0.0, 2.0], 4.5 / 6),
+    ],
+)
+def test_auc_is_the_share_of_pairs_ranked_right(pos, neg, expected):
+    assert auc(pos + neg, [True] * len(pos) + [False] * len(neg)) == pytest.approx(expected)
+    mixed = list(zip(pos + neg, [True] * len(pos) + [False] * len(neg)))[::-1]  # the order does not matter
+    assert auc([s for s, _ in mixed], [y for _, y in mixed]) == pytest.approx(expected)
+
+
+def test_auc_of_an_empty_class_is_unknown():
+    assert auc([1.0], [True]) is None and auc([1.0], [False]) is None and auc([], []) is None
