@@ -13,13 +13,13 @@ import difflib
 import re
 
 from selfimprove.critic.programmatic import solution_steps, step_sentence
+from selfimprove.generation.critique_format import STEP_VERDICT
 
 _BLOCK = re.compile(
     r"Step sentence\s*:\s*(?P<sentence>.*?)\s*\n\s*\**\s*Correctness of the step\s*:\s*\**\s*\[?\s*"
     r"(?P<verdict>correct|wrong|incorrect)",
     re.I | re.S,
 )
-_VERDICT_ONLY = re.compile(r"Correctness of the step\s*:\s*\**\s*\[?\s*(correct|wrong|incorrect)", re.I)
 MAX_CRITIQUE_CHARS = 50_000
 
 
@@ -28,7 +28,7 @@ def step_blocks(critique: str) -> list[tuple[str | None, str]]:
     text = (critique or "")[:MAX_CRITIQUE_CHARS]
     blocks: list[tuple[str | None, str]] = []
     pos = 0
-    for m in _VERDICT_ONLY.finditer(text):
+    for m in STEP_VERDICT.finditer(text):
         verdict = "correct" if m.group(1).lower() == "correct" else "wrong"
         head = text[pos : m.end()]
         found = list(_BLOCK.finditer(head))

@@ -9,7 +9,8 @@ import re
 from dataclasses import dataclass, field
 
 _FINAL_RE = re.compile(r"Correctness of the final answer\s*:\s*\**\s*\[?\s*(correct|wrong|incorrect)", re.I)
-_STEP_RE = re.compile(r"Correctness of the step\s*:\s*\**\s*\[?\s*(correct|wrong|incorrect)", re.I)
+# one step verdict, its word in group 1 (also what selfimprove.critic.critiques splits a critique at)
+STEP_VERDICT = re.compile(r"Correctness of the step\s*:\s*\**\s*\[?\s*(correct|wrong|incorrect)", re.I)
 
 
 @dataclass(frozen=True)
@@ -30,5 +31,5 @@ def parse_critique(text: str) -> ParsedCritique:
     verdict = None
     if finals:
         verdict = "correct" if finals[-1].lower() == "correct" else "wrong"
-    steps = tuple("correct" if s.lower() == "correct" else "wrong" for s in _STEP_RE.findall(text or ""))
+    steps = tuple("correct" if s.lower() == "correct" else "wrong" for s in STEP_VERDICT.findall(text or ""))
     return ParsedCritique(verdict, steps)
