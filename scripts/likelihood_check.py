@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     responses = balanced_responses(read_jsonl(args.responses), args.per_class)
     scorer = StepScorer(args.model, threads=args.threads)
     start = time.time()
-    cal_steps = [scorer(p["question"], p["response"], p["dataset_type"]) for p in calibration]
-    res_steps = [scorer(p["question"], p["response"], p["dataset_type"]) for p in responses]
+    cal_steps = scorer.score_many([(p["question"], p["response"], p["dataset_type"]) for p in calibration])
+    res_steps = scorer.score_many([(p["question"], p["response"], p["dataset_type"]) for p in responses])
     seconds = time.time() - start
 
     cal_scores, cal_wrong = [response_score(s) for s in cal_steps], [not p["correct"] for p in calibration]

@@ -104,6 +104,33 @@ def test_the_embedded_model_finds_a_wrong_result_less_likely():
     assert proposal and "\n" not in proposal  # one line, the model's own first step
 
 
+@pytest.mark.integration
+def test_batches_score_and_rewrite_as_one_at_a_time():
+    from selfimprove.critic.likelihood import StepScorer
+
+    if not (MODEL / "config.json").is_file():
+        pytest.skip("the embedded model is not set up (bash scripts/setup_env.sh)")
+    scorer = StepScorer(str(MODEL), threads=1, batch_size=3)
+    items = [  # different lengths, so that batches carry padding
+        (
+            f"Zoe bakes {a} trays with {b} cookies in each tray. She eats {c}. How many cookies are left?",
+            SOLUTION_PREFIX
+            + (f"Zoe bakes {a} * {b} = {a * b + d} cookies.\n" * (1 + i % 3))
+            + f"She has {a * b + d} - {c} = {a * b + d - c} left.\nThe answer is {a * b + d - c}.",
+            "gsm8k",
+        )
+        for i, (a, b, c, d) in enumerate([(4, 5, 3, 0), (6, 7, 2, 7), (3, 9, 4, 0), (8, 2, 5, 3), (5, 5, 1, 0)])
+    ]
+    batched = scorer.score_many(items)
+    for item, scores in zip(items, batched):
+        assert scores == pytest.approx(scorer.score_many([item])[0], rel=1e-3, abs=1e-3)
+    jobs = [(q, r, 1 + i % 2, t) for i, (q, r, t) in enumerate(items)] + [(items[0][0], items[0][1], 9, "gsm8k")]
+    rewrites = scorer.rewrite_many(jobs)
+    assert rewrites[-1] == ""  # a step the response does not have
+    assert rewrites[:-1] == [scorer.rewrite(*job) for job in jobs[:-1]]
+    assert all(r and "\n" not in r for r in rewrites[:-1])
+
+
 # ---------------------------------------------------------------------- the stages
 def _paths(n: int) -> list[dict]:
     """n questions, each with a right reference and a wrong RG3 path (the RG3 result is off by 5)."""
@@ -162,10 +189,13 @@ def test_critic_calibrate_fits_the_threshold_and_marks_the_model_folder(tmp_path
         def __init__(self, model, threads=None, model_type="auto"):
             pass
 
-        def __call__(self, question, response, dataset_type):
-            start = int(question.split()[2])
-            stated = int(response.split(" = ")[1].split()[0])
-            return [float(abs(start - 6 - stated)), 0.0]
+        def score_many(self, items):
+            out = []
+            for question, response, _ in items:
+                start = int(question.split()[2])
+                stated = int(response.split(" = ")[1].split()[0])
+                out.append([float(abs(start - 6 - stated)), 0.0])
+            return out
 
     monkeypatch.setattr(critic_calibrate, "StepScorer", Scorer)
     paths = _write_jsonl(tmp_path / "paths.jsonl", _paths(6))
@@ -193,13 +223,14 @@ def test_a_calibrated_folder_is_built_as_the_likelihood_engine(tmp_path, monkeyp
         def __init__(self, model, threads=None, model_type="auto"):
             self.model = model
 
-        def __call__(self, question, response, dataset_type):
-            assert question == "Kim has 28 apples and eats 6. How many are left?" and dataset_type == "math"
-            return [9.0 if "= 23" in response else 1.0, 0.0]
+        def score_many(self, items):
+            for question, _, dataset_type in items:
+                assert question == "Kim has 28 apples and eats 6. How many are left?" and dataset_type == "math"
+            return [[9.0 if "= 23" in response else 1.0, 0.0] for _, response, _ in items]
 
-        def rewrite(self, question, response, step, dataset_type):
-            assert step == 0
-            return "Kim has 28 - 6 = 22 apples."
+        def rewrite_many(self, items):
+            assert [(step, "= 23" in response) for _, response, step, _ in items] == [(0, True)]  # the flagged one only
+            return ["Kim has 28 - 6 = 22 apples."]
 
     monkeypatch.setattr(likelihood, "StepScorer", Scorer)
     (tmp_path / "config.json").write_text("{}")
@@ -241,3 +272,25 @@ def test_the_likelihood_check_script_on_the_embedded_model(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "calibration: 6 paths (3 wrong)" in out and "responses: 6 (3 wrong)" in out
     assert "first wrong step exact" in out and "threshold" in out
+
+
+@pytest.mark.integration
+def test_the_batching_benchmark_on_the_embedded_model(tmp_path, capsys):
+    import importlib.util
+
+    if not (MODEL / "config.json").is_file():
+        pytest.skip("the embedded model is not set up (bash scripts/setup_env.sh)")
+    spec = importlib.util.spec_from_file_location(
+        "bench_likelihood", MODEL.parents[1] / "scripts" / "bench_likelihood.py"
+    )
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    responses = _write_jsonl(tmp_path / "responses.jsonl", _paths(3))
+    with pytest.raises(SystemExit):  # no likelihood.json in the embedded model's folder, no --threshold
+        script.main(["--model", str(MODEL), "--responses", str(responses)])
+    argv = ["--model", str(MODEL), "--responses", str(responses), "--threshold", "0", "--threads", "1"]
+    assert script.main([*argv, "--batch-size", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "| score 6 responses |" in out and "verdicts the same" in out
+    assert "| rewrite 6 flagged steps |" in out and "6 of 6 identical" in out  # threshold 0 flags every response

@@ -77,9 +77,10 @@ def step_scores(
 
 class StepScorer:
     """A causal language model (transformers) that scores the steps of responses; loaded once, on
-    the first GPU in bf16 where there is one, else on the CPU in fp32."""
+    the first GPU in bf16 where there is one, else on the CPU in fp32. Many responses are scored
+    (and rewritten) in batches of ``batch_size``, shortest first."""
 
-    def __init__(self, model: str, threads: int | None = None, model_type: str = "auto"):
+    def __init__(self, model: str, threads: int | None = None, model_type: str = "auto", batch_size: int = 8):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -92,47 +93,98 @@ class StepScorer:
         loaded = AutoModelForCausalLM.from_pretrained(model, dtype=dtype)
         self.model: Any = loaded.to(self.device).eval()  # type: ignore[arg-type]
         self.format = PromptFormat.for_tokenizer(self.tokenizer, model_type)
+        self.pad_id = (
+            self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        )
+        self.batch_size = max(1, batch_size)
         self.name = model
 
     def __call__(self, question: str, response: str, dataset_type: str) -> list[float]:
-        head, steps = self.format.render(solve_prompt(question, dataset_type)), step_texts(response)
-        text = head + "\n".join(steps)
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        ids, spans = enc["input_ids"], enc["offset_mapping"]
-        with self.torch.no_grad():
-            logp = self.model(self.torch.tensor([ids], device=self.device)).logits[0].float().log_softmax(-1)
-        nll = [0.0] + [-float(logp[i - 1, ids[i]]) for i in range(1, len(ids))]
-        return step_scores(spans, nll, steps, len(head))
+        return self.score_many([(question, response, dataset_type)])[0]
+
+    def score_many(self, items: Sequence[tuple[str, str, str]]) -> list[list[float]]:
+        """The step scores of each ``(question, response, dataset_type)``. Batches are padded on
+        the right, which a causal model's logits of the real tokens never see."""
+        torch, encoded = self.torch, []
+        for question, response, dataset_type in items:
+            head, steps = self.format.render(solve_prompt(question, dataset_type)), step_texts(response)
+            enc = self.tokenizer(head + "\n".join(steps), add_special_tokens=False, return_offsets_mapping=True)
+            encoded.append((list(enc["input_ids"]), enc["offset_mapping"], steps, len(head)))
+        out: list[list[float]] = [[] for _ in items]
+        for batch in self._batches([len(e[0]) for e in encoded]):
+            rows = [encoded[i][0] for i in batch]
+            ids, mask = self._padded(rows, left=False)
+            with torch.no_grad():
+                logits = self.model(ids, attention_mask=mask).logits.float()
+            for row, i in enumerate(batch):
+                tokens = rows[row]
+                lp = logits[row, : len(tokens) - 1].log_softmax(-1)
+                target = torch.tensor(tokens[1:], device=lp.device).unsqueeze(-1)
+                nll = [0.0] + (-lp.gather(-1, target).squeeze(-1)).tolist()
+                out[i] = step_scores(encoded[i][1], nll, encoded[i][2], encoded[i][3])
+        return out
 
     def rewrite(self, question: str, response: str, step: int, dataset_type: str, max_new_tokens: int = 64) -> str:
         """The model's own version of step ``step`` (0-based), greedy, after the steps before it."""
-        steps = step_texts(response)
-        if not 0 <= step < len(steps):
-            return ""
-        text = self.format.render(solve_prompt(question, dataset_type)) + "".join(s + "\n" for s in steps[:step])
-        ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids.to(self.device)
-        with self.torch.no_grad():
-            out = self.model.generate(
-                ids,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=self.tokenizer.eos_token_id,
-                stopping_criteria=[self._line_done(ids.shape[1])],
-            )
-        new = str(self.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True))
-        return new.strip().split("\n")[0].strip()
+        return self.rewrite_many([(question, response, step, dataset_type)], max_new_tokens)[0]
+
+    def rewrite_many(self, items: Sequence[tuple[str, str, int, str]], max_new_tokens: int = 64) -> list[str]:
+        """:meth:`rewrite` of each ``(question, response, step, dataset_type)`` ("" for a step the
+        response does not have); batches are padded on the left for generation."""
+        prompts: list[list[int]] = []
+        for question, response, step, dataset_type in items:
+            steps = step_texts(response)
+            if not 0 <= step < len(steps):
+                prompts.append([])
+                continue
+            text = self.format.render(solve_prompt(question, dataset_type)) + "".join(s + "\n" for s in steps[:step])
+            prompts.append(list(self.tokenizer(text, add_special_tokens=False)["input_ids"]))
+        out = [""] * len(items)
+        todo = [i for i, p in enumerate(prompts) if p]
+        for batch in self._batches([len(prompts[i]) for i in todo]):
+            rows = [prompts[todo[k]] for k in batch]
+            ids, mask = self._padded(rows, left=True)
+            with self.torch.no_grad():
+                generated = self.model.generate(
+                    ids,
+                    attention_mask=mask,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=self.pad_id,
+                    stopping_criteria=[self._line_done(ids.shape[1])],
+                )
+            for row, k in enumerate(batch):
+                new = str(self.tokenizer.decode(generated[row, ids.shape[1] :], skip_special_tokens=True))
+                out[todo[k]] = new.strip().split("\n")[0].strip()
+        return out
+
+    def _batches(self, lengths: Sequence[int]) -> list[list[int]]:
+        """Indices into ``lengths`` in batches of similar length (shortest first)."""
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        return [order[k : k + self.batch_size] for k in range(0, len(order), self.batch_size)]
+
+    def _padded(self, rows: Sequence[Sequence[int]], left: bool) -> tuple[Any, Any]:
+        """Token rows as one padded tensor and its attention mask, on the model's device."""
+        torch, width = self.torch, max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for k, r in enumerate(rows):
+            span = slice(width - len(r), width) if left else slice(0, len(r))
+            ids[k, span], mask[k, span] = torch.tensor(r, dtype=torch.long), 1
+        return ids.to(self.device), mask.to(self.device)
 
     def _line_done(self, start: int) -> Any:
-        """A stopping criterion: a line of text is complete after ``start`` (leading breaks aside)."""
+        """A stopping criterion: per row, a line of text is complete after ``start`` (leading
+        breaks aside)."""
         from transformers import StoppingCriteria
 
         tokenizer, torch = self.tokenizer, self.torch
 
         class LineDone(StoppingCriteria):
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-                text = str(tokenizer.decode(input_ids[0, start:], skip_special_tokens=True))
-                done = "\n" in text.lstrip()
-                return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+                texts = tokenizer.batch_decode(input_ids[:, start:], skip_special_tokens=True)
+                done = ["\n" in str(t).lstrip() for t in texts]
+                return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
         return LineDone()
 
@@ -307,19 +359,20 @@ class LikelihoodEngine(Engine):
         cal = read_calibration(settings.model)
         return cls(settings.model, float(cal["threshold"]), str(cal["dataset_type"]), settings.model_type)
 
-    def critique(self, question: str, solution: str) -> str:
-        verdicts = judge(self.scorer(question, solution, self.dataset_type), self.threshold)
-        proposal = ""
-        if verdicts.first_wrong is not None:
-            proposal = self.scorer.rewrite(question, solution, verdicts.first_wrong, self.dataset_type)
-        return critique_text(solution, verdicts, proposal)
+    def critiques(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
+        """The critique of each ``(question, solution)``: all scored, then the flagged steps rewritten."""
+        scores = self.scorer.score_many([(q, s, self.dataset_type) for q, s in pairs])
+        verdicts = [judge(v, self.threshold) for v in scores]
+        flagged = [i for i, v in enumerate(verdicts) if v.first_wrong is not None]
+        rewrites = self.scorer.rewrite_many(
+            [(pairs[i][0], pairs[i][1], verdicts[i].first_wrong or 0, self.dataset_type) for i in flagged]
+        )
+        proposals = dict(zip(flagged, rewrites))
+        return [critique_text(s, v, proposals.get(i, "")) for i, ((_, s), v) in enumerate(zip(pairs, verdicts))]
 
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
-        out = []
-        for p in prompts:
-            text = self.critique(*split_critique_message(p.messages[-1]["content"]))
-            out.append([Completion(text, "stop")] * params.n)
-        return out
+        pairs = [split_critique_message(p.messages[-1]["content"]) for p in prompts]
+        return [[Completion(text, "stop")] * params.n for text in self.critiques(pairs)]
 
 
 register_engine("likelihood", LikelihoodEngine)

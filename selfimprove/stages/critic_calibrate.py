@@ -30,6 +30,8 @@ from selfimprove.critic.likelihood import (
     write_calibration,
 )
 
+CHUNK = 64  # paths scored between progress updates (the scorer batches within)
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = parser("critic_calibrate", __doc__, scope=CRITIC)
@@ -66,14 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     with step:
         scorer = StepScorer(args.model, threads=args.threads, model_type=args.model_type)
         rows = []
-        for p in tqdm(paths, desc="calibrating the likelihood critic", unit="path"):
-            rows.append(
-                {
-                    "id": p["id"],
-                    "correct": p["correct"],
-                    "step_scores": scorer(p["question"], p["response"], p["dataset_type"]),
-                }
-            )
+        with tqdm(total=len(paths), desc="calibrating the likelihood critic", unit="path") as bar:
+            for start in range(0, len(paths), CHUNK):
+                chunk = paths[start : start + CHUNK]
+                scored = scorer.score_many([(p["question"], p["response"], p["dataset_type"]) for p in chunk])
+                rows += [{"id": p["id"], "correct": p["correct"], "step_scores": v} for p, v in zip(chunk, scored)]
+                bar.update(len(chunk))
         scores = [response_score(r["step_scores"]) for r in rows]
         wrong = [not r["correct"] for r in rows]
         threshold = fit_threshold(scores, wrong)
