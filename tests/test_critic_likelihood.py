@@ -250,18 +250,22 @@ def test_a_calibrated_folder_is_built_as_the_likelihood_engine(tmp_path, monkeyp
         engine.generate([Prompt(({"role": "user", "content": "hello"},))], SamplingParams())
 
 
-@pytest.mark.integration
-def test_the_likelihood_check_script_on_the_embedded_model(tmp_path, capsys):
+def _script_with_the_embedded_model(name: str):
+    """scripts/<name>.py as a module; the test is skipped without the embedded model."""
     import importlib.util
 
     if not (MODEL / "config.json").is_file():
         pytest.skip("the embedded model is not set up (bash scripts/setup_env.sh)")
-    spec = importlib.util.spec_from_file_location(
-        "likelihood_check", MODEL.parents[1] / "scripts" / "likelihood_check.py"
-    )
+    spec = importlib.util.spec_from_file_location(name, MODEL.parents[1] / "scripts" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    return script
+
+
+@pytest.mark.integration
+def test_the_likelihood_check_script_on_the_embedded_model(tmp_path, capsys):
+    script = _script_with_the_embedded_model("likelihood_check")
     paths = _paths(6)
     for p in paths:  # graded as the paths stage grades: the stated answer against the true one
         p.update(pred=p["response"].split()[-1].rstrip("."), gold=str(14 + int(p["qid"][1:])))
@@ -276,16 +280,7 @@ def test_the_likelihood_check_script_on_the_embedded_model(tmp_path, capsys):
 
 @pytest.mark.integration
 def test_the_batching_benchmark_on_the_embedded_model(tmp_path, capsys):
-    import importlib.util
-
-    if not (MODEL / "config.json").is_file():
-        pytest.skip("the embedded model is not set up (bash scripts/setup_env.sh)")
-    spec = importlib.util.spec_from_file_location(
-        "bench_likelihood", MODEL.parents[1] / "scripts" / "bench_likelihood.py"
-    )
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _script_with_the_embedded_model("bench_likelihood")
     responses = _write_jsonl(tmp_path / "responses.jsonl", _paths(3))
     with pytest.raises(SystemExit):  # no likelihood.json in the embedded model's folder, no --threshold
         script.main(["--model", str(MODEL), "--responses", str(responses)])
